@@ -1,0 +1,90 @@
+// Package cpu is one x86-64 vCPU in user mode (CPL 3): registers, flags, the
+// interpreter, and cycle accounting. Instructions are decoded once with
+// golang.org/x/arch/x86/x86asm into compact uops cached by guest-physical
+// address. The vCPU never calls the kernel: Run returns an Exit (syscall,
+// #PF, deadline, …) to its caller, the kernel model, which handles it on the
+// same goroutine.
+package cpu
+
+import (
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// General-purpose register numbers, in x86 encoding order.
+const (
+	RAX = iota
+	RCX
+	RDX
+	RBX
+	RSP
+	RBP
+	RSI
+	RDI
+	R8
+	R9
+	R10
+	R11
+	R12
+	R13
+	R14
+	R15
+)
+
+// Regs is the user-visible architectural state.
+type Regs struct {
+	GPR    [16]uint64
+	RIP    uint64
+	RFLAGS uint64 // materialised flags; the interpreter may keep them lazily while running
+	FSBase uint64
+	GSBase uint64
+}
+
+// ExitKind says why Run returned.
+type ExitKind uint8
+
+const (
+	ExitDeadline   ExitKind = iota // Clock reached Deadline at an instruction boundary
+	ExitSyscall                    // SYSCALL executed: RIP is past it, RCX = return RIP, R11 = RFLAGS
+	ExitPageFault                  // #PF: RIP is at the faulting instruction, Addr = CR2, ErrCode = #PF error code
+	ExitGP                         // #GP (e.g. non-canonical address, privileged instruction): RIP at the instruction
+	ExitUD                         // #UD or an instruction the interpreter does not implement: Err says which
+	ExitDE                         // #DE divide error
+	ExitBreakpoint                 // INT3
+)
+
+// Exit is the result of Run.
+type Exit struct {
+	Kind    ExitKind
+	ErrCode uint32
+	Addr    uint64 // CR2 for #PF
+	Err     error  // for ExitUD: *UnimplementedError
+}
+
+// Costs are the cycle costs the interpreter charges (beyond translation).
+type Costs struct {
+	Base   uint32 // every instruction: ASSUMPTION 1 cycle (IPC 1)
+	Locked uint32 // locked RMW (LOCK prefix, XCHG with memory): 18 cycles (calibration.md A1, Skylake)
+	Mul    uint32 // IMUL/MUL: ASSUMPTION 3 cycles
+	Div    uint32 // DIV/IDIV 64-bit: ASSUMPTION 40 cycles
+}
+
+// DefaultCosts returns the default instruction costs.
+func DefaultCosts() Costs { return Costs{Base: 1, Locked: 18, Mul: 3, Div: 40} }
+
+// CPU is one vCPU. It is owned by one goroutine at a time.
+type CPU struct {
+	ID           int
+	Regs         Regs
+	Clock        uint64 // emulated cycles
+	Deadline     uint64 // Run returns ExitDeadline once Clock >= Deadline
+	Instructions uint64 // retired user-mode instructions
+	MMU          *tlb.MMU
+	Mem          *phys.Memory
+	Costs        Costs
+}
+
+// New returns a vCPU.
+func New(id int, mem *phys.Memory, mmu *tlb.MMU, costs Costs) *CPU {
+	return &CPU{ID: id, Mem: mem, MMU: mmu, Costs: costs}
+}

@@ -1,0 +1,238 @@
+// Package phys owns guest-physical memory: 4 KiB frames, 8-byte atomic
+// page-table-entry access, and the frame allocator.
+//
+// Frames are allocated lazily so a guest with a large physical address space
+// costs host memory only for the frames it uses. All vCPU goroutines share one
+// Memory; entries that the hardware walker and the kernel model race on (PTEs)
+// are accessed with LoadPTE/StorePTE/CompareAndSwapPTE, which are atomic, as
+// the SDM requires for A/D updates (SDM Vol. 3A 4.8).
+package phys
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// PageSize is the size of a frame in bytes.
+const PageSize = 4096
+
+// PageShift is log2(PageSize).
+const PageShift = 12
+
+// Addr is a guest-physical address.
+type Addr uint64
+
+// PFN is a guest-physical frame number (Addr >> PageShift).
+type PFN uint64
+
+// Addr returns the physical address of the first byte of the frame.
+func (p PFN) Addr() Addr { return Addr(p) << PageShift }
+
+// PFN returns the frame number holding a.
+func (a Addr) PFN() PFN { return PFN(a >> PageShift) }
+
+// Offset returns a's byte offset inside its frame.
+func (a Addr) Offset() uint64 { return uint64(a) & (PageSize - 1) }
+
+// Frame is the backing store of one 4 KiB guest-physical page. It is 8-byte
+// aligned (the allocator hands out *Frame from make of a uint64 array) so PTE
+// words can be accessed atomically.
+type Frame [PageSize]byte
+
+// ErrOutOfMemory is returned when the frame allocator is exhausted.
+var ErrOutOfMemory = errors.New("phys: out of guest-physical memory")
+
+// ErrBadAddress is returned for a physical address past the end of memory.
+var ErrBadAddress = errors.New("phys: address past the end of guest memory")
+
+// Memory is guest-physical memory.
+type Memory struct {
+	frames []*Frame // indexed by PFN; nil until first allocated or touched
+	free   []PFN    // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
+	next   PFN      // next never-used frame
+	inUse  int
+	// codeGen counts stores to frames that hold decoded code, per frame, so
+	// decode caches keyed by physical address can be invalidated (QEMU-style).
+	codeGen []uint32
+	hasCode []bool
+}
+
+// New returns a guest-physical memory of size bytes (rounded down to frames).
+// Frame 0 is reserved and never allocated, so PFN 0 can mean "none".
+func New(size uint64) *Memory {
+	n := size >> PageShift
+	if n < 2 {
+		n = 2
+	}
+	return &Memory{frames: make([]*Frame, n), next: 1, codeGen: make([]uint32, n), hasCode: make([]bool, n)}
+}
+
+// Frames returns the number of frames of guest-physical memory.
+func (m *Memory) Frames() uint64 { return uint64(len(m.frames)) }
+
+// InUse returns the number of allocated frames.
+func (m *Memory) InUse() int { return m.inUse }
+
+func newFrame() *Frame {
+	w := make([]uint64, PageSize/8)
+	return (*Frame)(unsafe.Pointer(&w[0]))
+}
+
+// Alloc returns a zeroed frame.
+func (m *Memory) Alloc() (PFN, error) {
+	var p PFN
+	if n := len(m.free); n > 0 {
+		p = m.free[n-1]
+		m.free = m.free[:n-1]
+		*m.frames[p] = Frame{}
+	} else {
+		if uint64(m.next) >= uint64(len(m.frames)) {
+			return 0, ErrOutOfMemory
+		}
+		p = m.next
+		m.next++
+		m.frames[p] = newFrame()
+	}
+	m.inUse++
+	if m.hasCode[p] {
+		m.hasCode[p] = false
+		m.codeGen[p]++
+	}
+	return p, nil
+}
+
+// Free returns a frame to the allocator.
+func (m *Memory) Free(p PFN) {
+	if p == 0 || uint64(p) >= uint64(len(m.frames)) || m.frames[p] == nil {
+		panic(fmt.Sprintf("phys: free of unallocated frame %#x", uint64(p)))
+	}
+	m.free = append(m.free, p)
+	m.inUse--
+}
+
+// Frame returns the backing store of frame p, or nil if p is past the end of
+// memory. A never-allocated frame inside memory reads as zeros: it is
+// materialised on first use.
+func (m *Memory) Frame(p PFN) *Frame {
+	if uint64(p) >= uint64(len(m.frames)) {
+		return nil
+	}
+	f := m.frames[p]
+	if f == nil {
+		f = newFrame()
+		m.frames[p] = f
+	}
+	return f
+}
+
+// Valid reports whether a lies inside guest-physical memory.
+func (m *Memory) Valid(a Addr) bool { return uint64(a.PFN()) < uint64(len(m.frames)) }
+
+func (m *Memory) word(a Addr) *uint64 {
+	f := m.Frame(a.PFN())
+	if f == nil {
+		return nil
+	}
+	return (*uint64)(unsafe.Pointer(&f[a.Offset()&^7]))
+}
+
+// LoadPTE atomically reads the 8-byte entry at a (a must be 8-byte aligned and
+// valid; an invalid a reads as 0, a non-present entry).
+func (m *Memory) LoadPTE(a Addr) uint64 {
+	w := m.word(a)
+	if w == nil {
+		return 0
+	}
+	return atomic.LoadUint64(w)
+}
+
+// StorePTE atomically writes the 8-byte entry at a.
+func (m *Memory) StorePTE(a Addr, v uint64) error {
+	w := m.word(a)
+	if w == nil {
+		return ErrBadAddress
+	}
+	atomic.StoreUint64(w, v)
+	return nil
+}
+
+// SwapPTE atomically exchanges the entry at a (x86 xchg, as
+// ptep_get_and_clear / ptep_modify_prot_start do).
+func (m *Memory) SwapPTE(a Addr, v uint64) uint64 {
+	w := m.word(a)
+	if w == nil {
+		return 0
+	}
+	return atomic.SwapUint64(w, v)
+}
+
+// CompareAndSwapPTE atomically replaces old by new at a (the hardware's locked
+// A/D update).
+func (m *Memory) CompareAndSwapPTE(a Addr, old, new uint64) bool {
+	w := m.word(a)
+	if w == nil {
+		return false
+	}
+	return atomic.CompareAndSwapUint64(w, old, new)
+}
+
+// MarkCode records that frame p holds decoded instructions, so that a store to
+// it bumps its code generation.
+func (m *Memory) MarkCode(p PFN) {
+	if uint64(p) < uint64(len(m.hasCode)) {
+		m.hasCode[p] = true
+	}
+}
+
+// HasCode reports whether frame p holds decoded instructions.
+func (m *Memory) HasCode(p PFN) bool { return uint64(p) < uint64(len(m.hasCode)) && m.hasCode[p] }
+
+// CodeGen returns frame p's code generation.
+func (m *Memory) CodeGen(p PFN) uint32 {
+	if uint64(p) < uint64(len(m.codeGen)) {
+		return m.codeGen[p]
+	}
+	return 0
+}
+
+// NoteCodeWrite bumps frame p's code generation after a store to it.
+func (m *Memory) NoteCodeWrite(p PFN) {
+	if uint64(p) < uint64(len(m.codeGen)) {
+		m.codeGen[p]++
+	}
+}
+
+// Read copies len(b) bytes at a into b (functional access for the kernel model
+// and loaders; it does not go through any TLB).
+func (m *Memory) Read(a Addr, b []byte) error {
+	for len(b) > 0 {
+		f := m.Frame(a.PFN())
+		if f == nil {
+			return ErrBadAddress
+		}
+		n := copy(b, f[a.Offset():])
+		b = b[n:]
+		a += Addr(n)
+	}
+	return nil
+}
+
+// Write copies b to guest-physical memory at a (functional access).
+func (m *Memory) Write(a Addr, b []byte) error {
+	for len(b) > 0 {
+		p := a.PFN()
+		f := m.Frame(p)
+		if f == nil {
+			return ErrBadAddress
+		}
+		n := copy(f[a.Offset():], b)
+		if m.hasCode[p] {
+			m.codeGen[p]++
+		}
+		b = b[n:]
+		a += Addr(n)
+	}
+	return nil
+}
