@@ -1,0 +1,201 @@
+package kernelmodel
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/ipi"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Patch names a kernel change the model can switch on. Each changes the model
+// only in the place the real change does.
+type Patch string
+
+// The modelled patches (DESIGN.md "Kernel variants").
+const (
+	// PatchPTEFaultFlushPending is Yu Zhao's proposal (LKML 23 Dec 2020,
+	// Message-ID X+PE38s2Egq4nzKv@google.com): handle_pte_fault flushes the
+	// page before do_wp_page when mm_tlb_flush_pending(mm).
+	PatchPTEFaultFlushPending Patch = "pte-fault-flush-pending"
+	// PatchUffdWPFlushPending is 6ce64428d620 "mm/userfaultfd: fix memory
+	// corruption due to writeprotect": the same flush inside do_wp_page,
+	// restricted to uffd-wp VMAs.
+	PatchUffdWPFlushPending Patch = "uffd-wp-flush-pending"
+	// PatchClearRefsFlush is 912efa17e512 "mm: proc: Invalidate TLB after
+	// clearing soft-dirty page state": clear_refs flushes before dropping
+	// tlb_flush_pending.
+	PatchClearRefsFlush Patch = "clear-refs-flush"
+	// PatchClearRefsMmapWriteLock is 29a951dfb3c3 "mm: fix clear_refs_write
+	// locking": clear_refs_write holds mmap_lock for write.
+	PatchClearRefsMmapWriteLock Patch = "clear-refs-mmap-write-lock"
+)
+
+// PatchInfo describes a patch for `emu list` and -h.
+type PatchInfo struct {
+	Name    Patch
+	Origin  string
+	Summary string
+}
+
+// Patches lists every modelled patch.
+var Patches = []PatchInfo{
+	{PatchClearRefsFlush, "912efa17e512", "clear_refs: inc_tlb_flush_pending; walk; flush_tlb_mm; dec_tlb_flush_pending (instead of an empty mmu_gather)"},
+	{PatchClearRefsMmapWriteLock, "29a951dfb3c3", "clear_refs_write takes mmap_lock for write for the whole operation"},
+	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
+	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
+}
+
+// Kernels maps a -kernel baseline to the patches it contains.
+var Kernels = map[string][]Patch{
+	"5.10": nil,
+	// 5.10-stable: v5.10 plus the fixes that were merged instead of the
+	// proposal (backported to 5.10.y by ≈5.10.20-5.10.24).
+	"5.10-stable": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending},
+}
+
+// KernelNames returns the valid -kernel values, sorted.
+func KernelNames() []string {
+	var n []string
+	for k := range Kernels {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// ParsePatches validates patch names.
+func ParsePatches(names []string) ([]Patch, error) {
+	var out []Patch
+	for _, n := range names {
+		ok := false
+		for _, p := range Patches {
+			if string(p.Name) == n {
+				ok = true
+			}
+		}
+		if !ok {
+			var valid []string
+			for _, p := range Patches {
+				valid = append(valid, string(p.Name))
+			}
+			return nil, fmt.Errorf("unknown patch %q (valid: %s)", n, strings.Join(valid, ", "))
+		}
+		out = append(out, Patch(n))
+	}
+	return out, nil
+}
+
+// Config is everything that shapes a run. It is immutable once the machine
+// is built.
+type Config struct {
+	CPUs       int
+	MemBytes   uint64
+	Kernel     string
+	Patches    []Patch
+	PCID       bool   // CR4.PCIDE=1 and Linux's 6 dynamic ASIDs per CPU
+	Quantum    uint64 // cycles a vCPU may run ahead of the slowest other vCPU
+	MaxCycles  uint64 // stop the run when any vCPU clock passes this (0: no limit)
+	Timeslice  uint64 // scheduler time slice in cycles when a run queue has waiters
+	FlushCeil  int    // tlb_single_page_flush_ceiling (pages)
+	TLB        tlb.Config
+	CPUCosts   cpu.Costs
+	IPICosts   ipi.CostModel
+	Costs      CostModel
+	FailHazard bool // stop the run at the first stale-TLB hazard
+}
+
+// DefaultConfig returns a 2-CPU v5.10 machine.
+func DefaultConfig() Config {
+	return Config{
+		CPUs:      2,
+		MemBytes:  512 << 20,
+		Kernel:    "5.10",
+		PCID:      true,
+		Quantum:   1000, // ≤ the shortest cross-CPU latency, ipi.CostModel.DeliveryCycles
+		Timeslice: 3_000_000,
+		FlushCeil: 33, // tlb_single_page_flush_ceiling default (kernel-spec §6.6)
+		TLB:       tlb.DefaultConfig(),
+		CPUCosts:  cpu.DefaultCosts(),
+		IPICosts:  ipi.DefaultCostModel(),
+		Costs:     DefaultCostModel(),
+	}
+}
+
+// Has reports whether patch p is in effect (from -kernel or -patch).
+func (c *Config) Has(p Patch) bool {
+	for _, q := range c.Patches {
+		if q == p {
+			return true
+		}
+	}
+	for _, q := range Kernels[c.Kernel] {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// CostModel holds the kernel-path costs in cycles (3.0 GHz reference,
+// calibration.md §3). Each default cites its source or is marked ASSUMPTION.
+type CostModel struct {
+	// SyscallEntryExit: null syscall round trip, 100 ns (calibration.md
+	// §3.6, P2 getpid 93 ns).
+	SyscallEntryExit uint64
+	// FaultEntryExit: exception entry, do_user_addr_fault bookkeeping and
+	// return for a page fault. [D] WP-reuse fault ≈ 1.2 µs (§3.6) minus the
+	// modelled handler steps ≈ 3,000 cycles.
+	FaultEntryExit uint64
+	// HandleMMFault: __handle_mm_fault/handle_pte_fault body ≈ 600 cycles
+	// [D] (the rest of the 1.2 µs above).
+	HandleMMFault uint64
+	// ZeroPage: clear a 4 KiB page, 0.3 µs DRAM-bound (§3.6, P3).
+	ZeroPage uint64
+	// CopyPage: copy a 4 KiB page, ≈ 300 cycles cache-hot (§3.6, C1-C3).
+	CopyPage uint64
+	// AllocPage: page allocator fast path. ASSUMPTION 200 cycles (no source).
+	AllocPage uint64
+	// LockedRMW: one uncontended locked RMW, 18 cycles (§3.6, A1), the cost
+	// of an uncontended spin_lock, atomic_inc, xchg of a PTE.
+	LockedRMW uint64
+	// LineHandoff: one contended cache-line hand-off, 150 cycles ≈ 50 ns
+	// server mesh (§3.6, A4); charged to a lock acquired after waiting.
+	LineHandoff uint64
+	// SpinPoll: granularity at which a waiting CPU re-checks a lock or an
+	// IPI acknowledgement. ASSUMPTION 50 cycles (a modelling step, not a
+	// hardware figure).
+	SpinPoll uint64
+	// PTEUpdate: per-PTE work of a page-table walker such as
+	// clear_soft_dirty or change_pte_range (xchg + store + loop).
+	// ASSUMPTION 30 cycles (one locked xchg, A1, plus loop overhead).
+	PTEUpdate uint64
+	// FlushTLBMMRange: software overhead of flush_tlb_mm_range excluding
+	// the INVLPG/CR3 write: [D] 1,276 cycles for 1 page (S10) − ≈275
+	// tracepoint bias − 200 INVLPG ≈ 800 cycles.
+	FlushTLBMMRange uint64
+	// FlushFunc: flush_tlb_func_common bookkeeping on a target. ASSUMPTION
+	// 100 cycles (no measurement; calibration.md §3.4 excludes it).
+	FlushFunc uint64
+	// ContextSwitch: __schedule + switch_to without the mm switch.
+	// ASSUMPTION 1,500 cycles (no bare-metal source in calibration.md).
+	ContextSwitch uint64
+	// CPUMaskUpdate: mm_cpumask set/clear on an mm switch, "dozens or a
+	// couple hundred cycles" (I11): 100 cycles.
+	CPUMaskUpdate uint64
+	// Wakeup: try_to_wake_up latency to a remote CPU. ASSUMPTION: one IPI
+	// delivery (ipi.CostModel.DeliveryCycles).
+	Wakeup uint64
+}
+
+// DefaultCostModel returns the cited defaults.
+func DefaultCostModel() CostModel {
+	return CostModel{
+		SyscallEntryExit: 300, FaultEntryExit: 3000, HandleMMFault: 600,
+		ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
+		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 800,
+		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
+	}
+}

@@ -1,0 +1,352 @@
+package kernelmodel
+
+import (
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Fault flags (include/linux/mm.h FAULT_FLAG_*).
+const (
+	faultFlagWrite         = 1 << 0
+	faultFlagAllowRetry    = 1 << 2
+	faultFlagKillable      = 1 << 4
+	faultFlagTried         = 1 << 5
+	faultFlagUser          = 1 << 6
+	faultFlagInterruptible = 1 << 9
+	faultFlagDefault       = faultFlagAllowRetry | faultFlagKillable | faultFlagInterruptible
+)
+
+// vm_fault_t bits.
+const (
+	vmFaultOOM     = 0x0001
+	vmFaultSIGBUS  = 0x0002
+	vmFaultWrite   = 0x0008
+	vmFaultSIGSEGV = 0x0040
+	vmFaultRetry   = 0x0400
+	vmFaultError   = vmFaultOOM | vmFaultSIGBUS | vmFaultSIGSEGV
+)
+
+// vmFault is struct vm_fault.
+type vmFault struct {
+	vma     *VMA
+	mm      *MM
+	address uint64 // page aligned
+	flags   int
+	pte     phys.Addr // PTE slot
+	pt      phys.PFN  // frame of the PTE table
+	ptl     *spinlock
+	origPTE uint64
+}
+
+// doUserAddrFault models x86 do_user_addr_fault for a user-mode #PF: take
+// mmap_lock for read, find the VMA, check access, call handle_mm_fault and
+// retry on VM_FAULT_RETRY; a fault it cannot resolve is a SIGSEGV/SIGBUS.
+func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
+	m := v.m
+	start := v.c.Clock
+	v.spend(m.cfg.Costs.FaultEntryExit / 2)
+	mm := v.curr.mm
+	flags := faultFlagDefault | faultFlagUser
+	if errCode&tlb.PFErrWrite != 0 {
+		flags |= faultFlagWrite
+	}
+	for {
+		v.mmapReadLock(mm)
+		vma := mm.findVMA(uint64(addr))
+		if vma == nil || accessError(errCode, vma) {
+			v.mmapReadUnlock(mm)
+			v.forceSig(SIGSEGV, uint64(addr), "segfault")
+			return
+		}
+		ret := v.handleMMFault(vma, uint64(addr), flags)
+		if ret&vmFaultRetry != 0 {
+			// handle_userfault dropped mmap_lock; the task slept and was
+			// woken: retry once with FAULT_FLAG_TRIED.
+			flags |= faultFlagTried
+			if v.curr == nil || v.curr.state != taskRunning {
+				return // blocked: resumes at the faulting instruction when woken
+			}
+			continue
+		}
+		v.mmapReadUnlock(mm)
+		if ret&vmFaultError != 0 {
+			if ret&vmFaultSIGBUS != 0 {
+				v.forceSig(SIGBUS, uint64(addr), "bus error")
+			} else if ret&vmFaultOOM != 0 {
+				v.forceSig(SIGKILL, uint64(addr), "out of memory")
+			} else {
+				v.forceSig(SIGSEGV, uint64(addr), "segfault")
+			}
+			return
+		}
+		break
+	}
+	v.spend(m.cfg.Costs.FaultEntryExit - m.cfg.Costs.FaultEntryExit/2)
+	m.faultCycles[log2Bucket(v.c.Clock-start)]++
+}
+
+// accessError models access_error for a user fault.
+func accessError(errCode uint32, vma *VMA) bool {
+	if errCode&tlb.PFErrWrite != 0 {
+		return vma.flags&VM_WRITE == 0
+	}
+	if errCode&tlb.PFErrPresent != 0 && errCode&tlb.PFErrInstr == 0 {
+		return true // read of a present page that faulted: protection keys only
+	}
+	if errCode&tlb.PFErrInstr != 0 {
+		return vma.flags&VM_EXEC == 0
+	}
+	return vma.flags&(VM_READ|VM_WRITE|VM_EXEC) == 0
+}
+
+// handleMMFault models handle_mm_fault → __handle_mm_fault (4 KiB pages).
+func (v *VCPU) handleMMFault(vma *VMA, address uint64, flags int) int {
+	m := v.m
+	m.pgfault++ // count_vm_event(PGFAULT)
+	v.spend(m.cfg.Costs.HandleMMFault)
+	mm := v.curr.mm
+	pte, pt, err := v.pteOffsetAlloc(mm, address)
+	if err != nil {
+		return vmFaultOOM
+	}
+	vmf := &vmFault{vma: vma, mm: mm, address: address &^ 0xfff, flags: flags, pte: pte, pt: pt, ptl: m.ptlOf(pt)}
+	return v.handlePTEFault(vmf)
+}
+
+// handlePTEFault models handle_pte_fault (mm/memory.c, v5.10), with Yu
+// Zhao's proposed flush when PatchPTEFaultFlushPending is on.
+func (v *VCPU) handlePTEFault(vmf *vmFault) int {
+	m := v.m
+	vmf.origPTE = m.mem.LoadPTE(vmf.pte) // lockless snapshot
+	if pteNone(vmf.origPTE) {
+		if vmf.vma.anon {
+			return v.doAnonymousPage(vmf)
+		}
+		return vmFaultSIGBUS // file-backed faults are not modelled
+	}
+	if !ptePresent(vmf.origPTE) {
+		return vmFaultSIGBUS // swap entries are not modelled
+	}
+	v.spinLock(vmf.ptl)
+	entry := vmf.origPTE
+	if m.mem.LoadPTE(vmf.pte) != vmf.origPTE {
+		v.spinUnlock(vmf.ptl) // raced with someone: update_mmu_tlb is a no-op on x86
+		return 0
+	}
+	if vmf.flags&faultFlagWrite != 0 {
+		if !pteWrite(entry) {
+			if m.cfg.Has(PatchPTEFaultFlushPending) && vmf.mm.tlbFlushPending != 0 {
+				// The proposal: flush while still holding the PTL.
+				m.flushPendingFlushes++
+				v.flushTLBPage(vmf.mm, vmf.address)
+			}
+			return v.doWPPage(vmf)
+		}
+		entry = pteMkdirty(entry)
+	}
+	entry = pteMkyoung(entry)
+	if !v.ptepSetAccessFlags(vmf, entry, vmf.flags&faultFlagWrite != 0) {
+		// flush_tlb_fix_spurious_fault is empty on x86: the #PF itself
+		// dropped the stale entry (SDM 4.10.4.1).
+	}
+	m.spuriousFaults++
+	v.spinUnlock(vmf.ptl)
+	return 0
+}
+
+// ptepSetAccessFlags models x86 ptep_set_access_flags: store the entry only if
+// it changed and the access was a write; never flush.
+func (v *VCPU) ptepSetAccessFlags(vmf *vmFault, entry uint64, dirty bool) bool {
+	changed := v.m.mem.LoadPTE(vmf.pte) != entry
+	if changed && dirty {
+		v.m.mem.StorePTE(vmf.pte, entry)
+	}
+	return changed
+}
+
+// doAnonymousPage models do_anonymous_page (v5.10).
+func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
+	m := v.m
+	vma := vmf.vma
+	if vma.flags&VM_SHARED != 0 {
+		return vmFaultSIGBUS
+	}
+	m.anonFaults++
+	if vmf.flags&faultFlagWrite == 0 {
+		// Map the shared zero page read-only.
+		entry := mkPTE(m.zeroPage, (vmPageProt(vma.flags)&^tlb.PteRW)|tlb.PteSpecial)
+		v.spinLock(vmf.ptl)
+		if !pteNone(m.mem.LoadPTE(vmf.pte)) {
+			v.spinUnlock(vmf.ptl)
+			return 0
+		}
+		if vma.flags&VM_UFFD_MISSING != 0 {
+			v.spinUnlock(vmf.ptl)
+			return v.handleUserfault(vmf, VM_UFFD_MISSING)
+		}
+		m.mem.StorePTE(vmf.pte, entry)
+		v.spinUnlock(vmf.ptl)
+		return 0
+	}
+	page, err := m.allocPage() // alloc_zeroed_user_highpage_movable: refcount 1
+	if err != nil {
+		return vmFaultOOM
+	}
+	v.spend(m.cfg.Costs.AllocPage + m.cfg.Costs.ZeroPage)
+	entry := mkPTE(page, vmPageProt(vma.flags))
+	if vma.flags&VM_WRITE != 0 {
+		entry = pteMkwrite(pteMkdirty(entry))
+	}
+	entry = pteMkyoung(entry)
+	v.spinLock(vmf.ptl)
+	if !pteNone(m.mem.LoadPTE(vmf.pte)) {
+		v.spinUnlock(vmf.ptl)
+		m.putPage(page)
+		return 0
+	}
+	if vma.flags&VM_UFFD_MISSING != 0 {
+		v.spinUnlock(vmf.ptl)
+		m.putPage(page)
+		return v.handleUserfault(vmf, VM_UFFD_MISSING)
+	}
+	m.pages[page].anon = true
+	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
+	v.lruCacheAdd(page)
+	m.mem.StorePTE(vmf.pte, entry) // set_pte_at; no flush: the slot was empty
+	v.spinUnlock(vmf.ptl)
+	return 0
+}
+
+// lruCacheAdd models lru_cache_add: a reference held by this CPU's lru_add
+// pagevec until it drains at PAGEVEC_SIZE (15) pages (mm/swap.c).
+func (v *VCPU) lruCacheAdd(p phys.PFN) {
+	v.m.getPage(p)
+	v.lruAdd = append(v.lruAdd, p)
+	if len(v.lruAdd) == 15 {
+		v.lruAddDrain()
+	}
+}
+
+// lruAddDrain models __pagevec_lru_add: pages go on the LRU, the pagevec
+// references are dropped.
+func (v *VCPU) lruAddDrain() {
+	for _, p := range v.lruAdd {
+		v.m.pages[p].lru = true
+		v.m.putPage(p)
+	}
+	v.lruAdd = v.lruAdd[:0]
+}
+
+// doWPPage models do_wp_page (v5.10 = 09854ba94c6a + be068f29034f), entered
+// with the PTL held.
+func (v *VCPU) doWPPage(vmf *vmFault) int {
+	m := v.m
+	vma := vmf.vma
+	if vma.flags&VM_UFFD_WP != 0 && pteUffdWP(vmf.origPTE) {
+		v.spinUnlock(vmf.ptl)
+		return v.handleUserfault(vmf, VM_UFFD_WP)
+	}
+	if m.cfg.Has(PatchUffdWPFlushPending) && vma.flags&VM_UFFD_WP != 0 && vmf.mm.tlbFlushPending != 0 {
+		// 6ce64428d620: uffd-wp can defer flushes; flush before copying.
+		m.flushPendingFlushes++
+		v.flushTLBPage(vmf.mm, vmf.address)
+	}
+	pfn := ptePFN(vmf.origPTE)
+	if pfn == m.zeroPage || vmf.origPTE&tlb.PteSpecial != 0 {
+		// vm_normal_page returns NULL: COW of the zero page.
+		v.spinUnlock(vmf.ptl)
+		return v.wpPageCopy(vmf, 0)
+	}
+	pg := &m.pages[pfn]
+	if pg.anon {
+		if pg.refcount != 1 || pg.locked || pg.mapcount != 1 {
+			if pg.mapcount == 1 {
+				m.wpCopyPageCount++
+			}
+			m.getPage(pfn)
+			v.spinUnlock(vmf.ptl)
+			return v.wpPageCopy(vmf, pfn)
+		}
+		v.wpPageReuse(vmf)
+		return vmFaultWrite
+	}
+	m.getPage(pfn)
+	v.spinUnlock(vmf.ptl)
+	return v.wpPageCopy(vmf, pfn)
+}
+
+// wpPageReuse models wp_page_reuse: make the PTE writable and dirty without
+// a flush (a permission promotion), then drop the PTL.
+func (v *VCPU) wpPageReuse(vmf *vmFault) {
+	m := v.m
+	entry := pteMkyoung(pteMkdirty(vmf.origPTE))
+	if vmf.vma.flags&VM_WRITE != 0 {
+		entry = pteMkwrite(entry)
+	}
+	v.ptepSetAccessFlags(vmf, entry, true)
+	v.spinUnlock(vmf.ptl)
+	m.wpReuse++
+}
+
+// wpPageCopy models wp_page_copy (v5.10), entered without the PTL and with a
+// reference on old (0 for the zero page). The copy runs before the flush in
+// ptep_clear_flush: the window in which a stale writable TLB entry elsewhere
+// loses writes (kernel-spec §2.8).
+func (v *VCPU) wpPageCopy(vmf *vmFault, old phys.PFN) int {
+	m := v.m
+	newp, err := m.allocPage()
+	if err != nil {
+		if old != 0 {
+			m.putPage(old)
+		}
+		return vmFaultOOM
+	}
+	v.spend(m.cfg.Costs.AllocPage)
+	if old == 0 {
+		v.spend(m.cfg.Costs.ZeroPage)
+	} else {
+		// cow_user_page: the copy is a snapshot of old; stores that reach
+		// old after this point are lost once the new page is installed.
+		m.pages[old].copying++
+		*m.mem.Frame(newp) = *m.mem.Frame(old)
+		v.spend(m.cfg.Costs.CopyPage)
+	}
+	v.spinLock(vmf.ptl)
+	copied := false
+	toPut := newp
+	if m.mem.LoadPTE(vmf.pte) == vmf.origPTE {
+		entry := pteMkyoung(pteMkdirty(mkPTE(newp, vmPageProt(vmf.vma.flags))))
+		if vmf.vma.flags&VM_WRITE != 0 {
+			entry = pteMkwrite(entry)
+		}
+		// ptep_clear_flush_notify: clear, flush if accessible, notify.
+		oldPTE := m.mem.SwapPTE(vmf.pte, 0)
+		if ptePresent(oldPTE) {
+			v.flushTLBPage(vmf.mm, vmf.address)
+		}
+		m.pages[newp].anon = true
+		m.pages[newp].mapcount = 1
+		v.lruCacheAdd(newp)
+		m.mem.StorePTE(vmf.pte, entry) // set_pte_at_notify
+		if old != 0 {
+			m.pages[old].mapcount-- // page_remove_rmap
+			toPut = old
+		} else {
+			toPut = 0
+		}
+		copied = true
+		m.wpCopy++
+	}
+	if toPut != 0 {
+		m.putPage(toPut)
+	}
+	v.spinUnlock(vmf.ptl)
+	if old != 0 {
+		m.pages[old].copying--
+		m.putPage(old) // drop do_wp_page's reference
+	}
+	if copied {
+		return vmFaultWrite
+	}
+	return 0
+}

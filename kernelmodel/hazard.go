@@ -1,0 +1,67 @@
+package kernelmodel
+
+import (
+	"fmt"
+
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Hazard describes the first stale-TLB hazard of a run (-fail-on-hazard).
+type Hazard struct {
+	Kind string // counter name: emu_write_after_cow, emu_lost_soft_dirty, …
+	CPU  int
+	Addr uint64 // guest-virtual address stored to
+	RIP  uint64 // the storing instruction
+	PTE  uint64 // the PTE at the time of the store
+	Path string // the kernel path that left the entry stale
+}
+
+func (h *Hazard) Error() string {
+	return fmt.Sprintf("%s: cpu %d stored to %#x at rip %#x through a stale TLB entry (pte now %#x); left stale by %s",
+		h.Kind, h.CPU, h.Addr, h.RIP, h.PTE, h.Path)
+}
+
+// onStaleWrite is the tlb.MMU hook: a store completed through a cached entry
+// granting more than the current PTE. It classifies the store (DESIGN.md,
+// "Correctness the emulator checks"):
+//
+//   - the frame is being COW-copied, or the PTE no longer maps it: the data
+//     is lost (emu_write_after_cow);
+//   - an operation that revoked the right is still in progress: the store is
+//     ordered before it (emu_stale_tlb_writes_in_window, harmless);
+//   - the PTE is uffd-wp protected: no uffd-wp fault was raised
+//     (emu_missed_uffd_wp);
+//   - the PTE is not soft-dirty: clear_refs returned and the write left no
+//     soft-dirty mark (emu_lost_soft_dirty);
+//   - otherwise a write to a write-protected page (emu_write_to_wrprotected).
+func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
+	m := v.m
+	var mm *MM
+	if v.curr != nil {
+		mm = v.curr.mm
+	}
+	var kind, path string
+	switch {
+	case m.pages[pfn].copying > 0 || !ptePresent(cur) || ptePFN(cur) != pfn:
+		m.writeAfterCOW++
+		kind, path = "emu_write_after_cow", "wp_page_copy: cow_user_page copied the page before ptep_clear_flush's flush reached this CPU"
+	case mm != nil && mm.revokeOps > 0:
+		m.staleInWindow++
+		return
+	case pteUffdWP(cur):
+		m.missedUffdWP++
+		kind, path = "emu_missed_uffd_wp", "mwriteprotect_range (UFFDIO_WRITEPROTECT) returned with the flush of a racing un-protect still deferred"
+	case cur&tlb.PteSoftDirty == 0:
+		m.lostSoftDirty++
+		kind, path = "emu_lost_soft_dirty", "clear_refs_write (v5.10: clear_soft_dirty write-protected the PTE and tlb_finish_mmu flushed nothing)"
+	default:
+		m.writeToWrprotected++
+		kind, path = "emu_write_to_wrprotected", "a write-protect that returned without flushing"
+	}
+	if m.cfg.FailHazard && m.hazard == nil {
+		m.hazard = &Hazard{Kind: kind, CPU: v.id, Addr: uint64(va), RIP: v.c.Regs.RIP, PTE: cur, Path: path}
+		m.stop(fmt.Errorf("%w: %w", ErrHazard, m.hazard))
+		panic(errStop{})
+	}
+}

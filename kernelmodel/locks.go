@@ -1,0 +1,133 @@
+package kernelmodel
+
+// spinlock is an emulated spinlock held across emulated time. A waiter spins
+// with interrupts enabled (spin_lock, not spin_lock_irq), so it keeps taking
+// IPIs, and its waiting cycles are counted.
+type spinlock struct {
+	name  string
+	owner *VCPU
+}
+
+// spinLock acquires l on v, spinning in emulated time while another CPU
+// holds it.
+func (v *VCPU) spinLock(l *spinlock) {
+	c := &v.m.cfg.Costs
+	if l.owner == v {
+		panic("kernelmodel: recursive spin_lock of " + l.name)
+	}
+	if l.owner == nil {
+		l.owner = v
+		v.spend(c.LockedRMW)
+		return
+	}
+	start := v.c.Clock
+	for l.owner != nil {
+		v.c.Clock += c.SpinPoll
+		v.preempt()
+	}
+	l.owner = v
+	v.c.Clock += c.LineHandoff
+	waited := v.c.Clock - start
+	if l.name == "" || l.name == "ptl" {
+		v.m.ptlWaitCycles += waited
+		v.m.ptlWaits[log2Bucket(waited)]++
+	}
+	v.preempt()
+}
+
+func (v *VCPU) spinUnlock(l *spinlock) {
+	if l.owner != v {
+		panic("kernelmodel: spin_unlock of " + l.name + " by a CPU that does not hold it")
+	}
+	l.owner = nil
+}
+
+// rwsem is an emulated rw_semaphore (mmap_lock). Waiters queue FIFO: a
+// reader does not pass a queued writer, as in v5.10's rwsem (no reader
+// optimistic stealing past waiters). Waiting is modelled as spinning on the
+// CPU (ASSUMPTION: rwsem_optimistic_spin rather than sleeping; the CPU has
+// nothing else to run in these workloads).
+type rwsem struct {
+	name    string
+	readers int
+	writer  *VCPU
+	queue   []*rwWaiter
+}
+
+type rwWaiter struct {
+	v       *VCPU
+	write   bool
+	granted bool
+}
+
+func (s *rwsem) canGrant(write bool) bool {
+	if write {
+		return s.writer == nil && s.readers == 0
+	}
+	return s.writer == nil
+}
+
+func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
+	c := &v.m.cfg.Costs
+	if len(s.queue) == 0 && s.canGrant(write) {
+		s.take(v, write)
+		v.spend(c.LockedRMW)
+		return
+	}
+	w := &rwWaiter{v: v, write: write}
+	s.queue = append(s.queue, w)
+	start := v.c.Clock
+	for !w.granted {
+		v.c.Clock += c.SpinPoll
+		v.preempt()
+	}
+	v.c.Clock += c.LineHandoff
+	v.m.mmapLockWaitCycles += v.c.Clock - start
+	v.preempt()
+}
+
+func (s *rwsem) take(v *VCPU, write bool) {
+	if write {
+		s.writer = v
+	} else {
+		s.readers++
+	}
+}
+
+// grant hands the lock to queued waiters in FIFO order: one writer, or a
+// run of readers.
+func (s *rwsem) grant() {
+	for len(s.queue) > 0 {
+		w := s.queue[0]
+		if !s.canGrant(w.write) {
+			return
+		}
+		s.take(w.v, w.write)
+		w.granted = true
+		s.queue = s.queue[1:]
+		if w.write {
+			return
+		}
+	}
+}
+
+func (v *VCPU) mmapReadLock(mm *MM)  { v.rwsemAcquire(&mm.mmapLock, false) }
+func (v *VCPU) mmapWriteLock(mm *MM) { v.rwsemAcquire(&mm.mmapLock, true) }
+
+func (v *VCPU) mmapReadUnlock(mm *MM) {
+	mm.mmapLock.readers--
+	mm.mmapLock.grant()
+}
+
+func (v *VCPU) mmapWriteUnlock(mm *MM) {
+	mm.mmapLock.writer = nil
+	mm.mmapLock.grant()
+}
+
+// mmapWriteDowngrade turns a held write lock into a read lock
+// (mmap_write_downgrade), letting queued readers in.
+func (v *VCPU) mmapWriteDowngrade(mm *MM) {
+	mm.mmapLock.writer = nil
+	mm.mmapLock.readers++
+	mm.mmapLock.grant()
+}

@@ -1,0 +1,344 @@
+package kernelmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/ipi"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Sentinel errors of a run.
+var (
+	ErrMaxCycles   = errors.New("kernelmodel: --max-cycles reached")
+	ErrInterrupted = errors.New("kernelmodel: interrupted")
+	ErrDeadlock    = errors.New("kernelmodel: guest deadlock: every thread is blocked")
+	ErrHazard      = errors.New("kernelmodel: stale-TLB hazard")
+)
+
+// Machine is the emulated multicore system and the Linux model running on
+// it. One goroutine per vCPU runs the guest and, on a trap, the kernel model
+// on that vCPU. Exactly one goroutine holds the baton at any moment: the
+// vCPU with the lowest (emulated time, CPU id) runs, for at most Quantum
+// cycles beyond the next-slowest vCPU, then hands the baton on. So every
+// cross-CPU effect (stores, IPIs, lock hand-offs, wake-ups) is ordered by
+// emulated time and CPU id, and the output is the same whatever GOMAXPROCS
+// is. Machine state is touched only by the baton holder.
+type Machine struct {
+	cfg Config
+	log *zap.Logger
+	mem *phys.Memory
+
+	pages    []Page // struct page for every frame (mem_map)
+	zeroPage phys.PFN
+	initMM   *MM // init_mm: kernel-only page tables, ctx_id 1
+
+	cpus    []*VCPU
+	tasks   []*Task
+	nextTID int
+	nextCtx uint64 // last_mm_ctx_id
+	mms     []*MM
+
+	counters
+	hazard *Hazard
+
+	stopped  bool
+	err      error
+	exitCode int
+	quit     chan struct{}
+	ctx      context.Context
+	stdout   []byte
+}
+
+// VCPU is one CPU: the interpreter state plus the kernel's per-CPU state.
+type VCPU struct {
+	id   int
+	m    *Machine
+	c    *cpu.CPU
+	wake chan struct{}
+
+	curr    *Task   // running task, nil when idle
+	runq    []*Task // runnable tasks waiting for this CPU, FIFO
+	sliceAt uint64  // clock at which curr's time slice ends
+	idle    bool
+	wakeAt  uint64 // while idle: when to wake (ipi.Never: not until an event)
+
+	tlbs   tlbState // cpu_tlbstate
+	mbox   ipi.Mailbox
+	irqOff int // local_irq_disable nesting
+	inIRQ  bool
+
+	lruAdd []phys.PFN // per-CPU lru_pvecs.lru_add (PAGEVEC_SIZE 15)
+
+	tlbIRQs    uint64 // irq_tlb_count
+	idleCycles uint64
+	idleSince  uint64
+}
+
+// New builds a machine with cfg.CPUs vCPUs.
+func New(cfg Config, log *zap.Logger) (*Machine, error) {
+	if cfg.CPUs < 1 || cfg.CPUs > 256 {
+		return nil, fmt.Errorf("kernelmodel: cpus must be 1..256, got %d", cfg.CPUs)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if _, ok := Kernels[cfg.Kernel]; !ok {
+		return nil, fmt.Errorf("kernelmodel: unknown kernel %q", cfg.Kernel)
+	}
+	if cfg.Quantum == 0 {
+		cfg.Quantum = 1000
+	}
+	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
+	m.counters.init()
+	m.pages = make([]Page, m.mem.Frames())
+	var err error
+	if m.zeroPage, err = m.allocPage(); err != nil {
+		return nil, err
+	}
+	m.pages[m.zeroPage].refcount = 1 << 30 // never freed
+	if m.initMM, err = m.newMM(); err != nil {
+		return nil, err
+	}
+	for i := 0; i < cfg.CPUs; i++ {
+		mmu := tlb.New(m.mem, cfg.TLB)
+		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never}
+		mmu.OnStaleWrite = v.onStaleWrite
+		if cfg.PCID {
+			mmu.SetCR4(true, true)
+		}
+		v.initializeTLBState()
+		m.cpus = append(m.cpus, v)
+	}
+	return m, nil
+}
+
+// Config returns the machine's configuration.
+func (m *Machine) Config() Config { return m.cfg }
+
+// ExitCode returns the guest's exit_group status.
+func (m *Machine) ExitCode() int { return m.exitCode }
+
+// errStop unwinds a vCPU goroutine out of kernel code when the run ends.
+type errStop struct{}
+
+// stop ends the run with err (nil for a normal end). The first error wins.
+func (m *Machine) stop(err error) {
+	if !m.stopped {
+		m.stopped = true
+		m.err = err
+		close(m.quit)
+	}
+}
+
+// Run runs the loaded guest until it exits, fails, or ctx is done.
+func (m *Machine) Run(ctx context.Context) error {
+	m.ctx = ctx
+	if len(m.tasks) == 0 {
+		return errors.New("kernelmodel: no program loaded")
+	}
+	var wg sync.WaitGroup
+	for _, v := range m.cpus {
+		wg.Go(v.loop)
+	}
+	m.pick(nil).wake <- struct{}{}
+	wg.Wait()
+	return m.err
+}
+
+// eff is v's emulated time for scheduling: its clock, or its wake-up time
+// while idle.
+func (v *VCPU) eff() uint64 {
+	if v.idle {
+		return v.wakeAt
+	}
+	return v.c.Clock
+}
+
+// pick returns the vCPU with the lowest (eff, id), skipping except.
+func (m *Machine) pick(except *VCPU) *VCPU {
+	var best *VCPU
+	for _, u := range m.cpus {
+		if u == except {
+			continue
+		}
+		if best == nil || u.eff() < best.eff() {
+			best = u
+		}
+	}
+	return best
+}
+
+// horizon is the clock v may run to before it must hand the baton on.
+func (v *VCPU) horizon() uint64 {
+	o := v.m.pick(v)
+	if o == nil || o.eff() == ipi.Never {
+		return ipi.Never
+	}
+	return o.eff() + v.m.cfg.Quantum
+}
+
+// handoff passes the baton to u and waits to get it back.
+func (v *VCPU) handoff(u *VCPU) {
+	u.wake <- struct{}{}
+	v.waitBaton()
+}
+
+func (v *VCPU) waitBaton() {
+	select {
+	case <-v.wake:
+	case <-v.m.quit:
+		panic(errStop{})
+	}
+	if v.m.stopped {
+		panic(errStop{})
+	}
+}
+
+// checkStop ends the run on cancellation or --max-cycles.
+func (v *VCPU) checkStop() {
+	m := v.m
+	if m.ctx.Err() != nil {
+		m.stop(ErrInterrupted)
+	} else if m.cfg.MaxCycles != 0 && v.c.Clock > m.cfg.MaxCycles {
+		m.stop(fmt.Errorf("%w: cpu %d at cycle %d", ErrMaxCycles, v.id, v.c.Clock))
+	}
+	if m.stopped {
+		panic(errStop{})
+	}
+}
+
+// preempt is called wherever emulated time has advanced: it takes due
+// interrupts (when enabled) and, if v has run past its horizon, hands the
+// baton to the vCPU with the lowest (time, id).
+func (v *VCPU) preempt() {
+	for {
+		v.checkStop()
+		if v.irqOff == 0 && !v.inIRQ {
+			v.handleIRQs()
+		}
+		o := v.m.pick(v)
+		if o == nil || o.eff() == ipi.Never || v.c.Clock <= o.eff()+v.m.cfg.Quantum {
+			return
+		}
+		v.handoff(o)
+	}
+}
+
+// spend charges cycles of kernel work to v and lets time pass.
+func (v *VCPU) spend(cycles uint64) {
+	v.c.Clock += cycles
+	v.preempt()
+}
+
+// loop is the vCPU goroutine. It stops when the machine stops.
+func (v *VCPU) loop() {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(errStop); !ok {
+				v.m.stop(fmt.Errorf("kernelmodel: internal error on cpu %d: %v", v.id, r))
+			}
+		}
+	}()
+	v.waitBaton()
+	for {
+		v.checkStop()
+		if v.curr == nil {
+			v.idleLoop()
+			continue
+		}
+		v.runUser()
+	}
+}
+
+// idleLoop models the idle task: the CPU sleeps until an interrupt or a
+// wake-up is due, then takes it. The idle task is a kernel thread, so the
+// CPU entered lazy TLB mode when it switched to it.
+func (v *VCPU) idleLoop() {
+	v.idle = true
+	v.idleSince = v.c.Clock
+	for {
+		v.wakeAt = v.mbox.Earliest()
+		if t := v.wakeSleepers(); t < v.wakeAt {
+			v.wakeAt = t
+		}
+		if len(v.runq) > 0 {
+			v.wakeAt = v.c.Clock
+		}
+		o := v.m.pick(v)
+		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
+			v.m.stop(ErrDeadlock)
+			panic(errStop{})
+		}
+		if o != nil && (o.eff() < v.wakeAt || (o.eff() == v.wakeAt && o.id < v.id)) {
+			v.handoff(o)
+			continue
+		}
+		break
+	}
+	if v.wakeAt > v.c.Clock {
+		v.c.Clock = v.wakeAt
+	}
+	v.idleCycles += v.c.Clock - v.idleSince
+	v.idle = false
+	v.wakeAt = ipi.Never
+	v.handleIRQs()
+	v.wakeSleepers()
+	if len(v.runq) > 0 {
+		v.scheduleNext()
+	}
+}
+
+// runUser runs the current task in user mode until it traps.
+func (v *VCPU) runUser() {
+	dl := v.horizon()
+	if e := v.mbox.Earliest(); e < dl {
+		dl = e
+	}
+	if len(v.runq) > 0 && v.sliceAt < dl {
+		dl = v.sliceAt
+	}
+	if mc := v.m.cfg.MaxCycles; mc != 0 && mc+1 < dl {
+		dl = mc + 1
+	}
+	v.c.Deadline = dl
+	ex := v.c.Run()
+	switch ex.Kind {
+	case cpu.ExitDeadline:
+		v.preempt()
+		if len(v.runq) > 0 && v.c.Clock >= v.sliceAt {
+			v.curr.state = taskRunnable
+			v.runq = append(v.runq, v.curr)
+			v.scheduleNext()
+		}
+	case cpu.ExitSyscall:
+		v.syscall()
+	case cpu.ExitPageFault:
+		v.doUserAddrFault(tlb.VirtAddr(ex.Addr), ex.ErrCode)
+	case cpu.ExitGP:
+		v.forceSig(SIGSEGV, 0, "general protection fault")
+	case cpu.ExitDE:
+		v.forceSig(SIGFPE, v.c.Regs.RIP, "divide error")
+	case cpu.ExitBreakpoint:
+		v.forceSig(SIGTRAP, v.c.Regs.RIP, "int3")
+	case cpu.ExitUD:
+		if ex.Err != nil {
+			v.m.stop(fmt.Errorf("cpu %d: %w", v.id, ex.Err))
+			panic(errStop{})
+		}
+		v.forceSig(SIGILL, v.c.Regs.RIP, "invalid opcode")
+	}
+}
+
+// kick makes an idle v wake no later than t.
+func (v *VCPU) kick(t uint64) {
+	if v.idle && t < v.wakeAt {
+		v.wakeAt = t
+	}
+}

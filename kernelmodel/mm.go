@@ -1,0 +1,227 @@
+package kernelmodel
+
+import (
+	"sort"
+
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// vm_flags bits (include/linux/mm.h, v5.10).
+const (
+	VM_READ         uint64 = 0x1
+	VM_WRITE        uint64 = 0x2
+	VM_EXEC         uint64 = 0x4
+	VM_SHARED       uint64 = 0x8
+	VM_MAYWRITE     uint64 = 0x20
+	VM_GROWSDOWN    uint64 = 0x100
+	VM_UFFD_MISSING uint64 = 0x200
+	VM_UFFD_WP      uint64 = 0x1000
+	VM_SOFTDIRTY    uint64 = 0x8000000
+)
+
+// VMA is a vm_area_struct: [start, end) with vm_flags.
+type VMA struct {
+	start, end uint64
+	flags      uint64
+	anon       bool
+	name       string
+	uffd       *userfaultCtx // vm_userfaultfd_ctx
+}
+
+// MM is an mm_struct.
+type MM struct {
+	id     int
+	ctxID  uint64 // mm->context.ctx_id
+	tlbGen uint64 // mm->context.tlb_gen
+	pgd    phys.PFN
+
+	vmas     []*VMA // sorted by start
+	mmapBase uint64
+
+	mmapLock        rwsem    // mmap_lock
+	pageTableLock   spinlock // mm->page_table_lock
+	tlbFlushPending int      // mm->tlb_flush_pending
+	cpumask         []bool   // mm_cpumask
+	users           int      // live threads
+	hasPinned       bool
+	files           []*file // files_struct, shared by the threads
+	brk             uint64
+
+	// revokeOps counts kernel operations in progress that removed a right
+	// from a PTE with a deferred flush (clear_refs, uffd-wp, mprotect): a
+	// store through a stale entry during one is ordered before it.
+	revokeOps int
+	dead      bool
+}
+
+// Page is a struct page.
+type Page struct {
+	refcount int32
+	mapcount int32
+	anon     bool
+	locked   bool
+	lru      bool
+	ptl      spinlock // split PTE lock when the frame is a page table
+	copying  int      // COW copies of this page in progress (hazard detector)
+}
+
+func (m *Machine) allocPage() (phys.PFN, error) {
+	p, err := m.mem.Alloc()
+	if err != nil {
+		return 0, err
+	}
+	m.pages[p] = Page{refcount: 1}
+	return p, nil
+}
+
+func (m *Machine) getPage(p phys.PFN) { m.pages[p].refcount++ }
+
+func (m *Machine) putPage(p phys.PFN) {
+	pg := &m.pages[p]
+	pg.refcount--
+	if pg.refcount == 0 {
+		m.mem.Free(p)
+	}
+}
+
+func (m *Machine) newMM() (*MM, error) {
+	pgd, err := m.allocPage()
+	if err != nil {
+		return nil, err
+	}
+	m.nextCtx++
+	mm := &MM{id: len(m.mms) + 1, ctxID: m.nextCtx, pgd: pgd, mmapBase: 0x7f00_0000_0000, cpumask: make([]bool, m.cfg.CPUs)}
+	mm.mmapLock.name = "mmap_lock"
+	mm.pageTableLock.name = "page_table_lock"
+	m.mms = append(m.mms, mm)
+	return mm, nil
+}
+
+// findVMA returns the VMA containing addr (find_vma + start check).
+func (mm *MM) findVMA(addr uint64) *VMA {
+	i := sort.Search(len(mm.vmas), func(i int) bool { return mm.vmas[i].end > addr })
+	if i < len(mm.vmas) && mm.vmas[i].start <= addr {
+		return mm.vmas[i]
+	}
+	return nil
+}
+
+func (mm *MM) insertVMA(v *VMA) {
+	i := sort.Search(len(mm.vmas), func(i int) bool { return mm.vmas[i].start >= v.start })
+	mm.vmas = append(mm.vmas, nil)
+	copy(mm.vmas[i+1:], mm.vmas[i:])
+	mm.vmas[i] = v
+}
+
+// free reports whether [start, end) overlaps no VMA.
+func (mm *MM) free(start, end uint64) bool {
+	for _, v := range mm.vmas {
+		if v.start < end && start < v.end {
+			return false
+		}
+	}
+	return true
+}
+
+// getUnmappedArea finds a free range of length bytes top-down below mmapBase
+// (arch_get_unmapped_area_topdown).
+func (mm *MM) getUnmappedArea(length uint64) uint64 {
+	hi := mm.mmapBase
+	for i := len(mm.vmas) - 1; i >= -1; i-- {
+		lo := uint64(0x10000)
+		if i >= 0 {
+			lo = mm.vmas[i].end
+		}
+		if i >= 0 && mm.vmas[i].start >= hi {
+			continue
+		}
+		if hi >= lo+length {
+			return hi - length
+		}
+		if i >= 0 && mm.vmas[i].start < hi {
+			hi = mm.vmas[i].start
+		}
+	}
+	return 0
+}
+
+// vmPageProt returns the PTE protection bits of a VMA (vm_get_page_prot on
+// x86-64 with NX): private writable mappings map read-only until written
+// (copy-on-write); user bit always set.
+func vmPageProt(flags uint64) uint64 {
+	prot := tlb.PteP | tlb.PteUS
+	if flags&(VM_READ|VM_WRITE|VM_EXEC) == 0 {
+		return 0 // PROT_NONE: not modelled as a present PTE
+	}
+	if flags&VM_WRITE != 0 && flags&VM_SHARED != 0 {
+		prot |= tlb.PteRW
+	}
+	if flags&VM_EXEC == 0 {
+		prot |= tlb.PteNX
+	}
+	return prot
+}
+
+// Page-table entry helpers named after the kernel's (arch/x86/include/asm/pgtable.h).
+func pteNone(e uint64) bool                { return e == 0 }
+func ptePresent(e uint64) bool             { return e&tlb.PteP != 0 }
+func pteWrite(e uint64) bool               { return e&tlb.PteRW != 0 }
+func ptePFN(e uint64) phys.PFN             { return phys.PFN(tlb.PTEPFN(e)) }
+func pteMkdirty(e uint64) uint64           { return e | tlb.PteD | tlb.PteSoftDirty }
+func pteMkyoung(e uint64) uint64           { return e | tlb.PteA }
+func pteMkwrite(e uint64) uint64           { return e | tlb.PteRW }
+func pteWrprotect(e uint64) uint64         { return e &^ tlb.PteRW }
+func pteUffdWP(e uint64) bool              { return e&tlb.PteUffdWP != 0 }
+func mkPTE(p phys.PFN, prot uint64) uint64 { return uint64(p.Addr()) | prot }
+
+// Upper-level entries are always present, writable and user (the leaf decides).
+const tableEntry = tlb.PteP | tlb.PteRW | tlb.PteUS | tlb.PteA
+
+// pteOffsetAlloc walks pgd→pud→pmd for addr, allocating missing tables
+// (__pud_alloc/__pmd_alloc/__pte_alloc under mm->page_table_lock), and
+// returns the physical address of the PTE slot and the frame of the PTE
+// table (whose struct page holds the split PTE lock).
+func (v *VCPU) pteOffsetAlloc(mm *MM, addr uint64) (phys.Addr, phys.PFN, error) {
+	m := v.m
+	table := mm.pgd
+	for level := 4; level >= 2; level-- {
+		ea := table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(level)*8)
+		e := m.mem.LoadPTE(ea)
+		if e&tlb.PteP == 0 {
+			p, err := m.allocPage()
+			if err != nil {
+				return 0, 0, err
+			}
+			v.spend(m.cfg.Costs.AllocPage)
+			v.spinLock(&mm.pageTableLock)
+			if e2 := m.mem.LoadPTE(ea); e2&tlb.PteP != 0 {
+				m.putPage(p) // raced: someone else populated it
+				e = e2
+			} else {
+				e = uint64(p.Addr()) | tableEntry
+				m.mem.StorePTE(ea, e)
+			}
+			v.spinUnlock(&mm.pageTableLock)
+		}
+		table = ptePFN(e)
+	}
+	return table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(1)*8), table, nil
+}
+
+// pteOffset looks up the PTE slot for addr without allocating; ok is false
+// if an upper level is missing.
+func (m *Machine) pteOffset(mm *MM, addr uint64) (phys.Addr, phys.PFN, bool) {
+	table := mm.pgd
+	for level := 4; level >= 2; level-- {
+		e := m.mem.LoadPTE(table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(level)*8))
+		if e&tlb.PteP == 0 {
+			return 0, 0, false
+		}
+		table = ptePFN(e)
+	}
+	return table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(1)*8), table, true
+}
+
+// ptlOf returns the split PTE lock of the PTE table in frame pt (pte_lockptr).
+func (m *Machine) ptlOf(pt phys.PFN) *spinlock { return &m.pages[pt].ptl }

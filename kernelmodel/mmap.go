@@ -1,0 +1,298 @@
+package kernelmodel
+
+import (
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// mmap prot and flags (include/uapi/asm-generic/mman-common.h).
+const (
+	protRead  = 0x1
+	protWrite = 0x2
+	protExec  = 0x4
+
+	mapShared    = 0x01
+	mapPrivate   = 0x02
+	mapFixed     = 0x10
+	mapAnonymous = 0x20
+	mapPopulate  = 0x8000
+)
+
+const taskSize = uint64(0x7fff_ffff_f000) // TASK_SIZE_MAX for 4-level paging
+
+func protToVMFlags(prot uint64) uint64 {
+	var f uint64
+	if prot&protRead != 0 {
+		f |= VM_READ
+	}
+	if prot&protWrite != 0 {
+		f |= VM_WRITE
+	}
+	if prot&protExec != 0 {
+		f |= VM_EXEC
+	}
+	return f
+}
+
+// sysMmap models mmap for anonymous mappings (do_mmap → mmap_region) under
+// mmap_write_lock. New VMAs carry VM_SOFTDIRTY, as mmap_region sets it.
+func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
+	if length == 0 || prot&^uint64(protRead|protWrite|protExec) != 0 {
+		return -EINVAL
+	}
+	length = (length + 0xfff) &^ 0xfff
+	if length == 0 || length > taskSize {
+		return -ENOMEM
+	}
+	typ := flags & (mapShared | mapPrivate)
+	if typ != mapShared && typ != mapPrivate {
+		return -EINVAL
+	}
+	if flags&mapAnonymous == 0 {
+		if v.curr.mm.fd(int(fd)) == nil {
+			return -EBADF
+		}
+		return -ENODEV // file mappings are not modelled
+	}
+	mm := v.curr.mm
+	v.mmapWriteLock(mm)
+	defer v.mmapWriteUnlock(mm)
+	if flags&mapFixed != 0 {
+		if addr&0xfff != 0 || addr+length > taskSize || addr+length < addr {
+			return -EINVAL
+		}
+		if !mm.free(addr, addr+length) {
+			v.doMunmapLocked(mm, addr, addr+length)
+		}
+	} else {
+		addr = mm.getUnmappedArea(length)
+		if addr == 0 {
+			return -ENOMEM
+		}
+	}
+	vf := protToVMFlags(prot) | VM_SOFTDIRTY
+	if prot&protWrite != 0 || typ == mapPrivate {
+		vf |= VM_MAYWRITE
+	}
+	if typ == mapShared {
+		vf |= VM_SHARED
+	}
+	mm.insertVMA(&VMA{start: addr, end: addr + length, flags: vf, anon: true})
+	v.spend(v.m.cfg.Costs.SyscallEntryExit) // mmap_region bookkeeping: ASSUMPTION one syscall's worth
+	return int64(addr)
+}
+
+// sysMunmap models munmap: __do_munmap detaches the VMAs under the write
+// lock and, as v5.10 does, downgrades to the read lock for unmap_region, so
+// faults run concurrently with the zap and its deferred flush.
+func (v *VCPU) sysMunmap(addr, length uint64) int64 {
+	if addr&0xfff != 0 || length == 0 || addr >= taskSize || length > taskSize-addr {
+		return -EINVAL
+	}
+	end := addr + (length+0xfff)&^0xfff
+	mm := v.curr.mm
+	v.mmapWriteLock(mm)
+	detached := mm.detachVMAs(addr, end)
+	v.mmapWriteDowngrade(mm)
+	if len(detached) > 0 {
+		v.unmapRegion(mm, addr, end)
+	}
+	v.mmapReadUnlock(mm)
+	return 0
+}
+
+// doMunmapLocked unmaps [start, end) with mmap_lock held for write.
+func (v *VCPU) doMunmapLocked(mm *MM, start, end uint64) {
+	if len(mm.detachVMAs(start, end)) > 0 {
+		v.unmapRegion(mm, start, end)
+	}
+}
+
+// detachVMAs removes [start, end) from the VMA list, splitting VMAs that
+// straddle the boundaries, and returns the removed pieces.
+func (mm *MM) detachVMAs(start, end uint64) []*VMA {
+	var keep, gone []*VMA
+	for _, vma := range mm.vmas {
+		if vma.end <= start || vma.start >= end {
+			keep = append(keep, vma)
+			continue
+		}
+		if vma.start < start {
+			l := *vma
+			l.end = start
+			keep = append(keep, &l)
+		}
+		if vma.end > end {
+			r := *vma
+			r.start = end
+			keep = append(keep, &r)
+		}
+		g := *vma
+		g.start, g.end = max(vma.start, start), min(vma.end, end)
+		gone = append(gone, &g)
+	}
+	mm.vmas = keep
+	return gone
+}
+
+// mmuGather is struct mmu_gather (include/asm-generic/tlb.h, v5.10).
+type mmuGather struct {
+	mm          *MM
+	start, end  uint64
+	fullmm      bool
+	freedTables bool
+	clearedPTEs bool
+	pages       []phys.PFN
+}
+
+// tlbGatherMMU models tlb_gather_mmu: it raises tlb_flush_pending.
+func (v *VCPU) tlbGatherMMU(mm *MM, start, end uint64) *mmuGather {
+	t := &mmuGather{mm: mm, fullmm: start == 0 && end == ^uint64(0)}
+	t.resetRange()
+	mm.tlbFlushPending++ // inc_tlb_flush_pending
+	v.spend(v.m.cfg.Costs.LockedRMW)
+	return t
+}
+
+func (t *mmuGather) resetRange() {
+	if t.fullmm {
+		t.start, t.end = ^uint64(0), ^uint64(0)
+	} else {
+		t.start, t.end = taskSize, 0
+	}
+	t.freedTables, t.clearedPTEs = false, false
+}
+
+// tlbRemoveTLBEntry models tlb_remove_tlb_entry: widen the range to flush.
+func (t *mmuGather) tlbRemoveTLBEntry(addr uint64) {
+	if !t.fullmm {
+		t.start = min(t.start, addr)
+		t.end = max(t.end, addr+4096)
+	}
+	t.clearedPTEs = true
+}
+
+// tlbFlushMMU models tlb_flush_mmu: flush if anything was batched (x86
+// tlb_flush → flush_tlb_mm_range), then free the batched pages.
+func (v *VCPU) tlbFlushMMU(t *mmuGather) {
+	if t.freedTables || t.clearedPTEs {
+		if t.fullmm {
+			v.flushTLBMMRange(t.mm, 0, tlbFlushAllEnd, 12, t.freedTables)
+		} else {
+			v.flushTLBMMRange(t.mm, t.start, t.end, 12, t.freedTables)
+		}
+		t.resetRange()
+	}
+	for _, p := range t.pages {
+		v.m.putPage(p)
+	}
+	t.pages = t.pages[:0]
+}
+
+// tlbFinishMMU models tlb_finish_mmu: a nested batch (another mmu_gather of
+// this mm in flight) forces a full flush with freed_tables, then the
+// pending count drops.
+func (v *VCPU) tlbFinishMMU(t *mmuGather) {
+	if t.mm.tlbFlushPending > 1 { // mm_tlb_flush_nested
+		t.fullmm = true
+		t.resetRange()
+		t.freedTables = true
+	}
+	v.tlbFlushMMU(t)
+	t.mm.tlbFlushPending-- // dec_tlb_flush_pending
+}
+
+// unmapRegion models unmap_region: zap the PTEs of [start, end) into an
+// mmu_gather, free page tables that no VMA uses any more, and finish the
+// gather (which flushes).
+func (v *VCPU) unmapRegion(mm *MM, start, end uint64) {
+	t := v.tlbGatherMMU(mm, start, end)
+	v.zapRange(t, start, end)
+	v.freePgtables(t, start, end)
+	v.tlbFinishMMU(t)
+}
+
+// zapRange models unmap_vmas → zap_pte_range for anonymous memory.
+func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
+	m := v.m
+	mm := t.mm
+	for addr := start; addr < end; {
+		pte, pt, ok := m.pteOffset(mm, addr)
+		next := (addr | (1<<21 - 1)) + 1
+		if next > end || next < addr {
+			next = end
+		}
+		if !ok {
+			addr = next
+			continue
+		}
+		ptl := m.ptlOf(pt)
+		v.spinLock(ptl)
+		for a := addr; a < next; a += 4096 {
+			slot := pte + phys.Addr(((a-addr)>>12)*8)
+			e := m.mem.LoadPTE(slot)
+			if pteNone(e) {
+				continue
+			}
+			v.c.Clock += m.cfg.Costs.PTEUpdate
+			old := m.mem.SwapPTE(slot, 0) // ptep_get_and_clear_full
+			t.tlbRemoveTLBEntry(a)
+			p := ptePFN(old)
+			if p != m.zeroPage && old&tlb.PteSpecial == 0 {
+				m.pages[p].mapcount-- // page_remove_rmap
+				t.pages = append(t.pages, p)
+			}
+		}
+		v.spinUnlock(ptl)
+		v.preempt()
+		addr = next
+	}
+}
+
+// freePgtables models free_pgtables for the PTE level: a PTE table whose
+// 2 MiB span no VMA covers any more is unlinked and freed, which sets
+// freed_tables (so lazy CPUs get the flush IPI too).
+func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
+	m := v.m
+	mm := t.mm
+	for base := start &^ (1<<21 - 1); base < end; base += 1 << 21 {
+		if !mm.free(base, base+1<<21) {
+			continue
+		}
+		table := mm.pgd
+		var pmdSlot phys.Addr
+		ok := true
+		for level := 4; level >= 2; level-- {
+			ea := table.Addr() + phys.Addr(tlb.VirtAddr(base).Index(level)*8)
+			e := m.mem.LoadPTE(ea)
+			if e&tlb.PteP == 0 {
+				ok = false
+				break
+			}
+			if level == 2 {
+				pmdSlot = ea
+			}
+			table = ptePFN(e)
+		}
+		if !ok {
+			continue
+		}
+		m.mem.StorePTE(pmdSlot, 0) // pmd_clear
+		t.freedTables = true
+		t.pages = append(t.pages, table) // tlb_remove_table: freed after the flush
+	}
+}
+
+// exitMMap models exit_mmap: a full-mm gather over every VMA.
+func (v *VCPU) exitMMap(mm *MM) {
+	if mm.dead {
+		return
+	}
+	mm.dead = true
+	t := v.tlbGatherMMU(mm, 0, ^uint64(0))
+	for _, vma := range mm.vmas {
+		v.zapRange(t, vma.start, vma.end)
+	}
+	mm.vmas = nil
+	v.tlbFinishMMU(t)
+}

@@ -1,0 +1,226 @@
+package kernelmodel
+
+import (
+	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/ipi"
+)
+
+type taskState int
+
+const (
+	taskRunnable taskState = iota
+	taskRunning
+	taskBlocked
+	taskDead
+)
+
+// Task is a thread (task_struct).
+type Task struct {
+	tid, tgid int
+	comm      string
+	mm        *MM
+	regs      cpu.Regs
+	state     taskState
+	home      *VCPU // CPU whose run queue the task belongs to
+
+	clearChildTID uint64 // set_child_tid/clear_child_tid (CLONE_CHILD_CLEARTID)
+	futexKey      futexKey
+	sleepUntil    uint64 // nanosleep wake-up, emulated cycles
+	parent        *Task
+	exitStatus    int
+	waitingChild  bool // blocked in wait4
+}
+
+type futexKey struct {
+	mm   *MM
+	addr uint64
+}
+
+// newTask creates a task on the least loaded CPU (lowest id on ties), the
+// deterministic stand-in for select_task_rq_fair's idle-CPU search.
+func (m *Machine) newTask(mm *MM, tgid int, comm string) *Task {
+	t := &Task{tid: m.nextTID, tgid: tgid, comm: comm, mm: mm, state: taskRunnable}
+	if tgid == 0 {
+		t.tgid = t.tid
+	}
+	m.nextTID++
+	m.tasks = append(m.tasks, t)
+	best := m.cpus[0]
+	load := func(v *VCPU) int {
+		n := len(v.runq)
+		if v.curr != nil {
+			n++
+		}
+		return n
+	}
+	for _, v := range m.cpus[1:] {
+		if load(v) < load(best) {
+			best = v
+		}
+	}
+	t.home = best
+	mm.users++
+	return t
+}
+
+// wakeUpTask makes t runnable on its home CPU at time now (try_to_wake_up).
+func (v *VCPU) wakeUpTask(t *Task) {
+	t.state = taskRunnable
+	h := t.home
+	h.runq = append(h.runq, t)
+	if h != v {
+		h.kick(v.c.Clock + v.m.cfg.Costs.Wakeup)
+	}
+}
+
+// scheduleNext switches v from its current task (which the caller has
+// already queued, blocked or killed) to the next runnable task, or to idle.
+// It models __schedule → context_switch: switch_mm_irqs_off for a user task,
+// enter_lazy_tlb for the idle task.
+func (v *VCPU) scheduleNext() {
+	prev := v.curr
+	if prev != nil {
+		prev.regs = v.c.Regs
+		if prev.state == taskRunning {
+			prev.state = taskRunnable
+		}
+	}
+	v.curr = nil
+	for len(v.runq) > 0 {
+		next := v.runq[0]
+		v.runq = v.runq[1:]
+		if next.state == taskDead {
+			continue
+		}
+		if next != prev {
+			v.m.contextSwitches++
+			v.c.Clock += v.m.cfg.Costs.ContextSwitch
+		}
+		next.state = taskRunning
+		v.curr = next
+		v.c.Regs = next.regs
+		v.sliceAt = v.c.Clock + v.m.cfg.Timeslice
+		v.switchMMIrqsOff(next.mm)
+		return
+	}
+	// Nothing to run: the idle task, a kernel thread, keeps the user mm
+	// loaded in lazy TLB mode.
+	v.enterLazyTLB()
+}
+
+// block takes the current task off the CPU until it is woken.
+func (v *VCPU) block() {
+	v.curr.state = taskBlocked
+	v.scheduleNext()
+}
+
+// futexWait models FUTEX_WAIT: sleep if *uaddr == val.
+func (v *VCPU) futexWait(addr uint64, val uint32) int64 {
+	cur, err := v.getUser32(addr)
+	if err != 0 {
+		return err
+	}
+	if cur != val {
+		return -EAGAIN
+	}
+	t := v.curr
+	t.futexKey = futexKey{t.mm, addr}
+	t.regs = v.c.Regs
+	t.regs.GPR[cpu.RAX] = 0
+	v.block()
+	return 0
+}
+
+// futexWake models FUTEX_WAKE: wake up to n waiters on (mm, addr), in the
+// order they started waiting.
+func (v *VCPU) futexWake(mm *MM, addr uint64, n int) int64 {
+	woken := 0
+	for _, t := range v.m.tasks {
+		if woken >= n {
+			break
+		}
+		if t.state == taskBlocked && t.futexKey == (futexKey{mm, addr}) {
+			t.futexKey = futexKey{}
+			v.wakeUpTask(t)
+			woken++
+		}
+	}
+	return int64(woken)
+}
+
+// exitTask models do_exit for the current task: mm_release clears and wakes
+// clear_child_tid, then the task is gone.
+func (v *VCPU) exitTask(status int) {
+	t := v.curr
+	if t.clearChildTID != 0 {
+		if v.putUser32(t.clearChildTID, 0) == 0 {
+			v.futexWake(t.mm, t.clearChildTID, 1)
+		}
+	}
+	t.state = taskDead
+	t.exitStatus = status
+	t.mm.users--
+	if t.mm.users == 0 {
+		v.exitMMap(t.mm)
+		if t.parent != nil {
+			for _, p := range v.m.tasks {
+				if p.tgid == t.parent.tgid && p.waitingChild && p.state == taskBlocked {
+					p.waitingChild = false
+					v.wakeUpTask(p)
+				}
+			}
+		}
+	}
+	if t.tgid == 1 && t.mm.users == 0 {
+		v.m.exitCode = status
+		v.m.stop(nil)
+		panic(errStop{})
+	}
+	v.scheduleNext()
+}
+
+// exitGroup kills every thread of the current thread group.
+func (v *VCPU) exitGroup(status int) {
+	t := v.curr
+	for _, o := range v.m.tasks {
+		if o != t && o.tgid == t.tgid && o.state != taskDead {
+			o.state = taskDead
+			o.mm.users--
+			if o.home.curr == o {
+				// A thread running on another CPU dies at its next kernel
+				// entry; the model takes it off now, which the baton makes
+				// safe (that CPU is not running).
+				o.home.curr = nil
+				o.home.enterLazyTLB()
+			}
+		}
+	}
+	v.exitTask(status)
+}
+
+// nanosleep blocks the current task for d cycles.
+func (v *VCPU) nanosleep(d uint64) {
+	t := v.curr
+	t.sleepUntil = v.c.Clock + d
+	t.regs = v.c.Regs
+	t.regs.GPR[cpu.RAX] = 0
+	v.block()
+}
+
+// wakeSleepers makes tasks whose nanosleep expired runnable, and returns the
+// earliest pending expiry.
+func (v *VCPU) wakeSleepers() uint64 {
+	next := uint64(ipi.Never)
+	for _, t := range v.m.tasks {
+		if t.home != v || t.state != taskBlocked || t.sleepUntil == 0 {
+			continue
+		}
+		if t.sleepUntil <= v.c.Clock {
+			t.sleepUntil = 0
+			v.wakeUpTask(t)
+		} else if t.sleepUntil < next {
+			next = t.sleepUntil
+		}
+	}
+	return next
+}

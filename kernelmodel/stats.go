@@ -1,0 +1,89 @@
+package kernelmodel
+
+import "github.com/tlbemu/emu/tlb"
+
+// Stats returns what the run counted. Names follow the kernel (vmstat,
+// /proc/interrupts, perf) and carry an emu_ prefix where the count exists
+// only in the emulator (ecosystem.md §1.13).
+func (m *Machine) Stats() Stats {
+	var s Stats
+	var instr, cycles, tlbTotal uint64
+	var tstats tlb.Stats
+	for _, v := range m.cpus {
+		instr += v.c.Instructions
+		busy := v.c.Clock - v.idleCycles
+		if v.idle {
+			busy = v.idleSince - v.idleCycles
+		}
+		cycles += busy
+		s.CPUCycles = append(s.CPUCycles, busy)
+		s.TLBIRQs = append(s.TLBIRQs, v.tlbIRQs)
+		tlbTotal += v.tlbIRQs
+		if v.c.Clock > s.Elapsed {
+			s.Elapsed = v.c.Clock
+		}
+		st := v.c.MMU.Stats
+		tstats.DTLBLoadMissesWalkDone += st.DTLBLoadMissesWalkDone
+		tstats.DTLBStoreMissesWalkDone += st.DTLBStoreMissesWalkDone
+		tstats.DTLBLoadMissesSTLBHit += st.DTLBLoadMissesSTLBHit
+		tstats.DTLBStoreMissesSTLBHit += st.DTLBStoreMissesSTLBHit
+		tstats.ITLBMissesWalkDone += st.ITLBMissesWalkDone
+		tstats.WalkActiveCycles += st.WalkActiveCycles
+	}
+	hazards := m.writeAfterCOW + m.lostSoftDirty + m.missedUffdWP + m.writeToWrprotected
+	add := func(name string, v uint64, unit string) { s.Counters = append(s.Counters, Counter{name, v, unit}) }
+	add("nr_tlb_remote_flush", m.nrTLBRemoteFlush, "")
+	add("nr_tlb_remote_flush_received", m.nrTLBRemoteFlushReceived, "")
+	add("nr_tlb_local_flush_one", m.nrTLBLocalFlushOne, "")
+	add("nr_tlb_local_flush_all", m.nrTLBLocalFlushAll, "")
+	add("interrupts.TLB", tlbTotal, "")
+	add("page-faults", m.pgfault, "")
+	add("instructions", instr, "")
+	add("cycles", cycles, "cycles")
+	add("emu_elapsed_cycles", s.Elapsed, "cycles")
+	add("emu_ipis_sent", m.ipisSent, "")
+	add("emu_flush_pending_flushes", m.flushPendingFlushes, "")
+	add("emu_anon_faults", m.anonFaults, "")
+	add("emu_wp_reuse", m.wpReuse, "")
+	add("emu_wp_copy", m.wpCopy, "")
+	add("emu_wp_copy_page_count", m.wpCopyPageCount, "")
+	add("emu_context_switches", m.contextSwitches, "")
+	add("emu_ptl_wait_cycles", m.ptlWaitCycles, "cycles")
+	add("emu_mmap_lock_wait_cycles", m.mmapLockWaitCycles, "cycles")
+	add("dtlb_load_misses.walk_completed", tstats.DTLBLoadMissesWalkDone, "")
+	add("dtlb_store_misses.walk_completed", tstats.DTLBStoreMissesWalkDone, "")
+	add("dtlb_load_misses.stlb_hit", tstats.DTLBLoadMissesSTLBHit, "")
+	add("dtlb_store_misses.stlb_hit", tstats.DTLBStoreMissesSTLBHit, "")
+	add("itlb_misses.walk_completed", tstats.ITLBMissesWalkDone, "")
+	add("dtlb_misses.walk_active", tstats.WalkActiveCycles, "cycles")
+	add("emu_stale_tlb_writes", hazards, "")
+	add("emu_write_after_cow", m.writeAfterCOW, "")
+	add("emu_lost_soft_dirty", m.lostSoftDirty, "")
+	add("emu_missed_uffd_wp", m.missedUffdWP, "")
+	add("emu_write_to_wrprotected", m.writeToWrprotected, "")
+	add("emu_stale_tlb_writes_in_window", m.staleInWindow, "")
+	for r := FlushReason(0); r < nrFlushReasons; r++ {
+		var n uint64
+		for _, c := range m.flushEvents[r] {
+			n += c
+		}
+		add("tlb:tlb_flush."+r.String(), n, "")
+	}
+	for r := FlushReason(0); r < nrFlushReasons; r++ {
+		h := Hist{Name: "tlb_flush_pages", Key: r.String()}
+		for pages, c := range m.flushEvents[r] {
+			h.Buckets = append(h.Buckets, Bucket{pages, c})
+		}
+		sortBuckets(h.Buckets)
+		if len(h.Buckets) > 0 {
+			s.Hists = append(s.Hists, h)
+		}
+	}
+	s.Hists = append(s.Hists,
+		Hist{Name: "ipis_per_flush", Buckets: sortedBuckets(m.ipisPerFlush)},
+		Hist{Name: "flush_cycles", Log2: true, Buckets: sortedBuckets(m.flushCycles)},
+		Hist{Name: "fault_cycles", Log2: true, Buckets: sortedBuckets(m.faultCycles)},
+		Hist{Name: "ptl_wait_cycles", Log2: true, Buckets: sortedBuckets(m.ptlWaits)},
+	)
+	return s
+}

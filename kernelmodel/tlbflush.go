@@ -1,0 +1,306 @@
+package kernelmodel
+
+import (
+	"github.com/tlbemu/emu/ipi"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// tlbNrDynASIDs is TLB_NR_DYN_ASIDS (arch/x86/include/asm/tlbflush.h).
+const tlbNrDynASIDs = 6
+
+// tlbFlushAllEnd is TLB_FLUSH_ALL as an end address.
+const tlbFlushAllEnd = ^uint64(0)
+
+// tlbState is the per-CPU cpu_tlbstate of arch/x86/mm/tlb.c (v5.10).
+type tlbState struct {
+	loadedMM   *MM // &init_mm is Machine.initMM
+	loadedASID int
+	nextASID   int
+	isLazy     bool
+	ctxs       [tlbNrDynASIDs]struct{ ctxID, tlbGen uint64 }
+}
+
+// initializeTLBState models initialize_tlbstate_and_flush at CPU bring-up:
+// ASID 0 holds init_mm at its current generation, next_asid = 1, other
+// slots empty (ctx_id 0).
+func (v *VCPU) initializeTLBState() {
+	init := v.m.initMM
+	v.tlbs = tlbState{nextASID: 1, loadedMM: init}
+	v.tlbs.ctxs[0].ctxID = init.ctxID
+	v.tlbs.ctxs[0].tlbGen = init.tlbGen
+	v.c.MMU.WriteCR3(v.buildCR3(init, 0, false))
+}
+
+func kernPCID(asid int) uint64 { return uint64(asid) + 1 }
+
+// buildCR3 models build_cr3 / build_cr3_noflush.
+func (v *VCPU) buildCR3(mm *MM, asid int, noflush bool) uint64 {
+	cr3 := uint64(mm.pgd.Addr())
+	if v.m.cfg.PCID {
+		cr3 |= kernPCID(asid)
+		if noflush {
+			cr3 |= tlb.CR3NoFlush
+		}
+	}
+	return cr3
+}
+
+// chooseNewASID models choose_new_asid (v5.10).
+func (v *VCPU) chooseNewASID(next *MM, nextGen uint64) (int, bool) {
+	if !v.m.cfg.PCID {
+		return 0, true
+	}
+	for a := 0; a < tlbNrDynASIDs; a++ {
+		if v.tlbs.ctxs[a].ctxID != next.ctxID {
+			continue
+		}
+		return a, v.tlbs.ctxs[a].tlbGen < nextGen
+	}
+	a := v.tlbs.nextASID
+	v.tlbs.nextASID++
+	if a >= tlbNrDynASIDs {
+		a = 0
+		v.tlbs.nextASID = 1
+	}
+	return a, true
+}
+
+// loadNewMMCR3 models load_new_mm_cr3.
+func (v *VCPU) loadNewMMCR3(next *MM, asid int, flush bool) {
+	v.c.Clock += uint64(v.c.MMU.WriteCR3(v.buildCR3(next, asid, !flush)))
+}
+
+// switchMMIrqsOff models switch_mm_irqs_off(prev, next, tsk) (v5.10).
+func (v *VCPU) switchMMIrqsOff(next *MM) {
+	s := &v.tlbs
+	realPrev := s.loadedMM
+	prevASID := s.loadedASID
+	wasLazy := s.isLazy
+	s.isLazy = false
+	var newASID int
+	var needFlush bool
+	init := v.m.initMM
+	if realPrev == next {
+		if !wasLazy {
+			return // thread switch within a process: nothing to do
+		}
+		nextGen := next.tlbGen
+		if s.ctxs[prevASID].tlbGen == nextGen {
+			return // TLB still current
+		}
+		newASID, needFlush = prevASID, true // we missed flushes while lazy
+	} else {
+		if realPrev != init {
+			realPrev.cpumask[v.id] = false
+			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+		}
+		if next != init {
+			next.cpumask[v.id] = true
+			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+		}
+		newASID, needFlush = v.chooseNewASID(next, next.tlbGen)
+	}
+	if needFlush {
+		s.ctxs[newASID].ctxID = next.ctxID
+		s.ctxs[newASID].tlbGen = next.tlbGen
+	}
+	v.loadNewMMCR3(next, newASID, needFlush)
+	if needFlush {
+		v.m.traceTLBFlush(TLBFlushOnTaskSwitch, FlushAll)
+	} else {
+		v.m.traceTLBFlush(TLBFlushOnTaskSwitch, 0)
+	}
+	s.loadedMM = next
+	s.loadedASID = newASID
+}
+
+// enterLazyTLB models enter_lazy_tlb: switching to a kernel thread keeps the
+// user mm loaded (CR3 unchanged) and marks the CPU lazy.
+func (v *VCPU) enterLazyTLB() {
+	if v.tlbs.loadedMM != v.m.initMM {
+		v.tlbs.isLazy = true
+	}
+}
+
+// flushTLBInfo is struct flush_tlb_info.
+type flushTLBInfo struct {
+	mm          *MM
+	start, end  uint64
+	strideShift uint
+	freedTables bool
+	newTLBGen   uint64
+	// initiator bookkeeping for the synchronous wait (the csd locks)
+	pending int
+	lastAck uint64
+	from    *VCPU
+}
+
+// flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
+// local flush completes before the IPIs are sent (no concurrent flushing,
+// which came with 4ce94eabac16 in ≈v5.13), and the initiator waits for every
+// target (wait=1).
+func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, freedTables bool) {
+	m := v.m
+	begin := v.c.Clock
+	v.c.Clock += m.cfg.Costs.FlushTLBMMRange
+	if end != tlbFlushAllEnd && (end-start)>>strideShift > uint64(m.cfg.FlushCeil) {
+		start, end = 0, tlbFlushAllEnd
+	}
+	mm.tlbGen++ // atomic64_inc_return(&mm->context.tlb_gen)
+	info := &flushTLBInfo{mm: mm, start: start, end: end, strideShift: strideShift, freedTables: freedTables, newTLBGen: mm.tlbGen, from: v}
+	if mm == v.tlbs.loadedMM {
+		v.irqOff++
+		v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
+		v.irqOff--
+	}
+	sent := 0
+	for i, in := range mm.cpumask {
+		if in && i != v.id {
+			sent = v.nativeFlushTLBOthers(info)
+			break
+		}
+	}
+	m.ipisPerFlush[uint64(sent)]++
+	m.flushCycles[log2Bucket(v.c.Clock-begin)]++
+	v.preempt()
+}
+
+// flushTLBPage models flush_tlb_page(vma, addr).
+func (v *VCPU) flushTLBPage(mm *MM, addr uint64) {
+	v.flushTLBMMRange(mm, addr, addr+4096, 12, false)
+}
+
+// flushTLBRange models flush_tlb_range(vma, start, end).
+func (v *VCPU) flushTLBRange(mm *MM, start, end uint64) {
+	v.flushTLBMMRange(mm, start, end, 12, false)
+}
+
+// flushTLBMM models flush_tlb_mm(mm): a full flush with freed_tables=true,
+// so lazy CPUs get the IPI too.
+func (v *VCPU) flushTLBMM(mm *MM) {
+	v.flushTLBMMRange(mm, 0, tlbFlushAllEnd, 0, true)
+}
+
+// nativeFlushTLBOthers models native_flush_tlb_others: count the request
+// once, send IPIs to the other CPUs of mm_cpumask (skipping lazy ones unless
+// page tables were freed), wait for all of them, then run the function
+// locally as on_each_cpu_cond_mask does. It returns the IPIs sent.
+func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
+	m := v.m
+	m.nrTLBRemoteFlush++
+	if info.end == tlbFlushAllEnd {
+		m.traceTLBFlush(TLBRemoteSendIPI, FlushAll)
+	} else {
+		m.traceTLBFlush(TLBRemoteSendIPI, int64((info.end-info.start)>>12))
+	}
+	ic := &m.cfg.IPICosts
+	sent := 0
+	for i, in := range info.mm.cpumask {
+		if !in || i == v.id {
+			continue
+		}
+		t := m.cpus[i]
+		if !info.freedTables && t.tlbs.isLazy {
+			continue // tlb_is_not_lazy is false: no IPI
+		}
+		if sent == 0 {
+			v.c.Clock += ic.SendCycles
+		} else {
+			v.c.Clock += ic.SendPerExtraTarget
+		}
+		sent++
+		info.pending++
+		t.mbox.Post(ipi.Message{From: v.id, SentAt: v.c.Clock, DeliverAt: v.c.Clock + ic.DeliveryCycles, Payload: info})
+		t.kick(v.c.Clock + ic.DeliveryCycles)
+	}
+	m.ipisSent += uint64(sent)
+	// csd_lock_wait: spin with interrupts enabled until every target ran the
+	// function.
+	for info.pending > 0 {
+		v.c.Clock += m.cfg.Costs.SpinPoll
+		v.preempt()
+	}
+	if sent > 0 && info.lastAck+ic.AckCycles > v.c.Clock {
+		v.c.Clock = info.lastAck + ic.AckCycles
+	}
+	if !info.freedTables && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
+		v.irqOff++
+		v.flushTLBFuncRemote(info)
+		v.irqOff--
+	}
+	return sent
+}
+
+// handleIRQs takes every interrupt due on v: the call-function IPI runs
+// flush_tlb_func_remote between interrupt entry and exit, then acknowledges.
+func (v *VCPU) handleIRQs() {
+	ic := &v.m.cfg.IPICosts
+	for {
+		msg, ok := v.mbox.PopDue(v.c.Clock)
+		if !ok {
+			return
+		}
+		info := msg.Payload.(*flushTLBInfo)
+		v.inIRQ = true
+		v.c.Clock += ic.IRQEntryCycles
+		v.flushTLBFuncRemote(info)
+		info.pending--
+		if v.c.Clock > info.lastAck {
+			info.lastAck = v.c.Clock
+		}
+		v.c.Clock += ic.IRQExitCycles
+		v.inIRQ = false
+	}
+}
+
+// flushTLBFuncRemote models flush_tlb_func_remote (v5.10).
+func (v *VCPU) flushTLBFuncRemote(f *flushTLBInfo) {
+	v.tlbIRQs++ // inc_irq_stat(irq_tlb_count)
+	if f.mm != v.tlbs.loadedMM {
+		return // switched away: ctxs[].tlb_gen forces a flush on return
+	}
+	v.m.nrTLBRemoteFlushReceived++
+	v.flushTLBFuncCommon(f, false, TLBRemoteShootdown)
+}
+
+// flushTLBFuncCommon models flush_tlb_func_common(f, local, reason) (v5.10),
+// the generation decision of kernel-spec §6.3.
+func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReason) {
+	m := v.m
+	s := &v.tlbs
+	loaded := s.loadedMM
+	if loaded == m.initMM {
+		return
+	}
+	v.c.Clock += m.cfg.Costs.FlushFunc
+	asid := s.loadedASID
+	mmGen := loaded.tlbGen
+	localGen := s.ctxs[asid].tlbGen
+	if s.isLazy {
+		// Should be rare: lazy CPUs are skipped unless tables were freed.
+		v.switchMMIrqsOff(m.initMM)
+		return
+	}
+	if localGen == mmGen {
+		m.traceTLBFlush(reason, 0)
+		return
+	}
+	if f.end != tlbFlushAllEnd && f.newTLBGen == localGen+1 && f.newTLBGen == mmGen {
+		n := int64(0)
+		for addr := f.start; addr < f.end; addr += 1 << f.strideShift {
+			v.c.Clock += uint64(v.c.MMU.Invlpg(tlb.VirtAddr(addr))) // flush_tlb_one_user
+			n++
+		}
+		if local {
+			m.nrTLBLocalFlushOne += uint64(n)
+		}
+		m.traceTLBFlush(reason, n)
+	} else {
+		v.c.Clock += uint64(v.c.MMU.WriteCR3(v.c.MMU.CR3())) // flush_tlb_local: CR3 = CR3
+		if local {
+			m.nrTLBLocalFlushAll++
+		}
+		m.traceTLBFlush(reason, FlushAll)
+	}
+	s.ctxs[asid].tlbGen = mmGen
+}

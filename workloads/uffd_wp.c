@@ -1,0 +1,141 @@
+//go:build ignore
+
+// Guest source, built by build.sh: the constraint above stops the go command
+// from rejecting C files in this non-cgo package.
+
+/*
+ * uffd_wp - userfaultfd write-protect, the pattern of the Linux
+ * selftest (tools/testing/selftests/vm/userfaultfd.c, "wp" mode).
+ *
+ * Models: a monitor thread that resolves write-protect faults while
+ * another thread repeatedly write-protects and un-protects the whole
+ * range, with writer threads storing into random pages.
+ *
+ * Kernel paths exercised: userfaultfd ioctls UFFDIO_API,
+ * UFFDIO_REGISTER (mode WP) and UFFDIO_WRITEPROTECT ->
+ * mwriteprotect_range -> change_protection (MM_CP_UFFD_WP and
+ * MM_CP_UFFD_WP_RESOLVE) under mmap_read_lock with a deferred
+ * flush_tlb_range and tlb_flush_pending raised; the fault side
+ * handle_pte_fault -> do_wp_page -> handle_userfault (blocking the
+ * writer, queueing a uffd_msg, read(2) by the monitor, wake on
+ * resolve, VM_FAULT_RETRY) and, after resolution, do_wp_page ->
+ * wp_page_reuse / wp_page_copy. Un-protecting pages that are already
+ * writable is deliberate: in v5.10 RESOLVE clears their RW bit under
+ * the read lock (Nadav Amit's scenario A, kernel-spec 4.4).
+ *
+ * Threads: THREADS random writers, one monitor, and main, which runs
+ * ITERATIONS rounds of {protect whole range, busy loop, un-protect
+ * whole range, busy loop}.
+ *
+ * Shutdown: the registered mapping has one extra "sentinel" page after
+ * the PAGES writer pages; writers never touch it. The monitor exits
+ * right after it has resolved a fault on the sentinel page, and only
+ * then. At the end main sets stop, un-protects the writer range (waking
+ * any writer blocked in handle_userfault), joins the writers, then
+ * write-protects the sentinel and writes to it itself: main blocks in
+ * the fault until the monitor resolves it, which is the monitor's
+ * last message. So no thread can stay blocked in read(2) or in a fault.
+ *
+ * The uffd is opened blocking (O_CLOEXEC only) and with features = 0.
+ */
+#include "rt.h"
+#include "uffd.h"
+
+#define UFFD_BUSY_LOOP 2000
+
+static u64 stop;
+static int uffd;
+static u64 sentinel;
+static struct writer_args wargs[MAX_THREADS];
+static struct thread *threads[MAX_THREADS];
+
+static void writeprotect(u64 start, u64 len, u64 mode)
+{
+	struct uffdio_writeprotect wp;
+	wp.range.start = start;
+	wp.range.len = len;
+	wp.mode = mode;
+	check_sys(sys_ioctl(uffd, UFFDIO_WRITEPROTECT, &wp), "UFFDIO_WRITEPROTECT");
+}
+
+static void monitor(void *arg)
+{
+	struct uffd_msg msg;
+	(void)arg;
+	for (;;) {
+		long n = sys_read(uffd, &msg, sizeof(msg));
+		u64 page;
+		if (n == -EINTR || n == -EAGAIN)
+			continue;
+		if (n != (long)sizeof(msg))
+			die("read uffd", n);
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			die("unexpected uffd event", msg.event);
+		if (!(msg.flags & UFFD_PAGEFAULT_FLAG_WP))
+			die("uffd fault without the WP flag", (long)msg.flags);
+		page = msg.address & ~(PAGE_SIZE - 1);
+		writeprotect(page, PAGE_SIZE, 0);
+		if (page == sentinel)
+			break;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct params p;
+	struct uffdio_api api;
+	struct uffdio_register reg;
+	struct thread *mon;
+	u64 *base;
+	u64 len;
+	u64 i;
+
+	parse_params(argc, argv, &p);
+	len = p.pages * PAGE_SIZE;
+	base = (u64 *)map_anon(p.pages + 1);
+	touch_pages(base, p.pages + 1);
+	sentinel = (u64)base + len;
+
+	uffd = (int)check_sys(sys_userfaultfd(O_CLOEXEC), "userfaultfd");
+	api.api = UFFD_API;
+	api.features = 0;
+	api.ioctls = 0;
+	check_sys(sys_ioctl(uffd, UFFDIO_API, &api), "UFFDIO_API");
+
+	reg.range.start = (u64)base;
+	reg.range.len = len + PAGE_SIZE;
+	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	reg.ioctls = 0;
+	check_sys(sys_ioctl(uffd, UFFDIO_REGISTER, &reg), "UFFDIO_REGISTER");
+	if (!(reg.ioctls & (1UL << _UFFDIO_WRITEPROTECT)))
+		die("UFFDIO_REGISTER: range does not support UFFDIO_WRITEPROTECT", (long)reg.ioctls);
+
+	mon = thread_create(monitor, NULL);
+	for (i = 0; i < p.threads; i++) {
+		wargs[i].base = base;
+		wargs[i].pages = p.pages;
+		wargs[i].seed = p.seed;
+		wargs[i].index = i;
+		wargs[i].stop = &stop;
+		threads[i] = thread_create(random_writer, &wargs[i]);
+	}
+
+	for (i = 0; i < p.iterations; i++) {
+		writeprotect((u64)base, len, UFFDIO_WRITEPROTECT_MODE_WP);
+		busy_loop(UFFD_BUSY_LOOP);
+		writeprotect((u64)base, len, 0);
+		busy_loop(UFFD_BUSY_LOOP);
+	}
+
+	atomic_xchg_u64(&stop, 1);
+	writeprotect((u64)base, len, 0);
+	for (i = 0; i < p.threads; i++)
+		thread_join(threads[i]);
+
+	/* The monitor's last message: a WP fault by main on the sentinel page. */
+	writeprotect(sentinel, PAGE_SIZE, UFFDIO_WRITEPROTECT_MODE_WP);
+	*(volatile u64 *)sentinel = 1;
+	thread_join(mon);
+	check_sys(sys_close(uffd), "close");
+	return 0;
+}
