@@ -82,9 +82,21 @@ type CPU struct {
 	MMU          *tlb.MMU
 	Mem          *phys.Memory
 	Costs        Costs
+
+	// Interpreter state, owned by the goroutine running the vCPU.
+	fl       flagState                 // lazy RFLAGS while Run executes
+	next     uint64                    // RIP of the next instruction (branches overwrite it)
+	exit     Exit                      // why the current instruction stopped
+	running  bool                      // inside Run
+	costTab  [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
+	dc       *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
+	pfns     *[pfnCacheSize]pfnEntry   // frame → PFN memo
+	scratch  uop                       // a uop that cannot be cached (stale translation)
+	fetchBuf [15]byte                  // instruction bytes on a decode-cache miss
 }
 
 // New returns a vCPU.
 func New(id int, mem *phys.Memory, mmu *tlb.MMU, costs Costs) *CPU {
-	return &CPU{ID: id, Mem: mem, MMU: mmu, Costs: costs}
+	return &CPU{ID: id, Mem: mem, MMU: mmu, Costs: costs,
+		dc: new([decodeCacheSize]dcEntry), pfns: new([pfnCacheSize]pfnEntry)}
 }

@@ -54,6 +54,7 @@ type Machine struct {
 	quit     chan struct{}
 	ctx      context.Context
 	stdout   []byte
+	scripts  int // tests: scripts still running
 }
 
 // VCPU is one CPU: the interpreter state plus the kernel's per-CPU state.
@@ -68,6 +69,7 @@ type VCPU struct {
 	sliceAt uint64  // clock at which curr's time slice ends
 	idle    bool
 	wakeAt  uint64 // while idle: when to wake (ipi.Never: not until an event)
+	kickAt  uint64 // while idle: earliest wake-up requested by another CPU
 
 	tlbs   tlbState // cpu_tlbstate
 	mbox   ipi.Mailbox
@@ -75,6 +77,8 @@ type VCPU struct {
 	inIRQ  bool
 
 	lruAdd []phys.PFN // per-CPU lru_pvecs.lru_add (PAGEVEC_SIZE 15)
+
+	script func(v *VCPU) // tests: kernel code to run on this CPU instead of a task
 
 	tlbIRQs    uint64 // irq_tlb_count
 	idleCycles uint64
@@ -108,7 +112,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	for i := 0; i < cfg.CPUs; i++ {
 		mmu := tlb.New(m.mem, cfg.TLB)
-		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never}
+		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never}
 		mmu.OnStaleWrite = v.onStaleWrite
 		if cfg.PCID {
 			mmu.SetCR4(true, true)
@@ -140,7 +144,7 @@ func (m *Machine) stop(err error) {
 // Run runs the loaded guest until it exits, fails, or ctx is done.
 func (m *Machine) Run(ctx context.Context) error {
 	m.ctx = ctx
-	if len(m.tasks) == 0 {
+	if len(m.tasks) == 0 && m.scripts == 0 {
 		return errors.New("kernelmodel: no program loaded")
 	}
 	var wg sync.WaitGroup
@@ -224,7 +228,7 @@ func (v *VCPU) preempt() {
 			v.handleIRQs()
 		}
 		o := v.m.pick(v)
-		if o == nil || o.eff() == ipi.Never || v.c.Clock <= o.eff()+v.m.cfg.Quantum {
+		if o == nil || o.eff() == ipi.Never || v.c.Clock < o.eff()+v.m.cfg.Quantum {
 			return
 		}
 		v.handoff(o)
@@ -247,6 +251,16 @@ func (v *VCPU) loop() {
 		}
 	}()
 	v.waitBaton()
+	if v.script != nil {
+		v.idle = false
+		v.script(v)
+		v.script = nil
+		v.m.scripts--
+		if v.m.scripts == 0 {
+			v.m.stop(nil)
+			panic(errStop{})
+		}
+	}
 	for {
 		v.checkStop()
 		if v.curr == nil {
@@ -264,13 +278,14 @@ func (v *VCPU) idleLoop() {
 	v.idle = true
 	v.idleSince = v.c.Clock
 	for {
-		v.wakeAt = v.mbox.Earliest()
-		if t := v.wakeSleepers(); t < v.wakeAt {
-			v.wakeAt = t
+		wake := min(v.mbox.Earliest(), v.kickAt, v.wakeSleepers())
+		if len(v.runq) > 0 && v.kickAt == ipi.Never {
+			wake = v.c.Clock
 		}
-		if len(v.runq) > 0 {
-			v.wakeAt = v.c.Clock
+		if wake != ipi.Never {
+			wake = max(wake, v.c.Clock) // an idle CPU wakes no earlier than it went idle
 		}
+		v.wakeAt = wake
 		o := v.m.pick(v)
 		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
 			v.m.stop(ErrDeadlock)
@@ -288,6 +303,9 @@ func (v *VCPU) idleLoop() {
 	v.idleCycles += v.c.Clock - v.idleSince
 	v.idle = false
 	v.wakeAt = ipi.Never
+	if v.kickAt <= v.c.Clock {
+		v.kickAt = ipi.Never
+	}
 	v.handleIRQs()
 	v.wakeSleepers()
 	if len(v.runq) > 0 {
@@ -338,7 +356,8 @@ func (v *VCPU) runUser() {
 
 // kick makes an idle v wake no later than t.
 func (v *VCPU) kick(t uint64) {
-	if v.idle && t < v.wakeAt {
-		v.wakeAt = t
+	if v.idle {
+		v.kickAt = min(v.kickAt, t)
+		v.wakeAt = max(min(v.wakeAt, t), v.c.Clock)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	ENOSPC       = 28
 	ENAMETOOLONG = 36
 	ENOSYS       = 38
+	ENODEV       = 19
 )
 
 // Signals.
@@ -206,6 +207,9 @@ func (v *VCPU) syscall() {
 			ce.Write(zap.Uint64("nr", nr), zap.Int("cpu", v.id))
 		}
 		ret = -ENOSYS
+	}
+	if ce := m.log.Check(zap.DebugLevel, "syscall"); ce != nil {
+		ce.Write(zap.Int("cpu", v.id), zap.Int("tid", t.tid), zap.Uint64("nr", nr), zap.Uint64("a0", a0), zap.Uint64("a1", a1), zap.Uint64("a2", a2), zap.Int64("ret", ret), zap.Uint64("clock", v.c.Clock))
 	}
 	if v.curr == t && t.state == taskRunning {
 		v.c.Regs.GPR[cpu.RAX] = uint64(ret)

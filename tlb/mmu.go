@@ -1,97 +1,133 @@
 package tlb
 
-import "github.com/tlbemu/emu/internal/phys"
+import (
+	"sync/atomic"
 
-// Config is the geometry of one vCPU's translation caches. Defaults are the
-// Skylake-SP figures of calibration.md §3.1 (InstLatx64 CPUID dumps).
-type Config struct {
-	Name             string
-	L1D4K, L1D4KWays int // L1 DTLB, 4 KiB pages
-	L1D2M, L1D2MWays int // L1 DTLB, 2 MiB pages
-	L1D1G, L1D1GWays int // L1 DTLB, 1 GiB pages
-	L1I4K, L1I4KWays int // L1 ITLB, 4 KiB pages
-	STLB, STLBWays   int // unified second-level TLB (4 KiB and 2 MiB)
-	Costs            Costs
-}
-
-// Costs are translation latencies in cycles (calibration.md §3.2, §3.3).
-type Costs struct {
-	STLBHit  uint32 // L1 miss, STLB hit: 12 cycles (W3, Haswell RMMA)
-	WalkRef  uint32 // one paging-structure memory reference: 45/4 ≈ 11 cycles (W1: 45-cycle average 4-level walk, IvyBridge)
-	SetDirty uint32 // locked A/D update of a leaf on a write through a clean entry: ASSUMPTION 18 cycles (A1: one locked RMW)
-	Invlpg   uint32 // INVLPG: 200 cycles (F1)
-	Invpcid  uint32 // INVPCID single address: 350 cycles (F1, derived)
-	CR3Write uint32 // MOV to CR3: 96 cycles (F5), refills charged as walks
-	GlobalFl uint32 // INVPCID type 2: 376 ns ≈ 1130 cycles at 3 GHz (F6)
-}
-
-// DefaultConfig returns the Skylake-SP configuration.
-func DefaultConfig() Config {
-	return Config{
-		Name:  "skylake-sp",
-		L1D4K: 64, L1D4KWays: 4,
-		L1D2M: 32, L1D2MWays: 4,
-		L1D1G: 4, L1D1GWays: 4,
-		L1I4K: 128, L1I4KWays: 8,
-		STLB: 1536, STLBWays: 12,
-		Costs: Costs{STLBHit: 12, WalkRef: 11, SetDirty: 18, Invlpg: 200, Invpcid: 350, CR3Write: 96, GlobalFl: 1130},
-	}
-}
-
-// Stats counts translation events, named after the Intel perf events they
-// model (calibration.md §1.12).
-type Stats struct {
-	DTLBLoadHits            uint64 // L1 DTLB hits on loads
-	DTLBStoreHits           uint64
-	DTLBLoadMissesSTLBHit   uint64 // dtlb_load_misses.stlb_hit
-	DTLBStoreMissesSTLBHit  uint64 // dtlb_store_misses.stlb_hit
-	DTLBLoadMissesWalkDone  uint64 // dtlb_load_misses.walk_completed
-	DTLBStoreMissesWalkDone uint64 // dtlb_store_misses.walk_completed
-	ITLBMissesSTLBHit       uint64 // itlb_misses.stlb_hit
-	ITLBMissesWalkDone      uint64 // itlb_misses.walk_completed
-	WalkActiveCycles        uint64 // dtlb_*_misses.walk_active + itlb_misses.walk_active
-	DirtyAssists            uint64 // writes through a W=1,D=0 entry that re-walked to set D
-	PageFaults              uint64 // #PF raised by translation
-	Invlpg, Invpcid         uint64
-	CR3Writes, CR3NoFlush   uint64
-	EntriesInvalidated      uint64
-}
+	"github.com/tlbemu/emu/internal/phys"
+)
 
 // StaleWriteFunc is called when a store completes through a cached entry that
-// grants more than the in-memory PTE now does (write permission gone, not
-// present, or another frame). cur is the current leaf entry. It must not
-// retain e.
+// grants more than the in-memory leaf PTE now does (not present, not
+// writable, not user, or another frame). cur is the current leaf entry. It
+// must not retain anything past the call.
 type StaleWriteFunc func(va VirtAddr, pfn phys.PFN, cur uint64)
 
-// MMU is one vCPU's paging unit: control registers and translation caches.
-// It is owned by the vCPU goroutine and is not safe for concurrent use.
+// Indices of the paging-structure caches in MMU.psc, in lookup order
+// (longest match first, SDM 4.10.3.3).
+const (
+	pscPDE   = iota // PDE cache: VA bits 47:21 → page table
+	pscPDPTE        // PDPTE cache: VA bits 47:30 → page directory
+	pscPML4E        // PML4E cache: VA bits 47:39 → page-directory-pointer table
+	nPSC
+)
+
+// pscOfLevel maps the level of a non-leaf entry to its cache.
+var pscOfLevel = [5]int{2: pscPDE, 3: pscPDPTE, 4: pscPML4E}
+
+// MMU is one vCPU's paging unit: CR3/CR4 state, TLBs and paging-structure
+// caches. It is owned by the vCPU goroutine and is not safe for concurrent
+// use; the page tables it walks may be changed concurrently through
+// phys.Memory's atomic PTE accessors.
 type MMU struct {
 	mem *phys.Memory
 	cfg Config
 
+	// Architectural state.
 	cr3   uint64 // without bit 63
-	pcide bool
-	pge   bool
+	pcide bool   // CR4.PCIDE
+	pge   bool   // CR4.PGE
 	pcid  uint16 // current PCID (0 when CR4.PCIDE=0)
 
-	l1d4k, l1d2m, l1d1g, l1i, stlb array
+	// Translation caches. l1d/l1i/l2d/l2i list the distinct arrays probed for
+	// data and instruction accesses; *For[class] is the array a translation
+	// of that page size is filled into (nil: none). tlbs lists every TLB
+	// array once.
+	arrs                           [9]array
+	l1d, l1i, l2d, l2i, tlbs       []*array
+	l1dFor, l1iFor, l2dFor, l2iFor [3]*array
+	fast                           [4]fastProbe // by Access
+	psc                            [nPSC]array
 
 	Stats Stats
 	// OnStaleWrite, if non-nil, observes stores through stale writable
-	// entries (the hazard detector). Nil costs nothing.
+	// entries (the hazard detector). Nil costs one compare per store hit.
 	OnStaleWrite StaleWriteFunc
+}
+
+// fastProbe is the L1 array and page size Translate probes inline for one
+// kind of access; a is nil when that array's sets are not a power of two.
+type fastProbe struct {
+	a     *array
+	shift uint
+	bits  uint64 // class<<tagClassShift | tagValid
 }
 
 // New returns an MMU with empty TLBs, CR3=0, CR4.PGE=1 and CR4.PCIDE=0.
 func New(mem *phys.Memory, cfg Config) *MMU {
-	return &MMU{
-		mem: mem, cfg: cfg, pge: true,
-		l1d4k: newArray(cfg.L1D4K, cfg.L1D4KWays),
-		l1d2m: newArray(cfg.L1D2M, cfg.L1D2MWays),
-		l1d1g: newArray(cfg.L1D1G, cfg.L1D1GWays),
-		l1i:   newArray(cfg.L1I4K, cfg.L1I4KWays),
-		stlb:  newArray(cfg.STLB, cfg.STLBWays),
+	m := &MMU{mem: mem, cfg: cfg, pge: true}
+	k := 0
+	add := func(entries, ways int, classes ...uint8) *array {
+		if entries <= 0 {
+			return nil
+		}
+		m.arrs[k] = newArray(entries, ways, classes...)
+		a := &m.arrs[k]
+		k++
+		m.tlbs = append(m.tlbs, a)
+		return a
 	}
+	list := func(l *[]*array, f *[3]*array, as ...*array) {
+		for _, a := range as {
+			if a == nil {
+				continue
+			}
+			*l = append(*l, a)
+			for c := uint8(0); c < 3; c++ {
+				if f[c] == nil && a.holds(c) {
+					f[c] = a
+				}
+			}
+		}
+	}
+	if cfg.L1DAllSizes {
+		list(&m.l1d, &m.l1dFor, add(cfg.L1D4K, cfg.L1D4KWays, Size4K, Size2M, Size1G))
+	} else {
+		list(&m.l1d, &m.l1dFor,
+			add(cfg.L1D4K, cfg.L1D4KWays, Size4K),
+			add(cfg.L1D2M, cfg.L1D2MWays, Size2M),
+			add(cfg.L1D1G, cfg.L1D1GWays, Size1G))
+	}
+	if cfg.L1IAllSizes {
+		list(&m.l1i, &m.l1iFor, add(cfg.L1I4K, cfg.L1I4KWays, Size4K, Size2M, Size1G))
+	} else {
+		list(&m.l1i, &m.l1iFor,
+			add(cfg.L1I4K, cfg.L1I4KWays, Size4K),
+			add(cfg.L1I2M, cfg.L1I2MWays, Size2M))
+	}
+	var stlb *array
+	if cfg.STLB2M > 0 {
+		stlb = add(cfg.STLB, cfg.STLBWays, Size4K)
+	} else {
+		stlb = add(cfg.STLB, cfg.STLBWays, Size4K, Size2M)
+	}
+	list(&m.l2d, &m.l2dFor, stlb,
+		add(cfg.STLB2M, cfg.STLB2MWays, Size2M),
+		add(cfg.STLB1G, cfg.STLB1GWays, Size1G))
+	if cfg.L2I > 0 {
+		list(&m.l2i, &m.l2iFor, add(cfg.L2I, cfg.L2IWays, Size4K, Size2M, Size1G))
+	} else {
+		m.l2i, m.l2iFor = m.l2d, m.l2dFor
+	}
+	for acc, l1 := range [...][]*array{Read: m.l1d, Write: m.l1d, Exec: m.l1i} {
+		if len(l1) > 0 && l1[0].pow2 {
+			c := l1[0].classes[0]
+			m.fast[acc] = fastProbe{a: l1[0], shift: classShift[c], bits: uint64(c)<<tagClassShift | tagValid}
+		}
+	}
+	m.psc[pscPDE] = newArray(cfg.PDECache, cfg.PDECacheWays, Size2M)
+	m.psc[pscPDPTE] = newArray(cfg.PDPTECache, cfg.PDPTECacheWays, Size1G)
+	m.psc[pscPML4E] = newArray(cfg.PML4ECache, cfg.PML4ECacheWays, class512G)
+	return m
 }
 
 // Config returns the MMU's configuration.
@@ -103,278 +139,312 @@ func (m *MMU) CR3() uint64 { return m.cr3 }
 // PCID returns the current PCID.
 func (m *MMU) PCID() uint16 { return m.pcid }
 
-func (m *MMU) l1For(acc Access, size uint8) *array {
-	if acc == Exec {
-		if size == Size4K {
-			return &m.l1i
-		}
-		return nil // large-page ITLB entries are not modelled: served by the STLB
-	}
-	switch size {
-	case Size2M:
-		return &m.l1d2m
-	case Size1G:
-		return &m.l1d1g
-	}
-	return &m.l1d4k
-}
-
-// lookupL1 probes the L1 structures for va.
-func (m *MMU) lookupL1(va VirtAddr, acc Access) *Entry {
-	if acc == Exec {
-		return m.l1i.lookup(uint64(va)>>12, m.pcid)
-	}
-	if e := m.l1d4k.lookup(uint64(va)>>12, m.pcid); e != nil {
-		return e
-	}
-	if e := m.l1d2m.lookup(uint64(va)>>21, m.pcid); e != nil {
-		return e
-	}
-	return m.l1d1g.lookup(uint64(va)>>30, m.pcid)
-}
-
-func (m *MMU) lookupSTLB(va VirtAddr) *Entry {
-	if e := m.stlb.lookup(uint64(va)>>12, m.pcid); e != nil && e.size == Size4K {
-		return e
-	}
-	if e := m.stlb.lookup(uint64(va)>>21, m.pcid); e != nil && e.size == Size2M {
-		return e
-	}
-	return nil
-}
-
-func (e *Entry) frame(va VirtAddr) phys.PFN {
-	return e.base + phys.PFN((uint64(va)&((uint64(1)<<PageShiftOf(e.size))-1))>>12)
-}
-
-// permits reports whether a cached entry allows acc without a walk. A write
-// through an entry with D=0 is not a hit: the processor must set D in memory
-// (SDM 4.8), which the model does by re-walking.
-func (e *Entry) permits(acc Access) bool {
-	if !e.u {
-		return false
-	}
-	switch acc {
-	case Write:
-		return e.w && e.dirty
-	case Exec:
-		return !e.nx
-	}
-	return true
-}
-
-// denies reports whether the cached rights alone rule out acc (a fault may be
-// raised from TLB contents, SDM 4.10.2.3 / 4.10.4.3: at most one spurious #PF).
-func (e *Entry) denies(acc Access) bool {
-	if !e.u {
-		return true
-	}
-	switch acc {
-	case Write:
-		return !e.w
-	case Exec:
-		return e.nx
-	}
-	return false
-}
-
 // Translate translates a user-mode access to va. It returns the 4 KiB frame
-// holding the byte, the extra cycles the translation cost beyond an L1 hit,
-// and a #PF error code (0 on success). A fault invalidates the TLB entries for
-// va's page (SDM 4.10.4.1), so a fault caused only by stale state does not
-// recur. va must be canonical (the caller raises #GP otherwise).
+// holding the byte, the cycles the translation cost beyond an L1 hit, and a
+// #PF error code (0 on success; FaultGP for a non-canonical va, which raises
+// #GP and invalidates nothing).
+//
+// An L1 hit that permits the access costs 0 cycles. A write through an entry
+// with D=0 is not a hit: it re-walks (a "dirty assist") so that D is set in
+// memory, and faults if the in-memory PTE no longer permits the write (SDM
+// 4.8; kernel-spec §8 item 2). An entry whose cached rights deny the access
+// raises #PF without a walk (SDM 4.10.4.3). Every #PF invalidates the TLB
+// entries for va's page used under the current PCID (its own and global
+// ones) and the paging-structure-cache entries of the current PCID for va
+// (SDM 4.10.4.1), so a fault caused only by stale cached state does not
+// recur.
 func (m *MMU) Translate(va VirtAddr, acc Access) (*phys.Frame, uint32, uint32) {
-	if e := m.lookupL1(va, acc); e != nil {
-		if e.permits(acc) {
-			if acc == Write {
+	if !va.Canonical() {
+		return nil, 0, FaultGP
+	}
+	// Fast path: the first L1 array and page size for this kind of access,
+	// probed inline: one set (or, in a fully associative array, the hinted
+	// entry), one or two compares per way.
+	if fp := &m.fast[acc&3]; fp.a != nil {
+		a := fp.a
+		vpn := (uint64(va) & vaMask) >> fp.shift
+		key := vpn<<tagVPNShift | fp.bits
+		want, wantG := key|uint64(m.pcid), key|tagGlobal
+		hit := -1
+		if a.hint == nil {
+			s := int(vpn&a.setMask) * a.ways
+			for i, t := range a.tags[s : s+a.ways] {
+				if t == want || t == wantG {
+					hit = s + i
+					break
+				}
+			}
+		} else if i := int(*a.hintSlot(key)); a.tags[i] == want || a.tags[i] == wantG {
+			hit = i
+		}
+		if hit >= 0 {
+			e := &a.ents[hit]
+			if need := needPerm[acc&3]; e.perm&need != need {
+				return m.frameResult(m.notPermitted(va, acc, e, 0))
+			}
+			a.clock++
+			a.stamps[hit] = a.clock
+			switch acc {
+			case Read:
+				m.Stats.DTLBLoadHits++
+			case Write:
 				m.Stats.DTLBStoreHits++
 				if m.OnStaleWrite != nil {
 					m.checkStale(va, e)
 				}
-			} else if acc == Read {
-				m.Stats.DTLBLoadHits++
+			default:
+				m.Stats.ITLBHits++
 			}
-			return m.mem.Frame(e.frame(va)), 0, 0
+			return m.mem.Frame(e.base + phys.PFN(uint32(uint64(va)>>12)&e.pmask)), 0, 0
 		}
-		if e.denies(acc) {
-			return nil, 0, m.fault(va, acc, PFErrPresent)
-		}
-		// W=1, D=0 write: fall through to a walk that sets D.
 	}
-	var cycles uint32
-	{
-		if e := m.lookupSTLB(va); e != nil && e.permits(acc) {
-			cycles += m.cfg.Costs.STLBHit
+	return m.frameResult(m.slowL1(va, acc, true))
+}
+
+// frameResult converts a PFN result into Translate's.
+func (m *MMU) frameResult(pfn phys.PFN, cycles, code uint32) (*phys.Frame, uint32, uint32) {
+	if code != 0 {
+		return nil, cycles, code
+	}
+	return m.mem.Frame(pfn), cycles, 0
+}
+
+// TranslatePFN is Translate returning the frame number instead of the
+// frame's backing store (0 on a fault), with the same effects and costs.
+// For a stale cached entry it is the frame the entry still maps, which a
+// walk of the current tables would not find. It skips Translate's inline
+// fast path, so an L1 hit costs the host a few ns more.
+func (m *MMU) TranslatePFN(va VirtAddr, acc Access) (phys.PFN, uint32, uint32) {
+	if !va.Canonical() {
+		return 0, 0, FaultGP
+	}
+	return m.slowL1(va, acc, false)
+}
+
+// slowL1 probes the L1 arrays (after the fast path, with skipFast, those it
+// did not cover) and continues with missL1.
+func (m *MMU) slowL1(va VirtAddr, acc Access, skipFast bool) (phys.PFN, uint32, uint32) {
+	l1 := m.l1d
+	if acc == Exec {
+		l1 = m.l1i
+	}
+	if skipFast && m.fast[acc&3].a != nil && l1[0].nclass == 1 && l1[0].hint == nil {
+		l1 = l1[1:] // the fast path probed all of l1[0]
+	}
+	for _, a := range l1 {
+		if i := a.lookup(va, m.pcid); i >= 0 {
+			e := &a.ents[i]
+			if need := needPerm[acc&3]; e.perm&need != need {
+				return m.notPermitted(va, acc, e, 0)
+			}
 			switch acc {
 			case Read:
-				m.Stats.DTLBLoadMissesSTLBHit++
+				m.Stats.DTLBLoadHits++
 			case Write:
-				m.Stats.DTLBStoreMissesSTLBHit++
+				m.Stats.DTLBStoreHits++
 				if m.OnStaleWrite != nil {
 					m.checkStale(va, e)
 				}
-			case Exec:
-				m.Stats.ITLBMissesSTLBHit++
+			default:
+				m.Stats.ITLBHits++
 			}
-			n := *e
-			if l1 := m.l1For(acc, n.size); l1 != nil {
-				l1.insert(n)
-			}
-			return m.mem.Frame(n.frame(va)), cycles, 0
+			return e.frame(va), 0, 0
 		}
 	}
-	r, code := Walk(m.mem, m.cr3, va, acc)
-	wc := uint32(r.Refs) * m.cfg.Costs.WalkRef
+	return m.missL1(va, acc)
+}
+
+// missL1 continues a translation that missed the L1 TLBs.
+func (m *MMU) missL1(va VirtAddr, acc Access) (phys.PFN, uint32, uint32) {
+	l2, l1For := m.l2d, &m.l1dFor
+	if acc == Exec {
+		l2, l1For = m.l2i, &m.l1iFor
+	}
+	for _, a := range l2 {
+		i := a.lookup(va, m.pcid)
+		if i < 0 {
+			continue
+		}
+		e := &a.ents[i]
+		cycles := m.cfg.Costs.STLBHit
+		if need := needPerm[acc&3]; e.perm&need != need {
+			return m.notPermitted(va, acc, e, cycles)
+		}
+		switch acc {
+		case Read:
+			m.Stats.DTLBLoadMissesSTLBHit++
+		case Write:
+			m.Stats.DTLBStoreMissesSTLBHit++
+			if m.OnStaleWrite != nil {
+				m.checkStale(va, e)
+			}
+		default:
+			m.Stats.ITLBMissesSTLBHit++
+		}
+		n, tag := *e, a.tags[i]
+		if l1 := l1For[n.cls]; l1 != nil {
+			l1.fill(tag, n) // every L1 array has just missed
+		}
+		return n.frame(va), cycles, 0
+	}
+	return m.walkAndFill(va, acc, 0, false)
+}
+
+// notPermitted handles a cached entry e that does not let acc through: a
+// #PF if its rights deny acc, otherwise (a write through a clean entry) a
+// dirty assist.
+func (m *MMU) notPermitted(va VirtAddr, acc Access, e *Entry, cycles uint32) (phys.PFN, uint32, uint32) {
+	if allow := allowPerm[acc&3]; e.perm&allow != allow {
+		m.Stats.CachedFaults++
+		return 0, cycles, m.fault(va, accErr[acc&3]|PFErrPresent)
+	}
+	m.Stats.DirtyAssists++
+	return m.walkAndFill(va, acc, cycles, true)
+}
+
+// walkAndFill walks for va (using the paging-structure caches) and fills the
+// TLBs. assist marks the re-walk of a write through a clean entry.
+func (m *MMU) walkAndFill(va VirtAddr, acc Access, cycles uint32, assist bool) (phys.PFN, uint32, uint32) {
+	var r WalkResult
+	code := m.walk(va, acc, &r)
+	c := &m.cfg.Costs
+	wc := c.WalkBase + uint32(r.Refs)*c.WalkRef
+	if r.ADUpdates > 0 {
+		wc += c.SetDirty
+	}
 	cycles += wc
-	m.Stats.WalkActiveCycles += uint64(wc)
+	m.Stats.walkActive(acc, wc)
+	if !assist {
+		m.Stats.walkStarted(acc)
+	}
 	if code != 0 {
-		return nil, cycles, m.fault(va, acc, code)
+		return 0, cycles, m.fault(va, code)
 	}
-	switch acc {
-	case Read:
-		m.Stats.DTLBLoadMissesWalkDone++
-	case Write:
-		m.Stats.DTLBStoreMissesWalkDone++
-	case Exec:
-		m.Stats.ITLBMissesWalkDone++
+	if !assist {
+		m.Stats.walkCompleted(acc, r.Size)
 	}
-	n := Entry{
-		vpn: uint64(va) >> PageShiftOf(r.Size), pcid: m.pcid, size: r.Size,
-		global: m.pge && r.Leaf&PteG != 0,
-		w:      r.W, u: r.U, nx: r.NX, dirty: r.Leaf&PteD != 0,
-		base: r.Base, leafPA: r.LeafPA,
+	key := uint64(m.pcid)
+	if m.pge && r.Leaf&PteG != 0 {
+		key = tagGlobal
 	}
-	if r.Size != Size1G {
-		m.stlb.insert(n)
+	perm := r.perm
+	if r.Leaf&PteD != 0 {
+		perm |= permD
 	}
-	if l1 := m.l1For(acc, r.Size); l1 != nil {
-		l1.insert(n)
+	tag, n := pageKey(va, r.Size)|key, newEntry(r.Size, r.Base, r.LeafPA, perm)
+	l1For, l2For := &m.l1dFor, &m.l2dFor
+	if acc == Exec {
+		l1For, l2For = &m.l1iFor, &m.l2iFor
 	}
-	return m.mem.Frame(r.PFN), cycles, 0
+	// After a miss no entry for va is visible in any TLB array; a dirty
+	// assist replaces the clean entry that caused it.
+	for _, a := range [2]*array{l2For[r.Size], l1For[r.Size]} {
+		switch {
+		case a == nil:
+		case assist:
+			a.insert(tag, n, m.pcid)
+		default:
+			a.fill(tag, n)
+		}
+	}
+	return r.PFN, cycles, 0
 }
 
-func (m *MMU) checkStale(va VirtAddr, e *Entry) {
-	cur := m.mem.LoadPTE(e.leafPA)
-	if cur&PteP == 0 || cur&PteRW == 0 || phys.PFN(PTEPFN(cur)) != e.base {
-		m.OnStaleWrite(va, e.frame(va), cur)
+// walk performs a page walk for va under the current CR3/PCID, starting
+// below the longest-matching paging-structure-cache entry (SDM 4.10.3.3),
+// and on success caches the non-leaf entries it read (SDM 4.10.3.1: they
+// are present, have no reserved bit set and have A=1 by then).
+func (m *MMU) walk(va VirtAddr, acc Access, r *WalkResult) uint32 {
+	st := walkStart{level: 4, table: phys.Addr(m.cr3 & PteAddrMask), perm: permAll}
+	for i := range m.psc {
+		a := &m.psc[i]
+		if j := a.lookup(va, m.pcid); j >= 0 {
+			e := &a.ents[j]
+			st = walkStart{level: 1 + i, table: e.base.Addr(), perm: e.perm}
+			switch i {
+			case pscPDE:
+				m.Stats.PSCPDEHits++
+			case pscPDPTE:
+				m.Stats.PSCPDPTEHits++
+			default:
+				m.Stats.PSCPML4EHits++
+			}
+			break
+		}
 	}
-}
-
-func (m *MMU) fault(va VirtAddr, acc Access, code uint32) uint32 {
-	m.Stats.PageFaults++
-	m.invalidatePage(va, func(e *Entry) bool { return e.pcid == m.pcid || e.global })
+	var tr walkTrace
+	code := walkFrom(m.mem, st, va, acc, &tr, r)
+	m.Stats.WalkRefs += uint64(r.Refs)
+	m.Stats.ADUpdates += uint64(r.ADUpdates)
 	if code == 0 {
-		code = PFErrUser
-	}
-	code |= PFErrUser
-	if acc == Write {
-		code |= PFErrWrite
-	} else if acc == Exec {
-		code |= PFErrInstr
+		for i := 0; i < tr.n; i++ {
+			lvl := tr.level[i]
+			a := &m.psc[pscOfLevel[lvl]]
+			// The lookups above missed at this level (the walk read it).
+			a.fill(pageKey(va, classOfLevel(lvl))|uint64(m.pcid), Entry{base: tr.next[i], perm: tr.perm[i]})
+		}
 	}
 	return code
 }
 
-func (m *MMU) all() []*array { return []*array{&m.l1d4k, &m.l1d2m, &m.l1d1g, &m.l1i, &m.stlb} }
+// classOfLevel returns the tag class of a paging-structure-cache entry made
+// from a non-leaf entry at level (the region it covers).
+func classOfLevel(level int8) uint8 { return uint8(level - 1) }
 
-// invalidatePage drops the entries of every size that map va and satisfy drop.
-func (m *MMU) invalidatePage(va VirtAddr, drop func(e *Entry) bool) int {
-	k := m.l1d4k.invalidateVA(va, Size4K, drop)
-	k += m.l1i.invalidateVA(va, Size4K, drop)
-	k += m.l1d2m.invalidateVA(va, Size2M, drop)
-	k += m.l1d1g.invalidateVA(va, Size1G, drop)
-	k += m.stlb.invalidateVA(va, Size4K, drop)
-	k += m.stlb.invalidateVA(va, Size2M, drop)
-	m.Stats.EntriesInvalidated += uint64(k)
-	return k
+// checkStale calls OnStaleWrite if the leaf PTE behind e no longer grants a
+// user write to e's frame.
+func (m *MMU) checkStale(va VirtAddr, e *Entry) {
+	var cur uint64
+	if p := pteAt(m.mem, e.leafPA); p != nil {
+		cur = atomic.LoadUint64(p)
+	}
+	if cur&(PteP|PteRW|PteUS) != PteP|PteRW|PteUS || phys.PFN(cur&PteAddrMask>>12)&^phys.PFN(e.pmask) != e.base {
+		m.Stats.StaleWrites++
+		m.OnStaleWrite(va, e.frame(va), cur)
+	}
 }
 
-func (m *MMU) invalidateAll(drop func(e *Entry) bool) int {
+// fault counts a #PF and performs its invalidations (SDM 4.10.4.1): the TLB
+// entries for va's page used under the current PCID, and the paging-
+// structure-cache entries of the current PCID that would be used for va.
+func (m *MMU) fault(va VirtAddr, code uint32) uint32 {
+	m.Stats.PageFaults++
+	m.invalidatePage(va, pcidOrGlobal(m.pcid))
 	k := 0
-	for _, a := range m.all() {
-		k += a.invalidate(drop)
+	for i := range m.psc {
+		k += m.psc[i].invalidateVA(va, pcidOnly(m.pcid))
 	}
-	m.Stats.EntriesInvalidated += uint64(k)
-	return k
+	m.Stats.PSCEntriesInvalidated += uint64(k)
+	return code
 }
 
-// Invlpg executes INVLPG va: it drops the entries for va's page associated
-// with the current PCID and global entries for it (SDM 4.10.4.1). A
-// non-canonical operand is a no-op. It returns the instruction's cycles.
-func (m *MMU) Invlpg(va VirtAddr) uint32 {
-	m.Stats.Invlpg++
-	if va.Canonical() {
-		m.invalidatePage(va, func(e *Entry) bool { return e.pcid == m.pcid || e.global })
-	}
-	return m.cfg.Costs.Invlpg
-}
-
-// Invpcid executes INVPCID of the given type (SDM Vol. 2, INVPCID).
-func (m *MMU) Invpcid(typ int, pcid uint16, va VirtAddr) uint32 {
-	m.Stats.Invpcid++
-	switch typ {
-	case InvpcidAddr:
-		m.invalidatePage(va, func(e *Entry) bool { return e.pcid == pcid && !e.global })
-		return m.cfg.Costs.Invpcid
-	case InvpcidSingle:
-		m.invalidateAll(func(e *Entry) bool { return e.pcid == pcid && !e.global })
-	case InvpcidAll:
-		m.invalidateAll(func(e *Entry) bool { return true })
-		return m.cfg.Costs.GlobalFl
-	case InvpcidAllNonGlob:
-		m.invalidateAll(func(e *Entry) bool { return !e.global })
-	}
-	return m.cfg.Costs.Invpcid
-}
-
-// WriteCR3 executes MOV to CR3. With CR4.PCIDE=1 and bit 63 set it
-// invalidates nothing; otherwise it drops the non-global entries of the new
-// PCID (PCID 0 when PCIDE=0). Bit 63 is not retained (SDM 4.10.4.1).
-func (m *MMU) WriteCR3(v uint64) uint32 {
-	m.Stats.CR3Writes++
-	noflush := m.pcide && v&CR3NoFlush != 0
-	v &^= CR3NoFlush
-	m.cr3 = v
-	if m.pcide {
-		m.pcid = uint16(v & CR3PCIDMask)
-	} else {
-		m.pcid = 0
-	}
-	if noflush {
-		m.Stats.CR3NoFlush++
-	} else {
-		pcid := m.pcid
-		m.invalidateAll(func(e *Entry) bool { return e.pcid == pcid && !e.global })
-	}
-	return m.cfg.Costs.CR3Write
-}
-
-// SetCR4 sets CR4.PGE and CR4.PCIDE. Changing PGE, or clearing PCIDE,
-// invalidates every entry including global ones (SDM 4.10.4.1).
-func (m *MMU) SetCR4(pge, pcide bool) uint32 {
-	if pge != m.pge || (m.pcide && !pcide) {
-		m.invalidateAll(func(e *Entry) bool { return true })
-	}
-	m.pge, m.pcide = pge, pcide
-	if !pcide {
-		m.pcid = 0
-	} else {
-		m.pcid = uint16(m.cr3 & CR3PCIDMask)
-	}
-	return m.cfg.Costs.GlobalFl
-}
-
-// Cached reports whether some TLB structure holds an entry for va visible
-// under the current PCID (for tests and the hazard detector's diagnostics).
+// Cached reports whether some TLB structure holds a translation for va
+// visible under the current PCID (for tests and the hazard detector's
+// diagnostics). It does not change LRU state.
 func (m *MMU) Cached(va VirtAddr) bool {
-	return m.lookupL1(va, Read) != nil || m.l1i.lookup(uint64(va)>>12, m.pcid) != nil || m.lookupSTLB(va) != nil
+	for _, a := range m.tlbs {
+		if a.find(va, m.pcid) >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
-// Occupancy returns the number of valid entries across all structures.
+// Occupancy returns the number of valid TLB entries across all structures
+// (paging-structure caches excluded; see PSCOccupancy).
 func (m *MMU) Occupancy() int {
 	k := 0
-	for _, a := range m.all() {
+	for _, a := range m.tlbs {
 		k += a.occupancy()
+	}
+	return k
+}
+
+// PSCOccupancy returns the number of valid paging-structure-cache entries.
+func (m *MMU) PSCOccupancy() int {
+	k := 0
+	for i := range m.psc {
+		k += m.psc[i].occupancy()
 	}
 	return k
 }

@@ -42,8 +42,16 @@ const (
 	PFErrWrite   uint32 = 1 << 1 // the access was a write
 	PFErrUser    uint32 = 1 << 2 // the access was made in user mode (CPL 3)
 	PFErrRsvd    uint32 = 1 << 3 // a reserved bit was set in a paging-structure entry
-	PFErrInstr   uint32 = 1 << 4 // the access was an instruction fetch
+	PFErrInstr   uint32 = 1 << 4 // the access was an instruction fetch (reported because IA32_EFER.NXE=1)
 )
+
+// FaultGP is returned by Walk and (*MMU).Translate instead of a #PF error code
+// when the linear address is not canonical: the access raises #GP(0), not #PF
+// (SDM Vol. 1 3.3.7.1, Vol. 3A 6.15 "#GP"). Bit 31 is never set in a real #PF
+// error code (SDM Vol. 3A 4.7, figure 4-12: bits 31:16 other than 15 are
+// reserved), so callers can test pfErr == FaultGP before treating pfErr as a
+// #PF error code. No TLB entry is invalidated for it.
+const FaultGP uint32 = 1 << 31
 
 // INVPCID types (SDM Vol. 2 INVPCID; Linux arch/x86/include/asm/invpcid.h).
 const (
@@ -60,6 +68,10 @@ const (
 	Size1G = 2
 )
 
+// vaMask selects the 48 translated bits of a canonical linear address
+// (4-level paging, SDM 4.5).
+const vaMask uint64 = 1<<48 - 1
+
 // PageShiftOf returns the log2 of the size of a page of class sz.
 func PageShiftOf(sz uint8) uint { return 12 + 9*uint(sz) }
 
@@ -72,6 +84,13 @@ func (v VirtAddr) Canonical() bool {
 	top := int64(v) >> 47
 	return top == 0 || top == -1
 }
+
+// VPN returns the page number of v for a page of class sz (bits 47:12, 47:21
+// or 47:30).
+func (v VirtAddr) VPN(sz uint8) uint64 { return (uint64(v) & vaMask) >> PageShiftOf(sz) }
+
+// PageBase returns the first address of the page of class sz holding v.
+func (v VirtAddr) PageBase(sz uint8) VirtAddr { return v &^ VirtAddr(uint64(1)<<PageShiftOf(sz)-1) }
 
 // Index returns the page-table index of v at level (4 = PML4 … 1 = PT).
 func (v VirtAddr) Index(level int) uint64 { return (uint64(v) >> (12 + 9*uint(level-1))) & 511 }

@@ -93,7 +93,11 @@ func (m *Memory) Alloc() (PFN, error) {
 		}
 		p = m.next
 		m.next++
-		m.frames[p] = newFrame()
+		if m.frames[p] == nil {
+			m.frames[p] = newFrame()
+		} else {
+			*m.frames[p] = Frame{} // materialised by an earlier Frame(p) read
+		}
 	}
 	m.inUse++
 	if m.hasCode[p] {

@@ -1,0 +1,356 @@
+package cpu
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+const (
+	pageSize = phys.PageSize
+	pageMask = pageSize - 1
+)
+
+// canonical reports whether va is canonical for 4-level paging.
+func canonical(va uint64) bool { return tlb.VirtAddr(va).Canonical() }
+
+// ea returns the linear address of u's memory operand (SDM Vol. 1 3.7.5):
+// base + index<<scale + disp, truncated to 32 bits with an address-size
+// prefix, plus the FS/GS base. RIP-relative addresses are relative to the
+// next instruction.
+func (c *CPU) ea(u *uop) uint64 {
+	a := uint64(u.disp)
+	switch u.base {
+	case regNone:
+	case regRIP:
+		a += c.Regs.RIP + uint64(u.len)
+	default:
+		a += c.Regs.GPR[u.base&15]
+	}
+	if u.index != regNone {
+		a += c.Regs.GPR[u.index&15] << u.scale
+	}
+	if u.flags&uopAddr32 != 0 {
+		a = uint64(uint32(a))
+	}
+	switch u.seg {
+	case segFS:
+		a += c.Regs.FSBase
+	case segGS:
+		a += c.Regs.GSBase
+	}
+	return a
+}
+
+// gp records a #GP(0) exit; addr is the offending address, if any.
+func (c *CPU) gp(addr uint64) {
+	c.exit = Exit{Kind: ExitGP, Addr: addr}
+}
+
+// xlate translates va for acc, charging the translation's extra cycles. On a
+// fault it records the #PF exit and returns nil.
+func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
+	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), acc)
+	c.Clock += uint64(extra)
+	if pf != 0 || f == nil {
+		if pf == tlb.FaultGP { // non-canonical (callers normally check first)
+			c.gp(va)
+			return nil
+		}
+		c.exit = Exit{Kind: ExitPageFault, Addr: va, ErrCode: pf}
+		return nil
+	}
+	return f
+}
+
+// Frame → PFN. Translate returns the frame's backing store, but the decode
+// cache and the code-write check need its PFN. A frame's PFN never changes
+// (phys never moves or reuses a *Frame for another PFN), so the mapping is
+// memoised in a small direct-mapped table; a miss recovers the PFN with a
+// side-effect-free walk of the current page tables and verifies it.
+
+const pfnCacheSize = 1 << 12
+
+type pfnEntry struct {
+	f   *phys.Frame
+	pfn phys.PFN
+}
+
+func pfnSlot(f *phys.Frame) uint {
+	p := uintptr(unsafe.Pointer(f))
+	return uint((p>>12)^(p>>24)) & (pfnCacheSize - 1)
+}
+
+// pfnOf returns the PFN of frame f, which the MMU just returned for va. ok is
+// false when it cannot be recovered: the TLB entry used is stale (the page
+// tables now map va elsewhere). Such a frame is not decode-cached and a store
+// to it does not bump its code generation (documented limitation).
+func (c *CPU) pfnOf(f *phys.Frame, va uint64) (phys.PFN, bool) {
+	e := &c.pfns[pfnSlot(f)]
+	if e.f == f {
+		return e.pfn, true
+	}
+	pfn, ok := c.walkPFN(va)
+	if !ok || c.Mem.Frame(pfn) != f {
+		return 0, false
+	}
+	*e = pfnEntry{f, pfn}
+	return pfn, true
+}
+
+// walkPFN walks the current page tables for va without setting A/D bits or
+// checking rights (SDM 4.5), returning the 4 KiB frame that holds va.
+func (c *CPU) walkPFN(va uint64) (phys.PFN, bool) {
+	table := c.MMU.CR3() & tlb.PteAddrMask
+	for level := 4; level >= 1; level-- {
+		ea := phys.Addr(table + tlb.VirtAddr(va).Index(level)*8)
+		if !c.Mem.Valid(ea) {
+			return 0, false
+		}
+		e := c.Mem.LoadPTE(ea)
+		if e&tlb.PteP == 0 {
+			return 0, false
+		}
+		if level == 1 || (level <= 3 && e&tlb.PtePS != 0) {
+			span := uint64(1)<<(12+9*uint(level-1)) - 1
+			return phys.PFN(((e&tlb.PteAddrMask)&^span + va&span) >> phys.PageShift), true
+		}
+		table = e & tlb.PteAddrMask
+	}
+	return 0, false
+}
+
+// noteWrite bumps the code generation of the frame behind va after a store
+// to it, if it holds decoded instructions (self-modifying code).
+func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
+	if pfn, ok := c.pfnOf(f, va); ok && c.Mem.HasCode(pfn) {
+		c.Mem.NoteCodeWrite(pfn)
+	}
+}
+
+func readLE(f *phys.Frame, off uint64, size uint8) uint64 {
+	switch size {
+	case 1:
+		return uint64(f[off&pageMask])
+	case 2:
+		return uint64(binary.LittleEndian.Uint16(f[off&pageMask:]))
+	case 4:
+		return uint64(binary.LittleEndian.Uint32(f[off&pageMask:]))
+	}
+	return binary.LittleEndian.Uint64(f[off&pageMask:])
+}
+
+func writeLE(f *phys.Frame, off uint64, size uint8, v uint64) {
+	switch size {
+	case 1:
+		f[off&pageMask] = byte(v)
+	case 2:
+		binary.LittleEndian.PutUint16(f[off&pageMask:], uint16(v))
+	case 4:
+		binary.LittleEndian.PutUint32(f[off&pageMask:], uint32(v))
+	default:
+		binary.LittleEndian.PutUint64(f[off&pageMask:], v)
+	}
+}
+
+// checkRange raises #GP unless the size-byte access at va is canonical at
+// both ends.
+func (c *CPU) checkRange(va uint64, size uint8) bool {
+	if !canonical(va) || !canonical(va+uint64(size)-1) {
+		c.gp(va)
+		return false
+	}
+	return true
+}
+
+// load reads size bytes at va. On a fault it records the exit and returns
+// false; nothing has been modified.
+func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
+	off := va & pageMask
+	if off+uint64(size) <= pageSize {
+		if !canonical(va) {
+			c.gp(va)
+			return 0, false
+		}
+		f := c.xlate(va, tlb.Read)
+		if f == nil {
+			return 0, false
+		}
+		return readLE(f, off, size), true
+	}
+	if !c.checkRange(va, size) {
+		return 0, false
+	}
+	f1 := c.xlate(va, tlb.Read)
+	if f1 == nil {
+		return 0, false
+	}
+	va2 := (va + pageSize) &^ pageMask
+	f2 := c.xlate(va2, tlb.Read)
+	if f2 == nil {
+		return 0, false
+	}
+	var v uint64
+	n := pageSize - off
+	for i := uint64(0); i < uint64(size); i++ {
+		var b byte
+		if i < n {
+			b = f1[off+i]
+		} else {
+			b = f2[i-n]
+		}
+		v |= uint64(b) << (8 * i)
+	}
+	return v, true
+}
+
+// wref is a translated, writable memory operand: both pages are translated
+// (tlb.Write) before anything is written, so an instruction faults with no
+// architectural effect.
+type wref struct {
+	f1, f2 *phys.Frame // f2 is nil unless the operand crosses a page boundary
+	va     uint64
+	size   uint8
+}
+
+// prepWrite translates the size-byte operand at va for writing.
+func (c *CPU) prepWrite(va uint64, size uint8) (wref, bool) {
+	off := va & pageMask
+	if off+uint64(size) <= pageSize {
+		if !canonical(va) {
+			c.gp(va)
+			return wref{}, false
+		}
+		f := c.xlate(va, tlb.Write)
+		if f == nil {
+			return wref{}, false
+		}
+		return wref{f1: f, va: va, size: size}, true
+	}
+	if !c.checkRange(va, size) {
+		return wref{}, false
+	}
+	f1 := c.xlate(va, tlb.Write)
+	if f1 == nil {
+		return wref{}, false
+	}
+	f2 := c.xlate((va+pageSize)&^pageMask, tlb.Write)
+	if f2 == nil {
+		return wref{}, false
+	}
+	return wref{f1: f1, f2: f2, va: va, size: size}, true
+}
+
+func (r *wref) read() uint64 {
+	off := r.va & pageMask
+	if r.f2 == nil {
+		return readLE(r.f1, off, r.size)
+	}
+	var v uint64
+	n := pageSize - off
+	for i := uint64(0); i < uint64(r.size); i++ {
+		var b byte
+		if i < n {
+			b = r.f1[off+i]
+		} else {
+			b = r.f2[i-n]
+		}
+		v |= uint64(b) << (8 * i)
+	}
+	return v
+}
+
+// commit writes v through r and notes the write for decode-cache coherence.
+func (c *CPU) commit(r *wref, v uint64) {
+	off := r.va & pageMask
+	if r.f2 == nil {
+		writeLE(r.f1, off, r.size, v)
+		c.noteWrite(r.f1, r.va)
+		return
+	}
+	n := pageSize - off
+	for i := uint64(0); i < uint64(r.size); i++ {
+		b := byte(v >> (8 * i))
+		if i < n {
+			r.f1[off+i] = b
+		} else {
+			r.f2[i-n] = b
+		}
+	}
+	c.noteWrite(r.f1, r.va)
+	c.noteWrite(r.f2, (r.va+pageSize)&^pageMask)
+}
+
+// store writes size bytes of v at va.
+func (c *CPU) store(va uint64, size uint8, v uint64) bool {
+	r, ok := c.prepWrite(va, size)
+	if !ok {
+		return false
+	}
+	c.commit(&r, v)
+	return true
+}
+
+// splitLock serialises locked read-modify-writes that cannot be done with
+// one host compare-and-swap (operands crossing an 8-byte word, CMPXCHG16B).
+// Such an operation is atomic with respect to other split locks only.
+var splitLock sync.Mutex
+
+// word returns the aligned 8-byte word holding r's operand and the operand's
+// bit offset in it, or nil if the operand crosses a word boundary.
+func (r *wref) word() (*uint64, uint) {
+	off := r.va & pageMask
+	if r.f2 != nil || off&7+uint64(r.size) > 8 {
+		return nil, 0
+	}
+	// Frames are allocated as []uint64 (phys.newFrame), so they are 8-byte
+	// aligned and the word may be accessed atomically.
+	return (*uint64)(unsafe.Pointer(&r.f1[off&^7])), uint(off&7) * 8
+}
+
+// rmw performs the read-modify-write of u on its memory destination at va
+// with source src: it translates for writing, then applies c.compute. With
+// uopLock it is atomic with respect to other vCPUs (a host CAS loop). It
+// returns the old memory value.
+func (c *CPU) rmw(u *uop, va, src uint64) (uint64, bool) {
+	r, ok := c.prepWrite(va, u.size)
+	if !ok {
+		return 0, false
+	}
+	if u.flags&uopLock != 0 {
+		if w, shift := r.word(); w != nil {
+			m := sizeMask(u.size)
+			saved := c.fl // compute reads CF (ADC, INC): retry from the same flags
+			for {
+				old := atomic.LoadUint64(w)
+				cur := old >> shift & m
+				nv, write := c.compute(u, cur, src)
+				if !write {
+					return cur, true
+				}
+				if atomic.CompareAndSwapUint64(w, old, old&^(m<<shift)|(nv&m)<<shift) {
+					c.noteWrite(r.f1, va)
+					return cur, true
+				}
+				c.fl = saved
+			}
+		}
+		splitLock.Lock()
+		cur := c.rmwPlain(u, &r, src)
+		splitLock.Unlock()
+		return cur, true
+	}
+	return c.rmwPlain(u, &r, src), true
+}
+
+func (c *CPU) rmwPlain(u *uop, r *wref, src uint64) uint64 {
+	cur := r.read()
+	if nv, write := c.compute(u, cur, src); write {
+		c.commit(r, nv)
+	}
+	return cur
+}

@@ -1,0 +1,292 @@
+package cpu
+
+import (
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Decode cache geometry: direct-mapped, keyed by the guest-physical address
+// of an instruction's first byte (style.md §3: 2^15 entries replay a 32 KiB
+// contiguous code working set without conflicts).
+const (
+	decodeCacheBits = 15
+	decodeCacheSize = 1 << decodeCacheBits
+)
+
+// dcEntry is one decode-cache entry. It is valid while the code generation
+// of its frame (and of the second frame, for an instruction that crosses a
+// page boundary) is unchanged.
+type dcEntry struct {
+	tag  uint64 // pa<<1 | 1; 0 = empty
+	gen  uint32 // Mem.CodeGen of the first frame when decoded
+	gen2 uint32 // Mem.CodeGen of the second frame
+	pfn2 uint64 // second frame's PFN + 1 for a page-crossing instruction, else 0
+	u    uop
+}
+
+func dcIndex(pa uint64) uint64 { return (pa ^ pa>>decodeCacheBits) & (decodeCacheSize - 1) }
+
+// stepResult says how an instruction ended.
+type stepResult uint8
+
+const (
+	stepOK    stepResult = iota // retired; continue
+	stepFault                   // not retired (fault, #UD, deadline inside REP): return c.exit, RIP unchanged
+	stepExit                    // retired, then return c.exit (SYSCALL, INT3)
+)
+
+// Run executes user-mode instructions from Regs.RIP until an exit. It reads
+// Regs.RFLAGS on entry and materialises it on return.
+//
+// Cycle accounting: every retired instruction adds its cost class
+// (Costs.Base, plus Costs.Mul/Div/Locked where applicable) to Clock, and
+// every translation (instruction fetch and each data access) adds the extra
+// cycles tlb.MMU.Translate reports, whether or not the instruction retires.
+// A REP string instruction costs Costs.Base per iteration.
+//
+// Preconditions:
+//   - c.Mem and c.MMU are set and c.MMU's CR3 maps the guest.
+//   - Only the goroutine that owns c calls Run.
+func (c *CPU) Run() Exit {
+	c.enter()
+	for {
+		if c.Clock >= c.Deadline {
+			return c.leave(Exit{Kind: ExitDeadline})
+		}
+		u := c.fetch()
+		if u == nil {
+			return c.leave(c.exit)
+		}
+		c.next = c.Regs.RIP + uint64(u.len)
+		if r := c.step(u); r != stepOK {
+			if r == stepFault {
+				return c.leave(c.exit)
+			}
+			c.retire(u)
+			return c.leave(c.exit)
+		}
+		c.retire(u)
+	}
+}
+
+func (c *CPU) retire(u *uop) {
+	c.Regs.RIP = c.next
+	c.Clock += uint64(c.costTab[u.cost])
+	c.Instructions++
+}
+
+// enter loads the state the kernel may have changed since the last Run.
+func (c *CPU) enter() {
+	if c.dc == nil {
+		c.dc = new([decodeCacheSize]dcEntry)
+	}
+	if c.pfns == nil {
+		c.pfns = new([pfnCacheSize]pfnEntry)
+	}
+	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
+	b := c.Costs.Base
+	c.costTab = [numCostClasses]uint32{
+		costBase: b, costMul: b + c.Costs.Mul, costDiv: b + c.Costs.Div, costLocked: b + c.Costs.Locked, costRep: 0,
+	}
+	c.running = true
+}
+
+// leave materialises RFLAGS and returns e.
+func (c *CPU) leave(e Exit) Exit {
+	c.Regs.RFLAGS = c.fl.value()
+	c.running = false
+	c.exit = Exit{}
+	return e
+}
+
+// FlagsValue returns the current RFLAGS: the lazily evaluated flags while Run
+// is executing (e.g. from a hook), Regs.RFLAGS otherwise.
+func (c *CPU) FlagsValue() uint64 {
+	if c.running {
+		return c.fl.value()
+	}
+	return c.Regs.RFLAGS
+}
+
+// InvalidateDecodeCache drops every cached uop (for tests and for callers
+// that rewrite guest memory behind phys' back).
+func (c *CPU) InvalidateDecodeCache() {
+	if c.dc != nil {
+		clear(c.dc[:])
+	}
+}
+
+// fetch returns the uop at RIP: it translates RIP through the iTLB (every
+// instruction, so iTLB accounting is exact) and looks the physical address up
+// in the decode cache. On a fault it records the exit and returns nil.
+func (c *CPU) fetch() *uop {
+	rip := c.Regs.RIP
+	if !canonical(rip) {
+		c.gp(rip)
+		return nil
+	}
+	f := c.xlate(rip, tlb.Exec)
+	if f == nil {
+		return nil
+	}
+	pfn, known := c.pfnOf(f, rip)
+	if !known {
+		return c.fetchMiss(rip, f, pfn, false, nil)
+	}
+	pa := uint64(pfn)<<phys.PageShift | rip&pageMask
+	e := &c.dc[dcIndex(pa)]
+	if e.tag != pa<<1|1 || e.gen != c.Mem.CodeGen(pfn) {
+		return c.fetchMiss(rip, f, pfn, true, nil)
+	}
+	if e.pfn2 == 0 {
+		return &e.u
+	}
+	// The instruction continues on the next page: fetch that page too.
+	va2 := (rip + pageSize) &^ pageMask
+	if !canonical(va2) {
+		c.gp(va2)
+		return nil
+	}
+	f2 := c.xlate(va2, tlb.Exec)
+	if f2 == nil {
+		return nil
+	}
+	if p2, ok := c.pfnOf(f2, va2); ok && uint64(p2)+1 == e.pfn2 && e.gen2 == c.Mem.CodeGen(p2) {
+		return &e.u
+	}
+	return c.fetchMiss(rip, f, pfn, true, f2)
+}
+
+// fetchMiss decodes the instruction at rip (first byte in frame f). It hands
+// the decoder 15 bytes: when the instruction may continue on the next page
+// it first decodes the bytes of this page alone (zero padded) and only
+// translates the next page if the instruction really extends into it, as
+// the processor does. f2, if non-nil, is the next page's frame, already
+// translated.
+func (c *CPU) fetchMiss(rip uint64, f *phys.Frame, pfn phys.PFN, cacheable bool, f2 *phys.Frame) *uop {
+	var gen, gen2 uint32
+	if cacheable {
+		c.Mem.MarkCode(pfn)
+		gen = c.Mem.CodeGen(pfn)
+	}
+	off := rip & pageMask
+	buf := &c.fetchBuf
+	n := copy(buf[:], f[off:])
+	clear(buf[n:])
+	u, ln, st := decode(buf[:])
+	real := n
+	var pfn2 uint64
+	if n < len(buf) && (st == decInvalid || ln > n) {
+		va2 := rip + uint64(n)
+		if f2 == nil {
+			if !canonical(va2) {
+				c.gp(va2)
+				return nil
+			}
+			if f2 = c.xlate(va2, tlb.Exec); f2 == nil {
+				return nil
+			}
+		}
+		if p2, ok := c.pfnOf(f2, va2); ok && cacheable {
+			c.Mem.MarkCode(p2)
+			gen2 = c.Mem.CodeGen(p2)
+			pfn2 = uint64(p2) + 1
+		} else {
+			cacheable = false
+		}
+		copy(buf[n:], f2[:])
+		real = len(buf)
+		u, ln, st = decode(buf[:])
+		if ln <= n {
+			pfn2 = 0
+		}
+	}
+	switch {
+	case st == decInvalid:
+		c.exit = Exit{Kind: ExitUD, Err: newUDError(rip, buf[:real], false)}
+		return nil
+	case st == decUnsupported:
+		c.exit = Exit{Kind: ExitUD, Err: newUDError(rip, buf[:real], false)}
+		return nil
+	case u.op == opUD:
+		c.exit = Exit{Kind: ExitUD, Err: newUDError(rip, buf[:real], true)}
+		return nil
+	}
+	if !cacheable {
+		c.scratch = u
+		return &c.scratch
+	}
+	pa := uint64(pfn)<<phys.PageShift | off
+	e := &c.dc[dcIndex(pa)]
+	*e = dcEntry{tag: pa<<1 | 1, gen: gen, gen2: gen2, pfn2: pfn2, u: u}
+	return &e.u
+}
+
+// reg reads register r at size bytes.
+func (c *CPU) reg(r, size uint8) uint64 {
+	switch size {
+	case 8:
+		return c.Regs.GPR[r&15]
+	case 4:
+		return uint64(uint32(c.Regs.GPR[r&15]))
+	case 2:
+		return uint64(uint16(c.Regs.GPR[r&15]))
+	}
+	if r >= regAH {
+		return uint64(uint8(c.Regs.GPR[r&3] >> 8))
+	}
+	return uint64(uint8(c.Regs.GPR[r&15]))
+}
+
+// setReg writes register r at size bytes with the x86-64 rules: a 32-bit
+// write zero-extends to 64 bits, 8- and 16-bit writes merge.
+func (c *CPU) setReg(r, size uint8, v uint64) {
+	p := &c.Regs.GPR[r&15]
+	switch size {
+	case 8:
+		*p = v
+	case 4:
+		*p = uint64(uint32(v))
+	case 2:
+		*p = *p&^0xFFFF | v&0xFFFF
+	default:
+		if r >= regAH {
+			p = &c.Regs.GPR[r&3]
+			*p = *p&^0xFF00 | (v&0xFF)<<8
+		} else {
+			*p = *p&^0xFF | v&0xFF
+		}
+	}
+}
+
+// srcVal reads u's source operand at u.size.
+func (c *CPU) srcVal(u *uop) (uint64, bool) {
+	switch u.sk {
+	case kindReg:
+		return c.reg(u.r1, u.size), true
+	case kindImm:
+		return u.imm, true
+	case kindMem:
+		return c.load(c.ea(u), u.size)
+	}
+	return 0, true
+}
+
+// dstVal reads u's destination operand (a register or memory) at u.size.
+func (c *CPU) dstVal(u *uop) (uint64, bool) {
+	if u.dk == kindReg {
+		return c.reg(u.r0, u.size), true
+	}
+	return c.load(c.ea(u), u.size)
+}
+
+// jump sets the next RIP to target, raising #GP for a non-canonical target
+// (reported at the branch, as Intel processors do).
+func (c *CPU) jump(target uint64) bool {
+	if !canonical(target) {
+		c.gp(target)
+		return false
+	}
+	c.next = target
+	return true
+}

@@ -1,0 +1,170 @@
+package tlb
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Config is the geometry and cost model of one vCPU's translation caches. It
+// is immutable once passed to New. Entry counts are entries, Ways the
+// associativity (Ways >= entries, or 0, means fully associative); a structure
+// with 0 entries does not exist. Replacement is LRU within a set
+// (calibration.md §3.1: "model LRU/pseudo-LRU").
+type Config struct {
+	Name string
+
+	// L1 data TLB. Without L1DAllSizes there is one array per page size.
+	L1D4K, L1D4KWays int // L1 DTLB, 4 KiB pages
+	L1D2M, L1D2MWays int // L1 DTLB, 2 MiB pages
+	L1D1G, L1D1GWays int // L1 DTLB, 1 GiB pages
+	// L1DAllSizes makes L1D4K/L1D4KWays one array holding every page size
+	// (AMD Zen); L1D2M and L1D1G are then ignored.
+	L1DAllSizes bool
+
+	// L1 instruction TLB.
+	L1I4K, L1I4KWays int // L1 ITLB, 4 KiB pages
+	L1I2M, L1I2MWays int // L1 ITLB, 2 MiB pages
+	// L1IAllSizes makes L1I4K/L1I4KWays one array holding every page size
+	// (AMD Zen); L1I2M is then ignored. Without it, no L1 ITLB array holds a
+	// 1 GiB page: fetches from one are served by the second level (real
+	// parts fracture such pages; not modelled).
+	L1IAllSizes bool
+
+	// Second level. STLB is unified for data and instructions and holds
+	// 4 KiB and 2 MiB pages, or only 4 KiB pages when STLB2M > 0.
+	STLB, STLBWays     int
+	STLB2M, STLB2MWays int // separate second-level array for 2 MiB pages (0: they share STLB)
+	STLB1G, STLB1GWays int // second-level array for 1 GiB pages (0: not cached at the second level)
+	// L2I, if > 0, is a separate second-level instruction TLB holding every
+	// page size (AMD); instruction translations then do not use the STLB.
+	L2I, L2IWays int
+
+	// Paging-structure caches (SDM 4.10.3), keyed by PCID and the linear-
+	// address bits that select the entry: 47:39 (PML4E), 47:30 (PDPTE),
+	// 47:21 (PDE). ASSUMPTION: sizes are not documented for any CPU
+	// (calibration.md §1.4 W8, §3.1 "no sourced default"); defaults are
+	// 4 / 32 / 32 entries, to be swept.
+	PML4ECache, PML4ECacheWays int
+	PDPTECache, PDPTECacheWays int
+	PDECache, PDECacheWays     int
+
+	Costs Costs
+}
+
+// Costs are translation and invalidation latencies in cycles (calibration.md
+// §3.2, §3.3; reference clock 3.0 GHz for ns → cycles). An L1 TLB hit costs
+// 0 extra cycles (§3.2: it is in the load pipeline).
+type Costs struct {
+	STLBHit uint32 // L1 miss, STLB hit: 12 cycles (§3.2; W3, Haswell RMMA [S])
+	// WalkBase is the fixed part of a page walk, before its first memory
+	// reference: 9 cycles [D] = W4's 20-cycle walk with the upper levels in
+	// the PSC and the PTE in cache (§3.2) minus one WalkRef.
+	WalkBase uint32
+	// WalkRef is one paging-structure memory reference actually made (a
+	// PSC hit skips the levels above it): 11 cycles [D] = W1's 45-cycle
+	// average walk (IvyBridge, §1.4) / 4 levels.
+	WalkRef uint32
+	// SetDirty is charged once per walk that makes locked A/D updates
+	// (first use of an entry, first write through a clean one): 18 cycles =
+	// one uncontended locked RMW (calibration.md §1.6 A1, Skylake-X 18.1).
+	// W9's ">500 cycles" for the dirty assist is a claim, not a measurement.
+	SetDirty uint32
+	Invlpg   uint32 // INVLPG: 200 cycles (§3.3; F1, Skylake "~200")
+	Invpcid  uint32 // INVPCID type 0 (individual address): 350 cycles (§3.3; F1 550 − 200 [D])
+	// InvpcidCtx is INVPCID types 1 and 3 (single context, all contexts
+	// except global): no measurement; ASSUMPTION: like type 2 (GlobalFl),
+	// a scan of the whole TLB.
+	InvpcidCtx uint32
+	CR3Write   uint32 // MOV to CR3 that flushes: 96 cycles (§3.3; F5), refills are charged as walks
+	// CR3NoFlush is MOV to CR3 with bit 63 set (PCIDE=1): no measurement
+	// (F8); 96 cycles [D], §3.3's working choice of reusing F5.
+	CR3NoFlush uint32
+	GlobalFl   uint32 // INVPCID type 2 (all contexts incl. global): 376 ns ≈ 1130 cycles (§3.3; F6)
+	// CR4Flush is a MOV to CR4 that changes PGE (or clears PCIDE) and so
+	// flushes everything: 808 cycles [D] = F6's 539 ns for Linux's
+	// two-write PGE toggle, halved, at 3 GHz (§3.3).
+	CR4Flush uint32
+	// CR4Write is a MOV to CR4 that invalidates nothing: ASSUMPTION 96
+	// cycles, like a MOV to CR3 (F5).
+	CR4Write uint32
+}
+
+// DefaultCosts returns the calibration.md §3.2/§3.3 defaults (Skylake-class).
+func DefaultCosts() Costs {
+	return Costs{
+		STLBHit: 12, WalkBase: 9, WalkRef: 11, SetDirty: 18,
+		Invlpg: 200, Invpcid: 350, InvpcidCtx: 1130,
+		CR3Write: 96, CR3NoFlush: 96, GlobalFl: 1130,
+		CR4Flush: 808, CR4Write: 96,
+	}
+}
+
+// DefaultConfig returns the Skylake-SP configuration (calibration.md §3.1;
+// §1.4, Skylake-X i9-7900X CPUID leaf 2/0x18 decoding, InstLatx64).
+func DefaultConfig() Config {
+	return Config{
+		Name:  "skylake-sp",
+		L1D4K: 64, L1D4KWays: 4, // §3.1
+		L1D2M: 32, L1D2MWays: 4, // §3.1
+		L1D1G: 4, L1D1GWays: 4, // §3.1
+		L1I4K: 128, L1I4KWays: 8, // §3.1 (Skylake client; SKX reports 64 8-way)
+		L1I2M: 8, L1I2MWays: 8, // §1.4 Skylake client: 8 2M fully associative
+		STLB: 1536, STLBWays: 12, // §3.1, SKX: 4K+2M
+		STLB1G: 16, STLB1GWays: 4, // §1.4 SKX: 16 1G 4-way
+		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (W8): fully associative
+		PDPTECache: 32, PDPTECacheWays: 4, // ASSUMPTION (W8)
+		PDECache: 32, PDECacheWays: 4, // ASSUMPTION (W8)
+		Costs: DefaultCosts(),
+	}
+}
+
+// Zen4Config returns an AMD Zen 4 (Raphael/Genoa) configuration (calibration
+// .md §1.4, CPUID 0x80000005/6/19 decoding). Costs are the Skylake defaults:
+// calibration.md has no Zen 4 latency figures (ASSUMPTION).
+func Zen4Config() Config {
+	return Config{
+		Name:  "zen4",
+		L1D4K: 72, L1D4KWays: 72, L1DAllSizes: true, // 72 FA, all sizes
+		L1I4K: 64, L1I4KWays: 64, L1IAllSizes: true, // 64 FA, all sizes
+		STLB: 3072, STLBWays: 8, // 3072 4K 8-way
+		STLB2M: 3072, STLB2MWays: 6, // 3072 2M 6-way (CPUID reports it separately; whether it shares the 4K array: [U])
+		STLB1G: 64, STLB1GWays: 64, // 64 1G; associativity not reported: ASSUMPTION fully associative
+		L2I: 512, L2IWays: 8, // L2 ITLB 512; associativity: ASSUMPTION 8-way
+		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (W8)
+		PDPTECache: 32, PDPTECacheWays: 4,
+		PDECache: 32, PDECacheWays: 4,
+		Costs: DefaultCosts(),
+	}
+}
+
+// ErrUnknownConfig is returned by ConfigByName for a name it does not know.
+var ErrUnknownConfig = errors.New("tlb: unknown configuration")
+
+var configs = map[string]func() Config{
+	"skylake-sp": DefaultConfig,
+	"skx":        DefaultConfig,
+	"default":    DefaultConfig,
+	"zen4":       Zen4Config,
+	"genoa":      Zen4Config,
+}
+
+// ConfigNames returns the names ConfigByName accepts, sorted.
+func ConfigNames() []string {
+	names := make([]string, 0, len(configs))
+	for n := range configs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ConfigByName returns the preset called name (case-insensitive; see
+// ConfigNames), for command-line flags.
+func ConfigByName(name string) (Config, error) {
+	if f, ok := configs[strings.ToLower(name)]; ok {
+		return f(), nil
+	}
+	return Config{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownConfig, name, strings.Join(ConfigNames(), ", "))
+}
