@@ -105,6 +105,13 @@ type Config struct {
 	IPICosts   ipi.CostModel
 	Costs      CostModel
 	FailHazard bool // stop the run at the first stale-TLB hazard
+	// PTI models page-table isolation: user PCID twins and the deferred
+	// user-PCID flush (invalidate_user_asid, kernel-spec §6.4).
+	PTI bool
+	// ConcurrentFlush models 4ce94eabac16 (≈v5.13): flush_tlb_mm_range
+	// sends the IPIs first and overlaps the local flush with them instead of
+	// v5.10's local-then-remote order.
+	ConcurrentFlush bool
 }
 
 // DefaultConfig returns a 2-CPU v5.10 machine.

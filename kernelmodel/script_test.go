@@ -109,15 +109,21 @@ func TestConcurrentPartialFlushesDegradeToFull(t *testing.T) {
 	// for one of them and does a full flush (kernel-spec §6.3).
 	m, mm := newTestMachine(t, 3)
 	runScripts(t, m, map[int]func(*VCPU){
-		0: func(v *VCPU) { v.switchMMIrqsOff(mm); v.flushTLBPage(mm, 0x400000); busy(v, 20000) },
-		1: func(v *VCPU) { v.switchMMIrqsOff(mm); v.flushTLBPage(mm, 0x401000); busy(v, 20000) },
+		0: func(v *VCPU) { v.switchMMIrqsOff(mm); busy(v, 2000); v.flushTLBPage(mm, 0x400000); busy(v, 20000) },
+		1: func(v *VCPU) { v.switchMMIrqsOff(mm); busy(v, 2000); v.flushTLBPage(mm, 0x401000); busy(v, 20000) },
 		2: func(v *VCPU) { v.switchMMIrqsOff(mm); busy(v, 30000) },
 	})
 	full := m.flushEvents[TLBRemoteShootdown][FlushAll]
 	noop := m.flushEvents[TLBRemoteShootdown][0]
 	one := m.flushEvents[TLBRemoteShootdown][1]
-	if full == 0 {
-		t.Errorf("no remote full flush: events one=%d full=%d noop=%d", one, full, noop)
+	// CPU 0 flushes first (gen 0→1), CPU 1 a quantum later (1→2). CPU 2
+	// gets gen 1's IPI when mm_gen is already 2: full flush; gen 2's IPI
+	// then finds it caught up: no-op. CPU 1 gets gen 1's IPI after its own
+	// full local flush: no-op. CPU 0 gets gen 2's IPI one generation
+	// behind, and it is that generation: INVLPG of one page. The initiators'
+	// local on_each_cpu_cond_mask calls are no-ops.
+	if full != 1 || one != 1 || noop != 4 {
+		t.Errorf("remote shootdown events one=%d full=%d noop=%d, want 1, 1, 4", one, full, noop)
 	}
 	if mm.tlbGen != 2 {
 		t.Errorf("tlb_gen = %d, want 2", mm.tlbGen)
