@@ -112,6 +112,28 @@ type Config struct {
 	// sends the IPIs first and overlaps the local flush with them instead of
 	// v5.10's local-then-remote order.
 	ConcurrentFlush bool
+	// Trace, if set, receives the run's timeline (faults, flushes,
+	// interrupts, lock waits, syscalls, user time), in emulated-time order
+	// per CPU. It is called by one goroutine at a time and must not retain
+	// Args.
+	Trace func(TraceEvent)
+}
+
+// TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's
+// timeline. Times are emulated cycles.
+type TraceEvent struct {
+	CPU   int
+	Cat   string // "user", "fault", "flush", "irq", "lock", "syscall"
+	Name  string
+	Start uint64
+	Dur   uint64
+	Args  []TraceArg
+}
+
+// TraceArg is one named integer argument of a TraceEvent.
+type TraceArg struct {
+	Key   string
+	Value int64
 }
 
 // DefaultConfig returns a 2-CPU v5.10 machine.

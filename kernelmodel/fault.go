@@ -83,6 +83,7 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 	}
 	v.spend(m.cfg.Costs.FaultEntryExit - m.cfg.Costs.FaultEntryExit/2)
 	m.faultCycles[log2Bucket(v.c.Clock-start)]++
+	v.trace("fault", "page_fault_user", start, "address", int64(addr), "error_code", int64(errCode))
 }
 
 // accessError models access_error for a user fault.

@@ -31,6 +31,9 @@ func (v *VCPU) spinLock(l *spinlock) {
 	if l.name == "" || l.name == "ptl" {
 		v.m.ptlWaitCycles += waited
 		v.m.ptlWaits[log2Bucket(waited)]++
+		v.trace("lock", "ptl_wait", start)
+	} else {
+		v.trace("lock", l.name+"_wait", start)
 	}
 	v.preempt()
 }
@@ -83,6 +86,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	}
 	v.c.Clock += c.LineHandoff
 	v.m.mmapLockWaitCycles += v.c.Clock - start
+	v.trace("lock", s.name+"_wait", start)
 	v.preempt()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -54,8 +55,13 @@ type Machine struct {
 	quit     chan struct{}
 	ctx      context.Context
 	stdout   []byte
-	scripts  int // tests: scripts still running
+	scripts  int           // tests: scripts still running
+	progress atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 }
+
+// Progress returns the largest emulated clock reached so far (cycles). It
+// is safe to call from any goroutine while Run is in progress.
+func (m *Machine) Progress() uint64 { return m.progress.Load() }
 
 // VCPU is one CPU: the interpreter state plus the kernel's per-CPU state.
 type VCPU struct {
@@ -75,6 +81,10 @@ type VCPU struct {
 	mbox   ipi.Mailbox
 	irqOff int // local_irq_disable nesting
 	inIRQ  bool
+
+	inKernel          bool   // between a trap and the return to user mode
+	userStart         uint64 // clock at the last return to user mode (tracing)
+	userPCIDFlushMask uint16 // cpu_tlbstate.user_pcid_flush_mask (PTI)
 
 	lruAdd []phys.PFN // per-CPU lru_pvecs.lru_add (PAGEVEC_SIZE 15)
 
@@ -112,7 +122,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	for i := 0; i < cfg.CPUs; i++ {
 		mmu := tlb.New(m.mem, cfg.TLB)
-		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never}
+		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
 		mmu.OnStaleWrite = v.onStaleWrite
 		if cfg.PCID {
 			mmu.SetCR4(true, true)
@@ -208,6 +218,9 @@ func (v *VCPU) waitBaton() {
 // checkStop ends the run on cancellation or --max-cycles.
 func (v *VCPU) checkStop() {
 	m := v.m
+	if c := v.c.Clock; c > m.progress.Load() {
+		m.progress.Store(c)
+	}
 	if m.ctx.Err() != nil {
 		m.stop(ErrInterrupted)
 	} else if m.cfg.MaxCycles != 0 && v.c.Clock > m.cfg.MaxCycles {
@@ -326,7 +339,11 @@ func (v *VCPU) runUser() {
 		dl = mc + 1
 	}
 	v.c.Deadline = dl
+	v.exitToUser()
 	ex := v.c.Run()
+	if ex.Kind != cpu.ExitDeadline {
+		v.enterKernel()
+	}
 	switch ex.Kind {
 	case cpu.ExitDeadline:
 		v.preempt()

@@ -69,6 +69,20 @@ const (
 	sysUserfaultfd   = 323
 )
 
+func syscallName(nr uint64) string {
+	if n, ok := syscallNames[nr]; ok {
+		return n
+	}
+	return "syscall"
+}
+
+var syscallNames = map[uint64]string{
+	sysRead: "read", sysWrite: "write", sysClose: "close", sysMmap: "mmap", sysMprotect: "mprotect",
+	sysMunmap: "munmap", sysIoctl: "ioctl", sysSchedYield: "sched_yield", sysMadvise: "madvise",
+	sysNanosleep: "nanosleep", sysClone: "clone", sysFork: "fork", sysExit: "exit", sysWait4: "wait4",
+	sysFutex: "futex", sysExitGroup: "exit_group", sysOpenat: "openat", sysUserfaultfd: "userfaultfd",
+}
+
 // GuestSignal is a fatal signal that killed the guest, reported the way the
 // kernel's show_signal_msg logs it.
 type GuestSignal struct {
@@ -118,9 +132,15 @@ func (v *VCPU) syscall() {
 	r := &v.c.Regs
 	nr := r.GPR[cpu.RAX]
 	a0, a1, a2, a3, a4 := r.GPR[cpu.RDI], r.GPR[cpu.RSI], r.GPR[cpu.RDX], r.GPR[cpu.R10], r.GPR[cpu.R8]
+	start := v.c.Clock
 	v.spend(m.cfg.Costs.SyscallEntryExit)
 	t := v.curr
 	var ret int64
+	defer func() {
+		if m.cfg.Trace != nil {
+			v.trace("syscall", syscallName(nr), start, "ret", ret)
+		}
+	}()
 	switch nr {
 	case sysRead:
 		ret = v.sysRead(int(a0), a1, a2)

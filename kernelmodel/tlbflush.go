@@ -65,8 +65,12 @@ func (v *VCPU) chooseNewASID(next *MM, nextGen uint64) (int, bool) {
 	return a, true
 }
 
-// loadNewMMCR3 models load_new_mm_cr3.
+// loadNewMMCR3 models load_new_mm_cr3: a flushing switch also marks the
+// user PCID for flushing (invalidate_user_asid).
 func (v *VCPU) loadNewMMCR3(next *MM, asid int, flush bool) {
+	if flush {
+		v.invalidateUserASID(asid)
+	}
 	v.c.Clock += uint64(v.c.MMU.WriteCR3(v.buildCR3(next, asid, !flush)))
 }
 
@@ -148,20 +152,35 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 	}
 	mm.tlbGen++ // atomic64_inc_return(&mm->context.tlb_gen)
 	info := &flushTLBInfo{mm: mm, start: start, end: end, strideShift: strideShift, freedTables: freedTables, newTLBGen: mm.tlbGen, from: v}
-	if mm == v.tlbs.loadedMM {
-		v.irqOff++
-		v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
-		v.irqOff--
-	}
-	sent := 0
+	others := false
 	for i, in := range mm.cpumask {
 		if in && i != v.id {
-			sent = v.nativeFlushTLBOthers(info)
+			others = true
 			break
+		}
+	}
+	sent := 0
+	if m.cfg.ConcurrentFlush && others {
+		// 4ce94eabac16: flush_tlb_multi sends the IPIs, runs the local flush
+		// while they are in flight, then waits.
+		sent = v.nativeFlushTLBOthers(info)
+	} else {
+		if mm == v.tlbs.loadedMM {
+			v.irqOff++
+			v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
+			v.irqOff--
+		}
+		if others {
+			sent = v.nativeFlushTLBOthers(info)
 		}
 	}
 	m.ipisPerFlush[uint64(sent)]++
 	m.flushCycles[log2Bucket(v.c.Clock-begin)]++
+	pages := int64(FlushAll)
+	if end != tlbFlushAllEnd {
+		pages = int64((end - start) >> strideShift)
+	}
+	v.trace("flush", "flush_tlb_mm_range", begin, "pages", pages, "ipis", int64(sent))
 	v.preempt()
 }
 
@@ -214,6 +233,11 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		t.kick(v.c.Clock + ic.DeliveryCycles)
 	}
 	m.ipisSent += uint64(sent)
+	if m.cfg.ConcurrentFlush && info.from == v && info.mm == v.tlbs.loadedMM {
+		v.irqOff++
+		v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
+		v.irqOff--
+	}
 	// csd_lock_wait: spin with interrupts enabled until every target ran the
 	// function.
 	for info.pending > 0 {
@@ -241,6 +265,8 @@ func (v *VCPU) handleIRQs() {
 			return
 		}
 		info := msg.Payload.(*flushTLBInfo)
+		v.enterKernel()
+		start := v.c.Clock
 		v.inIRQ = true
 		v.c.Clock += ic.IRQEntryCycles
 		v.flushTLBFuncRemote(info)
@@ -250,6 +276,7 @@ func (v *VCPU) handleIRQs() {
 		}
 		v.c.Clock += ic.IRQExitCycles
 		v.inIRQ = false
+		v.trace("irq", "call_function_interrupt", start, "from_cpu", int64(msg.From))
 	}
 }
 
@@ -288,7 +315,7 @@ func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReaso
 	if f.end != tlbFlushAllEnd && f.newTLBGen == localGen+1 && f.newTLBGen == mmGen {
 		n := int64(0)
 		for addr := f.start; addr < f.end; addr += 1 << f.strideShift {
-			v.c.Clock += uint64(v.c.MMU.Invlpg(tlb.VirtAddr(addr))) // flush_tlb_one_user
+			v.flushTLBOneUser(addr)
 			n++
 		}
 		if local {
@@ -296,7 +323,7 @@ func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReaso
 		}
 		m.traceTLBFlush(reason, n)
 	} else {
-		v.c.Clock += uint64(v.c.MMU.WriteCR3(v.c.MMU.CR3())) // flush_tlb_local: CR3 = CR3
+		v.flushTLBLocal()
 		if local {
 			m.nrTLBLocalFlushAll++
 		}

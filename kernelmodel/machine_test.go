@@ -1,0 +1,192 @@
+package kernelmodel
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/tlbemu/emu/workloads"
+)
+
+// runWorkload runs a built-in workload to completion and returns its stats.
+func runWorkload(t testing.TB, name string, cfg Config, p workloads.Params) (*Machine, Stats) {
+	t.Helper()
+	wl, err := workloads.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxCycles == 0 {
+		cfg.MaxCycles = 2_000_000_000
+	}
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(wl.ELF, wl.Argv(p)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if m.ExitCode() != 0 {
+		t.Fatalf("%s: guest exit status %d", name, m.ExitCode())
+	}
+	return m, m.Stats()
+}
+
+func statsText(s Stats) string {
+	var b strings.Builder
+	for _, c := range s.Counters {
+		fmt.Fprintf(&b, "%s %d\n", c.Name, c.Value)
+	}
+	fmt.Fprintf(&b, "tlb %v cycles %v\n", s.TLBIRQs, s.CPUCycles)
+	for _, h := range s.Hists {
+		fmt.Fprintf(&b, "%s[%s] %v\n", h.Name, h.Key, h.Buckets)
+	}
+	return b.String()
+}
+
+func smallParams(threads int) workloads.Params {
+	return workloads.Params{Threads: threads, Pages: 512, Iterations: 3, Seed: 7}
+}
+
+// TestDeterministicAcrossGOMAXPROCS: the same run gives identical counters
+// whatever the host parallelism.
+func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CPUs = 4
+	var want string
+	for _, procs := range []int{1, 2, 8} {
+		old := runtime.GOMAXPROCS(procs)
+		_, s := runWorkload(t, "clear_refs", cfg, smallParams(3))
+		runtime.GOMAXPROCS(old)
+		got := statsText(s)
+		if want == "" {
+			want = got
+			continue
+		}
+		if got != want {
+			t.Fatalf("GOMAXPROCS=%d differs:\n%s\nwant\n%s", procs, got, want)
+		}
+	}
+}
+
+// TestClearRefsStudy pins the study's result on the clear_refs workload
+// (kernel-spec §2.12, §3): v5.10 loses soft-dirty writes; the proposal adds
+// flushes but cannot close the hole alone; with 912efa17e512 it does; the
+// merged fixes leave no hazard.
+func TestClearRefsStudy(t *testing.T) {
+	p := smallParams(1)
+	run := func(kernel string, patches ...Patch) Stats {
+		cfg := DefaultConfig()
+		cfg.Kernel = kernel
+		cfg.Patches = patches
+		_, s := runWorkload(t, "clear_refs", cfg, p)
+		return s
+	}
+	get := func(s Stats, n string) uint64 { v, _ := s.Get(n); return v }
+	base := run("5.10")
+	yu := run("5.10", PatchPTEFaultFlushPending)
+	yuWill := run("5.10", PatchPTEFaultFlushPending, PatchClearRefsFlush)
+	stable := run("5.10-stable")
+	if get(base, "emu_lost_soft_dirty") == 0 {
+		t.Errorf("v5.10: no lost soft-dirty writes; the clear_refs hole must show")
+	}
+	if get(base, "emu_flush_pending_flushes") != 0 {
+		t.Errorf("v5.10 performed proposal flushes")
+	}
+	if get(yu, "emu_flush_pending_flushes") == 0 || get(yu, "nr_tlb_remote_flush") <= get(base, "nr_tlb_remote_flush") {
+		t.Errorf("proposal: pending flushes %d, remote flushes %d vs baseline %d; want more",
+			get(yu, "emu_flush_pending_flushes"), get(yu, "nr_tlb_remote_flush"), get(base, "nr_tlb_remote_flush"))
+	}
+	if get(yu, "emu_lost_soft_dirty") == 0 {
+		t.Errorf("proposal alone closed the clear_refs hole; kernel-spec §2.12 says it cannot")
+	}
+	if h := get(yuWill, "emu_stale_tlb_writes"); h != 0 {
+		t.Errorf("proposal + clear-refs-flush: %d hazards, want 0", h)
+	}
+	if h := get(stable, "emu_stale_tlb_writes"); h != 0 {
+		t.Errorf("5.10-stable: %d hazards, want 0", h)
+	}
+	if get(stable, "emu_flush_pending_flushes") != 0 {
+		t.Errorf("5.10-stable: clear_refs holds mmap_lock for write, so no fault can see the pending flush")
+	}
+}
+
+func TestMoreThreadsThanCPUs(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CPUs = 2
+	cfg.Timeslice = 200_000
+	_, s := runWorkload(t, "clear_refs", cfg, smallParams(4))
+	if v, _ := s.Get("emu_context_switches"); v < 5 {
+		t.Errorf("context switches = %d with 5 threads on 2 CPUs, want time slicing", v)
+	}
+}
+
+func TestPTIChargesAndFlushesUserPCID(t *testing.T) {
+	p := smallParams(1)
+	cfg := DefaultConfig()
+	_, plain := runWorkload(t, "clear_refs", cfg, p)
+	cfg.PTI = true
+	cfg.Patches = []Patch{PatchPTEFaultFlushPending}
+	m, pti := runWorkload(t, "clear_refs", cfg, p)
+	a, _ := plain.Get("cycles")
+	b, _ := pti.Get("cycles")
+	if b <= a {
+		t.Errorf("PTI cycles %d <= non-PTI %d", b, a)
+	}
+	var invpcid uint64
+	for _, v := range m.cpus {
+		invpcid += v.c.MMU.Stats.Invpcid
+	}
+	if invpcid == 0 {
+		t.Errorf("PTI: no INVPCID for the user PCID on single-page flushes")
+	}
+}
+
+func TestConcurrentFlushIsCheaper(t *testing.T) {
+	p := smallParams(1)
+	cfg := DefaultConfig()
+	cfg.Patches = []Patch{PatchPTEFaultFlushPending}
+	_, serial := runWorkload(t, "clear_refs", cfg, p)
+	cfg.ConcurrentFlush = true
+	_, conc := runWorkload(t, "clear_refs", cfg, p)
+	s, _ := serial.Get("nr_tlb_remote_flush")
+	c, _ := conc.Get("nr_tlb_remote_flush")
+	if s == 0 || c == 0 {
+		t.Fatalf("no remote flushes (serial %d, concurrent %d)", s, c)
+	}
+	mean := func(st Stats) float64 {
+		var n, sum uint64
+		for _, h := range st.Hists {
+			if h.Name == "flush_cycles" {
+				for _, b := range h.Buckets {
+					n += b.Count
+					sum += b.Count * uint64(b.Value)
+				}
+			}
+		}
+		return float64(sum) / float64(n)
+	}
+	if mean(conc) > mean(serial) {
+		t.Errorf("concurrent flush mean bucket %.0f > serial %.0f", mean(conc), mean(serial))
+	}
+}
+
+func TestSixtyFourCPUs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 vCPUs")
+	}
+	cfg := DefaultConfig()
+	cfg.CPUs = 64
+	cfg.Patches = []Patch{PatchPTEFaultFlushPending}
+	_, s := runWorkload(t, "clear_refs", cfg, workloads.Params{Threads: 63, Pages: 256, Iterations: 2, Seed: 1})
+	if len(s.TLBIRQs) != 64 {
+		t.Fatalf("TLB row has %d CPUs, want 64", len(s.TLBIRQs))
+	}
+	if v, _ := s.Get("emu_ipis_sent"); v == 0 {
+		t.Errorf("no IPIs on 64 CPUs with the proposal")
+	}
+}
