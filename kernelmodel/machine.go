@@ -338,6 +338,9 @@ func (v *VCPU) runUser() {
 	if mc := v.m.cfg.MaxCycles; mc != 0 && mc+1 < dl {
 		dl = mc + 1
 	}
+	// Come back to the kernel at least every 2^20 cycles so cancellation
+	// (Ctrl-C) and --max-cycles are noticed even when no other CPU is busy.
+	dl = min(dl, v.c.Clock+1<<20)
 	v.c.Deadline = dl
 	v.exitToUser()
 	ex := v.c.Run()
