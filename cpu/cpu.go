@@ -1,9 +1,3 @@
-// Package cpu is one x86-64 vCPU in user mode (CPL 3): registers, flags, the
-// interpreter, and cycle accounting. Instructions are decoded once with
-// golang.org/x/arch/x86/x86asm into compact uops cached by guest-physical
-// address. The vCPU never calls the kernel: Run returns an Exit (syscall,
-// #PF, deadline, …) to its caller, the kernel model, which handles it on the
-// same goroutine.
 package cpu
 
 import (
@@ -84,19 +78,22 @@ type CPU struct {
 	Costs        Costs
 
 	// Interpreter state, owned by the goroutine running the vCPU.
-	fl       flagState                 // lazy RFLAGS while Run executes
-	next     uint64                    // RIP of the next instruction (branches overwrite it)
-	exit     Exit                      // why the current instruction stopped
-	running  bool                      // inside Run
-	costTab  [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
-	dc       *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
-	pfns     *[pfnCacheSize]pfnEntry   // frame → PFN memo
-	scratch  uop                       // a uop that cannot be cached (stale translation)
-	fetchBuf [15]byte                  // instruction bytes on a decode-cache miss
+	fl        flagState                 // lazy RFLAGS while Run executes
+	next      uint64                    // RIP of the next instruction (branches overwrite it)
+	exit      Exit                      // why the current instruction stopped
+	running   bool                      // inside Run
+	costTab   [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
+	dc        *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
+	pfns      *[pfnCacheSize]pfnEntry   // frame → PFN memo
+	codeFrame *phys.Frame               // frame of the last fetch …
+	codePFN   phys.PFN                  // … and its PFN
+	dataFrame *phys.Frame               // frame of the last store …
+	dataPFN   phys.PFN                  // … and its PFN
+	scratch   uop                       // a uop that cannot be cached (stale translation)
+	fetchBuf  [15]byte                  // instruction bytes on a decode-cache miss
 }
 
 // New returns a vCPU.
 func New(id int, mem *phys.Memory, mmu *tlb.MMU, costs Costs) *CPU {
-	return &CPU{ID: id, Mem: mem, MMU: mmu, Costs: costs,
-		dc: new([decodeCacheSize]dcEntry), pfns: new([pfnCacheSize]pfnEntry)}
+	return &CPU{ID: id, Mem: mem, MMU: mmu, Costs: costs} // caches are allocated by the first Run
 }

@@ -126,7 +126,7 @@ func parseState(s string, vals map[string]uint64, mem *[]memCheck) (flags uint64
 	return
 }
 
-func loadGolden(t *testing.T, path string) []goldenCase {
+func loadGolden(t testing.TB, path string) []goldenCase {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

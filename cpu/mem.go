@@ -52,19 +52,25 @@ func (c *CPU) gp(addr uint64) {
 }
 
 // xlate translates va for acc, charging the translation's extra cycles. On a
-// fault it records the #PF exit and returns nil.
+// fault it records the exit and returns nil. (Run, load and store inline it
+// by hand on their hot paths.)
 func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), acc)
 	c.Clock += uint64(extra)
-	if pf != 0 || f == nil {
-		if pf == tlb.FaultGP { // non-canonical (callers normally check first)
-			c.gp(va)
-			return nil
-		}
-		c.exit = Exit{Kind: ExitPageFault, Addr: va, ErrCode: pf}
+	if pf != 0 {
+		c.xfault(va, pf)
 		return nil
 	}
 	return f
+}
+
+// xfault records the exit for a failed translation of va.
+func (c *CPU) xfault(va uint64, pf uint32) {
+	if pf == tlb.FaultGP { // non-canonical
+		c.gp(va)
+		return
+	}
+	c.exit = Exit{Kind: ExitPageFault, Addr: va, ErrCode: pf}
 }
 
 // Frame → PFN. Translate returns the frame's backing store, but the decode
@@ -127,7 +133,15 @@ func (c *CPU) walkPFN(va uint64) (phys.PFN, bool) {
 // noteWrite bumps the code generation of the frame behind va after a store
 // to it, if it holds decoded instructions (self-modifying code).
 func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
-	if pfn, ok := c.pfnOf(f, va); ok && c.Mem.HasCode(pfn) {
+	pfn := c.dataPFN
+	if f != c.dataFrame {
+		var ok bool
+		if pfn, ok = c.pfnOf(f, va); !ok {
+			return
+		}
+		c.dataFrame, c.dataPFN = f, pfn
+	}
+	if c.Mem.HasCode(pfn) {
 		c.Mem.NoteCodeWrite(pfn)
 	}
 }
@@ -170,18 +184,21 @@ func (c *CPU) checkRange(va uint64, size uint8) bool {
 // load reads size bytes at va. On a fault it records the exit and returns
 // false; nothing has been modified.
 func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
-	off := va & pageMask
-	if off+uint64(size) <= pageSize {
-		if !canonical(va) {
-			c.gp(va)
-			return 0, false
-		}
-		f := c.xlate(va, tlb.Read)
-		if f == nil {
-			return 0, false
-		}
-		return readLE(f, off, size), true
+	if va&pageMask+uint64(size) > pageSize {
+		return c.loadSplit(va, size)
 	}
+	// c.xlate, inlined by hand: this is the hottest data path.
+	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+	c.Clock += uint64(extra)
+	if pf != 0 {
+		c.xfault(va, pf)
+		return 0, false
+	}
+	return readLE(f, va, size), true
+}
+
+// loadSplit reads an operand that crosses a page boundary.
+func (c *CPU) loadSplit(va uint64, size uint8) (uint64, bool) {
 	if !c.checkRange(va, size) {
 		return 0, false
 	}
@@ -189,23 +206,12 @@ func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
 	if f1 == nil {
 		return 0, false
 	}
-	va2 := (va + pageSize) &^ pageMask
-	f2 := c.xlate(va2, tlb.Read)
+	f2 := c.xlate((va+pageSize)&^pageMask, tlb.Read)
 	if f2 == nil {
 		return 0, false
 	}
-	var v uint64
-	n := pageSize - off
-	for i := uint64(0); i < uint64(size); i++ {
-		var b byte
-		if i < n {
-			b = f1[off+i]
-		} else {
-			b = f2[i-n]
-		}
-		v |= uint64(b) << (8 * i)
-	}
-	return v, true
+	r := wref{f1: f1, f2: f2, va: va, size: size}
+	return r.read(), true
 }
 
 // wref is a translated, writable memory operand: both pages are translated
@@ -221,11 +227,7 @@ type wref struct {
 func (c *CPU) prepWrite(va uint64, size uint8) (wref, bool) {
 	off := va & pageMask
 	if off+uint64(size) <= pageSize {
-		if !canonical(va) {
-			c.gp(va)
-			return wref{}, false
-		}
-		f := c.xlate(va, tlb.Write)
+		f := c.xlate(va, tlb.Write) // #GP for a non-canonical va
 		if f == nil {
 			return wref{}, false
 		}
@@ -287,11 +289,21 @@ func (c *CPU) commit(r *wref, v uint64) {
 
 // store writes size bytes of v at va.
 func (c *CPU) store(va uint64, size uint8, v uint64) bool {
-	r, ok := c.prepWrite(va, size)
-	if !ok {
+	if va&pageMask+uint64(size) > pageSize {
+		r, ok := c.prepWrite(va, size)
+		if ok {
+			c.commit(&r, v)
+		}
+		return ok
+	}
+	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), tlb.Write) // c.xlate, inlined by hand
+	c.Clock += uint64(extra)
+	if pf != 0 {
+		c.xfault(va, pf)
 		return false
 	}
-	c.commit(&r, v)
+	writeLE(f, va, size, v)
+	c.noteWrite(f, va)
 	return true
 }
 

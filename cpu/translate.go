@@ -208,6 +208,16 @@ var shiftOps = map[x86asm.Op]uint8{
 	x86asm.SHL: shShl, x86asm.SHR: shShr, x86asm.SAR: shSar,
 }
 
+var unaryOps = map[x86asm.Op]opcode{x86asm.INC: opInc, x86asm.DEC: opDec, x86asm.NEG: opNeg, x86asm.NOT: opNot}
+
+var scanOps = map[x86asm.Op]opcode{x86asm.BSF: opBsf, x86asm.BSR: opBsr, x86asm.TZCNT: opTzcnt,
+	x86asm.LZCNT: opLzcnt, x86asm.POPCNT: opPopcnt}
+
+var mulDivOps = map[x86asm.Op]opcode{x86asm.MUL: opMul1, x86asm.IMUL: opImul1, x86asm.DIV: opDiv, x86asm.IDIV: opIdiv}
+
+// extSizes are the operand sizes of CBW/CWDE/CDQE and CWD/CDQ/CQO.
+var extSizes = map[x86asm.Op]uint8{x86asm.CBW: 2, x86asm.CWDE: 4, x86asm.CDQE: 8, x86asm.CWD: 2, x86asm.CDQ: 4, x86asm.CQO: 8}
+
 var btOps = map[x86asm.Op]uint8{x86asm.BT: btTest, x86asm.BTS: btSet, x86asm.BTR: btReset, x86asm.BTC: btComplement}
 
 var jccOps = map[x86asm.Op]uint8{
@@ -348,7 +358,7 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 		if n != 1 || !setDst(&u, inst, a[0]) {
 			return u, false
 		}
-		u.op = map[x86asm.Op]opcode{x86asm.INC: opInc, x86asm.DEC: opDec, x86asm.NEG: opNeg, x86asm.NOT: opNot}[op]
+		u.op = unaryOps[op]
 		if !setLock() {
 			return u, false
 		}
@@ -386,8 +396,7 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 		if n != 2 || !setRegDst(&u, a[0]) || !setSrc(&u, inst, a[1]) || u.size == 1 {
 			return u, false
 		}
-		u.op = map[x86asm.Op]opcode{x86asm.BSF: opBsf, x86asm.BSR: opBsr, x86asm.TZCNT: opTzcnt,
-			x86asm.LZCNT: opLzcnt, x86asm.POPCNT: opPopcnt}[op]
+		u.op = scanOps[op]
 
 	case x86asm.MUL, x86asm.IMUL, x86asm.DIV, x86asm.IDIV:
 		u.cost = costMul
@@ -399,7 +408,7 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 				return u, false
 			}
 			u.sk, u.r1, u.size = k, r, sz
-			u.op = map[x86asm.Op]opcode{x86asm.MUL: opMul1, x86asm.IMUL: opImul1, x86asm.DIV: opDiv, x86asm.IDIV: opIdiv}[op]
+			u.op = mulDivOps[op]
 			if op == x86asm.DIV || op == x86asm.IDIV {
 				u.cost = costDiv
 			}
@@ -419,9 +428,9 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 		}
 
 	case x86asm.CBW, x86asm.CWDE, x86asm.CDQE:
-		u.op, u.size = opCext, map[x86asm.Op]uint8{x86asm.CBW: 2, x86asm.CWDE: 4, x86asm.CDQE: 8}[op]
+		u.op, u.size = opCext, extSizes[op]
 	case x86asm.CWD, x86asm.CDQ, x86asm.CQO:
-		u.op, u.size = opCdq, map[x86asm.Op]uint8{x86asm.CWD: 2, x86asm.CDQ: 4, x86asm.CQO: 8}[op]
+		u.op, u.size = opCdq, extSizes[op]
 
 	case x86asm.MOVZX, x86asm.MOVSX, x86asm.MOVSXD:
 		if n != 2 || !setRegDst(&u, a[0]) {

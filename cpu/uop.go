@@ -1,5 +1,10 @@
 package cpu
 
+import (
+	"fmt"
+	"strings"
+)
+
 // opcode is the dense operation number of a uop; step dispatches on it with
 // one switch.
 type opcode uint8
@@ -219,5 +224,66 @@ type uop struct {
 	imm   uint64 // immediate (masked to size for ALU), relative target, RET pop count
 }
 
-// hasMem reports whether the uop has a ModRM/moffs memory operand.
-func (u *uop) hasMem() bool { return u.dk == kindMem || u.sk == kindMem }
+var opNames = [numOpcodes]string{
+	opInvalid: "invalid", opMov: "mov", opMovzx: "movzx", opMovsx: "movsx", opLea: "lea", opXchg: "xchg",
+	opCmov: "cmov", opSetcc: "setcc", opBswap: "bswap", opMovbe: "movbe", opPush: "push", opPop: "pop",
+	opPushf: "pushf", opPopf: "popf", opLeave: "leave", opCext: "cext", opCdq: "cdq", opLahf: "lahf",
+	opSahf: "sahf", opXlat: "xlat", opAlu: "alu", opInc: "inc", opDec: "dec", opNeg: "neg", opNot: "not",
+	opShift: "shift", opShld: "shld", opShrd: "shrd", opBt: "bt", opBsf: "bsf", opBsr: "bsr",
+	opTzcnt: "tzcnt", opLzcnt: "lzcnt", opPopcnt: "popcnt", opMul1: "mul", opImul1: "imul1",
+	opImul2: "imul2", opImul3: "imul3", opDiv: "div", opIdiv: "idiv", opXadd: "xadd", opCmpxchg: "cmpxchg",
+	opCmpxchg2: "cmpxchg8b/16b", opJmp: "jmp", opJmpInd: "jmp*", opJcc: "jcc", opJrcxz: "jrcxz",
+	opLoop: "loop", opCall: "call", opCallInd: "call*", opRet: "ret", opString: "string", opNop: "nop",
+	opSyscall: "syscall", opInt3: "int3", opUD: "ud", opGP: "gp", opCpuid: "cpuid", opRdtsc: "rdtsc",
+	opRdtscp: "rdtscp", opFlag: "flag",
+}
+
+func (o opcode) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return fmt.Sprintf("opcode(%d)", uint8(o))
+}
+
+// String formats a uop for debugging, e.g. "alu/5 size=8 dst=r0 src=mem[r3+r1<<3+0x10] len=5".
+func (u uop) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v/%d size=%d", u.op, u.sub, u.size)
+	operand := func(name string, kind, reg uint8) {
+		switch kind {
+		case kindReg:
+			fmt.Fprintf(&b, " %s=r%d", name, reg)
+		case kindImm:
+			fmt.Fprintf(&b, " %s=%#x", name, u.imm)
+		case kindMem:
+			fmt.Fprintf(&b, " %s=mem[", name)
+			switch u.base {
+			case regNone:
+			case regRIP:
+				b.WriteString("rip")
+			default:
+				fmt.Fprintf(&b, "r%d", u.base)
+			}
+			if u.index != regNone {
+				fmt.Fprintf(&b, "+r%d<<%d", u.index, u.scale)
+			}
+			fmt.Fprintf(&b, "%+#x]", u.disp)
+			if u.seg != segNone {
+				fmt.Fprintf(&b, "seg%d", u.seg)
+			}
+		}
+	}
+	operand("dst", u.dk, u.r0)
+	operand("src", u.sk, u.r1)
+	if u.ssize != 0 {
+		fmt.Fprintf(&b, " ssize=%d", u.ssize)
+	}
+	if u.flags != 0 {
+		fmt.Fprintf(&b, " flags=%#x", u.flags)
+	}
+	if u.sk != kindImm && u.imm != 0 {
+		fmt.Fprintf(&b, " imm=%#x", u.imm)
+	}
+	fmt.Fprintf(&b, " len=%d cost=%d", u.len, u.cost)
+	return b.String()
+}
