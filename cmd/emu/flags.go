@@ -1,9 +1,16 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tlbemu/emu/kernelmodel"
+	"github.com/tlbemu/emu/tlb"
+	"github.com/tlbemu/emu/workloads"
 )
 
 // normalizeSingleDash rewrites Go-style "-name" and "-name=v" into "--name…"
@@ -39,7 +46,160 @@ func normalizeSingleDash(fs *pflag.FlagSet, args []string) []string {
 				continue
 			}
 		}
+		// A value-taking shorthand given as its own token ("-o FILE",
+		// "-r 5") keeps its value even when the value starts with '-'.
+		if len(a) == 2 && a[0] == '-' && a[1] != '-' {
+			if f := fs.ShorthandLookup(a[1:]); f != nil && f.NoOptDefVal == "" && i+1 < len(args) {
+				out = append(out, a, args[i+1])
+				i++
+				continue
+			}
+		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// parseFlags parses args with fs after normalizing single-dash long flags.
+// A parse error becomes a one-line usage error that names the valid flags.
+func parseFlags(fs *pflag.FlagSet, args []string) error {
+	err := fs.Parse(normalizeSingleDash(fs, args))
+	if err == nil || errors.Is(err, pflag.ErrHelp) {
+		return err
+	}
+	msg := err.Error()
+	// pflag reads an unknown "-name" as the shorthand cluster -n -a …;
+	// name the whole token instead.
+	if _, tok, ok := strings.Cut(msg, "unknown shorthand flag: "); ok {
+		if _, tok, ok = strings.Cut(tok, " in "); ok && len(tok) > 2 {
+			msg = "unknown flag: " + tok
+		}
+	}
+	if strings.Contains(msg, "unknown") {
+		var names []string
+		fs.VisitAll(func(f *pflag.Flag) { names = append(names, "-"+f.Name) })
+		msg += " (valid: " + strings.Join(names, " ") + "; see 'emu -h')"
+	}
+	return usagef("%s", msg)
+}
+
+// options are the run flags (emu, emu run, emu ab).
+type options struct {
+	workload   string
+	cpus       int
+	threads    int
+	pages      int
+	iterations int
+	seed       uint64
+	repeat     int
+	kernel     string
+	patches    []string
+	pti        bool
+	flushOrder string
+	costs      string
+	json       bool
+	format     string
+	out        string
+	plot       string
+	trace      string
+	maxCycles  uint64
+	failHazard bool
+	tlbPreset  string
+	pcid       bool
+	quantum    uint64
+	flushCeil  int
+	memMiB     uint64
+	cpuProfile string
+	memProfile string
+	verbose    bool
+	quiet      bool
+}
+
+// Formats are the valid -format values.
+var formats = []string{"text", "json", "csv", "bench"}
+
+// cmdMode says which command a flag set is for.
+type cmdMode int
+
+const (
+	modeWorkload cmdMode = iota // emu [flags]
+	modeProgram                 // emu run [flags] PROG [ARGS]
+	modeAB                      // emu ab -patch X [flags]
+)
+
+func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("emu", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	if mode != modeProgram {
+		fs.StringVar(&o.workload, "workload", "clear_refs", "built-in workload to run (see 'emu list')")
+	}
+	fs.IntVar(&o.cpus, "cpus", 2, "number of emulated CPUs (1-256)")
+	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per vCPU beside the main thread)")
+	fs.IntVar(&o.pages, "pages", 0, "size of the workload's mapping in 4 KiB pages (0: workload default)")
+	fs.IntVar(&o.iterations, "iterations", 0, "rounds of the workload's main loop (0: workload default)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the guest's random generators (first run)")
+	fs.IntVarP(&o.repeat, "repeat", "r", 1, "runs with seeds seed..seed+N-1; counters become mean ( +- rel. std. error ) as perf stat -r")
+	fs.StringVar(&o.kernel, "kernel", "5.10", "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
+	patchHelp := "kernel patch to apply (repeatable or comma-separated; see 'emu list')"
+	if mode == modeAB {
+		patchHelp = "the patch under test: side B runs with it, side A without (required)"
+	}
+	fs.StringSliceVar(&o.patches, "patch", nil, patchHelp)
+	fs.BoolVar(&o.pti, "pti", false, "model page-table isolation (user PCIDs, deferred user flush)")
+	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
+	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
+	if mode != modeAB {
+		fs.BoolVar(&o.json, "json", false, "same as -format json")
+		fs.StringVar(&o.format, "format", "text", "output format: "+strings.Join(formats, ", "))
+	}
+	fs.StringVarP(&o.out, "output", "o", "", "write the result to this file (atomically) instead of stdout")
+	fs.StringVar(&o.plot, "plot", "", "also draw the histograms (A/B: the counters side by side) to FILE.svg or FILE.png")
+	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file")
+	fs.Uint64Var(&o.maxCycles, "max-cycles", 20_000_000_000, "stop a runaway guest after this many cycles on any CPU (0: no limit)")
+	fs.BoolVar(&o.failHazard, "fail-on-hazard", false, "exit 1 at the first stale-TLB hazard, naming it")
+	fs.StringVar(&o.tlbPreset, "tlb", "skylake-sp", "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))
+	fs.BoolVar(&o.pcid, "pcid", true, "use PCIDs (CR4.PCIDE=1, Linux's 6 dynamic ASIDs)")
+	fs.Uint64Var(&o.quantum, "quantum", 1000, "cycles a vCPU may run ahead of the others (≤ IPI latency)")
+	fs.IntVar(&o.flushCeil, "flush-ceiling", 33, "tlb_single_page_flush_ceiling in pages")
+	fs.Uint64Var(&o.memMiB, "mem", 512, "guest-physical memory in MiB")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator itself to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the emulator itself to this file")
+	fs.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging to stderr")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar or log output on stderr")
+	fs.Usage = func() { usage(fs, stderr, mode) }
+	return fs
+}
+
+func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
+	switch mode {
+	case modeProgram:
+		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (a static, non-PIE x86-64 Linux executable)")
+	case modeAB:
+		fmt.Fprintln(w, "Usage: emu ab -patch X [-workload W] [-r N] [flags]")
+		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags), and prints")
+		io.WriteString(w, "the LKP-style %change table, as 'emu compare' would for the two JSON results.\n")
+	default:
+		fmt.Fprintln(w, "Usage: emu [flags]                 run a built-in workload (default: -workload clear_refs)")
+		fmt.Fprintln(w, "       emu run [flags] PROG [ARGS] run your own static x86-64 executable")
+		io.WriteString(w, "       emu ab -patch X [flags]     run without and with patch X, print the %change table\n")
+		io.WriteString(w, "       emu compare A.json B.json…  the %change table of saved -json results\n")
+		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
+		fmt.Fprintln(w, "       emu costs [-costs FILE]     print every cost-model key with its value")
+		fmt.Fprintln(w, "       emu version")
+	}
+	fmt.Fprintln(w, "\nFlags (Go-style single-dash long flags such as -workload are accepted):")
+	fs.PrintDefaults()
+	if mode != modeProgram {
+		fmt.Fprintln(w, "\nWorkloads:")
+		for _, wl := range workloads.All() {
+			fmt.Fprintf(w, "  %-18s %s\n", wl.Name, wl.Summary)
+		}
+	}
+	fmt.Fprintln(w, "\nKernels:", strings.Join(kernelmodel.KernelNames(), ", "))
+	fmt.Fprintln(w, "Patches:")
+	for _, p := range kernelmodel.Patches {
+		fmt.Fprintf(w, "  %-28s %s\n", p.Name, p.Summary)
+	}
+	fmt.Fprintln(w, "\nExit status: 0 ok, 1 the run failed (guest error, hazard with -fail-on-hazard), 2 usage error.")
 }

@@ -1,249 +1,294 @@
-// Package report turns a run's counters into what kernel developers read: a
-// perf-stat block, bpftrace-style histograms, and machine formats.
+// Package report turns runs' counters into what kernel developers read: a
+// perf-stat block, bpftrace-style histograms, the LKP %change table, and the
+// machine formats (JSON, perf -x CSV, Go benchmark format for benchstat),
+// plots and Chrome trace-event timelines.
+//
+// The package knows nothing about the emulator: callers fill a Result with
+// named samples, one AddRun per run. Conventions are those of
+// shared/reference/ecosystem.md (section numbers cited where they apply).
 package report
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
 
-// Result is one run (or the mean of repeated runs) of a workload.
+// FormatVersion is the version of the JSON schema written by WriteJSON.
+// ReadJSON refuses other versions.
+const FormatVersion = 1
+
+// CyclesPerMicrosecond converts emulated cycles to time: the cost model's
+// reference clock is 3.0 GHz (calibration.md §3).
+const CyclesPerMicrosecond = 3000
+
+// Result is one configuration run one or more times (perf stat -r): the
+// samples of every counter, one per run, and histograms summed over runs.
 type Result struct {
-	Tool     string    `json:"tool"`
-	Version  string    `json:"emu_version"`
-	Command  string    `json:"command"`
-	Config   []KV      `json:"-"`
-	Counters []Counter `json:"-"`
-	TLBIRQs  []uint64  `json:"-"` // /proc/interrupts TLB row, per CPU
-	Hists    []Hist    `json:"-"`
-	Runs     int       `json:"runs"`
-	Error    string    `json:"error,omitempty"`
+	Tool     string   // "emu"
+	Version  string   // emu version that produced it
+	Command  string   // the command line, for the header
+	Workload string   // workload or program name
+	Config   []KV     // every setting that shapes the run, in display order
+	Seeds    []uint64 // the seed of each run, in run order
+	Counters []Counter
+	PerCPU   []CPURow
+	Hists    []Hist
+	Error    string // why the last run failed, if it did
 }
 
-// KV is one configuration setting.
+// KV is one configuration setting. Value is a string, bool, integer or
+// []string.
 type KV struct {
 	Key   string
 	Value any
 }
 
-// Counter is one named count. Stddev is the sample standard deviation over
-// repeated runs (0 for one run).
+// Counter is one named count with one sample per run.
 type Counter struct {
-	Name   string
-	Value  float64
-	Unit   string
-	Stddev float64
-	Runs   int
+	Name    string
+	Unit    string // "" for events, "cycles", "pages"
+	Samples []float64
+}
+
+// CPURow is one CPU's counters (e.g. the /proc/interrupts TLB column).
+type CPURow struct {
+	CPU      int
+	Counters []Counter
 }
 
 // Hist is a histogram: exact buckets, or log2 buckets [v, 2v) when Log2.
 type Hist struct {
 	Name    string
-	Key     string
+	Key     string // map key, e.g. the flush reason enum name
 	Log2    bool
-	Buckets []Bucket
+	Buckets []Bucket // ascending by Value; -1 (FULL) first
 }
 
-// Bucket is one histogram bucket; Value -1 is the FULL flush bucket.
+// Bucket is one histogram bucket. Value is the exact value or the log2
+// bucket's low bound; -1 is the FULL (TLB_FLUSH_ALL) bucket.
 type Bucket struct {
 	Value int64
 	Count uint64
 }
 
-// commas formats n with thousands separators, as perf stat's big-num mode.
-func commas(v float64) string {
-	if v != float64(int64(v)) {
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	}
-	n := int64(v)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+// Sample is one named value of one run, the input of AddRun.
+type Sample struct {
+	Name  string
+	Unit  string
+	Value float64
 }
 
-// relStderr is perf stat's "( +- x.xx% )": the standard error of the mean
-// relative to the mean, in percent (tools/perf/util/stat.c rel_stddev_stats).
-func relStderr(c Counter) float64 {
-	if c.Runs < 2 || c.Value == 0 {
-		return 0
+// Runs is the number of runs in r.
+func (r *Result) Runs() int { return len(r.Seeds) }
+
+// AddRun appends one run: its seed, counters, per-CPU counters (indexed by
+// CPU) and histograms. The first run fixes the order of counters;
+// a counter missing from a later run counts 0 there. Histograms with the
+// same name and key are summed bucket by bucket.
+func (r *Result) AddRun(seed uint64, counters []Sample, perCPU [][]Sample, hists []Hist) {
+	n := len(r.Seeds)
+	r.Seeds = append(r.Seeds, seed)
+	r.Counters = addSamples(r.Counters, counters, n)
+	for cpu, row := range perCPU {
+		for len(r.PerCPU) <= cpu {
+			r.PerCPU = append(r.PerCPU, CPURow{CPU: len(r.PerCPU)})
+		}
+		r.PerCPU[cpu].Counters = addSamples(r.PerCPU[cpu].Counters, row, n)
 	}
-	return 100 * c.Stddev / sqrt(float64(c.Runs)) / c.Value
+	for i := range r.PerCPU {
+		r.PerCPU[i].Counters = padSamples(r.PerCPU[i].Counters, n+1)
+	}
+	for _, h := range hists {
+		r.mergeHist(h)
+	}
 }
 
-func sqrt(x float64) float64 {
-	if x <= 0 {
-		return 0
+// addSamples adds one run's values to cs, which holds n runs so far.
+func addSamples(cs []Counter, in []Sample, n int) []Counter {
+	for _, s := range in {
+		i := indexCounter(cs, s.Name)
+		if i < 0 {
+			cs = append(cs, Counter{Name: s.Name, Unit: s.Unit, Samples: make([]float64, n)})
+			i = len(cs) - 1
+		}
+		cs[i].Samples = append(cs[i].Samples, s.Value)
 	}
-	z := x
-	for i := 0; i < 60; i++ {
-		z = (z + x/z) / 2
-	}
-	return z
+	return padSamples(cs, n+1)
 }
 
-// WriteText writes the perf-stat block, the /proc/interrupts TLB row and the
-// histograms.
-func WriteText(w io.Writer, r *Result) error {
-	ew := &errWriter{w: w}
-	runs := ""
-	if r.Runs > 1 {
-		runs = fmt.Sprintf(" (%d runs)", r.Runs)
-	}
-	fmt.Fprintf(ew, " Performance counter stats for '%s'%s:\n\n", r.Command, runs)
-	for _, c := range r.Counters {
-		line := fmt.Sprintf("%18s      %-34s", commas(c.Value), c.Name)
-		if rs := relStderr(c); r.Runs > 1 && c.Value != 0 {
-			line += fmt.Sprintf("  ( +- %5.2f%% )", rs)
+func padSamples(cs []Counter, runs int) []Counter {
+	for i := range cs {
+		for len(cs[i].Samples) < runs {
+			cs[i].Samples = append(cs[i].Samples, 0)
 		}
-		fmt.Fprintln(ew, strings.TrimRight(line, " "))
 	}
-	if len(r.TLBIRQs) > 0 {
-		fmt.Fprintln(ew)
-		var hdr, row strings.Builder
-		hdr.WriteString("     ")
-		row.WriteString(" TLB:")
-		for i, n := range r.TLBIRQs {
-			fmt.Fprintf(&hdr, "%11s", fmt.Sprintf("CPU%d", i))
-			fmt.Fprintf(&row, "%10d ", n)
+	return cs
+}
+
+func indexCounter(cs []Counter, name string) int {
+	for i, c := range cs {
+		if c.Name == name {
+			return i
 		}
-		fmt.Fprintln(ew, hdr.String())
-		fmt.Fprintln(ew, row.String()+"  TLB shootdowns")
 	}
-	for _, h := range r.Hists {
-		if len(h.Buckets) == 0 {
+	return -1
+}
+
+func (r *Result) mergeHist(h Hist) {
+	for i := range r.Hists {
+		g := &r.Hists[i]
+		if g.Name != h.Name || g.Key != h.Key {
 			continue
 		}
-		fmt.Fprintln(ew)
-		writeHist(ew, h)
-	}
-	return ew.err
-}
-
-// writeHist prints h in bpftrace's hist()/lhist() layout (src/output/text.cpp):
-// label left-aligned in 16, count right-aligned in 8, " |", a bar of '@'
-// scaled to 52, "|".
-func writeHist(w io.Writer, h Hist) {
-	name := "@" + h.Name
-	if h.Key != "" {
-		name += "[" + h.Key + "]"
-	}
-	fmt.Fprintf(w, "%s:\n", name)
-	var max uint64
-	for _, b := range h.Buckets {
-		if b.Count > max {
-			max = b.Count
+		counts := map[int64]uint64{}
+		for _, b := range g.Buckets {
+			counts[b.Value] += b.Count
 		}
-	}
-	for _, b := range h.Buckets {
-		var label string
-		switch {
-		case b.Value == -1:
-			label = "[FULL]"
-		case h.Log2 && b.Value > 0:
-			label = fmt.Sprintf("[%s, %s)", pow2(b.Value), pow2(2*b.Value))
-		default:
-			label = fmt.Sprintf("[%d]", b.Value)
-		}
-		bar := int(b.Count * 52 / max)
-		fmt.Fprintf(w, "%-16s%8d |%-52s|\n", label, b.Count, strings.Repeat("@", bar))
-	}
-}
-
-// pow2 formats a power of two with bpftrace's binary suffixes.
-func pow2(v int64) string {
-	switch {
-	case v >= 1<<30 && v%(1<<30) == 0:
-		return fmt.Sprintf("%dG", v>>30)
-	case v >= 1<<20 && v%(1<<20) == 0:
-		return fmt.Sprintf("%dM", v>>20)
-	case v >= 1<<10 && v%(1<<10) == 0:
-		return fmt.Sprintf("%dK", v>>10)
-	}
-	return strconv.FormatInt(v, 10)
-}
-
-type jsonHistBucket struct {
-	Min   int64  `json:"min"`
-	Max   int64  `json:"max"`
-	Count uint64 `json:"count"`
-}
-
-type jsonHist struct {
-	Name string           `json:"name"`
-	Key  string           `json:"key,omitempty"`
-	Data []jsonHistBucket `json:"data"`
-}
-
-// WriteJSON writes r as one JSON object with the config, the counters map
-// keyed by counter name, per-CPU rows and the histograms ({min,max,count}
-// buckets as bpftrace -f json; max is inclusive; FULL is min=max=-1).
-func WriteJSON(w io.Writer, r *Result) error {
-	cfg := map[string]any{}
-	for _, kv := range r.Config {
-		cfg[kv.Key] = kv.Value
-	}
-	counters := map[string]any{}
-	for _, c := range r.Counters {
-		if r.Runs > 1 {
-			counters[c.Name] = map[string]float64{"mean": c.Value, "stddev": c.Stddev}
-		} else {
-			counters[c.Name] = c.Value
-		}
-	}
-	perCPU := []map[string]uint64{}
-	for i, n := range r.TLBIRQs {
-		perCPU = append(perCPU, map[string]uint64{"cpu": uint64(i), "interrupts.TLB": n})
-	}
-	hists := []jsonHist{}
-	for _, h := range r.Hists {
-		jh := jsonHist{Name: h.Name, Key: h.Key, Data: []jsonHistBucket{}}
 		for _, b := range h.Buckets {
-			hi := b.Value
-			if h.Log2 && b.Value > 0 {
-				hi = 2*b.Value - 1
-			}
-			jh.Data = append(jh.Data, jsonHistBucket{b.Value, hi, b.Count})
+			counts[b.Value] += b.Count
 		}
-		hists = append(hists, jh)
+		g.Buckets = g.Buckets[:0]
+		for v, c := range counts {
+			g.Buckets = append(g.Buckets, Bucket{v, c})
+		}
+		sort.Slice(g.Buckets, func(i, j int) bool { return g.Buckets[i].Value < g.Buckets[j].Value })
+		return
 	}
-	out := map[string]any{
-		"tool": r.Tool, "emu_version": r.Version, "command": r.Command, "runs": r.Runs,
-		"config": cfg, "counters": counters, "per_cpu": perCPU, "histograms": hists,
-	}
-	if r.Error != "" {
-		out["error"] = r.Error
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	h.Buckets = append([]Bucket(nil), h.Buckets...)
+	r.Hists = append(r.Hists, h)
 }
 
-type errWriter struct {
-	w   io.Writer
-	err error
+// Counter returns the named counter.
+func (r *Result) Counter(name string) (Counter, bool) {
+	if i := indexCounter(r.Counters, name); i >= 0 {
+		return r.Counters[i], true
+	}
+	return Counter{}, false
 }
 
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
+// Get returns the value of a configuration setting.
+func (r *Result) Get(key string) (any, bool) {
+	for _, kv := range r.Config {
+		if kv.Key == key {
+			return kv.Value, true
+		}
 	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
+	return nil, false
+}
+
+// GetString returns a configuration setting formatted for display: lists
+// joined with "+", an empty list as "none".
+func (r *Result) GetString(key string) string {
+	v, _ := r.Get(key)
+	return formatValue(v)
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []string:
+		if len(x) == 0 {
+			return "none"
+		}
+		return strings.Join(x, "+")
+	case []any:
+		if len(x) == 0 {
+			return "none"
+		}
+		s := make([]string, len(x))
+		for i, e := range x {
+			s[i] = formatValue(e)
+		}
+		return strings.Join(s, "+")
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		if x {
+			return "on"
+		}
+		return "off"
+	}
+	return fmt.Sprint(v)
+}
+
+// Mean is the arithmetic mean of the samples (0 for none).
+func (c Counter) Mean() float64 {
+	if len(c.Samples) == 0 {
+		return 0
+	}
+	var s float64
+	for _, v := range c.Samples {
+		s += v
+	}
+	return s / float64(len(c.Samples))
+}
+
+// Stddev is the sample standard deviation (n-1), 0 for fewer than two
+// samples.
+func (c Counter) Stddev() float64 {
+	n := len(c.Samples)
+	if n < 2 {
+		return 0
+	}
+	m := c.Mean()
+	var ss float64
+	for _, v := range c.Samples {
+		ss += (v - m) * (v - m)
+	}
+	return math.Sqrt(ss / float64(n-1))
+}
+
+// RelStderr is perf stat's "( +- x.xx% )": the standard error of the mean
+// relative to the mean, in percent (tools/perf/util/stat.c
+// rel_stddev_stats: 100·sqrt(var/n)/mean with the n-1 sample variance).
+// It is 0 for one run or a zero mean.
+func (c Counter) RelStderr() float64 {
+	m := c.Mean()
+	if len(c.Samples) < 2 || m == 0 {
+		return 0
+	}
+	return 100 * c.Stddev() / math.Sqrt(float64(len(c.Samples))) / m
+}
+
+// Total is the number of events in h.
+func (h Hist) Total() uint64 {
+	var n uint64
+	for _, b := range h.Buckets {
+		n += b.Count
+	}
+	return n
+}
+
+// Quantile returns the bucket holding the q-quantile (0 < q ≤ 1) of h,
+// as its low and exclusive high bound. ok is false for an empty h.
+func (h Hist) Quantile(q float64) (lo, hi int64, ok bool) {
+	total := h.Total()
+	if total == 0 {
+		return 0, 0, false
+	}
+	rank := uint64(math.Ceil(q * float64(total)))
+	if rank == 0 {
+		rank = 1
+	}
+	var seen uint64
+	for _, b := range h.Buckets {
+		seen += b.Count
+		if seen >= rank {
+			return b.Value, h.high(b.Value), true
+		}
+	}
+	last := h.Buckets[len(h.Buckets)-1].Value
+	return last, h.high(last), true
+}
+
+// high is the exclusive upper bound of the bucket starting at v.
+func (h Hist) high(v int64) int64 {
+	if h.Log2 && v > 0 {
+		return 2 * v
+	}
+	return v + 1
 }

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tlbemu/emu/kernelmodel"
+	"github.com/tlbemu/emu/workloads"
+)
+
+// Small parameters keep one benchmark iteration (one whole run) to tens of
+// milliseconds.
+const (
+	smallPages      = 256
+	smallIterations = 2
+)
+
+// total accumulates Metrics over the iterations of a benchmark.
+type total struct {
+	Metrics
+	n int
+}
+
+func (t *total) add(m Metrics) {
+	t.n++
+	t.Instructions += m.Instructions
+	t.Cycles += m.Cycles
+	t.RemoteFlushes += m.RemoteFlushes
+	t.IPIs += m.IPIs
+	t.TLBIRQs += m.TLBIRQs
+	t.StaleWrites += m.StaleWrites
+	t.Host += m.Host
+	t.Mallocs += m.Mallocs
+}
+
+// loop runs c once per b.Loop iteration and returns the sums.
+func loop(b *testing.B, c Case) total {
+	b.Helper()
+	b.ReportAllocs()
+	var t total
+	for b.Loop() {
+		m, err := Run(context.Background(), c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t.add(m)
+	}
+	return t
+}
+
+// reportModel reports the modelled counts per op (exact, deterministic).
+func reportModel(b *testing.B, t total) {
+	n := float64(t.n)
+	b.ReportMetric(float64(t.RemoteFlushes)/n, "nr_tlb_remote_flush/op")
+	b.ReportMetric(float64(t.IPIs)/n, "ipis/op")
+	b.ReportMetric(float64(t.TLBIRQs)/n, "interrupts.TLB/op")
+	b.ReportMetric(float64(t.Cycles)/n, "cycles/op")
+	b.ReportMetric(float64(t.StaleWrites)/n, "emu_stale_tlb_writes/op")
+}
+
+// reportHost reports the emulator's speed: emulated MIPS (instructions per
+// host µs), host ns per instruction and heap allocations per instruction.
+func reportHost(b *testing.B, t total) {
+	if t.Instructions == 0 {
+		return
+	}
+	inst := float64(t.Instructions)
+	ns := float64(t.Host.Nanoseconds())
+	b.ReportMetric(inst/(ns/1e3), "MIPS")
+	b.ReportMetric(ns/inst, "ns/inst")
+	b.ReportMetric(float64(t.Mallocs)/inst, "allocs/inst")
+}
+
+// BenchmarkWorkload runs every workload on every kernel variant.
+func BenchmarkWorkload(b *testing.B) {
+	for _, wl := range workloads.All() {
+		for _, v := range Variants() {
+			c := v
+			c.Workload, c.CPUs, c.Pages, c.Iterations = wl.Name, 2, smallPages, smallIterations
+			b.Run(c.Name(), func(b *testing.B) {
+				t := loop(b, c)
+				reportModel(b, t)
+				reportHost(b, t)
+			})
+		}
+	}
+}
+
+// BenchmarkShootdown measures host time per emulated TLB shootdown: the
+// clear_refs workload with the December 2020 proposal, whose write faults
+// flush while clear_refs holds tlb_flush_pending, at growing CPU counts.
+func BenchmarkShootdown(b *testing.B) {
+	for _, cpus := range []int{2, 8, 64} {
+		c := Case{Workload: "clear_refs", CPUs: cpus, Pages: 64, Iterations: 1,
+			Patches: []kernelmodel.Patch{kernelmodel.PatchPTEFaultFlushPending}}
+		b.Run("cpus="+itoa(cpus), func(b *testing.B) {
+			t := loop(b, c)
+			if t.RemoteFlushes > 0 {
+				b.ReportMetric(float64(t.Host.Nanoseconds())/float64(t.RemoteFlushes), "ns/shootdown")
+			}
+			b.ReportMetric(float64(t.RemoteFlushes)/float64(t.n), "shootdowns/op")
+			reportHost(b, t)
+		})
+	}
+}
+
+// BenchmarkEmulatorMIPS measures interpretation speed on clear_refs's
+// writers (mostly user-mode stores) at several CPU counts.
+func BenchmarkEmulatorMIPS(b *testing.B) {
+	for _, cpus := range []int{1, 2, 8} {
+		c := Case{Workload: "clear_refs", CPUs: cpus, Pages: 1024, Iterations: 4}
+		b.Run("cpus="+itoa(cpus), func(b *testing.B) {
+			reportHost(b, loop(b, c))
+		})
+	}
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
+
+// TestRunMetrics checks that the helper the benchmarks use produces
+// non-zero metrics on a tiny run, quickly.
+func TestRunMetrics(t *testing.T) {
+	c := Case{Workload: "clear_refs", CPUs: 2, Pages: 1024, Iterations: 2,
+		Patches: []kernelmodel.Patch{kernelmodel.PatchPTEFaultFlushPending}}
+	m, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Instructions == 0 || m.Cycles == 0 || m.RemoteFlushes == 0 || m.IPIs == 0 || m.TLBIRQs == 0 || m.Host <= 0 || m.Mallocs == 0 {
+		t.Errorf("zero metric in %+v", m)
+	}
+	if got, want := c.Name(), "workload=clear_refs/cpus=2/kernel=5.10/patch=pte-fault-flush-pending"; got != want {
+		t.Errorf("Name() = %q, want %q", got, want)
+	}
+	if m.Host > 10*time.Second {
+		t.Errorf("a tiny run took %v", m.Host)
+	}
+	if n := len(Variants()); n != len(kernelmodel.Patches)+2 {
+		t.Errorf("%d variants", n)
+	}
+}

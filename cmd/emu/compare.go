@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tlbemu/emu/internal/report"
+)
+
+// cmdCompare is emu compare [flags] A.json B.json [C.json …]: the LKP
+// %change table of every counter whose mean differs from A's.
+func cmdCompare(args []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("emu compare", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.StringP("output", "o", "", "write the table to this file (atomically) instead of stdout")
+	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
+		io.WriteString(stderr, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
+		fmt.Fprintln(stderr, "from BASE (files written by emu -json of one workload and one emu version);")
+		fmt.Fprintln(stderr, "with -r N ≥ 2 results each change is tested for significance (Mann-Whitney U).")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() < 2 {
+		return usagef("emu compare: need at least two result files (emu compare BASE.json NEW.json ...)")
+	}
+	if *plotPath != "" {
+		if _, err := report.PlotFormat(*plotPath); err != nil {
+			return usagef("-plot: %v", err)
+		}
+	}
+	if testHookPlanned != nil {
+		if err := testHookPlanned(); err != nil {
+			return err
+		}
+	}
+	var results []*report.Result
+	var names []string
+	for _, path := range fs.Args() {
+		f, err := os.Open(path)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		r, err := report.ReadJSON(f, path)
+		f.Close()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		results = append(results, r)
+		names = append(names, filepath.Base(path))
+	}
+	return writeComparison(results, names, *out, *plotPath, stdout)
+}
+
+func writeComparison(results []*report.Result, names []string, out, plotPath string, stdout io.Writer) error {
+	c, err := report.Compare(results, names)
+	if err != nil {
+		var ce *report.CompareError
+		if errors.As(err, &ce) {
+			return usagef("%v", err)
+		}
+		return err
+	}
+	if err := emit(out, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
+		return err
+	}
+	if plotPath != "" && len(c.Rows) > 0 {
+		format, _ := report.PlotFormat(plotPath)
+		if err := writeFileAtomic(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
+			return fmt.Errorf("-plot: %w", err)
+		}
+	}
+	return nil
+}
+
+// cmdAB is emu ab -patch X [flags]: side A runs the flags without -patch,
+// side B with it; both -r times; the comparison is printed directly.
+func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	o, rest, err := parseRunFlags(args, stderr, modeAB)
+	if err != nil {
+		return err
+	}
+	if len(o.patches) == 0 {
+		return usagef("emu ab: -patch is required (the patch under test; see 'emu list')")
+	}
+	pb, err := newPlan(o, rest, modeAB)
+	if err != nil {
+		return err
+	}
+	oa := *o
+	oa.patches = nil
+	pa, err := newPlan(&oa, rest, modeAB)
+	if err != nil {
+		return err
+	}
+	if slices.Equal(patchNames(pa.cfg.Patches), patchNames(pb.cfg.Patches)) {
+		return usagef("emu ab: the patch changes nothing")
+	}
+	if testHookPlanned != nil {
+		if err := testHookPlanned(); err != nil {
+			return err
+		}
+	}
+	s, finish, err := openSession(o, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}()
+	var results []*report.Result
+	for _, p := range []*plan{pa, pb} {
+		r, err := s.execute(ctx, p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Variant(), err)
+		}
+		results = append(results, r)
+	}
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+}

@@ -1,0 +1,447 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tlbemu/emu/internal/report"
+	"github.com/tlbemu/emu/kernelmodel"
+	"github.com/tlbemu/emu/tlb"
+	"github.com/tlbemu/emu/workloads"
+)
+
+// testHookPlanned, when set (by tests), is called once the command line has
+// been validated and before anything is run or written; a non-nil error
+// ends the command with it. FuzzFlags uses it to keep fuzzing to parsing.
+var testHookPlanned func() error
+
+// plan is one validated configuration to run, -r times.
+type plan struct {
+	name     string // workload name or the program's base name
+	command  string // for the report header
+	cfg      kernelmodel.Config
+	prog     []byte
+	argv     func(seed uint64) []string
+	params   workloads.Params // resolved workload parameters (workloads only)
+	userProg bool
+	seed     uint64
+	runs     int
+	config   []report.KV
+}
+
+// parseRunFlags parses the flags of emu, emu run and emu ab.
+func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []string, error) {
+	o := &options{}
+	fs := newFlagSet(o, stderr, mode)
+	if mode == modeProgram {
+		fs.SetInterspersed(false)
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return nil, nil, err
+	}
+	if o.json {
+		if fs.Changed("format") && o.format != "json" {
+			return nil, nil, usagef("-json conflicts with -format %s", o.format)
+		}
+		o.format = "json"
+	}
+	if mode == modeAB {
+		o.format = "text"
+	}
+	if !slices.Contains(formats, o.format) {
+		return nil, nil, usagef("unknown format %q (valid: %s)", o.format, strings.Join(formats, ", "))
+	}
+	if o.repeat < 1 || o.repeat > 10000 {
+		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
+	}
+	if o.flushOrder != "serial" && o.flushOrder != "concurrent" {
+		return nil, nil, usagef("unknown -flush-order %q (valid: serial, concurrent)", o.flushOrder)
+	}
+	if o.plot != "" {
+		if _, err := report.PlotFormat(o.plot); err != nil {
+			return nil, nil, usagef("-plot: %v", err)
+		}
+	}
+	return o, fs.Args(), nil
+}
+
+// newPlan resolves the workload or program and the kernel configuration.
+func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
+	p := &plan{seed: o.seed, runs: o.repeat, userProg: mode == modeProgram}
+	if o.seed > ^uint64(0)-uint64(o.repeat) {
+		return nil, usagef("-seed %d + -r %d overflows", o.seed, o.repeat)
+	}
+	if p.userProg {
+		if len(args) == 0 {
+			return nil, usagef("emu run: no program given (usage: emu run [flags] PROGRAM [ARGS...])")
+		}
+		b, err := os.ReadFile(args[0])
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		argv := slices.Clone(args)
+		p.prog, p.argv = b, func(uint64) []string { return argv }
+		p.name = filepath.Base(args[0])
+		p.command = "emu run " + strings.Join(args, " ")
+	} else {
+		if len(args) > 0 {
+			return nil, usagef("unexpected argument %q (flags start with - or --)", args[0])
+		}
+		wl, err := workloads.Lookup(o.workload)
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		params := wl.Defaults
+		if o.threads < 0 || o.pages < 0 || o.iterations < 0 {
+			return nil, usagef("-threads, -pages and -iterations must not be negative")
+		}
+		if o.threads > 0 {
+			params.Threads = o.threads
+		} else if params.Threads == 0 {
+			params.Threads = max(o.cpus-1, 1)
+		}
+		if o.pages > 0 {
+			params.Pages = o.pages
+		}
+		if o.iterations > 0 {
+			params.Iterations = o.iterations
+		}
+		p.params = params
+		p.prog = wl.ELF
+		p.argv = func(seed uint64) []string {
+			q := params
+			q.Seed = seed
+			return wl.Argv(q)
+		}
+		p.name = wl.Name
+		p.command = "emu -workload " + wl.Name
+	}
+	cfg, err := buildConfig(o)
+	if err != nil {
+		return nil, err
+	}
+	p.cfg = cfg
+	p.setCommandAndConfig(o)
+	return p, nil
+}
+
+func buildConfig(o *options) (kernelmodel.Config, error) {
+	cfg := kernelmodel.DefaultConfig()
+	if o.cpus < 1 || o.cpus > 256 {
+		return cfg, usagef("-cpus must be 1..256, got %d", o.cpus)
+	}
+	cfg.CPUs = o.cpus
+	if _, ok := kernelmodel.Kernels[o.kernel]; !ok {
+		return cfg, usagef("unknown kernel %q (valid: %s)", o.kernel, strings.Join(kernelmodel.KernelNames(), ", "))
+	}
+	cfg.Kernel = o.kernel
+	ps, err := kernelmodel.ParsePatches(o.patches)
+	if err != nil {
+		return cfg, usagef("%v", err)
+	}
+	cfg.Patches = ps
+	tc, err := tlb.ConfigByName(o.tlbPreset)
+	if err != nil {
+		return cfg, usagef("%v", err)
+	}
+	cfg.TLB = tc
+	// The cost file may set tlb.* costs, so it applies after the preset.
+	if err := applyCostFile(&cfg, o.costs); err != nil {
+		return cfg, err
+	}
+	cfg.PCID = o.pcid
+	cfg.PTI = o.pti
+	cfg.ConcurrentFlush = o.flushOrder == "concurrent"
+	if o.quantum == 0 || o.quantum > cfg.IPICosts.DeliveryCycles {
+		return cfg, usagef("-quantum must be 1..%d cycles (the IPI delivery latency)", cfg.IPICosts.DeliveryCycles)
+	}
+	cfg.Quantum = o.quantum
+	if o.flushCeil < 0 {
+		return cfg, usagef("-flush-ceiling must not be negative")
+	}
+	cfg.FlushCeil = o.flushCeil
+	if o.memMiB < 16 || o.memMiB > 64<<10 {
+		return cfg, usagef("-mem must be 16..65536 MiB")
+	}
+	cfg.MemBytes = o.memMiB << 20
+	cfg.MaxCycles = o.maxCycles
+	cfg.FailHazard = o.failHazard
+	return cfg, nil
+}
+
+func patchNames(ps []kernelmodel.Patch) []string {
+	out := []string{}
+	for _, q := range ps {
+		out = append(out, string(q))
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// setCommandAndConfig records the settings that shape the run, in the order
+// reports show them.
+func (p *plan) setCommandAndConfig(o *options) {
+	cfg := p.cfg
+	patches := patchNames(cfg.Patches)
+	cmd := p.command
+	if len(patches) > 0 {
+		cmd += " -patch " + strings.Join(patches, ",")
+	}
+	if cfg.Kernel != "5.10" {
+		cmd += " -kernel " + cfg.Kernel
+	}
+	if cfg.PTI {
+		cmd += " -pti"
+	}
+	if cfg.ConcurrentFlush {
+		cmd += " -flush-order concurrent"
+	}
+	p.command = cmd
+	flushOrder := "serial"
+	if cfg.ConcurrentFlush {
+		flushOrder = "concurrent"
+	}
+	costs := "default"
+	if o.costs != "" {
+		costs = filepath.Base(o.costs)
+	}
+	kv := []report.KV{{Key: "workload", Value: p.name}, {Key: "cpus", Value: cfg.CPUs}}
+	if p.userProg {
+		kv = append(kv, report.KV{Key: "argv", Value: p.argv(p.seed)})
+	} else {
+		kv = append(kv,
+			report.KV{Key: "threads", Value: p.params.Threads}, report.KV{Key: "pages", Value: p.params.Pages},
+			report.KV{Key: "iterations", Value: p.params.Iterations})
+	}
+	kv = append(kv,
+		report.KV{Key: "seed", Value: p.seed},
+		report.KV{Key: "kernel", Value: cfg.Kernel}, report.KV{Key: "patches", Value: patches},
+		report.KV{Key: "pti", Value: cfg.PTI}, report.KV{Key: "flush_order", Value: flushOrder},
+		report.KV{Key: "costs", Value: costs},
+		report.KV{Key: "tlb", Value: cfg.TLB.Name}, report.KV{Key: "pcid", Value: cfg.PCID},
+		report.KV{Key: "quantum", Value: cfg.Quantum}, report.KV{Key: "flush_ceiling", Value: cfg.FlushCeil},
+		report.KV{Key: "mem_mib", Value: cfg.MemBytes >> 20}, report.KV{Key: "max_cycles", Value: cfg.MaxCycles},
+		report.KV{Key: "fail_on_hazard", Value: cfg.FailHazard},
+	)
+	p.config = kv
+}
+
+func newLogger(o *options, stderr io.Writer) *zap.Logger {
+	if o.quiet {
+		return zap.NewNop()
+	}
+	level := zapcore.WarnLevel
+	if o.verbose {
+		level = zapcore.DebugLevel
+	}
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(stderr), level))
+}
+
+// session is what the runs of one command share: logging, the progress
+// bar and the trace.
+type session struct {
+	log      *zap.Logger
+	progress *progress
+	trace    *report.TraceWriter
+	pid      int // the trace's process id of the next run
+}
+
+// execute runs p.runs times with seeds p.seed, p.seed+1, …, each on a
+// fresh machine, and collects the result. It stops at the first failing
+// run; the result then holds the runs so far and Error says why.
+func (s *session) execute(ctx context.Context, p *plan) (*report.Result, error) {
+	res := &report.Result{Tool: "emu", Version: version(), Command: p.command, Workload: p.name, Config: p.config}
+	for i := range p.runs {
+		seed := p.seed + uint64(i)
+		st, err := s.runOnce(ctx, p, seed, i)
+		if st != nil {
+			addStats(res, seed, *st)
+		}
+		if err != nil {
+			if p.runs > 1 {
+				err = fmt.Errorf("run %d of %d (seed %d): %w", i+1, p.runs, seed, err)
+			}
+			res.Error = err.Error()
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*kernelmodel.Stats, error) {
+	cfg := p.cfg
+	s.pid++
+	if s.trace != nil {
+		pid := s.pid
+		s.trace.Process(pid, fmt.Sprintf("%s %s seed=%d", p.name, variantOf(cfg), seed))
+		var args []report.TraceArg
+		tw := s.trace
+		cfg.Trace = func(ev kernelmodel.TraceEvent) {
+			args = args[:0]
+			for _, a := range ev.Args {
+				args = append(args, report.TraceArg{Key: a.Key, Value: a.Value})
+			}
+			tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
+		}
+	}
+	m, err := kernelmodel.New(cfg, s.log)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	argv := p.argv(seed)
+	if err := m.Load(p.prog, argv); err != nil {
+		if p.userProg {
+			return nil, fmt.Errorf("%s: %w", argv[0], err)
+		}
+		return nil, err
+	}
+	s.progress.start(m, i, p.runs)
+	runErr := m.Run(ctx)
+	s.progress.done()
+	if runErr == nil && m.ExitCode() != 0 {
+		runErr = fmt.Errorf("guest exited with status %d", m.ExitCode())
+	}
+	st := m.Stats()
+	return &st, runErr
+}
+
+func variantOf(cfg kernelmodel.Config) string {
+	v := cfg.Kernel
+	for _, p := range patchNames(cfg.Patches) {
+		v += "+" + p
+	}
+	return v
+}
+
+// addStats converts one run's kernelmodel.Stats into report samples.
+func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
+	counters := make([]report.Sample, 0, len(st.Counters))
+	for _, c := range st.Counters {
+		counters = append(counters, report.Sample{Name: c.Name, Unit: c.Unit, Value: float64(c.Value)})
+	}
+	var perCPU [][]report.Sample
+	for i, n := range st.TLBIRQs {
+		row := []report.Sample{{Name: "interrupts.TLB", Value: float64(n)}}
+		if i < len(st.CPUCycles) {
+			row = append(row, report.Sample{Name: "cycles", Unit: "cycles", Value: float64(st.CPUCycles[i])})
+		}
+		perCPU = append(perCPU, row)
+	}
+	var hists []report.Hist
+	for _, h := range st.Hists {
+		rh := report.Hist{Name: h.Name, Key: h.Key, Log2: h.Log2}
+		for _, b := range h.Buckets {
+			rh.Buckets = append(rh.Buckets, report.Bucket{Value: b.Value, Count: b.Count})
+		}
+		hists = append(hists, rh)
+	}
+	res.AddRun(seed, counters, perCPU, hists)
+}
+
+// cmdRun is emu [flags] and emu run [flags] PROG [ARGS].
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode cmdMode) (err error) {
+	o, rest, err := parseRunFlags(args, stderr, mode)
+	if err != nil {
+		return err
+	}
+	p, err := newPlan(o, rest, mode)
+	if err != nil {
+		return err
+	}
+	if testHookPlanned != nil {
+		if err := testHookPlanned(); err != nil {
+			return err
+		}
+	}
+	s, finish, err := openSession(o, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}()
+	res, runErr := s.execute(ctx, p)
+	if res.Runs() == 0 {
+		return runErr
+	}
+	if err := emit(o.out, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
+		return err
+	}
+	if o.plot != "" {
+		format, _ := report.PlotFormat(o.plot)
+		if err := writeFileAtomic(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
+			return fmt.Errorf("-plot: %w", err)
+		}
+	}
+	return runErr
+}
+
+// openSession starts what the runs share: profiles, logger, progress bar
+// and trace file. finish stops and writes them.
+func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
+	var closers []func() error
+	finish := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	stopProf, err := startProfiles(o.cpuProfile, o.memProfile)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, stopProf)
+	log := newLogger(o, stderr)
+	closers = append(closers, func() error { _ = log.Sync(); return nil })
+	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose)}
+	if o.trace != "" {
+		f, err := createAtomic(o.trace)
+		if err != nil {
+			finish()
+			return nil, nil, fmt.Errorf("-trace: %w", err)
+		}
+		s.trace = report.NewTraceWriter(f)
+		closers = append(closers, func() error {
+			if err := s.trace.Close(); err != nil {
+				f.abort()
+				return fmt.Errorf("-trace: %w", err)
+			}
+			return f.commit()
+		})
+	}
+	return s, finish, nil
+}
+
+func writeFormat(w io.Writer, format string, res *report.Result) error {
+	switch format {
+	case "json":
+		return report.WriteJSON(w, res)
+	case "csv":
+		return report.WriteCSV(w, res)
+	case "bench":
+		return report.WriteBench(w, res)
+	}
+	return report.WriteText(w, res)
+}
+
+// emit writes to stdout, or whole-or-nothing to path.
+func emit(path string, stdout io.Writer, write func(io.Writer) error) error {
+	if path == "" {
+		return write(stdout)
+	}
+	return writeFileAtomic(path, write)
+}

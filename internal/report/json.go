@@ -1,0 +1,269 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+)
+
+// The JSON document (one object, indented). Counter objects borrow the key
+// names of `perf stat -j` (ecosystem.md §1.1: "counter-value", "unit",
+// "event", "variance" = relative standard error in percent, with -r) and
+// add the raw per-run "samples"; histogram buckets are bpftrace -f json's
+// {min, max, count} with max inclusive and FULL as min = max = -1 (§1.3).
+type jsonDoc struct {
+	Tool          string      `json:"tool"`
+	FormatVersion int         `json:"format_version"`
+	Version       string      `json:"emu_version"`
+	Command       string      `json:"command"`
+	Workload      string      `json:"workload"`
+	Variant       string      `json:"variant"`
+	Runs          int         `json:"runs"`
+	Seeds         []uint64    `json:"seeds"`
+	Config        orderedKV   `json:"config"`
+	Counters      []jsonCount `json:"counters"`
+	PerCPU        []jsonCPU   `json:"per_cpu"`
+	Hists         []jsonHist  `json:"histograms"`
+	Error         string      `json:"error,omitempty"`
+}
+
+type jsonCount struct {
+	Event    string    `json:"event"`
+	Value    float64   `json:"counter-value"`
+	Unit     string    `json:"unit"`
+	Variance *float64  `json:"variance,omitempty"`
+	Samples  []float64 `json:"samples"`
+}
+
+type jsonCPU struct {
+	CPU      int         `json:"cpu"`
+	Counters []jsonCount `json:"counters"`
+}
+
+type jsonHist struct {
+	Name  string           `json:"name"`
+	Key   string           `json:"key,omitempty"`
+	Log2  bool             `json:"log2,omitempty"`
+	Count uint64           `json:"count"`
+	P50   *int64           `json:"p50_below,omitempty"`
+	P99   *int64           `json:"p99_below,omitempty"`
+	Data  []jsonHistBucket `json:"data"`
+}
+
+type jsonHistBucket struct {
+	Min   int64  `json:"min"`
+	Max   int64  `json:"max"`
+	Count uint64 `json:"count"`
+}
+
+// orderedKV is a JSON object whose keys keep the order of Config.
+type orderedKV []KV
+
+func (o orderedKV) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, kv := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func (o *orderedKV) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return errors.New("config is not an object")
+	}
+	*o = nil
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		*o = append(*o, KV{key, normalizeJSON(v)})
+	}
+	return nil
+}
+
+// normalizeJSON turns decoded numbers into int64 where they are integers
+// and string arrays into []string, so a read Result formats like a written
+// one.
+func normalizeJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		s := make([]string, 0, len(x))
+		for _, e := range x {
+			str, ok := e.(string)
+			if !ok {
+				return x
+			}
+			s = append(s, str)
+		}
+		return s
+	}
+	return v
+}
+
+func toJSONCounts(cs []Counter) []jsonCount {
+	out := make([]jsonCount, 0, len(cs))
+	for _, c := range cs {
+		jc := jsonCount{Event: c.Name, Value: c.Mean(), Unit: c.Unit, Samples: c.Samples}
+		if len(c.Samples) > 1 {
+			v := round2(c.RelStderr())
+			jc.Variance = &v
+		}
+		if jc.Samples == nil {
+			jc.Samples = []float64{}
+		}
+		out = append(out, jc)
+	}
+	return out
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+// WriteJSON writes r as one indented JSON object: provenance, config (in
+// display order), counters with per-run samples, per-CPU counters and
+// histograms.
+func WriteJSON(w io.Writer, r *Result) error {
+	doc := jsonDoc{
+		Tool: r.Tool, FormatVersion: FormatVersion, Version: r.Version, Command: r.Command,
+		Workload: r.Workload, Variant: r.Variant(), Runs: r.Runs(), Seeds: r.Seeds,
+		Config: orderedKV(r.Config), Counters: toJSONCounts(r.Counters),
+		PerCPU: []jsonCPU{}, Hists: []jsonHist{}, Error: r.Error,
+	}
+	if doc.Seeds == nil {
+		doc.Seeds = []uint64{}
+	}
+	if doc.Config == nil {
+		doc.Config = orderedKV{}
+	}
+	for _, row := range r.PerCPU {
+		doc.PerCPU = append(doc.PerCPU, jsonCPU{CPU: row.CPU, Counters: toJSONCounts(row.Counters)})
+	}
+	for _, h := range r.Hists {
+		jh := jsonHist{Name: h.Name, Key: h.Key, Log2: h.Log2, Count: h.Total(), Data: []jsonHistBucket{}}
+		for _, b := range h.Buckets {
+			jh.Data = append(jh.Data, jsonHistBucket{b.Value, h.high(b.Value) - 1, b.Count})
+			if b.Value == -1 {
+				jh.Data[len(jh.Data)-1].Max = -1
+			}
+		}
+		if h.Log2 {
+			if _, hi, ok := h.Quantile(0.5); ok {
+				jh.P50 = &hi
+			}
+			if _, hi, ok := h.Quantile(0.99); ok {
+				jh.P99 = &hi
+			}
+		}
+		doc.Hists = append(doc.Hists, jh)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// ReadJSON reads a document written by WriteJSON. name is used in errors,
+// which are one line: "NAME: not an emu result (…)" for foreign JSON,
+// "NAME: truncated or malformed JSON (…)" for broken files.
+func ReadJSON(r io.Reader, name string) (*Result, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	var doc jsonDoc
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &se):
+			return nil, fmt.Errorf("%s: truncated or malformed JSON (%v)", name, oneLine(err))
+		case errors.As(err, &te):
+			if te.Field == "" {
+				return nil, fmt.Errorf("%s: not an emu result (the top level is not an object)", name)
+			}
+			return nil, fmt.Errorf("%s: not an emu result (field %q has the wrong type)", name, te.Field)
+		}
+		return nil, fmt.Errorf("%s: not an emu result (%v)", name, oneLine(err))
+	}
+	if doc.Tool != "emu" {
+		return nil, fmt.Errorf("%s: not an emu result (no \"tool\": \"emu\"; write one with emu -json)", name)
+	}
+	if doc.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%s: emu JSON format version %d, this emu reads version %d", name, doc.FormatVersion, FormatVersion)
+	}
+	if doc.Runs < 1 || len(doc.Seeds) != doc.Runs || len(doc.Counters) == 0 {
+		return nil, fmt.Errorf("%s: incomplete emu result (runs %d, %d seeds, %d counters)", name, doc.Runs, len(doc.Seeds), len(doc.Counters))
+	}
+	res := &Result{
+		Tool: doc.Tool, Version: doc.Version, Command: doc.Command, Workload: doc.Workload,
+		Config: []KV(doc.Config), Seeds: doc.Seeds, Error: doc.Error,
+	}
+	fromJSON := func(jcs []jsonCount) ([]Counter, error) {
+		var cs []Counter
+		for _, jc := range jcs {
+			if len(jc.Samples) != doc.Runs {
+				return nil, fmt.Errorf("%s: counter %q has %d samples for %d runs", name, jc.Event, len(jc.Samples), doc.Runs)
+			}
+			cs = append(cs, Counter{Name: jc.Event, Unit: jc.Unit, Samples: jc.Samples})
+		}
+		return cs, nil
+	}
+	if res.Counters, err = fromJSON(doc.Counters); err != nil {
+		return nil, err
+	}
+	for _, jr := range doc.PerCPU {
+		cs, err := fromJSON(jr.Counters)
+		if err != nil {
+			return nil, err
+		}
+		res.PerCPU = append(res.PerCPU, CPURow{CPU: jr.CPU, Counters: cs})
+	}
+	for _, jh := range doc.Hists {
+		h := Hist{Name: jh.Name, Key: jh.Key, Log2: jh.Log2}
+		for _, b := range jh.Data {
+			h.Buckets = append(h.Buckets, Bucket{b.Min, b.Count})
+		}
+		res.Hists = append(res.Hists, h)
+	}
+	return res, nil
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", " ")
+}

@@ -1,0 +1,208 @@
+package report
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+// PlotFormat returns the image format for a -plot file name ("svg" or
+// "png"), or an error naming the valid extensions.
+func PlotFormat(path string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".svg":
+		return "svg", nil
+	case ".png":
+		return "png", nil
+	default:
+		return "", fmt.Errorf("plot file %q: unknown image type %q (valid: .svg, .png)", path, ext)
+	}
+}
+
+// palette is Okabe–Ito: distinguishable with colour-vision deficiencies.
+var palette = []color.Color{
+	color.RGBA{0, 114, 178, 255}, color.RGBA{230, 159, 0, 255}, color.RGBA{0, 158, 115, 255},
+	color.RGBA{204, 121, 167, 255}, color.RGBA{86, 180, 233, 255}, color.RGBA{213, 94, 0, 255},
+}
+
+// PlotHists draws every histogram of r as bars in a grid of panels, one
+// per histogram (the tlb:tlb_flush pages per reason, IPIs per flush and
+// the latency ones), and writes the image in format ("svg" or "png").
+func PlotHists(w io.Writer, format string, r *Result) error {
+	var plots []*plot.Plot
+	for _, h := range r.Hists {
+		if len(h.Buckets) == 0 {
+			continue
+		}
+		p := plot.New()
+		p.Title.Text = "@" + h.Name
+		if h.Key != "" {
+			p.Title.Text += "[" + h.Key + "]"
+		}
+		p.Y.Label.Text = "events"
+		p.X.Label.Text = histXLabel(h)
+		vals := make(plotter.Values, len(h.Buckets))
+		labels := make([]string, len(h.Buckets))
+		for i, b := range h.Buckets {
+			vals[i] = float64(b.Count)
+			labels[i] = strings.Trim(h.label(b.Value), "[)]")
+		}
+		bars, err := plotter.NewBarChart(vals, vg.Points(barWidth(len(vals))))
+		if err != nil {
+			return err
+		}
+		bars.Color = palette[0]
+		bars.LineStyle.Width = 0
+		p.Add(bars)
+		p.NominalX(labels...)
+		p.X.Tick.Label.Rotation = labelRotation(labels)
+		p.X.Tick.Label.XAlign = draw.XRight
+		plots = append(plots, p)
+	}
+	if len(plots) == 0 {
+		return fmt.Errorf("no histogram to plot")
+	}
+	title := fmt.Sprintf("%s, %s, cpus=%s", r.Workload, r.Variant(), r.GetString("cpus"))
+	return drawGrid(w, format, title, plots)
+}
+
+func histXLabel(h Hist) string {
+	switch {
+	case strings.HasSuffix(h.Name, "_pages"):
+		return "pages (FULL = TLB_FLUSH_ALL)"
+	case strings.HasSuffix(h.Name, "_cycles"):
+		return "cycles (log2 buckets)"
+	}
+	return strings.ReplaceAll(h.Name, "_", " ")
+}
+
+// PlotCompare draws, for each counter of c (at most 16), the results' means
+// side by side with their standard deviation as error bars.
+func PlotCompare(w io.Writer, format string, c *Comparison) error {
+	rows := c.Rows
+	if len(rows) > 16 {
+		rows = rows[:16]
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("no counter differs: nothing to plot")
+	}
+	var plots []*plot.Plot
+	for _, row := range rows {
+		p := plot.New()
+		p.Title.Text = row.Name
+		for i, m := range row.Means {
+			bars, err := plotter.NewBarChart(plotter.Values{m}, vg.Points(28))
+			if err != nil {
+				return err
+			}
+			bars.Color = palette[i%len(palette)]
+			bars.LineStyle.Width = 0
+			bars.XMin = float64(i)
+			p.Add(bars)
+			if sd := row.RelStd[i]; sd > 0 && m != 0 {
+				eb, err := plotter.NewYErrorBars(errPoint{float64(i), m, math.Abs(sd / 100 * m)})
+				if err == nil {
+					p.Add(eb)
+				}
+			}
+		}
+		labels := make([]string, len(c.Labels))
+		for i := range c.Labels {
+			labels[i] = string(rune('A' + i%26))
+		}
+		if len(row.Changes) == 1 {
+			p.Title.Text += " (" + formatChange(row.Changes[0]) + "%)"
+		}
+		p.NominalX(labels...)
+		p.X.Tick.Label.Rotation = labelRotation(labels)
+		p.X.Tick.Label.XAlign = draw.XRight
+		plots = append(plots, p)
+	}
+	var legend []string
+	for i, l := range c.Labels {
+		legend = append(legend, string(rune('A'+i%26))+" = "+l)
+	}
+	title := fmt.Sprintf("%s: %s", c.Results[0].Workload, strings.Join(legend, ", "))
+	return drawGrid(w, format, title, plots)
+}
+
+// errPoint is one bar's error bar.
+type errPoint struct{ x, y, err float64 }
+
+func (e errPoint) Len() int                      { return 1 }
+func (e errPoint) XY(int) (float64, float64)     { return e.x, e.y }
+func (e errPoint) YError(int) (float64, float64) { return e.err, e.err }
+
+func barWidth(n int) float64 {
+	return math.Max(2, math.Min(24, 260/float64(n)))
+}
+
+func labelRotation(labels []string) float64 {
+	total := 0
+	for _, l := range labels {
+		total += len(l) + 2
+	}
+	if total > 40 {
+		return math.Pi / 4
+	}
+	return 0
+}
+
+// drawGrid lays plots out in a grid under a title and encodes the image.
+func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
+	cols := min(len(plots), 3)
+	nrows := (len(plots) + cols - 1) / cols
+	width := vg.Length(cols) * 4 * vg.Inch
+	height := vg.Length(nrows)*3*vg.Inch + 0.4*vg.Inch
+	var canvas vg.CanvasWriterTo
+	switch format {
+	case "svg":
+		canvas = vgsvg.New(width, height)
+	case "png":
+		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
+	default:
+		return fmt.Errorf("unknown image format %q (valid: svg, png)", format)
+	}
+	dc := draw.New(canvas)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	head := plot.New()
+	head.Title.Text = title
+	head.HideAxes()
+	top := dc
+	top.Min.Y = top.Max.Y - 0.4*vg.Inch
+	head.Draw(top)
+	body := dc
+	body.Max.Y -= 0.4 * vg.Inch
+	grid := make([][]*plot.Plot, nrows)
+	for i := range grid {
+		grid[i] = make([]*plot.Plot, cols)
+		for j := range cols {
+			if k := i*cols + j; k < len(plots) {
+				grid[i][j] = plots[k]
+			}
+		}
+	}
+	tiles := draw.Tiles{Rows: nrows, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
+	cs := plot.Align(grid, tiles, body)
+	for i := range grid {
+		for j, p := range grid[i] {
+			if p != nil {
+				p.Draw(cs[i][j])
+			}
+		}
+	}
+	_, err := canvas.WriteTo(w)
+	return err
+}
