@@ -8,6 +8,9 @@ import (
 	"github.com/tlbemu/emu/tlb"
 )
 
+// procNumBuf is PROC_NUMBUF, the size of clear_refs_write's buffer.
+const procNumBuf = 13
+
 // clear_refs types (fs/proc/task_mmu.c enum clear_refs_types).
 const (
 	clearRefsAll          = 1
@@ -26,6 +29,9 @@ const (
 // with inc_tlb_flush_pending … flush_tlb_mm … dec_tlb_flush_pending.
 func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 	m := v.m
+	if len(buf) > procNumBuf-1 {
+		buf = buf[:procNumBuf-1] // only the first 12 bytes are read, and counted
+	}
 	s := strings.TrimSpace(string(buf))
 	typ, err := strconv.Atoi(s)
 	if err != nil {
@@ -75,7 +81,9 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		}
 	}
 	for _, vma := range mm.vmas {
-		if typ == clearRefsMapped && vma.anon || typ == clearRefsAnon && !vma.anon {
+		// clear_refs_test_walk: type 2 skips file-backed VMAs, type 3
+		// anonymous ones.
+		if typ == clearRefsMapped && !vmaFileBacked(vma) || typ == clearRefsAnon && vmaFileBacked(vma) {
 			continue
 		}
 		v.clearRefsPTERange(mm, vma, typ)
@@ -101,11 +109,7 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 func (v *VCPU) clearRefsPTERange(mm *MM, vma *VMA, typ int) {
 	m := v.m
 	for addr := vma.start; addr < vma.end; {
-		next := (addr | (1<<21 - 1)) + 1
-		if next > vma.end {
-			next = vma.end
-		}
-		pte, pt, ok := m.pteOffset(mm, addr)
+		pte, pt, next, ok := m.pteTable(mm, addr, vma.end) // skips missing upper levels
 		if !ok {
 			addr = next
 			continue
@@ -115,7 +119,7 @@ func (v *VCPU) clearRefsPTERange(mm *MM, vma *VMA, typ int) {
 		for a := addr; a < next; a += 4096 {
 			slot := pte + phys.Addr(((a-addr)>>12)*8)
 			e := m.mem.LoadPTE(slot)
-			if !ptePresent(e) {
+			if !pteProtPresent(e) { // pte_present: PROT_NONE entries too
 				continue
 			}
 			if typ == clearRefsSoftDirty {
@@ -125,7 +129,11 @@ func (v *VCPU) clearRefsPTERange(mm *MM, vma *VMA, typ int) {
 				old := m.mem.SwapPTE(slot, 0)
 				m.mem.StorePTE(slot, old&^(tlb.PteRW|tlb.PteSoftDirty))
 			} else {
-				// test_and_clear_young without a flush
+				// vm_normal_page: the zero page has no struct page to age.
+				if !vmNormalPage(m, e) {
+					continue
+				}
+				// ptep_test_and_clear_young without a flush
 				m.mem.StorePTE(slot, e&^tlb.PteA)
 			}
 			v.spend(m.cfg.Costs.PTEUpdate)

@@ -33,12 +33,12 @@ func (m *Machine) Load(data []byte, argv []string) error {
 	for _, s := range im.Segments {
 		start := s.Vaddr &^ 0xfff
 		end := (s.Vaddr + s.Memsz + 0xfff) &^ 0xfff
-		var f uint64
+		f := VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC // a private file mapping (elf_map)
 		if s.Read {
 			f |= VM_READ
 		}
 		if s.Write {
-			f |= VM_WRITE | VM_MAYWRITE
+			f |= VM_WRITE | VM_ACCOUNT
 		}
 		if s.Exec {
 			f |= VM_EXEC
@@ -58,7 +58,7 @@ func (m *Machine) Load(data []byte, argv []string) error {
 		}
 	}
 	mm.brk = im.Brk()
-	stack := &VMA{start: stackTop - stackSize, end: stackTop, flags: VM_READ | VM_WRITE | VM_MAYWRITE | VM_GROWSDOWN | VM_SOFTDIRTY, anon: true, name: "[stack]"}
+	stack := &VMA{start: stackTop - stackSize, end: stackTop, flags: VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | VM_GROWSDOWN | VM_SOFTDIRTY, anon: true, name: "[stack]"}
 	mm.insertVMA(stack)
 	sp, err := m.setupArgs(mm, stack, argv)
 	if err != nil {

@@ -45,7 +45,8 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 	m := v.m
 	start := v.c.Clock
 	v.spend(m.cfg.Costs.FaultEntryExit / 2)
-	mm := v.curr.mm
+	t := v.curr
+	mm := t.mm
 	flags := faultFlagDefault | faultFlagUser
 	if errCode&tlb.PFErrWrite != 0 {
 		flags |= faultFlagWrite
@@ -63,7 +64,7 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 			// handle_userfault dropped mmap_lock; the task slept and was
 			// woken: retry once with FAULT_FLAG_TRIED.
 			flags |= faultFlagTried
-			if v.curr == nil || v.curr.state != taskRunning {
+			if v.curr != t || t.state != taskRunning {
 				return // blocked: resumes at the faulting instruction when woken
 			}
 			continue

@@ -70,12 +70,13 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 			return -ENOMEM
 		}
 	}
-	vf := protToVMFlags(prot) | VM_SOFTDIRTY
-	if prot&protWrite != 0 || typ == mapPrivate {
-		vf |= VM_MAYWRITE
-	}
+	// do_mmap: every anonymous mapping may get any protection later
+	// (VM_MAY*); mmap_region: a private writable mapping is accounted.
+	vf := protToVMFlags(prot) | VM_SOFTDIRTY | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
 	if typ == mapShared {
-		vf |= VM_SHARED
+		vf |= VM_SHARED | VM_MAYSHARE
+	} else if vf&VM_WRITE != 0 {
+		vf |= VM_ACCOUNT
 	}
 	mm.insertVMA(&VMA{start: addr, end: addr + length, flags: vf, anon: true})
 	v.spend(v.m.cfg.Costs.SyscallEntryExit) // mmap_region bookkeeping: ASSUMPTION one syscall's worth
@@ -217,11 +218,7 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 	m := v.m
 	mm := t.mm
 	for addr := start; addr < end; {
-		pte, pt, ok := m.pteOffset(mm, addr)
-		next := (addr | (1<<21 - 1)) + 1
-		if next > end || next < addr {
-			next = end
-		}
+		pte, pt, next, ok := m.pteTable(mm, addr, end) // skips missing upper levels
 		if !ok {
 			addr = next
 			continue
@@ -255,15 +252,27 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
 	m := v.m
 	mm := t.mm
-	for base := start &^ (1<<21 - 1); base < end; base += 1 << 21 {
-		if !mm.free(base, base+1<<21) {
+	for base := start &^ (1<<21 - 1); base < end; {
+		if _, _, next, ok := m.pteTable(mm, base, end); !ok {
+			base = next &^ (1<<21 - 1) // no page table there: skip the whole missing level
+			if next == end {
+				break
+			}
+			continue
+		}
+		cur := base
+		base += 1 << 21
+		if base == 0 {
+			base = end // wrapped
+		}
+		if !mm.free(cur, cur+1<<21) {
 			continue
 		}
 		table := mm.pgd
 		var pmdSlot phys.Addr
 		ok := true
 		for level := 4; level >= 2; level-- {
-			ea := table.Addr() + phys.Addr(tlb.VirtAddr(base).Index(level)*8)
+			ea := table.Addr() + phys.Addr(tlb.VirtAddr(cur).Index(level)*8)
 			e := m.mem.LoadPTE(ea)
 			if e&tlb.PteP == 0 {
 				ok = false

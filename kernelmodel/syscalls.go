@@ -192,9 +192,9 @@ func (v *VCPU) syscall() {
 	case sysFork:
 		ret = v.sysFork()
 	case sysWait4:
-		ret = v.sysWait4(int64(a0), a1)
-		if ret == -EINTR {
-			return // blocked; woken with the result set
+		ret = v.sysWait4(int64(a0), a1, a2, a3)
+		if v.curr != t {
+			return // asleep: the call runs again when the task is woken
 		}
 	case sysArchPrctl:
 		if a0 == 0x1002 { // ARCH_SET_FS
@@ -289,10 +289,12 @@ func (v *VCPU) sysRead(fd int, buf, n uint64) int64 {
 
 func (v *VCPU) sysClose(fd int) int64 {
 	mm := v.curr.mm
-	if mm.fd(fd) == nil {
+	f := mm.fd(fd)
+	if f == nil {
 		return -EBADF
 	}
 	mm.files[fd] = nil
+	v.fput(f)
 	return 0
 }
 
@@ -361,13 +363,14 @@ const (
 // threads (CLONE_VM|CLONE_THREAD); a clone without CLONE_VM is a fork.
 func (v *VCPU) sysClone(flags, newsp, parentTID, childTID, tls uint64) int64 {
 	if flags&cloneVM == 0 {
-		return v.sysFork()
+		return v.cloneProcess(flags, newsp, parentTID, childTID, tls)
 	}
 	if flags&cloneThread == 0 || flags&cloneSighand == 0 {
 		return -EINVAL
 	}
 	p := v.curr
 	t := v.m.newTask(p.mm, p.tgid, p.comm)
+	t.parent = p.parent // a thread's parent is its group leader's
 	t.regs = v.c.Regs
 	t.regs.GPR[cpu.RAX] = 0
 	if newsp != 0 {
