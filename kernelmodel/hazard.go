@@ -43,12 +43,20 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 	}
 	var kind, path string
 	switch {
-	case m.pages[pfn].copying > 0 || !ptePresent(cur) || ptePFN(cur) != pfn:
+	case m.pages[pfn].copying > 0 || (ptePresent(cur) && ptePFN(cur) != pfn):
 		m.writeAfterCOW++
 		kind, path = "emu_write_after_cow", "wp_page_copy: cow_user_page copied the page before ptep_clear_flush's flush reached this CPU"
-	case mm != nil && mm.revokeOps > 0:
+	case !ptePresent(cur) && mm != nil && mm.tlbFlushPending > 0,
+		ptePresent(cur) && mm != nil && mm.revokeOps > 0:
+		// The operation that removed the right has not returned (a
+		// munmap/MADV_DONTNEED zap with its mmu_gather pending; clear_refs,
+		// mprotect or uffd-wp for a write-protected PTE): the store is
+		// ordered before it.
 		m.staleInWindow++
 		return
+	case !ptePresent(cur):
+		m.writeAfterCOW++
+		kind, path = "emu_write_after_cow", "a zap (munmap/MADV_DONTNEED) returned before its flush reached this CPU: the store went to a freed page"
 	case pteUffdWP(cur):
 		m.missedUffdWP++
 		kind, path = "emu_missed_uffd_wp", "mwriteprotect_range (UFFDIO_WRITEPROTECT) returned with the flush of a racing un-protect still deferred"

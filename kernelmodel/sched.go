@@ -63,9 +63,20 @@ func (m *Machine) newTask(mm *MM, tgid int, comm string) *Task {
 	return t
 }
 
-// wakeUpTask makes t runnable on its home CPU at time now (try_to_wake_up).
+// wakeUpTask makes t runnable at time now (try_to_wake_up). If its home CPU
+// is busy and another CPU is idle with nothing queued, the task moves there,
+// the deterministic stand-in for select_task_rq_fair's idle-sibling search
+// (lowest CPU id wins).
 func (v *VCPU) wakeUpTask(t *Task) {
 	t.state = taskRunnable
+	if h := t.home; h.curr != nil && h.curr != t {
+		for _, u := range v.m.cpus {
+			if u.curr == nil && len(u.runq) == 0 && u.script == nil {
+				t.home = u
+				break
+			}
+		}
+	}
 	h := t.home
 	h.runq = append(h.runq, t)
 	if h != v {
@@ -103,6 +114,18 @@ func (v *VCPU) scheduleNext() {
 		v.switchMMIrqsOff(next.mm)
 		return
 	}
+	// Newly idle: pull a task that waits on a busy CPU (the deterministic
+	// stand-in for newidle_balance: the lowest CPU id with a queue).
+	for _, u := range v.m.cpus {
+		if u != v && u.curr != nil && len(u.runq) > 0 {
+			t := u.runq[0]
+			u.runq = u.runq[1:]
+			t.home = v
+			v.runq = append(v.runq, t)
+			v.scheduleNext()
+			return
+		}
+	}
 	// Nothing to run: the idle task, a kernel thread, keeps the user mm
 	// loaded in lazy TLB mode.
 	v.enterLazyTLB()
@@ -125,8 +148,7 @@ func (v *VCPU) futexWait(addr uint64, val uint32) int64 {
 	}
 	t := v.curr
 	t.futexKey = futexKey{t.mm, addr}
-	t.regs = v.c.Regs
-	t.regs.GPR[cpu.RAX] = 0
+	v.c.Regs.GPR[cpu.RAX] = 0 // the return value when woken; scheduleNext saves v.c.Regs
 	v.block()
 	return 0
 }
@@ -185,6 +207,7 @@ func (v *VCPU) exitGroup(status int) {
 	for _, o := range v.m.tasks {
 		if o != t && o.tgid == t.tgid && o.state != taskDead {
 			o.state = taskDead
+			o.exitStatus = status
 			o.mm.users--
 			if o.home.curr == o {
 				// A thread running on another CPU dies at its next kernel
@@ -202,8 +225,7 @@ func (v *VCPU) exitGroup(status int) {
 func (v *VCPU) nanosleep(d uint64) {
 	t := v.curr
 	t.sleepUntil = v.c.Clock + d
-	t.regs = v.c.Regs
-	t.regs.GPR[cpu.RAX] = 0
+	v.c.Regs.GPR[cpu.RAX] = 0
 	v.block()
 }
 
