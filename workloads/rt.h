@@ -80,6 +80,7 @@ typedef unsigned long size_t;
 /* errno values the programs look at. */
 #define EINTR 4
 #define EAGAIN 11
+#define EEXIST 17
 
 /* Raw system calls. Return values in [-4095, -1] are -errno. */
 static inline long syscall0(long n)

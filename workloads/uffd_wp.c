@@ -23,9 +23,17 @@
  * writable is deliberate: in v5.10 RESOLVE clears their RW bit under
  * the read lock (Nadav Amit's scenario A, kernel-spec 4.4).
  *
- * Threads: THREADS random writers, one monitor, and main, which runs
- * ITERATIONS rounds of {protect whole range, busy loop, un-protect
- * whole range, busy loop}.
+ * Threads: THREADS writers, one monitor, and main, which runs ITERATIONS
+ * rounds of {MADV_DONTNEED a rotating 16-page "hot" chunk, busy loop,
+ * protect whole range, busy loop, un-protect whole range, busy loop}.
+ * The range is registered MISSING|WP, as the selftest's anon mode does:
+ * the monitor fills the dropped pages back with UFFDIO_COPY, so freshly
+ * copied pages sit in the monitor CPU's LRU pagevec with page_count 2.
+ * Writers store half of the time into the hot chunk and half of the
+ * time into a random page. A write fault on a hot page that the
+ * un-protect demoted to read-only therefore takes wp_page_copy (not
+ * reuse) while another writer may still hold a writable TLB entry for
+ * it: the LKML race (kernel-spec 4.4 scenario A).
  *
  * Shutdown: the registered mapping has one extra "sentinel" page after
  * the PAGES writer pages; writers never touch it. The monitor exits
@@ -46,7 +54,33 @@
 static u64 stop;
 static int uffd;
 static u64 sentinel;
+static u64 hot; /* first page of the current hot chunk */
+static u64 src_page[PAGE_SIZE / 8] __attribute__((aligned(4096)));
 static struct writer_args wargs[MAX_THREADS];
+
+#define HOT_PAGES 16
+
+/* hot_writer: like random_writer, but every other store goes to the hot
+ * chunk main is recycling. */
+static void hot_writer(void *arg)
+{
+	struct writer_args *a = (struct writer_args *)arg;
+	u64 state = rnd_seed(a->seed, a->index);
+	u64 *base = a->base;
+	u64 n = 0;
+
+	for (;;) {
+		int i;
+		if (atomic_load_u64(a->stop))
+			break;
+		for (i = 0; i < 64; i++) {
+			u64 r = rnd_next(&state);
+			u64 page = (r & 1) ? atomic_load_u64(&hot) + ((r >> 1) % HOT_PAGES) : (r >> 1) % a->pages;
+			u64 word = (r >> 32) % (PAGE_SIZE / 8);
+			base[page * (PAGE_SIZE / 8) + word] = ++n;
+		}
+	}
+}
 static struct thread *threads[MAX_THREADS];
 
 static void writeprotect(u64 start, u64 len, u64 mode)
@@ -71,9 +105,27 @@ static void monitor(void *arg)
 			die("read uffd", n);
 		if (msg.event != UFFD_EVENT_PAGEFAULT)
 			die("unexpected uffd event", msg.event);
-		if (!(msg.flags & UFFD_PAGEFAULT_FLAG_WP))
-			die("uffd fault without the WP flag", (long)msg.flags);
 		page = msg.address & ~(PAGE_SIZE - 1);
+		if (!(msg.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+			/* MISSING: fill the page (mcopy_atomic). -EEXIST: someone
+			 * filled it first; the kernel woke nobody, so wake. */
+			struct uffdio_copy c;
+			c.dst = page;
+			c.src = (u64)src_page;
+			c.len = PAGE_SIZE;
+			c.mode = 0;
+			c.copy = 0;
+			long r = sys_ioctl(uffd, UFFDIO_COPY, &c);
+			if (r == -EEXIST) {
+				struct uffdio_range w;
+				w.start = page;
+				w.len = PAGE_SIZE;
+				check_sys(sys_ioctl(uffd, UFFDIO_WAKE, &w), "UFFDIO_WAKE");
+			} else {
+				check_sys(r, "UFFDIO_COPY");
+			}
+			continue;
+		}
 		writeprotect(page, PAGE_SIZE, 0);
 		if (page == sentinel)
 			break;
@@ -104,7 +156,7 @@ int main(int argc, char **argv)
 
 	reg.range.start = (u64)base;
 	reg.range.len = len + PAGE_SIZE;
-	reg.mode = UFFDIO_REGISTER_MODE_WP;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP;
 	reg.ioctls = 0;
 	check_sys(sys_ioctl(uffd, UFFDIO_REGISTER, &reg), "UFFDIO_REGISTER");
 	if (!(reg.ioctls & (1UL << _UFFDIO_WRITEPROTECT)))
@@ -117,10 +169,16 @@ int main(int argc, char **argv)
 		wargs[i].seed = p.seed;
 		wargs[i].index = i;
 		wargs[i].stop = &stop;
-		threads[i] = thread_create(random_writer, &wargs[i]);
+		threads[i] = thread_create(hot_writer, &wargs[i]);
 	}
 
 	for (i = 0; i < p.iterations; i++) {
+		u64 h = (i * HOT_PAGES) % (p.pages >= HOT_PAGES ? p.pages - HOT_PAGES + 1 : 1);
+		if (p.pages >= HOT_PAGES) {
+			atomic_store_u64(&hot, h);
+			check_sys(sys_madvise((char *)base + h * PAGE_SIZE, HOT_PAGES * PAGE_SIZE, MADV_DONTNEED), "madvise");
+		}
+		busy_loop(UFFD_BUSY_LOOP);
 		writeprotect((u64)base, len, UFFDIO_WRITEPROTECT_MODE_WP);
 		busy_loop(UFFD_BUSY_LOOP);
 		writeprotect((u64)base, len, 0);
