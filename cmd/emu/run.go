@@ -302,7 +302,8 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	argv := p.argv(seed)
 	if err := m.Load(p.prog, argv); err != nil {
 		if p.userProg {
-			return nil, fmt.Errorf("%s: %w", argv[0], err)
+			// A malformed, dynamic or PIE program is bad input: exit 2.
+			return nil, usagef("%s: %v", argv[0], err)
 		}
 		return nil, err
 	}
