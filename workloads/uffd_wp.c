@@ -29,11 +29,11 @@
  * The range is registered MISSING|WP, as the selftest's anon mode does:
  * the monitor fills the dropped pages back with UFFDIO_COPY, so freshly
  * copied pages sit in the monitor CPU's LRU pagevec with page_count 2.
- * Writers store half of the time into the hot chunk and half of the
- * time into a random page. A write fault on a hot page that the
- * un-protect demoted to read-only therefore takes wp_page_copy (not
- * reuse) while another writer may still hold a writable TLB entry for
- * it: the LKML race (kernel-spec 4.4 scenario A).
+ * Writer 0 stores only into the hot chunk; the others store into random
+ * pages, and into the hot chunk only while main un-protects. A write
+ * fault on a hot page that the un-protect demoted to read-only takes
+ * wp_page_copy (page_count 2), not reuse, while writer 0 may still hold
+ * a writable TLB entry for it: the LKML race (kernel-spec 4.4 scenario A).
  *
  * Shutdown: the registered mapping has one extra "sentinel" page after
  * the PAGES writer pages; writers never touch it. The monitor exits
@@ -60,28 +60,45 @@ static struct writer_args wargs[MAX_THREADS];
 
 #define HOT_PAGES 16
 
-/* hot_writer: like random_writer, but every other store goes to the hot
- * chunk main is recycling. */
+/* hot_writer: writer 0 stores only into the hot chunk main is recycling
+ * (it keeps writable TLB entries for it); the other writers store into
+ * random pages, and into the hot chunk only while main is un-protecting
+ * (phase 1). So during the un-protect, a writer without a TLB entry for a
+ * hot page write-faults on it while writer 0 may still write through a
+ * stale writable entry: the interleaving of kernel-spec 4.4 scenario A. */
+static u64 phase;
+static struct thread *threads[MAX_THREADS];
 static void hot_writer(void *arg)
 {
 	struct writer_args *a = (struct writer_args *)arg;
 	u64 state = rnd_seed(a->seed, a->index);
 	u64 *base = a->base;
 	u64 n = 0;
+	int seen = 0;
 
 	for (;;) {
 		int i;
 		if (atomic_load_u64(a->stop))
 			break;
+		if (a->index != 0 && atomic_load_u64(&phase) && !seen) {
+			/* Give the walk time to demote the hot chunk first. */
+			busy_loop(1000);
+			seen = 1;
+		} else if (!atomic_load_u64(&phase)) {
+			seen = 0;
+		}
 		for (i = 0; i < 64; i++) {
 			u64 r = rnd_next(&state);
-			u64 page = (r & 1) ? atomic_load_u64(&hot) + ((r >> 1) % HOT_PAGES) : (r >> 1) % a->pages;
+			u64 page;
+			if (a->index == 0 || atomic_load_u64(&phase))
+				page = atomic_load_u64(&hot) + ((r >> 1) % HOT_PAGES);
+			else
+				page = (r >> 1) % a->pages;
 			u64 word = (r >> 32) % (PAGE_SIZE / 8);
 			base[page * (PAGE_SIZE / 8) + word] = ++n;
 		}
 	}
 }
-static struct thread *threads[MAX_THREADS];
 
 static void writeprotect(u64 start, u64 len, u64 mode)
 {
@@ -173,7 +190,9 @@ int main(int argc, char **argv)
 	}
 
 	for (i = 0; i < p.iterations; i++) {
-		u64 h = (i * HOT_PAGES) % (p.pages >= HOT_PAGES ? p.pages - HOT_PAGES + 1 : 1);
+		/* The hot chunk rotates over the first 4 chunks, which the
+		 * un-protect walk demotes first. */
+		u64 h = (i % 4) * HOT_PAGES % (p.pages >= HOT_PAGES ? p.pages - HOT_PAGES + 1 : 1);
 		if (p.pages >= HOT_PAGES) {
 			atomic_store_u64(&hot, h);
 			check_sys(sys_madvise((char *)base + h * PAGE_SIZE, HOT_PAGES * PAGE_SIZE, MADV_DONTNEED), "madvise");
@@ -181,7 +200,9 @@ int main(int argc, char **argv)
 		busy_loop(UFFD_BUSY_LOOP);
 		writeprotect((u64)base, len, UFFDIO_WRITEPROTECT_MODE_WP);
 		busy_loop(UFFD_BUSY_LOOP);
+		atomic_store_u64(&phase, 1);
 		writeprotect((u64)base, len, 0);
+		atomic_store_u64(&phase, 0);
 		busy_loop(UFFD_BUSY_LOOP);
 	}
 
