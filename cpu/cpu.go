@@ -45,6 +45,11 @@ const (
 	ExitUD                         // #UD or an instruction the interpreter does not implement: Err says which
 	ExitDE                         // #DE divide error
 	ExitBreakpoint                 // INT3
+	// ExitSerialize (OwnParallel mode only): the instruction at RIP needs a
+	// frame-ownership change or a page walk that would set an A/D bit
+	// (owner.go). It has not executed and nothing was committed, as for a
+	// #PF; Addr is the address whose translation stopped it.
+	ExitSerialize
 )
 
 // Exit is the result of Run.
@@ -76,6 +81,11 @@ type CPU struct {
 	MMU          *tlb.MMU
 	Mem          *phys.Memory
 	Costs        Costs
+	// Owners and Own enable frame-ownership checks for deterministic
+	// parallel execution (owner.go); Own == OwnOff (the default) disables
+	// them and Owners may then be nil.
+	Owners *Owners
+	Own    OwnMode
 
 	// Interpreter state, owned by the goroutine running the vCPU.
 	fl        flagState                 // lazy RFLAGS while Run executes
@@ -91,6 +101,14 @@ type CPU struct {
 	dataPFN   phys.PFN                  // … and its PFN
 	scratch   uop                       // a uop that cannot be cached (stale translation)
 	fetchBuf  [15]byte                  // instruction bytes on a decode-cache miss
+
+	// Ownership state (owner.go).
+	oc         *[ocSize]ocEntry // verified pages, allocated by the first owned Run
+	ocEpoch    uint64           // current stamp of valid oc entries
+	ocTable    uint64           // Owners.epoch when ocEpoch was chosen
+	ocCR3      uint64           // CR3 when ocEpoch was chosen
+	ocAcquired bool             // oc holds entries filled by OwnAcquire runs
+	parAbort   bool             // set by AbortParallel during a translation
 }
 
 // New returns a vCPU.

@@ -1,8 +1,8 @@
 // Package cpu is one x86-64 vCPU in user mode (CPL 3): registers, flags, the
 // interpreter, and cycle accounting. The vCPU never calls the kernel: Run
-// returns an Exit (syscall, #PF, #GP, #UD, #DE, breakpoint, deadline) to its
-// caller, the kernel model, which handles it on the same goroutine and calls
-// Run again.
+// returns an Exit (syscall, #PF, #GP, #UD, #DE, breakpoint, deadline,
+// serialize) to its caller, the kernel model, which handles it on the same
+// goroutine and calls Run again.
 //
 // # Decoding
 //
@@ -43,6 +43,12 @@
 // the aligned 8-byte word holding the operand, so they are atomic with
 // respect to other vCPUs; operands that cross an 8-byte word (split locks)
 // and CMPXCHG16B serialise on one package-wide mutex instead.
+//
+// For deterministic parallel execution (owner.go) a CPU can enforce
+// per-frame ownership (Owners, Own): in OwnParallel mode an access to a
+// frame it may not touch, or a page walk that would set an A/D bit, ends
+// Run with ExitSerialize before the instruction has any effect, so vCPUs
+// running at the same time never observe each other's stores.
 //
 // # Limitations
 //

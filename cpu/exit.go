@@ -18,6 +18,8 @@ func (k ExitKind) String() string {
 		return "#DE"
 	case ExitBreakpoint:
 		return "breakpoint"
+	case ExitSerialize:
+		return "serialize"
 	}
 	return fmt.Sprintf("ExitKind(%d)", uint8(k))
 }

@@ -55,7 +55,13 @@ func (c *CPU) gp(addr uint64) {
 // fault it records the exit and returns nil. (Run, load and store inline it
 // by hand on their hot paths.)
 func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
-	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), acc)
+	var f *phys.Frame
+	var extra, pf uint32
+	if c.Own == OwnOff {
+		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+	} else {
+		f, extra, pf = c.translateOwned(va, acc)
+	}
 	c.Clock += uint64(extra)
 	if pf != 0 {
 		c.xfault(va, pf)
@@ -66,8 +72,12 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 
 // xfault records the exit for a failed translation of va.
 func (c *CPU) xfault(va uint64, pf uint32) {
-	if pf == tlb.FaultGP { // non-canonical
+	switch pf {
+	case tlb.FaultGP: // non-canonical
 		c.gp(va)
+		return
+	case faultSerialize:
+		c.exit = Exit{Kind: ExitSerialize, Addr: va}
 		return
 	}
 	c.exit = Exit{Kind: ExitPageFault, Addr: va, ErrCode: pf}
@@ -188,7 +198,13 @@ func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
 		return c.loadSplit(va, size)
 	}
 	// c.xlate, inlined by hand: this is the hottest data path.
-	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+	var f *phys.Frame
+	var extra, pf uint32
+	if c.Own == OwnOff {
+		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+	} else {
+		f, extra, pf = c.translateOwned(va, tlb.Read)
+	}
 	c.Clock += uint64(extra)
 	if pf != 0 {
 		c.xfault(va, pf)
@@ -296,7 +312,13 @@ func (c *CPU) store(va uint64, size uint8, v uint64) bool {
 		}
 		return ok
 	}
-	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), tlb.Write) // c.xlate, inlined by hand
+	var f *phys.Frame // c.xlate, inlined by hand
+	var extra, pf uint32
+	if c.Own == OwnOff {
+		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Write)
+	} else {
+		f, extra, pf = c.translateOwned(va, tlb.Write)
+	}
 	c.Clock += uint64(extra)
 	if pf != 0 {
 		c.xfault(va, pf)

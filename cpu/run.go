@@ -58,7 +58,13 @@ func (c *CPU) Run() Exit {
 		// RIP through the iTLB on every instruction, then look the physical
 		// address up in the decode cache.
 		rip := c.Regs.RIP
-		f, extra, pf := c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
+		var f *phys.Frame
+		var extra, pf uint32
+		if c.Own == OwnOff {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
+		} else {
+			f, extra, pf = c.translateOwned(rip, tlb.Exec)
+		}
 		c.Clock += uint64(extra)
 		var u *uop
 		if pf == 0 && f == c.codeFrame {
@@ -102,6 +108,9 @@ func (c *CPU) enter() {
 	b := c.Costs.Base
 	c.costTab = [numCostClasses]uint32{
 		costBase: b, costMul: b + c.Costs.Mul, costDiv: b + c.Costs.Div, costLocked: b + c.Costs.Locked, costRep: 0,
+	}
+	if c.Own != OwnOff {
+		c.enterOwned()
 	}
 	c.running = true
 }

@@ -30,7 +30,10 @@ var (
 // cycles beyond the next-slowest vCPU, then hands the baton on. So every
 // cross-CPU effect (stores, IPIs, lock hand-offs, wake-ups) is ordered by
 // emulated time and CPU id, and the output is the same whatever GOMAXPROCS
-// is. Machine state is touched only by the baton holder.
+// is. Machine state is touched only by the baton holder. The exception is
+// guest user code, which the baton holder may run on several vCPUs at once
+// in a parallel phase, under frame-ownership rules that make the result
+// independent of the interleaving (parallel.go).
 type Machine struct {
 	cfg Config
 	log *zap.Logger
@@ -57,6 +60,8 @@ type Machine struct {
 	stdout   []byte
 	scripts  int           // tests: scripts still running
 	progress atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
+
+	par parallel // deterministic parallel execution of user code (parallel.go)
 }
 
 // Progress returns the largest emulated clock reached so far (cycles). It
@@ -93,6 +98,8 @@ type VCPU struct {
 	tlbIRQs    uint64 // irq_tlb_count
 	idleCycles uint64
 	idleSince  uint64
+
+	parVCPU // parallel-phase state (parallel.go)
 }
 
 // New builds a machine with cfg.CPUs vCPUs.
@@ -111,6 +118,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
 	m.counters.init()
+	m.par.init(m)
 	m.pages = make([]Page, m.mem.Frames())
 	var err error
 	if m.zeroPage, err = m.allocPage(); err != nil {
@@ -123,7 +131,10 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	for i := 0; i < cfg.CPUs; i++ {
 		mmu := tlb.New(m.mem, cfg.TLB)
 		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
-		mmu.OnStaleWrite = v.onStaleWrite
+		mmu.OnStaleWrite = v.staleWriteHook
+		if m.par.enabled {
+			v.c.Owners, v.c.Own = m.par.owners, cpu.OwnAcquire
+		}
 		if cfg.PCID {
 			mmu.SetCR4(true, true)
 		}
@@ -161,6 +172,7 @@ func (m *Machine) Run(ctx context.Context) error {
 	for _, v := range m.cpus {
 		wg.Go(v.loop)
 	}
+	m.par.startWorkers(m, &wg)
 	m.pick(nil).wake <- struct{}{}
 	wg.Wait()
 	return m.err
@@ -198,8 +210,14 @@ func (v *VCPU) horizon() uint64 {
 	return o.eff() + v.m.cfg.Quantum
 }
 
-// handoff passes the baton to u and waits to get it back.
+// handoff lets u, the vCPU with the lowest (time, id) but v, run and waits
+// to get the baton back. First, vCPUs parked at the user-mode entry that
+// are behind u's horizon run in a parallel phase, which v coordinates
+// (parallel.go); the caller then decides again.
 func (v *VCPU) handoff(u *VCPU) {
+	if v.m.phase(v) {
+		return
+	}
 	u.wake <- struct{}{}
 	v.waitBaton()
 }
@@ -213,6 +231,7 @@ func (v *VCPU) waitBaton() {
 	if v.m.stopped {
 		panic(errStop{})
 	}
+	v.m.par.dirty = true // v is about to run serially (parallel.go)
 }
 
 // checkStop ends the run on cancellation or --max-cycles.
@@ -326,8 +345,23 @@ func (v *VCPU) idleLoop() {
 	}
 }
 
-// runUser runs the current task in user mode until it traps.
+// runUser runs the current task in user mode until it traps: by parking
+// for the next parallel phase (park), or serially while v finishes a phase's
+// quantum after a stop (parallel.go), or always serially when parallel
+// execution is off. It returns after the resulting exit has been handled.
 func (v *VCPU) runUser() {
+	if v.hasPending {
+		v.hasPending = false
+		if v.pendingTask == v.curr { // else exit_group took the task away meanwhile
+			v.userExit(v.pending)
+			return
+		}
+	}
+	if v.m.par.enabled && v.c.Clock >= v.serialUntil {
+		v.exitToUser()
+		v.park()
+		return
+	}
 	dl := v.horizon()
 	if e := v.mbox.Earliest(); e < dl {
 		dl = e
@@ -341,16 +375,27 @@ func (v *VCPU) runUser() {
 	// Come back to the kernel at least every 2^20 cycles so cancellation
 	// (Ctrl-C) and --max-cycles are noticed even when no other CPU is busy.
 	dl = min(dl, v.c.Clock+1<<20)
+	if v.m.par.enabled {
+		dl = min(dl, v.serialUntil)
+	}
 	v.c.Deadline = dl
 	v.exitToUser()
-	ex := v.c.Run()
-	if ex.Kind != cpu.ExitDeadline {
+	v.userExit(v.c.Run())
+}
+
+// userExit handles the exit of a user-mode run.
+func (v *VCPU) userExit(ex cpu.Exit) {
+	if ex.Kind != cpu.ExitDeadline && ex.Kind != cpu.ExitSerialize {
 		v.enterKernel()
 	}
 	switch ex.Kind {
+	case cpu.ExitSerialize:
+		// A parallel run stopped before an access that needs an ownership
+		// change: run at least that instruction serially (OwnAcquire).
+		v.serialUntil = max(v.serialUntil, v.c.Clock+1)
 	case cpu.ExitDeadline:
 		v.preempt()
-		if len(v.runq) > 0 && v.c.Clock >= v.sliceAt {
+		if v.curr != nil && len(v.runq) > 0 && v.c.Clock >= v.sliceAt { // exit_group may have taken the task away
 			v.curr.state = taskRunnable
 			v.runq = append(v.runq, v.curr)
 			v.scheduleNext()
@@ -359,6 +404,9 @@ func (v *VCPU) runUser() {
 		v.syscall()
 	case cpu.ExitPageFault:
 		v.doUserAddrFault(tlb.VirtAddr(ex.Addr), ex.ErrCode)
+		// Retry the faulting instruction serially, so that it takes
+		// ownership of the frame the fault mapped without another stop.
+		v.serialUntil = max(v.serialUntil, v.c.Clock+1)
 	case cpu.ExitGP:
 		v.forceSig(SIGSEGV, 0, "general protection fault")
 	case cpu.ExitDE:

@@ -39,6 +39,7 @@ func (m *Machine) Stats() Stats {
 	add("interrupts.TLB", tlbTotal, "")
 	add("page-faults", m.pgfault, "")
 	add("instructions", instr, "")
+	add("emu_parallel_instructions", m.parallelInstructions(), "")
 	add("cycles", cycles, "cycles")
 	add("emu_elapsed_cycles", s.Elapsed, "cycles")
 	add("emu_ipis_sent", m.ipisSent, "")

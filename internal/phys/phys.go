@@ -6,6 +6,14 @@
 // Memory; entries that the hardware walker and the kernel model race on (PTEs)
 // are accessed with LoadPTE/StorePTE/CompareAndSwapPTE, which are atomic, as
 // the SDM requires for A/D updates (SDM Vol. 3A 4.8).
+//
+// Concurrency: the allocator (Alloc, Free) and the functional accessors
+// (Read, Write) are called by one goroutine at a time (the kernel model's
+// baton holder). Frame, Valid, the PTE accessors and the code-generation
+// counters (MarkCode, HasCode, CodeGen, NoteCodeWrite) may be called by
+// several vCPU goroutines at once, as they are in the kernel model's parallel
+// phases: the frame table is materialised with a compare-and-swap and the
+// counters are atomic.
 package phys
 
 import (
@@ -49,14 +57,18 @@ var ErrBadAddress = errors.New("phys: address past the end of guest memory")
 
 // Memory is guest-physical memory.
 type Memory struct {
-	frames []*Frame // indexed by PFN; nil until first allocated or touched
-	free   []PFN    // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
-	next   PFN      // next never-used frame
+	frames []atomic.Pointer[Frame] // indexed by PFN; nil until first allocated or touched
+	free   []PFN                   // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
+	next   PFN                     // next never-used frame
 	inUse  int
 	// codeGen counts stores to frames that hold decoded code, per frame, so
 	// decode caches keyed by physical address can be invalidated (QEMU-style).
-	codeGen []uint32
-	hasCode []bool
+	// Both are atomic: vCPUs fetching from the same frame in a parallel phase
+	// mark it concurrently. (Determinism does not rest on the atomics: in a
+	// parallel phase only the vCPU that privately owns a frame writes to it,
+	// so only it bumps the frame's generation, and nobody else reads it.)
+	codeGen []atomic.Uint32
+	hasCode []atomic.Bool
 }
 
 // New returns a guest-physical memory of size bytes (rounded down to frames).
@@ -66,7 +78,7 @@ func New(size uint64) *Memory {
 	if n < 2 {
 		n = 2
 	}
-	return &Memory{frames: make([]*Frame, n), next: 1, codeGen: make([]uint32, n), hasCode: make([]bool, n)}
+	return &Memory{frames: make([]atomic.Pointer[Frame], n), next: 1, codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
 }
 
 // Frames returns the number of frames of guest-physical memory.
@@ -86,30 +98,30 @@ func (m *Memory) Alloc() (PFN, error) {
 	if n := len(m.free); n > 0 {
 		p = m.free[n-1]
 		m.free = m.free[:n-1]
-		*m.frames[p] = Frame{}
+		*m.frames[p].Load() = Frame{}
 	} else {
 		if uint64(m.next) >= uint64(len(m.frames)) {
 			return 0, ErrOutOfMemory
 		}
 		p = m.next
 		m.next++
-		if m.frames[p] == nil {
-			m.frames[p] = newFrame()
+		if f := m.frames[p].Load(); f == nil {
+			m.frames[p].Store(newFrame())
 		} else {
-			*m.frames[p] = Frame{} // materialised by an earlier Frame(p) read
+			*f = Frame{} // materialised by an earlier Frame(p) read
 		}
 	}
 	m.inUse++
-	if m.hasCode[p] {
-		m.hasCode[p] = false
-		m.codeGen[p]++
+	if m.hasCode[p].Load() {
+		m.hasCode[p].Store(false)
+		m.codeGen[p].Add(1)
 	}
 	return p, nil
 }
 
 // Free returns a frame to the allocator.
 func (m *Memory) Free(p PFN) {
-	if p == 0 || uint64(p) >= uint64(len(m.frames)) || m.frames[p] == nil {
+	if p == 0 || uint64(p) >= uint64(len(m.frames)) || m.frames[p].Load() == nil {
 		panic(fmt.Sprintf("phys: free of unallocated frame %#x", uint64(p)))
 	}
 	m.free = append(m.free, p)
@@ -120,15 +132,23 @@ func (m *Memory) Free(p PFN) {
 // memory. A never-allocated frame inside memory reads as zeros: it is
 // materialised on first use.
 func (m *Memory) Frame(p PFN) *Frame {
+	if uint64(p) < uint64(len(m.frames)) {
+		if f := m.frames[p].Load(); f != nil {
+			return f
+		}
+	}
+	return m.materialise(p)
+}
+
+// materialise installs a zero frame for a never-touched PFN inside memory
+// (nil past the end). Goroutines racing here agree on the first frame
+// installed.
+func (m *Memory) materialise(p PFN) *Frame {
 	if uint64(p) >= uint64(len(m.frames)) {
 		return nil
 	}
-	f := m.frames[p]
-	if f == nil {
-		f = newFrame()
-		m.frames[p] = f
-	}
-	return f
+	m.frames[p].CompareAndSwap(nil, newFrame())
+	return m.frames[p].Load()
 }
 
 // Valid reports whether a lies inside guest-physical memory.
@@ -185,18 +205,20 @@ func (m *Memory) CompareAndSwapPTE(a Addr, old, new uint64) bool {
 // MarkCode records that frame p holds decoded instructions, so that a store to
 // it bumps its code generation.
 func (m *Memory) MarkCode(p PFN) {
-	if uint64(p) < uint64(len(m.hasCode)) {
-		m.hasCode[p] = true
+	if uint64(p) < uint64(len(m.hasCode)) && !m.hasCode[p].Load() {
+		m.hasCode[p].Store(true)
 	}
 }
 
 // HasCode reports whether frame p holds decoded instructions.
-func (m *Memory) HasCode(p PFN) bool { return uint64(p) < uint64(len(m.hasCode)) && m.hasCode[p] }
+func (m *Memory) HasCode(p PFN) bool {
+	return uint64(p) < uint64(len(m.hasCode)) && m.hasCode[p].Load()
+}
 
 // CodeGen returns frame p's code generation.
 func (m *Memory) CodeGen(p PFN) uint32 {
 	if uint64(p) < uint64(len(m.codeGen)) {
-		return m.codeGen[p]
+		return m.codeGen[p].Load()
 	}
 	return 0
 }
@@ -204,7 +226,7 @@ func (m *Memory) CodeGen(p PFN) uint32 {
 // NoteCodeWrite bumps frame p's code generation after a store to it.
 func (m *Memory) NoteCodeWrite(p PFN) {
 	if uint64(p) < uint64(len(m.codeGen)) {
-		m.codeGen[p]++
+		m.codeGen[p].Add(1)
 	}
 }
 
@@ -232,8 +254,8 @@ func (m *Memory) Write(a Addr, b []byte) error {
 			return ErrBadAddress
 		}
 		n := copy(f[a.Offset():], b)
-		if m.hasCode[p] {
-			m.codeGen[p]++
+		if m.hasCode[p].Load() {
+			m.codeGen[p].Add(1)
 		}
 		b = b[n:]
 		a += Addr(n)

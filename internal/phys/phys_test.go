@@ -1,0 +1,61 @@
+package phys
+
+import (
+	"sync"
+	"testing"
+)
+
+// TestConcurrentFrameAndCodeGen: vCPU goroutines may materialise the same
+// never-touched frame and mark and read code generations at the same time
+// (run with -race).
+func TestConcurrentFrameAndCodeGen(t *testing.T) {
+	m := New(1 << 20)
+	const workers = 8
+	frames := make([]*Frame, workers)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			frames[i] = m.Frame(7)
+			m.MarkCode(3)
+			if !m.HasCode(3) {
+				t.Error("HasCode false after MarkCode")
+			}
+			_ = m.CodeGen(3)
+			m.NoteCodeWrite(PFN(10 + i)) // private frames: one writer each
+		})
+	}
+	wg.Wait()
+	for i, f := range frames {
+		if f == nil || f != frames[0] {
+			t.Fatalf("worker %d got frame %p, worker 0 %p: racing materialisations disagree", i, f, frames[0])
+		}
+	}
+	for i := range workers {
+		if g := m.CodeGen(PFN(10 + i)); g != 1 {
+			t.Errorf("frame %d: code generation %d, want 1", 10+i, g)
+		}
+	}
+	if m.Frame(PFN(m.Frames())) != nil {
+		t.Error("Frame past the end of memory is not nil")
+	}
+}
+
+// TestAllocResetsCode: a reallocated frame that held code gets a new code
+// generation, so stale decoded instructions are never reused.
+func TestAllocResetsCode(t *testing.T) {
+	m := New(1 << 20)
+	p, err := m.Alloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MarkCode(p)
+	g := m.CodeGen(p)
+	m.Free(p)
+	q, err := m.Alloc()
+	if err != nil || q != p {
+		t.Fatalf("realloc got %d, %v; want %d", q, err, p)
+	}
+	if m.HasCode(q) || m.CodeGen(q) == g {
+		t.Errorf("reallocated frame: hasCode %v, gen %d (was %d)", m.HasCode(q), m.CodeGen(q), g)
+	}
+}

@@ -1,0 +1,409 @@
+package kernelmodel
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/ipi"
+	"github.com/tlbemu/emu/tlb"
+)
+
+// Deterministic parallel execution of guest user code (CoreDet/DMP-O,
+// Bergan et al., ASPLOS'10).
+//
+// The baton scheduler (machine.go) runs one goroutine at a time. That stays
+// true for everything except guest user code: a vCPU that is about to enter
+// user mode parks instead of running it, and before the baton holder hands
+// the baton on (or after it has parked itself) it runs a parallel phase if
+// some parked vCPU is behind the barrier:
+//
+//  1. The barrier is B = (lowest emulated time of any vCPU) + Quantum, the
+//     horizon the baton gives every vCPU but the lowest (parked or not).
+//     Every parked vCPU whose clock is below B takes part: each runs its
+//     user code, concurrently with the others, until B or its own earlier
+//     deadline (a due IPI, the end of its time slice, --max-cycles), with
+//     its cpu.CPU in cpu.OwnParallel mode.
+//     The participants are shared out among min(GOMAXPROCS, CPUs) worker
+//     goroutines (the holder and helpers that spin briefly between phases,
+//     since a phase is only Quantum cycles of guest code).
+//  2. In that mode a vCPU may read frames that are shared or private to it
+//     and write frames private to it (cpu/owner.go). Anything else (an
+//     access that needs an ownership change, a page walk that would set an
+//     A/D bit, an access through a stale TLB entry) and every trap (syscall,
+//     #PF, ...) ends its run BEFORE the instruction has any architectural
+//     effect, with RIP still at it (ExitSerialize for the former, the trap's
+//     own exit for the latter, as precise as a #PF).
+//  3. The holder waits for every participant. A participant that reached B
+//     with nothing due stays parked; any other gets the exit as pending work
+//     and waits for the baton like a vCPU in the kernel.
+//  4. The serial phase is the baton protocol unchanged: the vCPU with the
+//     lowest (time, id) runs; a vCPU handles its pending exit with the
+//     baton (the kernel model runs only here), then runs user code serially
+//     (cpu.OwnAcquire: a write makes the frame private to it, a read of a
+//     frame private to another makes it shared) up to the B of the phase it
+//     stopped in, as DMP finishes a quantum serially, and parks again.
+//
+// Why the result does not depend on GOMAXPROCS or host timing:
+//
+//   - During a parallel phase no kernel code runs, and no guest store is
+//     visible to another participant: a frame written in the phase is
+//     private to its writer, so no other participant reads or writes it.
+//     Page tables are not written at all: the kernel is stopped, and a walk
+//     that would set A or D is refused before it starts (cpu/owner.go
+//     explains why A/D updates, commutative as they are, would otherwise
+//     leak the order in which vCPUs walked into costs and TLB contents).
+//     So each participant's run is a function of the state at the phase's
+//     start, whatever the interleaving, and with GOMAXPROCS=1 the same
+//     protocol runs the participants one after another with the same
+//     outcome.
+//   - What a run may touch besides its own vCPU is made safe for
+//     concurrency: page-table entries are read atomically, guest frames are
+//     materialised with a compare-and-swap and the decode caches' code
+//     generation counters are atomic (internal/phys); the stale-TLB hazard
+//     hook, which updates machine counters, only aborts the access in
+//     parallel mode (staleWriteHook), so hazards are classified serially.
+//   - Everything else (ownership changes, the choice of participants, B,
+//     epochs, the post-processing) is decided by the baton holder alone, in
+//     vCPU id order, from deterministic state.
+//
+// Why the model's semantics hold: a participant runs no further than B =
+// lowest + Quantum, no further than the baton protocol would let it run,
+// and a vCPU that stops early resumes, serially, at its own (lower) time,
+// so no vCPU runs more than Quantum ahead of another that could still
+// affect it. An IPI sent by any vCPU at or after its current time is due no
+// earlier than lowest + DeliveryCycles ≥ B (Quantum ≤ IPI latency), so no
+// participant runs past a delivery; kernel code, lock hand-offs and
+// wake-ups are serial as before. The results differ from pure baton
+// scheduling only where the baton let a vCPU run up to Quantum ahead: which
+// of two vCPUs within a quantum of each other touches shared memory first.
+//
+// Ownership is a policy, deterministic like the rest: where it stops a vCPU
+// decides how much runs in parallel and which of the interleavings the
+// Quantum permits is taken (as where the baton changes hands does in pure
+// baton scheduling), never whether the run is reproducible. Frames start
+// shared and keep their owner when freed and reallocated.
+
+// parallel is the machine's parallel-execution state. Apart from the
+// atomics and channels that run a phase on the workers, it is touched only
+// by the baton holder.
+type parallel struct {
+	enabled bool        // more than one vCPU
+	owners  *cpu.Owners // frame ownership, shared by the vCPUs' interpreters
+	// dirty records that something ran serially since the last parallel
+	// phase, so page tables or ownership may have changed and the vCPUs'
+	// caches of verified pages must be dropped (cpu.Owners.NewEpoch).
+	dirty bool
+
+	// A phase's participants are run by the coordinator (the baton holder)
+	// and workers-1 helper goroutines, which claim them one at a time.
+	// Which goroutine runs which vCPU does not matter: a parked vCPU's own
+	// goroutine is blocked in waitBaton and touches none of its state.
+	workers int
+	list    []*VCPU       // participants of the current phase, in id order
+	seq     atomic.Uint64 // number of the current phase (published last)
+	claim   atomic.Uint64 // seq<<claimSeq | participants<<claimN | index of the next one to claim
+	left    atomic.Int64  // participants of the phase not finished yet
+	done    chan struct{} // the worker that finishes a phase's last participant signals here
+	wakeup  chan struct{} // tokens for sleeping helpers
+	asleep  atomic.Int32  // helpers blocked on wakeup
+
+	phases uint64 // parallel phases run
+	stops  uint64 // participant runs that ended before B (exit to handle serially)
+}
+
+// parVCPU is a vCPU's parallel-execution state.
+type parVCPU struct {
+	parked      bool     // at the user-mode entry, running only in parallel phases
+	pending     cpu.Exit // exit of the last parallel run, to handle with the baton …
+	pendingTask *Task    // … for this task
+	hasPending  bool
+	serialUntil uint64   // run user code serially up to this clock before parking again
+	parDL       uint64   // deadline of the current parallel run
+	parExit     cpu.Exit // result of the current parallel run
+	parPanic    any      // a panic in the current parallel run
+	parInstr    uint64   // user instructions retired in parallel phases
+}
+
+func (p *parallel) init(m *Machine) {
+	p.enabled = m.cfg.CPUs > 1
+	if p.enabled {
+		p.owners = cpu.NewOwners(m.mem.Frames())
+	}
+	p.dirty = true
+	p.done = make(chan struct{}, 1)
+}
+
+// startWorkers starts the helper goroutines of the run: one fewer than the
+// number of vCPUs that can usefully run at once, min(GOMAXPROCS, CPUs).
+// With GOMAXPROCS=1 there is none and the coordinator runs every
+// participant itself, one after another.
+func (p *parallel) startWorkers(m *Machine, wg *sync.WaitGroup) {
+	p.workers = 1
+	if !p.enabled {
+		return
+	}
+	p.workers = min(runtime.GOMAXPROCS(0), m.cfg.CPUs)
+	p.wakeup = make(chan struct{}, p.workers)
+	for range p.workers - 1 {
+		wg.Go(func() { p.helper(m.quit) })
+	}
+}
+
+// parallelInstructions returns the user instructions retired in parallel
+// phases (emu_parallel_instructions).
+func (m *Machine) parallelInstructions() uint64 {
+	var n uint64
+	for _, v := range m.cpus {
+		n += v.parInstr
+	}
+	return n
+}
+
+// staleWriteHook is the tlb.MMU stale-write hook. In a parallel phase the
+// hazard detector must not run (it reads and counts machine state, and the
+// store might be only an attempt): the access is serialized instead and
+// judged again, with the baton, when the instruction re-executes.
+func (v *VCPU) staleWriteHook(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
+	if v.c.Own == cpu.OwnParallel {
+		v.c.AbortParallel()
+		return
+	}
+	v.onStaleWrite(va, pfn, cur)
+}
+
+// park parks v, which holds the baton and is about to enter user mode, and
+// runs the machine until v has something to do with the baton: a phase
+// stopped it early (v.hasPending), or its task was taken away. It returns
+// holding the baton, unparked.
+func (v *VCPU) park() {
+	m := v.m
+	v.parked = true
+	for v.parked {
+		if m.phase(v) {
+			continue
+		}
+		// Every parked vCPU is at least Quantum ahead of the lowest, which
+		// is therefore not parked: it gets the baton.
+		m.pick(nil).wake <- struct{}{}
+		v.waitBaton()
+	}
+}
+
+// parDeadline is the deadline of a parallel run of v bounded by b: the
+// earliest of b, v's next interrupt, the end of its time slice (if a task
+// waits) and --max-cycles, as in runUser.
+func (v *VCPU) parDeadline(b uint64) uint64 {
+	dl := min(b, v.mbox.Earliest())
+	if len(v.runq) > 0 {
+		dl = min(dl, v.sliceAt)
+	}
+	if mc := v.m.cfg.MaxCycles; mc != 0 {
+		dl = min(dl, mc+1)
+	}
+	return dl
+}
+
+// unpark hands u back to the baton protocol with exit ex to handle (nil:
+// none), finishing its quantum serially up to b.
+func (u *VCPU) unpark(ex *cpu.Exit, b uint64) {
+	u.parked = false
+	if ex != nil {
+		u.pending, u.pendingTask, u.hasPending = *ex, u.curr, true
+	}
+	u.serialUntil = b
+	u.m.par.dirty = true
+}
+
+// phase runs a parallel phase if some parked vCPU is behind the barrier B
+// = lowest time + Quantum, coordinated by the baton holder h (which may be
+// parked itself), and reports whether it did anything (ran the phase or
+// unparked a vCPU). The lowest vCPU need not be parked: B is its horizon
+// whether it runs user or kernel code, and vCPUs that are not parked stay
+// frozen during the phase as they would while another vCPU holds the baton.
+func (m *Machine) phase(h *VCPU) bool {
+	if !m.par.enabled {
+		return false
+	}
+	p := &m.par
+	lo := uint64(ipi.Never)
+	for _, u := range m.cpus {
+		lo = min(lo, u.eff())
+	}
+	if lo == ipi.Never {
+		return false
+	}
+	b := lo + m.cfg.Quantum
+	acted := false
+	list := p.list[:0]
+	for _, u := range m.cpus {
+		if !u.parked || u.c.Clock >= b {
+			continue
+		}
+		if u.curr == nil || u.curr.state != taskRunning {
+			u.unpark(nil, b) // exit_group took the task off this CPU while it was parked
+			acted = true
+			continue
+		}
+		dl := u.parDeadline(b)
+		if dl <= u.c.Clock {
+			u.unpark(&cpu.Exit{Kind: cpu.ExitDeadline}, b) // an interrupt is due
+			acted = true
+			continue
+		}
+		u.parDL = dl
+		list = append(list, u)
+	}
+	p.list = list
+	if len(list) == 0 {
+		return acted
+	}
+	if p.dirty {
+		p.owners.NewEpoch()
+		p.dirty = false
+	}
+	p.phases++
+	p.run(list)
+
+	// Serial again: post-process in id order.
+	for _, u := range list {
+		if r := u.parPanic; r != nil {
+			u.parPanic = nil
+			m.stop(fmt.Errorf("kernelmodel: internal error on cpu %d: %v", u.id, r))
+			panic(errStop{})
+		}
+		if c := u.c.Clock; c > m.progress.Load() {
+			m.progress.Store(c)
+		}
+		ex := u.parExit
+		if ex.Kind == cpu.ExitDeadline && u.parDeadline(ipi.Never) > u.c.Clock {
+			continue // reached B with nothing due: stays parked
+		}
+		p.stops++
+		u.unpark(&ex, b)
+	}
+	if !h.parked {
+		p.dirty = true // h goes on running kernel code
+	}
+	if m.ctx.Err() != nil {
+		m.stop(ErrInterrupted)
+		panic(errStop{})
+	}
+	return true
+}
+
+// run runs the participants of a phase on the workers and returns when all
+// have finished. Only the coordinator calls it.
+func (p *parallel) run(list []*VCPU) {
+	seq := p.seq.Load() + 1
+	p.list = list
+	p.left.Store(int64(len(list)))
+	p.claim.Store(seq<<claimSeq | uint64(len(list))<<claimN)
+	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
+	if n := p.asleep.Load(); n > 0 && len(list) > 1 {
+		for range min(int(n), len(list)-1) {
+			select {
+			case p.wakeup <- struct{}{}:
+			default:
+			}
+		}
+	}
+	p.work(seq)
+	for i := 0; p.left.Load() != 0; i++ {
+		if i%64 == 63 {
+			runtime.Gosched()
+		}
+	}
+	<-p.done
+}
+
+// The fields of parallel.claim: a phase has at most 256 participants.
+const (
+	claimN   = 10
+	claimSeq = 20
+	claimIdx = 1<<claimN - 1
+)
+
+// work claims and runs participants of phase seq until none is left.
+func (p *parallel) work(seq uint64) {
+	for {
+		c := p.claim.Load()
+		if c>>claimSeq != seq || c&claimIdx >= c>>claimN&claimIdx {
+			return // the phase is over or fully claimed
+		}
+		if !p.claim.CompareAndSwap(c, c+1) {
+			continue
+		}
+		// A successful claim means the phase is unfinished, so the
+		// coordinator has not replaced p.list (it stored it before claim).
+		p.list[c&claimIdx].runParallel()
+		if p.left.Add(-1) == 0 {
+			p.done <- struct{}{}
+		}
+	}
+}
+
+// helperSpins is how many times a helper polls for the next phase before it
+// blocks: parallel phases are short (Quantum cycles of guest code, tens of
+// microseconds), and waking a blocked goroutine on another thread costs
+// about as much.
+const helperSpins = 20000
+
+// helper is a worker goroutine: it runs participants of every phase the
+// coordinator publishes until the machine stops.
+func (p *parallel) helper(quit chan struct{}) {
+	seen := p.seq.Load()
+	for {
+		for i := 0; p.seq.Load() == seen; i++ {
+			if i < helperSpins {
+				if i%64 == 63 {
+					select {
+					case <-quit:
+						return
+					default:
+					}
+					runtime.Gosched()
+				}
+				continue
+			}
+			// Sleep. The coordinator stores seq before it reads asleep, and
+			// we increment asleep before we read seq, so one of us sees the
+			// other (sync/atomic is sequentially consistent). A token left
+			// over from an earlier phase only causes a spurious wake-up.
+			p.asleep.Add(1)
+			if p.seq.Load() == seen {
+				select {
+				case <-p.wakeup:
+				case <-quit:
+					p.asleep.Add(-1)
+					return
+				}
+			}
+			p.asleep.Add(-1)
+			i = 0
+		}
+		seen = p.seq.Load()
+		p.work(seen)
+	}
+}
+
+// runParallel is v's part of a parallel phase, on a worker goroutine: user
+// code in cpu.OwnParallel mode up to v.parDL.
+func (v *VCPU) runParallel() {
+	c := v.c
+	defer func() {
+		c.Own = cpu.OwnAcquire
+		if r := recover(); r != nil {
+			v.parPanic = r
+			v.parExit = cpu.Exit{Kind: cpu.ExitDeadline}
+		}
+	}()
+	c.Deadline = v.parDL
+	c.Own = cpu.OwnParallel
+	n := c.Instructions
+	v.parExit = c.Run()
+	v.parInstr += c.Instructions - n
+}
