@@ -299,6 +299,9 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
+		if v.reapIfKilled() {
+			continue
+		}
 		v.runUser()
 	}
 }

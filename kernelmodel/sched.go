@@ -201,7 +201,12 @@ func (v *VCPU) exitTask(status int) {
 	v.scheduleNext()
 }
 
-// exitGroup kills every thread of the current thread group.
+// exitGroup kills every thread of the current thread group
+// (do_group_exit). The other threads are marked dead here; a thread that is
+// running on another CPU, even inside a kernel path (spinning on a lock,
+// waiting for IPI acknowledgements), finishes that path and is taken off
+// its CPU at its next return to user mode (reapIfKilled), as a SIGKILL is
+// acted on at exit_to_user_mode.
 func (v *VCPU) exitGroup(status int) {
 	t := v.curr
 	for _, o := range v.m.tasks {
@@ -209,16 +214,20 @@ func (v *VCPU) exitGroup(status int) {
 			o.state = taskDead
 			o.exitStatus = status
 			o.mm.users--
-			if o.home.curr == o {
-				// A thread running on another CPU dies at its next kernel
-				// entry; the model takes it off now, which the baton makes
-				// safe (that CPU is not running).
-				o.home.curr = nil
-				o.home.enterLazyTLB()
-			}
 		}
 	}
 	v.exitTask(status)
+}
+
+// reapIfKilled takes the current task off v if exit_group killed it, and
+// reports whether it did.
+func (v *VCPU) reapIfKilled() bool {
+	if v.curr == nil || v.curr.state != taskDead {
+		return false
+	}
+	v.curr = nil
+	v.scheduleNext()
+	return true
 }
 
 // nanosleep blocks the current task for d cycles.
