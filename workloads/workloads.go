@@ -43,6 +43,9 @@ type Workload struct {
 	Doc      string // a paragraph: what it models and which kernel paths it exercises
 	ELF      []byte // the static x86-64 executable
 	Defaults Params // default arguments
+	// CPUs is the vCPU count emu uses for this workload when -cpus is not
+	// given (0: emu's default, 2).
+	CPUs int
 }
 
 // ErrUnknown is wrapped by Lookup's error for a name that is not a workload.
@@ -160,7 +163,8 @@ var all = []*Workload{
 			"MM_CP_UFFD_WP_RESOLVE, under mmap_read_lock with a deferred flush), handle_userfault " +
 			"(blocking the writer until the monitor resolves), and do_wp_page -> wp_page_copy after " +
 			"un-protect cleared the RW bit of already-writable PTEs (Nadav Amit's race).",
-		Defaults: Params{Threads: 0, Pages: 2048, Iterations: 20, Seed: 1},
+		CPUs:     4,
+		Defaults: Params{Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	},
 }
 

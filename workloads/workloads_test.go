@@ -59,7 +59,7 @@ func TestTable(t *testing.T) {
 		"mprotect":         {Pages: 2048, Iterations: 20, Seed: 1},
 		"munmap_unrelated": {Pages: 2048, Iterations: 10, Seed: 1},
 		"page_fault":       {Pages: 256, Iterations: 10, Seed: 1},
-		"uffd_wp":          {Pages: 2048, Iterations: 20, Seed: 1},
+		"uffd_wp":          {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	}
 	ws := All()
 	if len(ws) != len(wantDefaults) {

@@ -49,6 +49,13 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 	if err := parseFlags(fs, args); err != nil {
 		return nil, nil, err
 	}
+	if !fs.Changed("cpus") && mode != modeProgram {
+		// A workload may need more CPUs than the default 2 to show what it
+		// is for (uffd_wp: three writers, a monitor and main).
+		if wl, err := workloads.Lookup(o.workload); err == nil && wl.CPUs > 0 {
+			o.cpus = wl.CPUs
+		}
+	}
 	if o.json {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
