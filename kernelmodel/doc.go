@@ -21,6 +21,15 @@
 // locks, and every cross-CPU effect is ordered by (time, CPU id): the same
 // configuration gives the same result whatever GOMAXPROCS is.
 //
+// User-mode code also runs in deterministic parallel phases (parallel.go,
+// DMP-style): vCPUs behind a common barrier run concurrently, each may read
+// frames that are shared or its own and write only frames it owns; any
+// access needing an ownership change, an A/D-bit update, a stale-TLB store
+// or a trap stops that vCPU before the instruction takes effect, and it
+// continues in the serial (baton) protocol, where ownership changes. Frame
+// ownership changes only in serial phases, so the result is the same
+// whether the phase ran on 1 or N host threads.
+//
 // # Lock order (emulated locks, held across emulated time)
 //
 //	mm.mmapLock (rwsem)  →  PTE split lock (Page.ptl of the page-table frame)
