@@ -16,19 +16,78 @@ import (
 // add the raw per-run "samples"; histogram buckets are bpftrace -f json's
 // {min, max, count} with max inclusive and FULL as min = max = -1 (§1.3).
 type jsonDoc struct {
-	Tool          string      `json:"tool"`
-	FormatVersion int         `json:"format_version"`
-	Version       string      `json:"emu_version"`
-	Command       string      `json:"command"`
-	Workload      string      `json:"workload"`
-	Variant       string      `json:"variant"`
-	Runs          int         `json:"runs"`
-	Seeds         []uint64    `json:"seeds"`
-	Config        orderedKV   `json:"config"`
-	Counters      []jsonCount `json:"counters"`
-	PerCPU        []jsonCPU   `json:"per_cpu"`
-	Hists         []jsonHist  `json:"histograms"`
-	Error         string      `json:"error,omitempty"`
+	Tool          string     `json:"tool"`
+	FormatVersion int        `json:"format_version"`
+	Version       string     `json:"emu_version"`
+	Command       string     `json:"command"`
+	Workload      string     `json:"workload"`
+	Variant       string     `json:"variant"`
+	Runs          int        `json:"runs"`
+	Seeds         []uint64   `json:"seeds"`
+	Config        orderedKV  `json:"config"`
+	Counters      jsonCounts `json:"counters"`
+	PerCPU        []jsonCPU  `json:"per_cpu"`
+	Hists         []jsonHist `json:"histograms"`
+	Error         string     `json:"error,omitempty"`
+}
+
+// jsonCounts is the "counters" object: keyed by the counter's name (the
+// kernel's, e.g. nr_tlb_remote_flush), in report order, each value a perf
+// stat -j record.
+type jsonCounts []jsonCount
+
+func (cs jsonCounts) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, c := range cs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(c.Event)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func (cs *jsonCounts) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != '{' {
+		return errors.New("counters is not an object keyed by counter name")
+	}
+	*cs = nil
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := t.(string)
+		var c jsonCount
+		if err := dec.Decode(&c); err != nil {
+			return err
+		}
+		if c.Event == "" {
+			c.Event = key
+		}
+		if c.Event != key {
+			return fmt.Errorf("counter %q has event %q", key, c.Event)
+		}
+		*cs = append(*cs, c)
+	}
+	return nil
 }
 
 type jsonCount struct {
@@ -40,8 +99,8 @@ type jsonCount struct {
 }
 
 type jsonCPU struct {
-	CPU      int         `json:"cpu"`
-	Counters []jsonCount `json:"counters"`
+	CPU      int        `json:"cpu"`
+	Counters jsonCounts `json:"counters"`
 }
 
 type jsonHist struct {
@@ -137,7 +196,7 @@ func normalizeJSON(v any) any {
 	return v
 }
 
-func toJSONCounts(cs []Counter) []jsonCount {
+func toJSONCounts(cs []Counter) jsonCounts {
 	out := make([]jsonCount, 0, len(cs))
 	for _, c := range cs {
 		jc := jsonCount{Event: c.Name, Value: c.Mean(), Unit: c.Unit, Samples: c.Samples}
