@@ -134,7 +134,7 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	if mode != modeProgram {
 		fs.StringVar(&o.workload, "workload", "clear_refs", "built-in workload to run (see 'emu list')")
 	}
-	fs.IntVar(&o.cpus, "cpus", 2, "number of emulated CPUs (1-256)")
+	fs.IntVar(&o.cpus, "cpus", 2, "number of emulated CPUs (1-256); a workload may default to more (uffd_wp: 4)")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per vCPU beside the main thread)")
 	fs.IntVar(&o.pages, "pages", 0, "size of the workload's mapping in 4 KiB pages (0: workload default)")
 	fs.IntVar(&o.iterations, "iterations", 0, "rounds of the workload's main loop (0: workload default)")
