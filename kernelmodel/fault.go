@@ -124,7 +124,7 @@ func (v *VCPU) handlePTEFault(vmf *vmFault) int {
 		if vmf.vma.anon {
 			return v.doAnonymousPage(vmf)
 		}
-		return vmFaultSIGBUS // file-backed faults are not modelled
+		return v.doFault(vmf) // filemap.go
 	}
 	if !ptePresent(vmf.origPTE) {
 		return vmFaultSIGBUS // swap entries are not modelled
@@ -256,6 +256,9 @@ func (v *VCPU) doWPPage(vmf *vmFault) int {
 	pfn := ptePFN(vmf.origPTE)
 	if pfn == m.zeroPage || vmf.origPTE&tlb.PteSpecial != 0 {
 		// vm_normal_page returns NULL: COW of the zero page.
+		if vma.flags&(VM_WRITE|VM_SHARED) == VM_WRITE|VM_SHARED {
+			return v.wpPfnShared(vmf)
+		}
 		v.spinUnlock(vmf.ptl)
 		return v.wpPageCopy(vmf, 0)
 	}
@@ -271,6 +274,9 @@ func (v *VCPU) doWPPage(vmf *vmFault) int {
 		}
 		v.wpPageReuse(vmf)
 		return vmFaultWrite
+	}
+	if vma.flags&(VM_WRITE|VM_SHARED) == VM_WRITE|VM_SHARED {
+		return v.wpPageShared(vmf, pfn) // filemap.go
 	}
 	m.getPage(pfn)
 	v.spinUnlock(vmf.ptl)

@@ -98,6 +98,9 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 		if f != nil && f.uffd != nil {
 			f.uffd.files++
 		}
+		if f != nil && f.shm != nil {
+			f.shm.opens++
+		}
 		mm.files = append(mm.files, f)
 	}
 	if e := v.dupMMap(mm, old); e != 0 {
@@ -351,6 +354,11 @@ func (v *VCPU) putFiles(mm *MM) {
 // fput models fput of an open file: the last reference to a userfaultfd
 // runs userfaultfd_release.
 func (v *VCPU) fput(f *file) {
+	if f.shm != nil {
+		f.shm.opens--
+		v.shmemRelease(f.shm)
+		return
+	}
 	if f.uffd == nil {
 		return
 	}

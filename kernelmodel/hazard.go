@@ -46,7 +46,7 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 	case m.pages[pfn].copying > 0 || (ptePresent(cur) && ptePFN(cur) != pfn):
 		m.writeAfterCOW++
 		kind, path = "emu_write_after_cow", "wp_page_copy: cow_user_page copied the page before ptep_clear_flush's flush reached this CPU"
-	case !ptePresent(cur) && mm != nil && mm.tlbFlushPending > 0,
+	case !ptePresent(cur) && mm != nil && (mm.tlbFlushPending > 0 || mm.movingPTEs > 0),
 		ptePresent(cur) && mm != nil && mm.revokeOps > 0:
 		// The operation that removed the right has not returned (a
 		// munmap/MADV_DONTNEED zap with its mmu_gather pending; clear_refs,

@@ -27,6 +27,11 @@ type VMA struct {
 	anon       bool
 	name       string
 	uffd       *userfaultCtx // vm_userfaultfd_ctx
+	file       *shmemFile    // vm_file (memfd mappings; anon is false)
+	// fileBias is vm_pgoff - vm_start>>PAGE_SHIFT: the file page index of
+	// address 0, so splits and merges, which copy it, keep
+	// linear_page_index right without adjusting it.
+	fileBias int64
 }
 
 // MM is an mm_struct.
@@ -52,7 +57,11 @@ type MM struct {
 	// from a PTE with a deferred flush (clear_refs, uffd-wp, mprotect): a
 	// store through a stale entry during one is ordered before it.
 	revokeOps int
-	dead      bool
+	// movingPTEs counts mremap move_ptes calls between clearing old PTEs
+	// and the flush of the old range: a store through a stale entry of
+	// the old range is ordered before the mremap (the page moved intact).
+	movingPTEs int
+	dead       bool
 }
 
 // Page is a struct page.

@@ -49,10 +49,7 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 		return -EINVAL
 	}
 	if flags&mapAnonymous == 0 {
-		if v.curr.mm.fd(int(fd)) == nil {
-			return -EBADF
-		}
-		return -ENODEV // file mappings are not modelled
+		return v.mmapFile(addr, length, prot, flags, fd, 0) // filemap.go
 	}
 	mm := v.curr.mm
 	v.mmapWriteLock(mm)
@@ -97,6 +94,7 @@ func (v *VCPU) sysMunmap(addr, length uint64) int64 {
 	v.mmapWriteDowngrade(mm)
 	if len(detached) > 0 {
 		v.unmapRegion(mm, addr, end)
+		v.releaseDetached(detached)
 	}
 	v.mmapReadUnlock(mm)
 	return 0
@@ -104,8 +102,9 @@ func (v *VCPU) sysMunmap(addr, length uint64) int64 {
 
 // doMunmapLocked unmaps [start, end) with mmap_lock held for write.
 func (v *VCPU) doMunmapLocked(mm *MM, start, end uint64) {
-	if len(mm.detachVMAs(start, end)) > 0 {
+	if gone := mm.detachVMAs(start, end); len(gone) > 0 {
 		v.unmapRegion(mm, start, end)
+		v.releaseDetached(gone)
 	}
 }
 
@@ -302,6 +301,8 @@ func (v *VCPU) exitMMap(mm *MM) {
 	for _, vma := range mm.vmas {
 		v.zapRange(t, vma.start, vma.end)
 	}
+	gone := mm.vmas
 	mm.vmas = nil
 	v.tlbFinishMMU(t)
+	v.releaseDetached(gone)
 }

@@ -81,6 +81,8 @@ var syscallNames = map[uint64]string{
 	sysMunmap: "munmap", sysIoctl: "ioctl", sysSchedYield: "sched_yield", sysMadvise: "madvise",
 	sysNanosleep: "nanosleep", sysClone: "clone", sysFork: "fork", sysExit: "exit", sysWait4: "wait4",
 	sysFutex: "futex", sysExitGroup: "exit_group", sysOpenat: "openat", sysUserfaultfd: "userfaultfd",
+	sysPread64: "pread64", sysPwrite64: "pwrite64", sysFtruncate: "ftruncate", sysMemfdCreate: "memfd_create",
+	sysMremap: "mremap",
 }
 
 // GuestSignal is a fatal signal that killed the guest, reported the way the
@@ -116,12 +118,15 @@ func (v *VCPU) forceSig(sig int, addr uint64, what string) {
 type file struct {
 	kind int
 	uffd *userfaultCtx
+	shm  *shmemFile // memfd (fileMemfd)
+	pos  uint64     // f_pos (memfd)
 }
 
 const (
 	fileStdout = iota
 	fileClearRefs
 	fileUffd
+	fileMemfd
 )
 
 // syscall dispatches the system call in RAX (entry_SYSCALL_64 →
@@ -149,7 +154,19 @@ func (v *VCPU) syscall() {
 	case sysClose:
 		ret = v.sysClose(int(a0))
 	case sysMmap:
-		ret = v.sysMmap(a0, a1, a2, a3, int64(a4))
+		if a3&mapAnonymous == 0 {
+			ret = v.mmapFile(a0, a1, a2, a3, int64(a4), r.GPR[cpu.R9])
+		} else {
+			ret = v.sysMmap(a0, a1, a2, a3, int64(a4))
+		}
+	case sysMremap:
+		ret = v.sysMremap(a0, a1, a2, a3, a4)
+	case sysPread64, sysPwrite64:
+		ret = v.sysPreadPwrite(int(a0), a1, a2, a3, nr == sysPwrite64)
+	case sysFtruncate:
+		ret = v.sysFtruncate(int(a0), a1)
+	case sysMemfdCreate:
+		ret = v.sysMemfdCreate(a0, a1)
 	case sysMunmap:
 		ret = v.sysMunmap(a0, a1)
 	case sysMprotect:
@@ -259,6 +276,9 @@ func (v *VCPU) sysWrite(fd int, buf, n uint64) int64 {
 	if f == nil {
 		return -EBADF
 	}
+	if f.shm != nil {
+		return v.fileRW(f, buf, n, -1, true)
+	}
 	if n > 1<<20 {
 		n = 1 << 20
 	}
@@ -283,6 +303,9 @@ func (v *VCPU) sysRead(fd int, buf, n uint64) int64 {
 	}
 	if f.kind == fileUffd {
 		return v.userfaultfdRead(f.uffd, buf, n)
+	}
+	if f.shm != nil {
+		return v.fileRW(f, buf, n, -1, false)
 	}
 	return -EINVAL
 }

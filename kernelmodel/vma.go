@@ -47,9 +47,11 @@ func isCOWMapping(flags uint64) bool { return flags&(VM_SHARED|VM_MAYWRITE) == V
 func vmaIsAnonymous(vma *VMA) bool { return vma.anon && vma.name != "elf" && vma.flags&VM_SHARED == 0 }
 
 // vmaFileBacked reports whether Linux would have vma->vm_file set: the ELF
-// segments (the model populates them eagerly as anonymous pages) and shared
-// anonymous mappings (shmem files).
-func vmaFileBacked(vma *VMA) bool { return vma.name == "elf" || vma.flags&VM_SHARED != 0 }
+// segments (the model populates them eagerly as anonymous pages), shared
+// anonymous mappings (shmem files) and memfd mappings (filemap.go).
+func vmaFileBacked(vma *VMA) bool {
+	return vma.name == "elf" || vma.flags&VM_SHARED != 0 || vma.file != nil
+}
 
 // findVMAAbove models find_vma: the first VMA that ends above addr, which may
 // start above it. nil if there is none.
@@ -80,7 +82,8 @@ func (mm *MM) vmaIndex(vma *VMA) int {
 // mapping, whose pieces share one anon_vma in Linux).
 func vmaMergeable(a *VMA, flags uint64, uffd *userfaultCtx, b *VMA) bool {
 	return (a.flags^flags)&^VM_SOFTDIRTY == 0 && flags&VM_SPECIAL == 0 &&
-		a.uffd == uffd && a.anon == b.anon && a.name == b.name
+		a.uffd == uffd && a.anon == b.anon && a.name == b.name &&
+		a.file == b.file && a.fileBias == b.fileBias
 }
 
 // vmaModify gives the part [start, end) of vma (which must lie inside it)
