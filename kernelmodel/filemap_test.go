@@ -358,3 +358,45 @@ func TestGuestMemfdSIGBUS(t *testing.T) {
 		t.Errorf("pread64 read %#x, want 0x55", got)
 	}
 }
+
+// TestSharedAnonymousMapping: MAP_SHARED|MAP_ANONYMOUS is shmem-backed
+// (shmem_zero_setup): stores land in its page cache, and the pages are freed
+// when the last mapping goes.
+func TestSharedAnonymousMapping(t *testing.T) {
+	m, _ := newTestMachine(t, 1)
+	mm, err := m.newMM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := m.newTask(mm, 0, "t")
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			v.curr = task
+			v.switchMMIrqsOff(mm)
+			addr := uint64(v.sysMmap(0, 2*4096, protRead|protWrite, mapShared|mapAnonymous, -1))
+			if int64(addr) < 0 {
+				t.Fatalf("mmap: %d", int64(addr))
+			}
+			vma := mm.findVMA(addr)
+			if vma == nil || vma.anon || vma.file == nil || vma.flags&VM_SHARED == 0 {
+				t.Fatalf("shared anonymous VMA %+v: want shmem-backed", vma)
+			}
+			if err := v.putUser64(addr+4096, 0xfeed); err != 0 {
+				t.Fatalf("store to the shared mapping: %d", err)
+			}
+			if got, err := v.getUser64(addr + 4096); err != 0 || got != 0xfeed {
+				t.Fatalf("read back %#x (%d), want 0xfeed", got, err)
+			}
+			if n := len(vma.file.cache); n != 1 {
+				t.Errorf("page cache holds %d pages, want 1", n)
+			}
+			file := vma.file
+			if r := v.sysMunmap(addr, 2*4096); r != 0 {
+				t.Fatalf("munmap: %d", r)
+			}
+			if !file.freed || len(file.cache) != 0 {
+				t.Errorf("shmem file not released after the last unmap (freed %v, %d pages)", file.freed, len(file.cache))
+			}
+		},
+	})
+}

@@ -75,7 +75,17 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 	} else if vf&VM_WRITE != 0 {
 		vf |= VM_ACCOUNT
 	}
-	mm.insertVMA(&VMA{start: addr, end: addr + length, flags: vf, anon: true})
+	vma := &VMA{start: addr, end: addr + length, flags: vf, anon: true}
+	if typ == mapShared {
+		// shmem_zero_setup: a shared anonymous mapping is backed by an
+		// unlinked shmem file of its length ("/dev/zero (deleted)"), so
+		// its faults go through do_fault and the page cache.
+		vma.anon = false
+		vma.name = "/dev/zero (deleted)"
+		vma.file = &shmemFile{name: vma.name, size: length, cache: map[uint64]phys.PFN{}}
+		vma.fileBias = -int64(addr >> 12)
+	}
+	mm.insertVMA(vma)
 	v.spend(v.m.cfg.Costs.SyscallEntryExit) // mmap_region bookkeeping: ASSUMPTION one syscall's worth
 	return int64(addr)
 }
