@@ -109,6 +109,10 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 func (v *VCPU) clearRefsPTERange(mm *MM, vma *VMA, typ int) {
 	m := v.m
 	for addr := vma.start; addr < vma.end; {
+		if v.clearRefsHugePMD(mm, addr, typ) {
+			addr = regionEnd(addr, 21, vma.end)
+			continue
+		}
 		pte, pt, next, ok := m.pteTable(mm, addr, vma.end) // skips missing upper levels
 		if !ok {
 			addr = next

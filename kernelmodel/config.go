@@ -112,6 +112,9 @@ type Config struct {
 	// sends the IPIs first and overlaps the local flush with them instead of
 	// v5.10's local-then-remote order.
 	ConcurrentFlush bool
+	// THP models transparent huge pages for anonymous memory
+	// (huge_memory.go): 2 MiB PMD mappings on faults in aligned ranges.
+	THP bool
 	// Trace, if set, receives the run's timeline (faults, flushes,
 	// interrupts, lock waits, syscalls, user time), in emulated-time order
 	// per CPU. It is called by one goroutine at a time and must not retain

@@ -107,6 +107,11 @@ func (v *VCPU) handleMMFault(vma *VMA, address uint64, flags int) int {
 	m.pgfault++ // count_vm_event(PGFAULT)
 	v.spend(m.cfg.Costs.HandleMMFault)
 	mm := v.curr.mm
+	if m.cfg.THP {
+		if ret := v.handleHugePMD(vma, address, flags); ret != vmFaultFallback {
+			return ret
+		}
+	}
 	pte, pt, err := v.pteOffsetAlloc(mm, address)
 	if err != nil {
 		return vmFaultOOM

@@ -155,6 +155,7 @@ func (v *VCPU) dupMMap(mm, old *MM) int64 {
 // (spin_needbreak is 0 without CONFIG_PREEMPTION).
 func (v *VCPU) copyPageRange(dstMM, srcMM *MM, dst, src *VMA) int64 {
 	m := v.m
+	v.splitHugePMDRange(srcMM, src.start, src.end) // THP: split instead of copy_huge_pmd
 	for addr := src.start; addr < src.end; {
 		spte, spt, next, ok := m.pteTable(srcMM, addr, src.end)
 		if !ok {

@@ -223,3 +223,27 @@ func TestUffdWPStudy(t *testing.T) {
 			get(yu, "emu_flush_pending_flushes"), get(nadav, "emu_flush_pending_flushes"))
 	}
 }
+
+// TestTHPDeterministicAcrossGOMAXPROCS: huge-page runs are as deterministic
+// as 4 KiB ones.
+func TestTHPDeterministicAcrossGOMAXPROCS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CPUs = 3
+	cfg.THP = true
+	p := workloads.Params{Threads: 2, Pages: 1024, Iterations: 3, Seed: 3}
+	var want string
+	for _, procs := range []int{1, 2, 8} {
+		old := runtime.GOMAXPROCS(procs)
+		_, s := runWorkload(t, "clear_refs", cfg, p)
+		runtime.GOMAXPROCS(old)
+		got := statsText(s)
+		if v, _ := s.Get("thp_fault_alloc"); v == 0 {
+			t.Fatalf("no huge page faulted in with THP on")
+		}
+		if want == "" {
+			want = got
+		} else if got != want {
+			t.Fatalf("GOMAXPROCS=%d differs", procs)
+		}
+	}
+}

@@ -294,6 +294,7 @@ func vmNormalPage(m *Machine, e uint64) bool {
 // skipped.
 func (v *VCPU) walkPTETables(mm *MM, start, end uint64, fn func(slot phys.Addr, addr uint64)) {
 	m := v.m
+	v.splitHugePMDRange(mm, start, end) // THP: split, then walk the PTEs
 	for addr := start; addr < end; {
 		pte, pt, next, ok := m.pteTable(mm, addr, end)
 		if ok {

@@ -73,6 +73,7 @@ type Page struct {
 	lru      bool
 	ptl      spinlock // split PTE lock when the frame is a page table
 	copying  int      // COW copies of this page in progress (hazard detector)
+	thp      bool     // head of a 2 MiB transparent huge page (huge_memory.go)
 }
 
 func (m *Machine) allocPage() (phys.PFN, error) {
@@ -89,7 +90,10 @@ func (m *Machine) getPage(p phys.PFN) { m.pages[p].refcount++ }
 func (m *Machine) putPage(p phys.PFN) {
 	pg := &m.pages[p]
 	pg.refcount--
-	if pg.refcount == 0 {
+	if pg.refcount == 0 && pg.thp {
+		pg.thp = false
+		m.mem.FreeHuge(p) // free_transhuge_page
+	} else if pg.refcount == 0 {
 		m.mem.Free(p)
 	}
 }
@@ -197,6 +201,10 @@ func (v *VCPU) pteOffsetAlloc(mm *MM, addr uint64) (phys.Addr, phys.PFN, error) 
 	for level := 4; level >= 2; level-- {
 		ea := table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(level)*8)
 		e := m.mem.LoadPTE(ea)
+		if level == 2 && e&tlb.PtePS != 0 {
+			v.splitHugePMD(mm, addr) // THP: a huge PMD is not a page table
+			e = m.mem.LoadPTE(ea)
+		}
 		if e&tlb.PteP == 0 {
 			p, err := m.allocPage()
 			if err != nil {
@@ -224,7 +232,7 @@ func (m *Machine) pteOffset(mm *MM, addr uint64) (phys.Addr, phys.PFN, bool) {
 	table := mm.pgd
 	for level := 4; level >= 2; level-- {
 		e := m.mem.LoadPTE(table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(level)*8))
-		if e&tlb.PteP == 0 {
+		if e&tlb.PteP == 0 || level == 2 && e&tlb.PtePS != 0 {
 			return 0, 0, false
 		}
 		table = ptePFN(e)

@@ -152,6 +152,7 @@ type mmuGather struct {
 	fullmm      bool
 	freedTables bool
 	clearedPTEs bool
+	clearedPMDs bool
 	pages       []phys.PFN
 }
 
@@ -170,7 +171,7 @@ func (t *mmuGather) resetRange() {
 	} else {
 		t.start, t.end = taskSize, 0
 	}
-	t.freedTables, t.clearedPTEs = false, false
+	t.freedTables, t.clearedPTEs, t.clearedPMDs = false, false, false
 }
 
 // tlbRemoveTLBEntry models tlb_remove_tlb_entry: widen the range to flush.
@@ -185,11 +186,15 @@ func (t *mmuGather) tlbRemoveTLBEntry(addr uint64) {
 // tlbFlushMMU models tlb_flush_mmu: flush if anything was batched (x86
 // tlb_flush → flush_tlb_mm_range), then free the batched pages.
 func (v *VCPU) tlbFlushMMU(t *mmuGather) {
-	if t.freedTables || t.clearedPTEs {
+	if t.freedTables || t.clearedPTEs || t.clearedPMDs {
+		stride := uint(12) // tlb_get_unmap_shift
+		if !t.clearedPTEs && t.clearedPMDs {
+			stride = 21
+		}
 		if t.fullmm {
-			v.flushTLBMMRange(t.mm, 0, tlbFlushAllEnd, 12, t.freedTables)
+			v.flushTLBMMRange(t.mm, 0, tlbFlushAllEnd, stride, t.freedTables)
 		} else {
-			v.flushTLBMMRange(t.mm, t.start, t.end, 12, t.freedTables)
+			v.flushTLBMMRange(t.mm, t.start, t.end, stride, t.freedTables)
 		}
 		t.resetRange()
 	}
@@ -227,6 +232,10 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 	m := v.m
 	mm := t.mm
 	for addr := start; addr < end; {
+		if v.zapHugePMD(t, addr, regionEnd(addr, 21, end)) {
+			addr = regionEnd(addr, 21, end)
+			continue
+		}
 		pte, pt, next, ok := m.pteTable(mm, addr, end) // skips missing upper levels
 		if !ok {
 			addr = next

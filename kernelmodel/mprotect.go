@@ -159,6 +159,7 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 // an entry it left stale is ordered before it until it returns.
 func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cpFlags int) int {
 	m := v.m
+	v.splitHugePMDRange(mm, start, end) // THP: split instead of change_huge_pmd
 	mm.revokeOps++
 	mm.tlbFlushPending++ // inc_tlb_flush_pending
 	v.spend(m.cfg.Costs.LockedRMW)

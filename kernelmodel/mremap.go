@@ -199,6 +199,7 @@ func (v *VCPU) moveVMA(mm *MM, vma *VMA, oldAddr, oldLen, newLen, newAddr uint64
 func (v *VCPU) movePageTables(mm *MM, vma *VMA, oldAddr uint64, nv *VMA, newAddr, length uint64) uint64 {
 	m := v.m
 	oldEnd := oldAddr + length
+	v.splitHugePMDRange(mm, oldAddr, oldEnd) // THP: split instead of move_huge_pmd
 	var extent uint64
 	for ; oldAddr < oldEnd; oldAddr, newAddr = oldAddr+extent, newAddr+extent {
 		next := (oldAddr + pmdSize) &^ (pmdSize - 1)

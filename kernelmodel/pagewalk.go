@@ -16,7 +16,9 @@ func (m *Machine) pteTable(mm *MM, addr, end uint64) (pte phys.Addr, pt phys.PFN
 	table := mm.pgd
 	for level := 4; level >= 2; level-- {
 		e := m.mem.LoadPTE(table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(level)*8))
-		if e&tlb.PteP == 0 {
+		if e&tlb.PteP == 0 || level == 2 && e&tlb.PtePS != 0 {
+			// none, or a huge PMD (THP): callers split or handle huge
+			// PMDs before walking, so skipping it is a safety net.
 			return 0, 0, regionEnd(addr, 12+9*uint(level-1), end), false
 		}
 		table = ptePFN(e)

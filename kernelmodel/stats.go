@@ -57,6 +57,10 @@ func (m *Machine) Stats() Stats {
 	add("dtlb_store_misses.stlb_hit", tstats.DTLBStoreMissesSTLBHit, "")
 	add("itlb_misses.walk_completed", tstats.ITLBMissesWalkDone, "")
 	add("dtlb_misses.walk_active", tstats.WalkActiveCycles, "cycles")
+	if m.cfg.THP { // only with THP, so the THP-off counter set is unchanged
+		add("thp_fault_alloc", m.thpFaultAlloc, "")
+		add("thp_split_pmd", m.thpSplitPMD, "")
+	}
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")
 	add("emu_lost_soft_dirty", m.lostSoftDirty, "")

@@ -241,6 +241,7 @@ func (v *VCPU) userfaultfdRegister(c *userfaultCtx, arg uint64) int64 {
 				return -EBUSY
 			}
 		}
+		v.splitHugePMDRange(mm, start, end) // THP: uffd ranges use 4 KiB PTEs (huge_memory.go)
 		for addr := start; addr < end; {
 			vma := mm.findVMAAbove(addr)
 			if vma == nil || vma.start >= end {

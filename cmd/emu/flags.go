@@ -95,6 +95,7 @@ type options struct {
 	kernel     string
 	patches    []string
 	pti        bool
+	thp        bool
 	flushOrder string
 	costs      string
 	json       bool
@@ -147,6 +148,7 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.StringSliceVar(&o.patches, "patch", nil, patchHelp)
 	fs.BoolVar(&o.pti, "pti", false, "model page-table isolation (user PCIDs, deferred user flush)")
+	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
 	if mode != modeAB {

@@ -168,6 +168,7 @@ func buildConfig(o *options) (kernelmodel.Config, error) {
 	}
 	cfg.PCID = o.pcid
 	cfg.PTI = o.pti
+	cfg.THP = o.thp
 	cfg.ConcurrentFlush = o.flushOrder == "concurrent"
 	if o.quantum == 0 || o.quantum > cfg.IPICosts.DeliveryCycles {
 		return cfg, usagef("-quantum must be 1..%d cycles (the IPI delivery latency)", cfg.IPICosts.DeliveryCycles)
@@ -210,6 +211,9 @@ func (p *plan) setCommandAndConfig(o *options) {
 	if cfg.PTI {
 		cmd += " -pti"
 	}
+	if cfg.THP {
+		cmd += " -thp"
+	}
 	if cfg.ConcurrentFlush {
 		cmd += " -flush-order concurrent"
 	}
@@ -233,7 +237,11 @@ func (p *plan) setCommandAndConfig(o *options) {
 	kv = append(kv,
 		report.KV{Key: "seed", Value: p.seed},
 		report.KV{Key: "kernel", Value: cfg.Kernel}, report.KV{Key: "patches", Value: patches},
-		report.KV{Key: "pti", Value: cfg.PTI}, report.KV{Key: "flush_order", Value: flushOrder},
+		report.KV{Key: "pti", Value: cfg.PTI})
+	if cfg.THP { // listed only when on, so THP-off reports are unchanged
+		kv = append(kv, report.KV{Key: "thp", Value: cfg.THP})
+	}
+	kv = append(kv, report.KV{Key: "flush_order", Value: flushOrder},
 		report.KV{Key: "costs", Value: costs},
 		report.KV{Key: "tlb", Value: cfg.TLB.Name}, report.KV{Key: "pcid", Value: cfg.PCID},
 		report.KV{Key: "quantum", Value: cfg.Quantum}, report.KV{Key: "flush_ceiling", Value: cfg.FlushCeil},

@@ -61,6 +61,12 @@ type Memory struct {
 	free   []PFN                   // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
 	next   PFN                     // next never-used frame
 	inUse  int
+	// Huge (2 MiB, 512-frame) blocks come from a separate region bumped
+	// down from the top of memory; hugeLow is its lowest frame (len(frames)
+	// until the first AllocHuge, so the small allocator is unchanged when
+	// no huge page is ever allocated). hugeFree holds freed blocks.
+	hugeLow  PFN
+	hugeFree []PFN
 	// codeGen counts stores to frames that hold decoded code, per frame, so
 	// decode caches keyed by physical address can be invalidated (QEMU-style).
 	// Both are atomic: vCPUs fetching from the same frame in a parallel phase
@@ -78,7 +84,7 @@ func New(size uint64) *Memory {
 	if n < 2 {
 		n = 2
 	}
-	return &Memory{frames: make([]atomic.Pointer[Frame], n), next: 1, codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
+	return &Memory{frames: make([]atomic.Pointer[Frame], n), next: 1, hugeLow: PFN(n), codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
 }
 
 // Frames returns the number of frames of guest-physical memory.
@@ -100,7 +106,7 @@ func (m *Memory) Alloc() (PFN, error) {
 		m.free = m.free[:n-1]
 		*m.frames[p].Load() = Frame{}
 	} else {
-		if uint64(m.next) >= uint64(len(m.frames)) {
+		if m.next >= m.hugeLow {
 			return 0, ErrOutOfMemory
 		}
 		p = m.next
@@ -117,6 +123,53 @@ func (m *Memory) Alloc() (PFN, error) {
 		m.codeGen[p].Add(1)
 	}
 	return p, nil
+}
+
+// HugeFrames is the number of frames of a huge (2 MiB) block.
+const HugeFrames = 512
+
+// AllocHuge returns the first frame of 512 zeroed, contiguous frames
+// aligned to 512 (a 2 MiB page). Blocks are taken from a region bumped down
+// from the top of memory, never overlapping the small allocator's frames;
+// freed blocks (FreeHuge) are reused first.
+func (m *Memory) AllocHuge() (PFN, error) {
+	var p PFN
+	if n := len(m.hugeFree); n > 0 {
+		p = m.hugeFree[n-1]
+		m.hugeFree = m.hugeFree[:n-1]
+	} else {
+		low := m.hugeLow &^ (HugeFrames - 1)
+		if low < HugeFrames || low-HugeFrames < m.next {
+			return 0, ErrOutOfMemory
+		}
+		p = low - HugeFrames
+		m.hugeLow = p
+	}
+	for i := PFN(0); i < HugeFrames; i++ {
+		q := p + i
+		if f := m.frames[q].Load(); f == nil {
+			m.frames[q].Store(newFrame())
+		} else {
+			*f = Frame{}
+		}
+		if m.hasCode[q].Load() {
+			m.hasCode[q].Store(false)
+			m.codeGen[q].Add(1)
+		}
+	}
+	m.inUse += HugeFrames
+	return p, nil
+}
+
+// FreeHuge returns a whole block from AllocHuge. (Frames of a block may
+// instead be freed one by one with Free, after the block was split; they
+// then join the small free list.)
+func (m *Memory) FreeHuge(p PFN) {
+	if p == 0 || p%HugeFrames != 0 || uint64(p)+HugeFrames > uint64(len(m.frames)) {
+		panic(fmt.Sprintf("phys: free of bad huge block %#x", uint64(p)))
+	}
+	m.hugeFree = append(m.hugeFree, p)
+	m.inUse -= HugeFrames
 }
 
 // Free returns a frame to the allocator.

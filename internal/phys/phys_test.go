@@ -59,3 +59,37 @@ func TestAllocResetsCode(t *testing.T) {
 		t.Errorf("reallocated frame: hasCode %v, gen %d (was %d)", m.HasCode(q), m.CodeGen(q), g)
 	}
 }
+
+func TestAllocHuge(t *testing.T) {
+	m := New(8 << 20) // 2048 frames
+	small, err := m.Alloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := m.AllocHuge()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h%HugeFrames != 0 || h <= small || m.InUse() != 1+HugeFrames {
+		t.Fatalf("AllocHuge = %#x (InUse %d)", h, m.InUse())
+	}
+	m.Frame(h + 7)[0] = 1
+	m.FreeHuge(h)
+	if m.InUse() != 1 {
+		t.Fatalf("InUse after FreeHuge = %d", m.InUse())
+	}
+	h2, err := m.AllocHuge()
+	if err != nil || h2 != h || m.Frame(h + 7)[0] != 0 {
+		t.Fatalf("reuse: %#x %v, frame not zeroed", h2, err)
+	}
+	// Small allocations never enter the huge region.
+	for {
+		p, err := m.Alloc()
+		if err != nil {
+			break
+		}
+		if p >= h {
+			t.Fatalf("small frame %#x inside the huge region %#x", p, h)
+		}
+	}
+}

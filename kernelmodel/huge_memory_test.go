@@ -1,0 +1,235 @@
+package kernelmodel
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/tlbemu/emu/tlb"
+	"github.com/tlbemu/emu/workloads"
+)
+
+func newTHPMachine(t *testing.T, cpus int) (*Machine, *MM) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.CPUs = cpus
+	cfg.MemBytes = 64 << 20
+	cfg.THP = true
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := m.newMM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, mm
+}
+
+// pmdOf returns the PMD entry mapping addr (0 if an upper level is missing).
+func pmdOf(m *Machine, mm *MM, addr uint64) uint64 {
+	slot, ok := m.pmdSlot(mm, addr)
+	if !ok {
+		return 0
+	}
+	return m.mem.LoadPTE(slot)
+}
+
+// TestTHPFaultClearRefsMunmap: one write fault maps a 2 MiB-aligned range
+// with one huge PMD (512 pages written, one fault); clear_refs "4"
+// write-protects it with exactly one full flush (pmdp_invalidate); the next
+// write reuses the exclusively mapped page (do_huge_pmd_wp_page, no split);
+// munmap frees all 512 frames.
+func TestTHPFaultClearRefsMunmap(t *testing.T) {
+	m, mm := newTHPMachine(t, 2)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024) // 4 MiB: holds an aligned 2 MiB range
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			faults := m.pgfault
+			for i := uint64(0); i < 512; i++ {
+				if !userAccess(v, h+i*4096, true) {
+					t.Fatal("write failed")
+				}
+			}
+			if d := m.pgfault - faults; d != 1 {
+				t.Errorf("%d faults for 512 page writes, want 1", d)
+			}
+			if m.thpFaultAlloc != 1 {
+				t.Errorf("thp_fault_alloc = %d, want 1", m.thpFaultAlloc)
+			}
+			e := pmdOf(m, mm, h)
+			want := tlb.PtePS | tlb.PteP | tlb.PteRW | tlb.PteUS | tlb.PteA | tlb.PteD | tlb.PteSoftDirty
+			if e&want != want {
+				t.Fatalf("PMD %#x lacks %#x", e, want)
+			}
+			afterFault := m.mem.InUse()
+
+			gen, all := mm.tlbGen, m.nrTLBLocalFlushAll
+			if r := v.clearRefsWrite([]byte("4")); r != 1 {
+				t.Fatalf("clear_refs = %d", r)
+			}
+			if d := mm.tlbGen - gen; d != 1 {
+				t.Errorf("clear_refs issued %d flushes, want 1 (pmdp_invalidate)", d)
+			}
+			if d := m.nrTLBLocalFlushAll - all; d != 1 {
+				t.Errorf("local full flushes %d, want 1 (512 pages > ceiling 33)", d)
+			}
+			e = pmdOf(m, mm, h)
+			if e&tlb.PteP == 0 || e&tlb.PtePS == 0 || e&(tlb.PteRW|tlb.PteSoftDirty) != 0 || e&tlb.PteD == 0 {
+				t.Fatalf("after clear_refs PMD %#x, want present huge, write-protected, soft-dirty clear, D kept", e)
+			}
+
+			faults, reuse := m.pgfault, m.wpReuse
+			userAccess(v, h+5*4096, true)
+			if m.pgfault-faults != 1 || m.wpReuse-reuse != 1 || m.thpSplitPMD != 0 {
+				t.Errorf("write after clear_refs: faults %d reuse %d splits %d, want 1 1 0", m.pgfault-faults, m.wpReuse-reuse, m.thpSplitPMD)
+			}
+			if e = pmdOf(m, mm, h); e&(tlb.PteRW|tlb.PteSoftDirty|tlb.PtePS) != tlb.PteRW|tlb.PteSoftDirty|tlb.PtePS {
+				t.Errorf("after reuse PMD %#x, want writable soft-dirty huge", e)
+			}
+
+			if r := v.sysMunmap(a, 1024*4096); r != 0 {
+				t.Fatalf("munmap = %d", r)
+			}
+			v.lruAddDrain()
+			if got := m.mem.InUse(); got != afterFault-512 {
+				t.Errorf("InUse after munmap %d, want %d (512 frames freed)", got, afterFault-512)
+			}
+			if e = pmdOf(m, mm, h); e != 0 {
+				t.Errorf("PMD %#x after munmap", e)
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPPartialMunmapSplits: munmap of part of a huge PMD splits it
+// (thp_split_pmd, a flush of the 2 MiB) and the rest stays mapped by PTEs
+// with the huge PMD's bits.
+func TestTHPPartialMunmapSplits(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			userAccess(v, h, true)
+			putWords(t, v, h+8*4096, 0xfeed)
+			before := m.mem.InUse()
+			if r := v.sysMunmap(h+4096, 4*4096); r != 0 {
+				t.Fatalf("munmap = %d", r)
+			}
+			if m.thpSplitPMD != 1 {
+				t.Errorf("thp_split_pmd = %d, want 1", m.thpSplitPMD)
+			}
+			v.lruAddDrain()
+			// +1 PTE table, -4 frames
+			if got := m.mem.InUse(); got != before+1-4 {
+				t.Errorf("InUse %d, want %d", got, before+1-4)
+			}
+			if e := pte(m, mm, h); e&(tlb.PteP|tlb.PteRW|tlb.PteD) != tlb.PteP|tlb.PteRW|tlb.PteD || e&tlb.PtePS != 0 {
+				t.Errorf("PTE of h after split %#x", e)
+			}
+			if e := pte(m, mm, h+4096); e != 0 {
+				t.Errorf("unmapped PTE %#x", e)
+			}
+			if got := getWord(t, v, h+8*4096); got != 0xfeed {
+				t.Errorf("data after split %#x", got)
+			}
+			faults := m.pgfault
+			userAccess(v, h+100*4096, true)
+			if m.pgfault != faults {
+				t.Errorf("write to a split subpage faulted")
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPClearRefsWorkload runs the clear_refs workload with THP on: its
+// 16 MiB mapping is huge-mapped, and because clear_soft_dirty_pmd flushes
+// (pmdp_invalidate, kernel-spec §3.3), no write is lost through a stale
+// entry on v5.10, unlike with 4 KiB pages.
+func TestTHPClearRefsWorkload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	cfg := DefaultConfig()
+	cfg.CPUs = 3
+	cfg.MemBytes = 128 << 20
+	cfg.THP = true
+	p := workloads.Params{Threads: 2, Pages: 4096, Iterations: 4, Seed: 1}
+	m, s := runWorkload(t, "clear_refs", cfg, p)
+	c := map[string]uint64{}
+	for _, x := range s.Counters {
+		c[x.Name] = x.Value
+	}
+	if c["thp_fault_alloc"] == 0 {
+		t.Errorf("thp_fault_alloc = 0")
+	}
+	if c["emu_lost_soft_dirty"] != 0 {
+		t.Errorf("emu_lost_soft_dirty = %d with THP, want 0", c["emu_lost_soft_dirty"])
+	}
+	t.Logf("thp_fault_alloc %d thp_split_pmd %d lost_soft_dirty %d flush_all %d", c["thp_fault_alloc"], c["thp_split_pmd"], m.lostSoftDirty, c["nr_tlb_local_flush_all"])
+}
+
+// TestTHPWPSplitWhenShared: a write to a write-protected huge PMD whose page
+// has another reference (a GUP pin, here) cannot reuse it: v5.10's
+// do_huge_pmd_wp_page splits the PMD (pmdp_invalidate flushes) and falls
+// back to the PTE path, which copies the written subpage.
+func TestTHPWPSplitWhenShared(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			userAccess(v, h, true)
+			head := ptePFN(pmdOf(m, mm, h))
+			m.getPage(head) // an extra reference
+			v.clearRefsWrite([]byte("4"))
+			gen, cp := mm.tlbGen, m.wpCopy
+			userAccess(v, h+3*4096, true)
+			if m.thpSplitPMD != 1 || m.wpCopy-cp != 1 {
+				t.Errorf("splits %d copies %d, want 1 1", m.thpSplitPMD, m.wpCopy-cp)
+			}
+			if mm.tlbGen-gen < 2 {
+				t.Errorf("flushes %d, want the split's pmdp_invalidate and the copy's ptep_clear_flush", mm.tlbGen-gen)
+			}
+			if e := pte(m, mm, h+3*4096); ptePFN(e) == head+3 || !pteWrite(e) {
+				t.Errorf("written subpage PTE %#x, want a writable copy", e)
+			}
+			if e := pte(m, mm, h); ptePFN(e) != head || pteWrite(e) {
+				t.Errorf("other subpage PTE %#x, want the original, read-only", e)
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPForkSplits: fork splits the parent's huge PMD (instead of
+// copy_huge_pmd) and copies the PTEs write-protected in both.
+func TestTHPForkSplits(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			userAccess(v, h, true)
+			v.lruAddDrain()
+			v.sysFork()
+			c := m.tasks[len(m.tasks)-1]
+			c.home.runq = slices.DeleteFunc(c.home.runq, func(x *Task) bool { return x == c })
+			if m.thpSplitPMD != 1 {
+				t.Errorf("thp_split_pmd = %d, want 1", m.thpSplitPMD)
+			}
+			pe, ce := pte(m, mm, h+4096), pte(m, c.mm, h+4096)
+			if pe == 0 || ptePFN(pe) != ptePFN(ce) || pteWrite(pe) || pteWrite(ce) {
+				t.Errorf("parent PTE %#x child PTE %#x, want the same page read-only in both", pe, ce)
+			}
+			detach(v)
+		},
+	})
+}
