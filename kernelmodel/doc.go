@@ -1,5 +1,6 @@
 // Package kernelmodel is the Linux model of emu: tasks, mm_structs, VMAs
-// and page tables in guest-physical memory, the anonymous page-fault path,
+// and page tables in guest-physical memory, the page-fault paths (anonymous,
+// shmem/memfd, 2 MiB THP),
 // the syscalls the guests use, mmu_gather and mm->tlb_flush_pending, the x86
 // TLB-flush machinery of arch/x86/mm/tlb.c (tlb_gen, cpu_tlbstate, lazy TLB,
 // PCID/ASIDs, PTI), emulated locks, the scheduler, and the stale-TLB hazard
