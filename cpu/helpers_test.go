@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/tlbemu/emu/internal/phys"
@@ -160,4 +161,11 @@ func (m *machine) standardLayout() {
 	m.cpu.Regs.RIP = testCode
 	m.cpu.Regs.GPR[RSP] = testRSP
 	m.cpu.Regs.RFLAGS = 0x202
+}
+
+// mallocs returns the process's cumulative heap allocation count.
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }

@@ -4,6 +4,8 @@
 
 package cpu
 
+import "testing"
+
 var nativeOps = []nativeOp{
 	{"ADD", 1, nativeADDB},
 	{"ADD", 2, nativeADDW},
@@ -116,4 +118,20 @@ var nativeOps = []nativeOp{
 	{"LZCNT", 2, nativeLZCNTW},
 	{"LZCNT", 4, nativeLZCNTL},
 	{"LZCNT", 8, nativeLZCNTQ},
+}
+
+// TestNativeOpsTable checks the generated table: every entry has a helper
+// and an operand size the differential tests know, and no (op, size) twice.
+func TestNativeOpsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, o := range nativeOps {
+		key := o.name + string(rune('0'+o.size))
+		if o.fn == nil || (o.size != 1 && o.size != 2 && o.size != 4 && o.size != 8) || seen[key] {
+			t.Errorf("bad native op entry %q size %d", o.name, o.size)
+		}
+		seen[key] = true
+	}
+	if len(nativeOps) < 100 {
+		t.Errorf("only %d native ops", len(nativeOps))
+	}
 }

@@ -78,7 +78,7 @@ func main() {
 	g.WriteString("// are loaded into RAX, RBX and RCX, RDX is zeroed, RFLAGS is set to f (which\n")
 	g.WriteString("// must hold only status flags); they return RAX, RDX and the resulting RFLAGS.\n")
 	g.WriteString("// They exist for the differential tests.\n")
-	t.WriteString(header + "//go:build amd64\n\npackage cpu\n\n")
+	t.WriteString(header + "//go:build amd64\n\npackage cpu\n\nimport \"testing\"\n\n")
 	t.WriteString("var nativeOps = []nativeOp{\n")
 	for _, o := range ops {
 		for i := 0; i < len(o.sizes); i++ {
@@ -96,6 +96,23 @@ func main() {
 		}
 	}
 	t.WriteString("}\n")
+	t.WriteString(`
+// TestNativeOpsTable checks the generated table: every entry has a helper
+// and an operand size the differential tests know, and no (op, size) twice.
+func TestNativeOpsTable(t *testing.T) {
+	seen := map[string]bool{}
+	for _, o := range nativeOps {
+		key := o.name + string(rune('0'+o.size))
+		if o.fn == nil || (o.size != 1 && o.size != 2 && o.size != 4 && o.size != 8) || seen[key] {
+			t.Errorf("bad native op entry %q size %d", o.name, o.size)
+		}
+		seen[key] = true
+	}
+	if len(nativeOps) < 100 {
+		t.Errorf("only %d native ops", len(nativeOps))
+	}
+}
+`)
 	for name, b := range map[string][]byte{"native_amd64.s": s.Bytes(), "native_amd64.go": g.Bytes(), "native_ops_amd64_test.go": t.Bytes()} {
 		if err := os.WriteFile(name, b, 0o644); err != nil {
 			log.Fatal(err)
