@@ -339,26 +339,11 @@ func (v *VCPU) mmapFile(addr, length, prot, flags uint64, fd int64, off uint64) 
 	}
 	v.mmapWriteLock(mm)
 	defer v.mmapWriteUnlock(mm)
-	if flags&mapFixed != 0 {
-		if addr&0xfff != 0 || addr+length > taskSize || addr+length < addr {
-			return -EINVAL
-		}
-		if !mm.free(addr, addr+length) {
-			v.doMunmapLocked(mm, addr, addr+length)
-		}
-	} else {
-		addr = mm.getUnmappedArea(length)
-		if addr == 0 {
-			return -ENOMEM
-		}
+	addr, errno := v.getUnmappedAreaLocked(mm, addr, length, flags)
+	if errno != 0 {
+		return errno
 	}
-	// The memfd is open read-write: every VM_MAY* bit.
-	vf := protToVMFlags(prot) | VM_SOFTDIRTY | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-	if typ == mapShared {
-		vf |= VM_SHARED | VM_MAYSHARE
-	} else if vf&VM_WRITE != 0 {
-		vf |= VM_ACCOUNT
-	}
+	vf := mmapVMFlags(prot, typ)
 	vma := &VMA{start: addr, end: addr + length, flags: vf, name: f.shm.name, file: f.shm,
 		fileBias: int64(pgoff) - int64(addr>>12)}
 	mm.insertVMA(vma)

@@ -54,27 +54,11 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 	mm := v.curr.mm
 	v.mmapWriteLock(mm)
 	defer v.mmapWriteUnlock(mm)
-	if flags&mapFixed != 0 {
-		if addr&0xfff != 0 || addr+length > taskSize || addr+length < addr {
-			return -EINVAL
-		}
-		if !mm.free(addr, addr+length) {
-			v.doMunmapLocked(mm, addr, addr+length)
-		}
-	} else {
-		addr = mm.getUnmappedArea(length)
-		if addr == 0 {
-			return -ENOMEM
-		}
+	addr, errno := v.getUnmappedAreaLocked(mm, addr, length, flags)
+	if errno != 0 {
+		return errno
 	}
-	// do_mmap: every anonymous mapping may get any protection later
-	// (VM_MAY*); mmap_region: a private writable mapping is accounted.
-	vf := protToVMFlags(prot) | VM_SOFTDIRTY | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-	if typ == mapShared {
-		vf |= VM_SHARED | VM_MAYSHARE
-	} else if vf&VM_WRITE != 0 {
-		vf |= VM_ACCOUNT
-	}
+	vf := mmapVMFlags(prot, typ)
 	vma := &VMA{start: addr, end: addr + length, flags: vf, anon: true}
 	if typ == mapShared {
 		// shmem_zero_setup: a shared anonymous mapping is backed by an
@@ -88,6 +72,40 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 	mm.insertVMA(vma)
 	v.spend(v.m.cfg.Costs.SyscallEntryExit) // mmap_region bookkeeping: ASSUMPTION one syscall's worth
 	return int64(addr)
+}
+
+// getUnmappedAreaLocked picks the address of a new mapping, with mmap_lock
+// held for write: MAP_FIXED replaces whatever is mapped there (do_mmap →
+// do_munmap), otherwise get_unmapped_area searches top-down.
+func (v *VCPU) getUnmappedAreaLocked(mm *MM, addr, length, flags uint64) (uint64, int64) {
+	if flags&mapFixed != 0 {
+		if addr&0xfff != 0 || addr+length > taskSize || addr+length < addr {
+			return 0, -EINVAL
+		}
+		if !mm.free(addr, addr+length) {
+			v.doMunmapLocked(mm, addr, addr+length)
+		}
+		return addr, 0
+	}
+	addr = mm.getUnmappedArea(length)
+	if addr == 0 {
+		return 0, -ENOMEM
+	}
+	return addr, 0
+}
+
+// mmapVMFlags returns a new mapping's vm_flags: do_mmap gives every
+// anonymous or read-write-opened (memfd) mapping all VM_MAY* bits, new VMAs
+// are VM_SOFTDIRTY (mmap_region), and a private writable mapping is
+// accounted (VM_ACCOUNT).
+func mmapVMFlags(prot, typ uint64) uint64 {
+	vf := protToVMFlags(prot) | VM_SOFTDIRTY | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
+	if typ == mapShared {
+		vf |= VM_SHARED | VM_MAYSHARE
+	} else if vf&VM_WRITE != 0 {
+		vf |= VM_ACCOUNT
+	}
+	return vf
 }
 
 // sysMunmap models munmap: __do_munmap detaches the VMAs under the write
