@@ -5,6 +5,8 @@ package cpu
 
 import (
 	"golang.org/x/arch/x86/x86asm"
+
+	"github.com/tlbemu/emu/tlb"
 )
 
 // decodeStatus is the outcome of decoding one instruction.
@@ -714,4 +716,34 @@ func setCount(u *uop, a x86asm.Arg) bool {
 		}
 	}
 	return false
+}
+
+// Disassemble returns the Intel-syntax disassembly of the instruction at
+// user address rip, read through the current page tables without touching
+// the TLBs (for diagnostics such as the hazard detector's report), or
+// "(unmapped)" / "(bad)".
+func (c *CPU) Disassemble(rip uint64) string {
+	var b [15]byte
+	n := 0
+	for n < len(b) {
+		va := tlb.VirtAddr(rip + uint64(n))
+		r, code := tlb.Walk(c.Mem, c.MMU.CR3(), va, tlb.Read)
+		if code != 0 {
+			break
+		}
+		f := c.Mem.Frame(r.PFN)
+		off := int(uint64(va) & 0xfff)
+		n += copy(b[n:], f[off:])
+	}
+	if n == 0 {
+		return "(unmapped)"
+	}
+	if endbr(b[:n]) {
+		return "endbr64"
+	}
+	inst, err := x86asm.Decode(b[:n], 64)
+	if err != nil || inst.Op == 0 {
+		return "(bad)"
+	}
+	return x86asm.IntelSyntax(inst, rip, nil)
 }

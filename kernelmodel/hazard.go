@@ -13,13 +13,14 @@ type Hazard struct {
 	CPU  int
 	Addr uint64 // guest-virtual address stored to
 	RIP  uint64 // the storing instruction
+	Insn string // its disassembly
 	PTE  uint64 // the PTE at the time of the store
 	Path string // the kernel path that left the entry stale
 }
 
 func (h *Hazard) Error() string {
-	return fmt.Sprintf("%s: cpu %d stored to %#x at rip %#x through a stale TLB entry (pte now %#x); left stale by %s",
-		h.Kind, h.CPU, h.Addr, h.RIP, h.PTE, h.Path)
+	return fmt.Sprintf("%s: cpu %d stored to %#x at rip %#x (%s) through a stale TLB entry (pte now %#x); left stale by %s",
+		h.Kind, h.CPU, h.Addr, h.RIP, h.Insn, h.PTE, h.Path)
 }
 
 // onStaleWrite is the tlb.MMU hook: a store completed through a cached entry
@@ -68,7 +69,7 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		kind, path = "emu_write_to_wrprotected", "a write-protect that returned without flushing"
 	}
 	if m.cfg.FailHazard && m.hazard == nil {
-		m.hazard = &Hazard{Kind: kind, CPU: v.id, Addr: uint64(va), RIP: v.c.Regs.RIP, PTE: cur, Path: path}
+		m.hazard = &Hazard{Kind: kind, CPU: v.id, Addr: uint64(va), RIP: v.c.Regs.RIP, Insn: v.c.Disassemble(v.c.Regs.RIP), PTE: cur, Path: path}
 		m.stop(fmt.Errorf("%w: %w", ErrHazard, m.hazard))
 		panic(errStop{})
 	}

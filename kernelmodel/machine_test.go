@@ -2,6 +2,7 @@ package kernelmodel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -245,5 +246,31 @@ func TestTHPDeterministicAcrossGOMAXPROCS(t *testing.T) {
 		} else if got != want {
 			t.Fatalf("GOMAXPROCS=%d differs", procs)
 		}
+	}
+}
+
+// TestFailOnHazardNamesTheStore: -fail-on-hazard stops at the first hazard
+// and names CPU, address, instruction and the kernel path.
+func TestFailOnHazardNamesTheStore(t *testing.T) {
+	wl, err := workloads.Lookup("clear_refs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.FailHazard = true
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Load(wl.ELF, wl.Argv(smallParams(1))); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Run(context.Background())
+	var h *Hazard
+	if !errors.As(err, &h) || !errors.Is(err, ErrHazard) {
+		t.Fatalf("Run = %v, want a *Hazard wrapping ErrHazard", err)
+	}
+	if h.Kind != "emu_lost_soft_dirty" || h.Insn == "" || strings.HasPrefix(h.Insn, "(") || !strings.Contains(h.Path, "clear_refs_write") {
+		t.Errorf("hazard %+v: want a lost soft-dirty store with its disassembly and the clear_refs path", h)
 	}
 }
