@@ -155,8 +155,21 @@ func (v *VCPU) dupMMap(mm, old *MM) int64 {
 // (spin_needbreak is 0 without CONFIG_PREEMPTION).
 func (v *VCPU) copyPageRange(dstMM, srcMM *MM, dst, src *VMA) int64 {
 	m := v.m
-	v.splitHugePMDRange(srcMM, src.start, src.end) // THP: split instead of copy_huge_pmd
 	for addr := src.start; addr < src.end; {
+		if m.cfg.THP { // copy_pmd_range: is_swap_pmd || pmd_trans_huge
+			haddr := addr &^ (hpageSize - 1)
+			if haddr >= src.start && haddr+hpageSize <= src.end {
+				if ok, err := v.copyHugePMD(dstMM, srcMM, src, haddr); ok {
+					if err != 0 {
+						return err
+					}
+					addr = haddr + hpageSize
+					continue
+				}
+			} else {
+				v.splitHugePMD(srcMM, addr) // not wholly inside the VMA
+			}
+		}
 		spte, spt, next, ok := m.pteTable(srcMM, addr, src.end)
 		if !ok {
 			addr = next

@@ -16,15 +16,23 @@ import (
 //     page is not modelled).
 //   - VMAs registered with userfaultfd never get a huge PMD (fault falls
 //     back to PTEs).
-//   - fork, mprotect, mremap, madvise other than a whole-PMD
-//     MADV_DONTNEED, and userfaultfd ioctls split the huge PMD first
-//     (__split_huge_pmd) and then take the existing 4 KiB paths; v5.10
-//     instead copies (copy_huge_pmd) or changes (change_huge_pmd) a
-//     whole huge PMD.
-//   - A split maps the 512 subpages as independent 4 KiB pages (each
-//     refcount 1, mapcount 1): the compound page is not kept.
-//   - The page table that v5.10 deposits (pgtable_trans_huge_deposit) is
-//     allocated at split time instead.
+//   - fork copies a huge PMD whole (copy_huge_pmd) and mprotect of a
+//     whole huge PMD changes it whole (change_huge_pmd, except to
+//     PROT_NONE, which splits); a partial mprotect, mremap, madvise other
+//     than a whole-PMD MADV_DONTNEED, and userfaultfd ioctls split the
+//     huge PMD first (__split_huge_pmd) and then take the existing 4 KiB
+//     paths.
+//   - A split maps the 512 subpages as independent 4 KiB pages, each
+//     taking the head's refcount and mapcount: the compound page is not
+//     kept. If the huge page is still PMD-mapped by another mm (after
+//     fork), the head loses thp and each such PMD mapping counts as a
+//     reference and mapping of every subpage (hugeDupRmap, zapHugePMD),
+//     so a frame is freed only when its last mapping goes. A write to a
+//     shared huge PMD splits it and the PTE path copies the written 4 KiB
+//     subpage (do_huge_pmd_wp_page, v5.10); a PMD whose head was split
+//     elsewhere is never reused whole, it splits on write.
+//   - The page table that v5.10 deposits (pgtable_trans_huge_deposit, also
+//     for the child in copy_huge_pmd) is allocated at split time instead.
 
 const hpageSize = uint64(1) << 21 // HPAGE_PMD_SIZE
 
@@ -220,7 +228,11 @@ func (v *VCPU) splitHugePMD(mm *MM, addr uint64) {
 	prot |= tlb.PteP
 	hp := m.pages[head]
 	for i := phys.PFN(0); i < phys.HugeFrames; i++ {
-		m.pages[head+i] = Page{refcount: hp.refcount, mapcount: hp.mapcount, anon: true, lru: true}
+		// A head that is no longer thp was split by another mm: each
+		// subpage already counts this PMD's mapping (hugeDupRmap).
+		if hp.thp {
+			m.pages[head+i] = Page{refcount: hp.refcount, mapcount: hp.mapcount, anon: true, lru: true}
+		}
 		m.mem.StorePTE(pt.Addr()+phys.Addr(i*8), mkPTE(head+i, prot))
 		v.spend(m.cfg.Costs.PTEUpdate)
 	}
@@ -268,8 +280,17 @@ func (v *VCPU) zapHugePMD(t *mmuGather, addr, next uint64) bool {
 	}
 	t.clearedPMDs = true
 	head := ptePFN(old)
-	m.pages[head].mapcount-- // page_remove_rmap(page, true)
-	t.pages = append(t.pages, head)
+	if m.pages[head].thp {
+		m.pages[head].mapcount-- // page_remove_rmap(page, true)
+		t.pages = append(t.pages, head)
+	} else {
+		// Split by another mm while this PMD kept it whole: this
+		// mapping holds each of the 512 subpages (hugeDupRmap).
+		for i := phys.PFN(0); i < phys.HugeFrames; i++ {
+			m.pages[head+i].mapcount--
+			t.pages = append(t.pages, head+i)
+		}
+	}
 	v.spinUnlock(&mm.pageTableLock)
 	return true
 }
@@ -303,4 +324,95 @@ func (v *VCPU) clearRefsHugePMD(mm *MM, addr uint64, typ int) bool {
 	}
 	v.spinUnlock(&mm.pageTableLock)
 	return true
+}
+
+// hugeDupRmap models get_page + page_dup_rmap(page, true) for a huge PMD
+// mapping head. A head that is no longer thp was split in another mm while
+// this PMD kept it whole: every holder of it holds each of the 512
+// subpages (see splitHugePMD), so the new mapping takes all 512.
+func (m *Machine) hugeDupRmap(head phys.PFN) {
+	if m.pages[head].thp {
+		m.getPage(head)
+		m.pages[head].mapcount++
+		return
+	}
+	for i := phys.PFN(0); i < phys.HugeFrames; i++ {
+		m.getPage(head + i)
+		m.pages[head+i].mapcount++
+	}
+}
+
+// copyHugePMD models copy_huge_pmd (mm/huge_memory.c, v5.10) for the
+// PMD of the parent's huge anonymous page at haddr, called from
+// copy_page_range when the whole 2 MiB lies in the (COW) source VMA:
+// under the child's pmd_lock and then the parent's, get_page +
+// page_dup_rmap, pmdp_set_wrprotect on the parent (an atomic clear of RW
+// that keeps D; no flush: dup_mmap's flush_tlb_mm covers it), and the
+// child's PMD write-protected and old. The page table v5.10 deposits for
+// the child (pgtable_trans_huge_deposit) is not allocated (split
+// allocates one instead). It reports whether it handled the PMD: false
+// for a PMD that is not huge.
+func (v *VCPU) copyHugePMD(dstMM, srcMM *MM, src *VMA, haddr uint64) (bool, int64) {
+	m := v.m
+	sslot, ok := m.pmdSlot(srcMM, haddr)
+	if !ok || !pmdTransHuge(m.mem.LoadPTE(sslot)) {
+		return false, 0
+	}
+	dslot, err := v.pmdAlloc(dstMM, haddr)
+	if err != nil {
+		return true, -ENOMEM
+	}
+	v.spinLock(&dstMM.pageTableLock)
+	v.spinLock(&srcMM.pageTableLock)
+	e := m.mem.LoadPTE(sslot)
+	m.hugeDupRmap(ptePFN(e))
+	if isCOWMapping(src.flags) && pteWrite(e) {
+		m.mem.StorePTE(sslot, m.mem.LoadPTE(sslot)&^tlb.PteRW) // pmdp_set_wrprotect
+		e = pteWrprotect(e)
+	}
+	e &^= tlb.PteA // pmd_mkold
+	if src.flags&VM_UFFD_WP == 0 {
+		e &^= tlb.PteUffdWP
+	}
+	m.mem.StorePTE(dslot, e) // set_pmd_at
+	v.spend(m.cfg.Costs.PTEUpdate)
+	v.spinUnlock(&srcMM.pageTableLock)
+	v.spinUnlock(&dstMM.pageTableLock)
+	return true, 0
+}
+
+// changeHugePMD models change_huge_pmd (v5.10) for a present huge PMD
+// whose whole 2 MiB [haddr, haddr+2 MiB) is being changed: under
+// pmd_lock, pmdp_invalidate (clear present, then flush_pmd_tlb_range,
+// which on x86 is flush_tlb_range of the 2 MiB: 512 pages > the ceiling,
+// a full flush), pmd_modify with newprot (keeping PSE), the uffd-wp
+// bits as change_pte_range sets them, set_pmd_at. change_protection_range
+// counts HPAGE_PMD_NR pages and still issues its own flush_tlb_range at
+// the end. A PROT_NONE newprot is not modelled huge (the caller splits).
+// It returns the pages changed (0 if the PMD is not a present huge PMD).
+func (v *VCPU) changeHugePMD(mm *MM, haddr, newprot uint64, cpFlags int) int {
+	m := v.m
+	slot, ok := m.pmdSlot(mm, haddr)
+	if !ok {
+		return 0
+	}
+	v.spinLock(&mm.pageTableLock)
+	e := m.mem.LoadPTE(slot)
+	if !pmdTransHuge(e) || e&tlb.PteP == 0 {
+		v.spinUnlock(&mm.pageTableLock)
+		return 0
+	}
+	old := m.mem.SwapPTE(slot, e&^tlb.PteP) // pmdp_invalidate: pmdp_establish(pmd_mkinvalid)
+	v.flushTLBRange(mm, haddr, haddr+hpageSize)
+	n := pteModify(old, newprot) | tlb.PtePS // pmd_modify: _HPAGE_CHG_MASK keeps PSE
+	switch {
+	case cpFlags&mmCPUffdWP != 0:
+		n = pteWrprotect(n) | tlb.PteUffdWP
+	case cpFlags&mmCPUffdWPResolve != 0:
+		n &^= tlb.PteUffdWP
+	}
+	m.mem.StorePTE(slot, n) // set_pmd_at
+	v.spend(m.cfg.Costs.PTEUpdate)
+	v.spinUnlock(&mm.pageTableLock)
+	return phys.HugeFrames
 }

@@ -208,9 +208,183 @@ func TestTHPWPSplitWhenShared(t *testing.T) {
 	})
 }
 
-// TestTHPForkSplits: fork splits the parent's huge PMD (instead of
-// copy_huge_pmd) and copies the PTEs write-protected in both.
-func TestTHPForkSplits(t *testing.T) {
+// forkTHPChild forks the current task and takes the child off its run
+// queue so that the script drives it.
+func forkTHPChild(v *VCPU) *Task {
+	m := v.m
+	v.sysFork()
+	c := m.tasks[len(m.tasks)-1]
+	c.home.runq = slices.DeleteFunc(c.home.runq, func(x *Task) bool { return x == c })
+	return c
+}
+
+// TestTHPForkCopiesHugePMD: fork copies a huge PMD whole (copy_huge_pmd):
+// one huge PMD in each mm, the parent's write-protected, the child's
+// write-protected and old, refcount and mapcount 2 on the head, no split
+// and exactly dup_mmap's one flush_tlb_mm. A write by the child then splits
+// its PMD and copies the written subpage (v5.10 do_huge_pmd_wp_page); the
+// parent's data is unchanged. The child's exit drops its mappings without
+// freeing the parent's frames; the parent's munmap frees them.
+func TestTHPForkCopiesHugePMD(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			p := attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			userAccess(v, h, true)
+			putWords(t, v, h+3*4096, 0xabcd)
+			v.lruAddDrain()
+			head := ptePFN(pmdOf(m, mm, h))
+			gen, full := mm.tlbGen, m.nrTLBLocalFlushAll
+			c := forkTHPChild(v)
+			if m.thpSplitPMD != 0 {
+				t.Errorf("thp_split_pmd = %d after fork, want 0", m.thpSplitPMD)
+			}
+			if d := mm.tlbGen - gen; d != 1 {
+				t.Errorf("fork issued %d flushes, want 1 (flush_tlb_mm)", d)
+			}
+			if d := m.nrTLBLocalFlushAll - full; d != 1 {
+				t.Errorf("local full flushes %d, want 1", d)
+			}
+			pe, ce := pmdOf(m, mm, h), pmdOf(m, c.mm, h)
+			if pe&(tlb.PteP|tlb.PtePS) != tlb.PteP|tlb.PtePS || pteWrite(pe) || ptePFN(pe) != head {
+				t.Errorf("parent PMD %#x, want present huge read-only of head %#x", pe, head)
+			}
+			if ce&(tlb.PteP|tlb.PtePS) != tlb.PteP|tlb.PtePS || pteWrite(ce) || ce&tlb.PteA != 0 || ptePFN(ce) != head {
+				t.Errorf("child PMD %#x, want present huge read-only old of head %#x", ce, head)
+			}
+			if pg := m.pages[head]; pg.refcount != 2 || pg.mapcount != 2 || !pg.thp {
+				t.Errorf("head refcount %d mapcount %d thp %v, want 2 2 true", pg.refcount, pg.mapcount, pg.thp)
+			}
+
+			// The child writes: split + copy of the written subpage.
+			detach(v)
+			v.curr = c
+			c.state = taskRunning
+			v.switchMMIrqsOff(c.mm)
+			cp := m.wpCopy
+			putWords(t, v, h+3*4096, 0x1111)
+			if m.thpSplitPMD != 1 || m.wpCopy-cp != 1 {
+				t.Errorf("child write: splits %d copies %d, want 1 1", m.thpSplitPMD, m.wpCopy-cp)
+			}
+			if e := pte(m, c.mm, h+3*4096); ptePFN(e) == head+3 || !pteWrite(e) {
+				t.Errorf("child's written PTE %#x, want a writable copy", e)
+			}
+			if got := getWord(t, v, h+3*4096); got != 0x1111 {
+				t.Errorf("child reads %#x", got)
+			}
+			if pg := m.pages[head+3]; pg.refcount != 1 || pg.mapcount != 1 {
+				t.Errorf("subpage 3 refcount %d mapcount %d after the child's copy, want 1 1", pg.refcount, pg.mapcount)
+			}
+			beforeExit := m.mem.InUse()
+			v.exitMMap(c.mm)
+			v.lruAddDrain()
+			detach(v)
+
+			// The parent: data unchanged, still huge; its frames survived
+			// the child's exit (only the child's copy was freed).
+			v.curr = p
+			p.state = taskRunning
+			v.switchMMIrqsOff(mm)
+			if got := m.mem.InUse(); got != beforeExit-1 {
+				t.Errorf("InUse after child exit %d, want %d (the child's copy freed)", got, beforeExit-1)
+			}
+			if got := getWord(t, v, h+3*4096); got != 0xabcd {
+				t.Errorf("parent reads %#x, want 0xabcd", got)
+			}
+			if e := pmdOf(m, mm, h); e&tlb.PtePS == 0 {
+				t.Errorf("parent PMD %#x no longer huge", e)
+			}
+			before := m.mem.InUse()
+			if r := v.sysMunmap(a, 1024*4096); r != 0 {
+				t.Fatalf("munmap = %d", r)
+			}
+			v.lruAddDrain()
+			if got := m.mem.InUse(); got != before-512 {
+				t.Errorf("InUse after parent munmap %d, want %d (512 frames freed)", got, before-512)
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPForkChildExitThenParentReuses: the child's exit (zap_huge_pmd)
+// drops its reference without freeing; the parent's next write reuses the
+// now exclusive huge page in place.
+func TestTHPForkChildExitThenParentReuses(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			putWords(t, v, h, 0x77)
+			v.lruAddDrain()
+			head := ptePFN(pmdOf(m, mm, h))
+			c := forkTHPChild(v)
+			before := m.mem.InUse()
+			v.exitMMap(c.mm)
+			v.lruAddDrain()
+			if got := m.mem.InUse(); got != before {
+				t.Errorf("InUse after child exit %d, want %d (huge page still mapped)", got, before)
+			}
+			if pg := m.pages[head]; pg.refcount != 1 || pg.mapcount != 1 || !pg.thp {
+				t.Errorf("head refcount %d mapcount %d thp %v, want 1 1 true", pg.refcount, pg.mapcount, pg.thp)
+			}
+			reuse := m.wpReuse
+			putWords(t, v, h+8, 0x88)
+			if m.wpReuse-reuse != 1 || m.thpSplitPMD != 0 {
+				t.Errorf("parent write: reuse %d splits %d, want 1 0", m.wpReuse-reuse, m.thpSplitPMD)
+			}
+			if got := getWord(t, v, h); got != 0x77 {
+				t.Errorf("parent reads %#x", got)
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPMprotectWhole: mprotect(PROT_READ) of a whole huge page keeps it
+// huge and write-protected (change_huge_pmd): two flushes, pmdp_invalidate's
+// flush of the 2 MiB and change_protection_range's final flush_tlb_range,
+// each a full local flush (512 pages > the ceiling); no split.
+func TestTHPMprotectWhole(t *testing.T) {
+	m, mm := newTHPMachine(t, 1)
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			a := mmapAnon(t, v, 1024)
+			h := (a + hpageSize - 1) &^ (hpageSize - 1)
+			putWords(t, v, h+5*4096, 0x55)
+			gen, full := mm.tlbGen, m.nrTLBLocalFlushAll
+			if r := v.sysMprotect(h, hpageSize, protRead); r != 0 {
+				t.Fatalf("mprotect = %d", r)
+			}
+			if m.thpSplitPMD != 0 {
+				t.Errorf("thp_split_pmd = %d, want 0", m.thpSplitPMD)
+			}
+			if d := mm.tlbGen - gen; d != 2 {
+				t.Errorf("mprotect issued %d flushes, want 2 (pmdp_invalidate + flush_tlb_range)", d)
+			}
+			if d := m.nrTLBLocalFlushAll - full; d != 2 {
+				t.Errorf("local full flushes %d, want 2", d)
+			}
+			e := pmdOf(m, mm, h)
+			if e&(tlb.PteP|tlb.PtePS|tlb.PteD) != tlb.PteP|tlb.PtePS|tlb.PteD || pteWrite(e) {
+				t.Errorf("PMD %#x, want present huge read-only, D kept", e)
+			}
+			if got := getWord(t, v, h+5*4096); got != 0x55 {
+				t.Errorf("read %#x", got)
+			}
+			detach(v)
+		},
+	})
+}
+
+// TestTHPMprotectHalfSplits: mprotect of half a huge page splits it and
+// write-protects only that half's PTEs.
+func TestTHPMprotectHalfSplits(t *testing.T) {
 	m, mm := newTHPMachine(t, 1)
 	runScripts(t, m, map[int]func(*VCPU){
 		0: func(v *VCPU) {
@@ -218,16 +392,17 @@ func TestTHPForkSplits(t *testing.T) {
 			a := mmapAnon(t, v, 1024)
 			h := (a + hpageSize - 1) &^ (hpageSize - 1)
 			userAccess(v, h, true)
-			v.lruAddDrain()
-			v.sysFork()
-			c := m.tasks[len(m.tasks)-1]
-			c.home.runq = slices.DeleteFunc(c.home.runq, func(x *Task) bool { return x == c })
+			if r := v.sysMprotect(h, hpageSize/2, protRead); r != 0 {
+				t.Fatalf("mprotect = %d", r)
+			}
 			if m.thpSplitPMD != 1 {
 				t.Errorf("thp_split_pmd = %d, want 1", m.thpSplitPMD)
 			}
-			pe, ce := pte(m, mm, h+4096), pte(m, c.mm, h+4096)
-			if pe == 0 || ptePFN(pe) != ptePFN(ce) || pteWrite(pe) || pteWrite(ce) {
-				t.Errorf("parent PTE %#x child PTE %#x, want the same page read-only in both", pe, ce)
+			if e := pte(m, mm, h); e&tlb.PteP == 0 || pteWrite(e) || e&tlb.PtePS != 0 {
+				t.Errorf("PTE in the protected half %#x, want present read-only", e)
+			}
+			if e := pte(m, mm, h+hpageSize/2); e&tlb.PteP == 0 || !pteWrite(e) {
+				t.Errorf("PTE in the other half %#x, want present writable", e)
 			}
 			detach(v)
 		},

@@ -159,12 +159,23 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 // an entry it left stale is ordered before it until it returns.
 func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cpFlags int) int {
 	m := v.m
-	v.splitHugePMDRange(mm, start, end) // THP: split instead of change_huge_pmd
 	mm.revokeOps++
 	mm.tlbFlushPending++ // inc_tlb_flush_pending
 	v.spend(m.cfg.Costs.LockedRMW)
 	pages := 0
 	for addr := start; addr < end; {
+		if m.cfg.THP { // change_pmd_range: is_swap_pmd || pmd_trans_huge
+			haddr := addr &^ (hpageSize - 1)
+			if addr == haddr && end-addr >= hpageSize && newprot&tlb.PteP != 0 {
+				if n := v.changeHugePMD(mm, haddr, newprot, cpFlags); n > 0 {
+					pages += n
+					addr = haddr + hpageSize
+					continue
+				}
+			} else {
+				v.splitHugePMD(mm, addr) // partial range or PROT_NONE
+			}
+		}
 		pte, pt, next, ok := m.pteTable(mm, addr, end) // p?d_none_or_clear_bad: skip
 		if ok {
 			pages += v.changePTERange(vma, pte, pt, addr, next, newprot, cpFlags)
