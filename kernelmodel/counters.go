@@ -41,7 +41,6 @@ type counters struct {
 	wpReuse, wpCopy          uint64 // do_wp_page outcomes
 	wpCopyPageCount          uint64 // copies forced by page_count != 1 of an exclusively mapped page
 	anonFaults               uint64 // do_anonymous_page
-	spuriousFaults           uint64 // handle_pte_fault found the access already permitted
 	thpFaultAlloc            uint64 // THP_FAULT_ALLOC
 	thpSplitPMD              uint64 // THP_SPLIT_PMD
 	ipisSent                 uint64

@@ -152,11 +152,10 @@ func (v *VCPU) handlePTEFault(vmf *vmFault) int {
 		entry = pteMkdirty(entry)
 	}
 	entry = pteMkyoung(entry)
-	if !v.ptepSetAccessFlags(vmf, entry, vmf.flags&faultFlagWrite != 0) {
-		// flush_tlb_fix_spurious_fault is empty on x86: the #PF itself
-		// dropped the stale entry (SDM 4.10.4.1).
-	}
-	m.spuriousFaults++
+	// When nothing changed, the generic code would call
+	// flush_tlb_fix_spurious_fault; it is empty on x86: the #PF itself
+	// dropped the stale entry (SDM 4.10.4.1).
+	v.ptepSetAccessFlags(vmf, entry, vmf.flags&faultFlagWrite != 0)
 	v.spinUnlock(vmf.ptl)
 	return 0
 }

@@ -130,7 +130,6 @@ func (v *VCPU) handleHugePMD(vma *VMA, address uint64, flags int) int {
 		}
 	}
 	v.spinUnlock(&mm.pageTableLock)
-	m.spuriousFaults++
 	return 0
 }
 

@@ -57,7 +57,7 @@ type Machine struct {
 	exitCode int
 	quit     chan struct{}
 	ctx      context.Context
-	stdout   []byte
+	stdout   []byte        // what the guest wrote to fds 0-2 (read by tests)
 	scripts  int           // tests: scripts still running
 	progress atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 

@@ -49,8 +49,7 @@ type MM struct {
 	tlbFlushPending int      // mm->tlb_flush_pending
 	cpumask         []bool   // mm_cpumask
 	users           int      // live threads
-	hasPinned       bool
-	files           []*file // files_struct, shared by the threads
+	files           []*file  // files_struct, shared by the threads
 	brk             uint64
 
 	// revokeOps counts kernel operations in progress that removed a right
