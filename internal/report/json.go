@@ -37,26 +37,7 @@ type jsonDoc struct {
 type jsonCounts []jsonCount
 
 func (cs jsonCounts) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, err := json.Marshal(c.Event)
-		if err != nil {
-			return nil, err
-		}
-		v, err := json.Marshal(c)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return marshalObject(len(cs), func(i int) (string, any) { return cs[i].Event, cs[i] })
 }
 
 func (cs *jsonCounts) UnmarshalJSON(data []byte) error {
@@ -123,17 +104,24 @@ type jsonHistBucket struct {
 type orderedKV []KV
 
 func (o orderedKV) MarshalJSON() ([]byte, error) {
+	return marshalObject(len(o), func(i int) (string, any) { return o[i].Key, o[i].Value })
+}
+
+// marshalObject writes a JSON object of n members in the order kv gives
+// them (encoding/json would sort a map's keys).
+func marshalObject(n int, kv func(i int) (string, any)) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
-	for i, kv := range o {
+	for i := 0; i < n; i++ {
+		key, val := kv(i)
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, err := json.Marshal(kv.Key)
+		k, err := json.Marshal(key)
 		if err != nil {
 			return nil, err
 		}
-		v, err := json.Marshal(kv.Value)
+		v, err := json.Marshal(val)
 		if err != nil {
 			return nil, err
 		}
