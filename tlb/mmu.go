@@ -222,7 +222,9 @@ func (m *MMU) TranslatePFN(va VirtAddr, acc Access) (phys.PFN, uint32, uint32) {
 }
 
 // slowL1 probes the L1 arrays (after the fast path, with skipFast, those it
-// did not cover) and continues with missL1.
+// did not cover) and continues with missL1. Its hit accounting repeats
+// Translate's fast path on purpose: a shared helper is not inlined and
+// costs every L1 hit 0.7-1.5 ns (measured with BenchmarkTranslate).
 func (m *MMU) slowL1(va VirtAddr, acc Access, skipFast bool) (phys.PFN, uint32, uint32) {
 	l1 := m.l1d
 	if acc == Exec {
