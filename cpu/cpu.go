@@ -25,15 +25,6 @@ const (
 	R15
 )
 
-// Regs is the user-visible architectural state.
-type Regs struct {
-	GPR    [16]uint64
-	RIP    uint64
-	RFLAGS uint64 // materialised flags; the interpreter may keep them lazily while running
-	FSBase uint64
-	GSBase uint64
-}
-
 // ExitKind says why Run returned.
 type ExitKind uint8
 

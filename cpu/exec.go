@@ -379,6 +379,9 @@ func (c *CPU) step(u *uop) stepResult {
 		}
 
 	default:
+		if int(u.op) < len(handlers) && handlers[u.op] != nil {
+			return handlers[u.op](c, u)
+		}
 		// opInvalid/opUD never reach the cache (fetchMiss turns them into
 		// ExitUD); anything else is a translate/step mismatch.
 		panic("cpu: step: uop with no handler")

@@ -156,6 +156,9 @@ func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
 	}
 }
 
+// readLE and writeLE access a 1-, 2-, 4- or 8-byte integer within one
+// frame. Other sizes (10- and 16-byte operands) go through loadBytes and
+// storeBytes; any other size here is an interpreter bug.
 func readLE(f *phys.Frame, off uint64, size uint8) uint64 {
 	switch size {
 	case 1:
@@ -164,8 +167,10 @@ func readLE(f *phys.Frame, off uint64, size uint8) uint64 {
 		return uint64(binary.LittleEndian.Uint16(f[off&pageMask:]))
 	case 4:
 		return uint64(binary.LittleEndian.Uint32(f[off&pageMask:]))
+	case 8:
+		return binary.LittleEndian.Uint64(f[off&pageMask:])
 	}
-	return binary.LittleEndian.Uint64(f[off&pageMask:])
+	panic("cpu: readLE of a size that is not 1, 2, 4 or 8")
 }
 
 func writeLE(f *phys.Frame, off uint64, size uint8, v uint64) {
@@ -176,9 +181,118 @@ func writeLE(f *phys.Frame, off uint64, size uint8, v uint64) {
 		binary.LittleEndian.PutUint16(f[off&pageMask:], uint16(v))
 	case 4:
 		binary.LittleEndian.PutUint32(f[off&pageMask:], uint32(v))
-	default:
+	case 8:
 		binary.LittleEndian.PutUint64(f[off&pageMask:], v)
+	default:
+		panic("cpu: writeLE of a size that is not 1, 2, 4 or 8")
 	}
+}
+
+// span is a translated memory range of up to one page: its bytes are
+// f1[off:off+n1] followed, when it crosses a page boundary, by f2[:n-n1].
+type span struct {
+	f1, f2 *phys.Frame
+	va     uint64
+	n, n1  uint64
+}
+
+// translateSpan translates the n-byte range at va (1 <= n <= 4096) for acc,
+// both pages before anything is accessed, so an instruction that faults on
+// either has no architectural effect. A range that is non-canonical at
+// either end raises #GP.
+func (c *CPU) translateSpan(va, n uint64, acc tlb.Access) (span, bool) {
+	off := va & pageMask
+	if off+n <= pageSize {
+		f := c.xlate(va, acc)
+		return span{f1: f, va: va, n: n, n1: n}, f != nil
+	}
+	if !canonical(va) || !canonical(va+n-1) {
+		c.gp(va)
+		return span{}, false
+	}
+	f1 := c.xlate(va, acc)
+	if f1 == nil {
+		return span{}, false
+	}
+	f2 := c.xlate((va+pageSize)&^pageMask, acc)
+	if f2 == nil {
+		return span{}, false
+	}
+	return span{f1: f1, f2: f2, va: va, n: n, n1: pageSize - off}, true
+}
+
+// get copies the span's bytes into dst (len(dst) == s.n).
+func (s *span) get(dst []byte) {
+	off := s.va & pageMask
+	copy(dst, s.f1[off:off+s.n1])
+	if s.f2 != nil {
+		copy(dst[s.n1:], s.f2[:s.n-s.n1])
+	}
+}
+
+// put writes src (len(src) == s.n) into the span and notes the writes for
+// decode-cache coherence.
+func (c *CPU) put(s *span, src []byte) {
+	off := s.va & pageMask
+	copy(s.f1[off:off+s.n1], src)
+	c.noteWrite(s.f1, s.va)
+	if s.f2 != nil {
+		copy(s.f2[:s.n-s.n1], src[s.n1:])
+		c.noteWrite(s.f2, (s.va+pageSize)&^pageMask)
+	}
+}
+
+// loadBytes reads len(dst) bytes (1-4096) at va: the memory path for
+// operands that are not 1, 2, 4 or 8 bytes (m80, m128, FXSAVE areas).
+func (c *CPU) loadBytes(va uint64, dst []byte) bool {
+	s, ok := c.translateSpan(va, uint64(len(dst)), tlb.Read)
+	if ok {
+		s.get(dst)
+	}
+	return ok
+}
+
+// storeBytes writes src (1-4096 bytes) at va, translating everything first.
+func (c *CPU) storeBytes(va uint64, src []byte) bool {
+	s, ok := c.translateSpan(va, uint64(len(src)), tlb.Write)
+	if ok {
+		c.put(&s, src)
+	}
+	return ok
+}
+
+// load128 reads a 16-byte operand.
+func (c *CPU) load128(va uint64) (XMM, bool) {
+	var b [16]byte
+	if !c.loadBytes(va, b[:]) {
+		return XMM{}, false
+	}
+	return XMM{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}, true
+}
+
+// store128 writes a 16-byte operand.
+func (c *CPU) store128(va uint64, x XMM) bool {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], x.Lo)
+	binary.LittleEndian.PutUint64(b[8:], x.Hi)
+	return c.storeBytes(va, b[:])
+}
+
+// load80 reads an m80 extended-precision operand.
+func (c *CPU) load80(va uint64) (F80, bool) {
+	var b [10]byte
+	if !c.loadBytes(va, b[:]) {
+		return F80{}, false
+	}
+	return F80{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint16(b[8:])}, true
+}
+
+// store80 writes an m80 extended-precision operand.
+func (c *CPU) store80(va uint64, v F80) bool {
+	var b [10]byte
+	binary.LittleEndian.PutUint64(b[:8], v.Mant)
+	binary.LittleEndian.PutUint16(b[8:], v.SExp)
+	return c.storeBytes(va, b[:])
 }
 
 // checkRange raises #GP unless the size-byte access at va is canonical at

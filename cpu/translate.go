@@ -1,7 +1,8 @@
 package cpu
 
-// This is the only file that uses golang.org/x/arch/x86/x86asm: it turns an
-// x86asm.Inst into a uop once per decode-cache miss (style.md §3, §4.5).
+// translate.go and the family files' translators (family.go) are the only
+// code that uses golang.org/x/arch/x86/x86asm: they turn an x86asm.Inst into
+// a uop once per decode-cache miss; execution never sees x86asm types.
 
 import (
 	"golang.org/x/arch/x86/x86asm"
@@ -326,6 +327,13 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 	}
 	if privileged[inst.Op] {
 		return uop{op: opGP, len: u.len, base: regNone, index: regNone}, true
+	}
+	if t := translators[inst.Op]; t != nil {
+		if lock {
+			return uop{op: opUD, len: u.len, base: regNone, index: regNone}, true
+		}
+		ok := t(&u, inst)
+		return u, ok
 	}
 
 	switch op := inst.Op; op {

@@ -5,9 +5,11 @@ import (
 	"strings"
 )
 
-// opcode is the dense operation number of a uop; step dispatches on it with
-// one switch.
-type opcode uint8
+// opcode is the dense operation number of a uop. The integer family
+// (numbers below numOpcodes) is dispatched by step's switch; the other
+// families own a range of numbers each (family.go) and are dispatched
+// through the handlers table.
+type opcode uint16
 
 const (
 	opInvalid opcode = iota
@@ -91,6 +93,9 @@ const (
 	kindReg        // r0 (dst) or r1 (src)
 	kindMem        // the uop's single memory operand
 	kindImm        // imm
+	kindXMM        // XMM register r0/r1 (0-15)
+	kindMMX        // MMX register r0/r1 (0-7)
+	kindST         // x87 stack register ST(r0/r1) (0-7, relative to TOP)
 )
 
 // Register numbers in a uop: 0-15 are the GPRs in encoding order; with an
@@ -219,7 +224,6 @@ type uop struct {
 	index uint8 // memory operand index register or regNone
 	scale uint8 // index shift count: 0..3
 	seg   uint8 // segNone, segFS, segGS
-	_     uint8
 	disp  int64  // memory displacement (a 64-bit absolute address for moffs)
 	imm   uint64 // immediate (masked to size for ALU), relative target, RET pop count
 }
@@ -242,6 +246,9 @@ func (o opcode) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {
 		return opNames[o]
 	}
+	if int(o) < len(extNames) && extNames[o] != "" {
+		return extNames[o]
+	}
 	return fmt.Sprintf("opcode(%d)", uint8(o))
 }
 
@@ -255,6 +262,12 @@ func (u uop) String() string {
 			fmt.Fprintf(&b, " %s=r%d", name, reg)
 		case kindImm:
 			fmt.Fprintf(&b, " %s=%#x", name, u.imm)
+		case kindXMM:
+			fmt.Fprintf(&b, " %s=xmm%d", name, reg)
+		case kindMMX:
+			fmt.Fprintf(&b, " %s=mm%d", name, reg)
+		case kindST:
+			fmt.Fprintf(&b, " %s=st%d", name, reg)
 		case kindMem:
 			fmt.Fprintf(&b, " %s=mem[", name)
 			switch u.base {

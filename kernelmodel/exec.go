@@ -75,8 +75,7 @@ func (m *Machine) Load(data []byte, argv []string) error {
 		}
 	}
 	t := m.newTask(mm, 0, comm)
-	t.regs = cpu.Regs{RIP: im.Entry, RFLAGS: 0x202}
-	t.regs.GPR[cpu.RSP] = sp
+	t.regs = cpu.InitialRegs(im.Entry, sp)
 	v := m.cpus[0]
 	t.home = v
 	v.runq = append(v.runq, t)
