@@ -210,20 +210,20 @@ const (
 // value type held in the decode cache; nothing in it points to the heap.
 type uop struct {
 	op    opcode
-	sub   uint8 // aluKind, shiftKind, condition code, … depending on op
-	size  uint8 // operand size in bytes: 1, 2, 4, 8 (16 for CMPXCHG16B)
-	ssize uint8 // source size in bytes for MOVZX/MOVSX
-	len   uint8 // instruction length in bytes
-	flags uint8 // uopLock, uopRep, …
-	cost  uint8 // cost class
-	dk    uint8 // dst operand kind
-	sk    uint8 // src operand kind
-	r0    uint8 // dst register
-	r1    uint8 // src register
-	base  uint8 // memory operand base register, regRIP or regNone
-	index uint8 // memory operand index register or regNone
-	scale uint8 // index shift count: 0..3
-	seg   uint8 // segNone, segFS, segGS
+	sub   uint8  // aluKind, shiftKind, condition code, … depending on op
+	size  uint8  // operand size in bytes: 1, 2, 4, 8 (16 for CMPXCHG16B)
+	ssize uint8  // source size in bytes for MOVZX/MOVSX
+	len   uint8  // instruction length in bytes
+	flags uint8  // uopLock, uopRep, …
+	cost  uint8  // cost class
+	dk    uint8  // dst operand kind
+	sk    uint8  // src operand kind
+	r0    uint8  // dst register
+	r1    uint8  // src register
+	base  uint8  // memory operand base register, regRIP or regNone
+	index uint8  // memory operand index register or regNone
+	scale uint8  // index shift count: 0..3
+	seg   uint8  // segNone, segFS, segGS
 	disp  int64  // memory displacement (a 64-bit absolute address for moffs)
 	imm   uint64 // immediate (masked to size for ALU), relative target, RET pop count
 }

@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"unsafe"
-
 )
 
 // The generic differential harness: it runs arbitrary instruction bytes on
