@@ -2,6 +2,7 @@ package kernelmodel
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -120,6 +121,13 @@ type Config struct {
 	// per CPU. It is called by one goroutine at a time and must not retain
 	// Args.
 	Trace func(TraceEvent)
+	// Stdin, Stdout and Stderr are the guest's file descriptors 0, 1 and 2
+	// (emu run passes its own through, as perf stat does). Writes reach
+	// Stdout/Stderr as the guest makes them, in the model's deterministic
+	// syscall order. Nil Stdin reads as end of file; nil Stdout/Stderr
+	// keep a bounded capture (Machine.Output) instead.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
 }
 
 // TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's
