@@ -68,3 +68,24 @@ func InitialRegs(entry, sp uint64) Regs {
 	r.GPR[RSP] = sp
 	return r
 }
+
+// mmx returns MMX register i: the significand of x87 physical register Ri
+// (SDM Vol. 1 9.5.1).
+func (c *CPU) mmx(i uint8) uint64 { return c.Regs.X87.ST[i&7].Mant }
+
+// setMMX writes MMX register i. Like every MMX instruction other than EMMS
+// it also sets TOP to 0 and marks all eight registers valid, and a write
+// sets the aliased register's exponent and sign bits to all ones (SDM Vol. 1
+// 9.5.1, Table 9-2).
+func (c *CPU) setMMX(i uint8, v uint64) {
+	c.mmxEnter()
+	c.Regs.X87.ST[i&7] = F80{Mant: v, SExp: 0xFFFF}
+}
+
+// mmxEnter is the x87 side effect of any MMX instruction: TOP = 0, all tags
+// valid (SDM Vol. 1 9.5.1). Instructions that only read MMX registers call
+// it too.
+func (c *CPU) mmxEnter() {
+	c.Regs.X87.FSW &^= 7 << 11
+	c.Regs.X87.FTW = 0xFF
+}
