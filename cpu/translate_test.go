@@ -13,7 +13,7 @@ func checkUop(u *uop, n int) string {
 	switch {
 	case int(u.len) != n:
 		return "uop length differs from the decoded length"
-	case u.op == opInvalid || u.op >= numOpcodes:
+	case u.op == opInvalid || u.op >= numOps || (u.op >= numOpcodes && handlers[u.op] == nil):
 		return "opcode out of range"
 	case u.cost >= numCostClasses:
 		return "cost class out of range"
