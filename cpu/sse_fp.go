@@ -765,16 +765,29 @@ func fpDotOp(c *CPU, u *uop) stepResult {
 			t[i] = e.mul(f, fpLane(&d, u.size, i), fpLane(&src, u.size, i))
 		}
 	}
-	var sum uint64
-	if n == 2 {
-		sum = e.add(f, t[0], t[1], false)
-	} else {
-		sum = e.add(f, e.add(f, t[0], t[1], false), e.add(f, t[2], t[3], false), false)
+	// The order of the additions shows only in which NaN propagates; the
+	// flags are the same either way. Measured on hardware: DPPD lane i adds
+	// t[i] + t[i^1]; DPPS lane i adds each pair with the element of the
+	// other parity than i first, and the low pair's sum first in lanes 0-1,
+	// the high pair's in lanes 2-3.
+	sum := func(e *fpEnv, i int) uint64 {
+		if n == 2 {
+			return e.add(f, t[i], t[i^1], false)
+		}
+		p, q := i&1^1, i&1
+		lo := e.add(f, t[p], t[q], false)
+		hi := e.add(f, t[2+p], t[2+q], false)
+		if i >= 2 {
+			return e.add(f, hi, lo, false)
+		}
+		return e.add(f, lo, hi, false)
 	}
+	sum(&e, 0)
 	var r XMM
 	for i := range n {
 		if imm>>uint(i)&1 != 0 {
-			fpSetLane(&r, u.size, i, sum)
+			scratch := e
+			fpSetLane(&r, u.size, i, sum(&scratch, i))
 		}
 	}
 	if !c.fpCommit(&e) {
