@@ -560,3 +560,50 @@ func FuzzSSEFPNative(f *testing.F) {
 		h.check(t, ins, ins.encode(reg, rm, mem, imm), dst, s)
 	})
 }
+
+// TestSSEFPSoftTableNative checks the soft-float table's expectations
+// against the hardware: each case runs as the scalar instruction on
+// xmm1 (a) and xmm2 (b).
+func TestSSEFPSoftTableNative(t *testing.T) {
+	ops := map[string][]byte{
+		"add": {0x58, 0xCA}, "sub": {0x5C, 0xCA}, "mul": {0x59, 0xCA}, "div": {0x5E, 0xCA},
+		"sqrt": {0x51, 0xCA}, "min": {0x5D, 0xCA}, "max": {0x5F, 0xCA},
+	}
+	for _, tc := range fpSoftCases() {
+		pfx := byte(0xF3)
+		if tc.esz == 8 {
+			pfx = 0xF2
+		}
+		var insn []byte
+		out := func(s *xstate) uint64 { return fpLane(&s.XMM[1], tc.esz, 0) }
+		switch tc.op {
+		case "cvtss2si", "cvttss2si":
+			insn = []byte{0xF3, 0x0F, 0x2D, 0xC2} // cvtss2si eax, xmm2
+			if tc.op == "cvttss2si" {
+				insn[2] = 0x2C
+			}
+			out = func(s *xstate) uint64 { return s.GPR[RAX] }
+		case "cvtsd2ss":
+			insn = []byte{0xF2, 0x0F, 0x5A, 0xCA}
+			out = func(s *xstate) uint64 { return s.XMM[1].Lo & 0xFFFFFFFF }
+		case "round0", "round1", "round2", "round4", "round8":
+			insn = []byte{0x66, 0x0F, 0x3A, 0x0A, 0xCA, tc.op[5] - '0'} // roundss xmm1, xmm2, imm
+		default:
+			insn = append([]byte{pfx, 0x0F}, ops[tc.op]...)
+		}
+		var s xstate
+		s.XMM[1].Lo, s.XMM[2].Lo = tc.a, tc.b
+		s.MXCSR = 0x1F80 | uint32(tc.rc)<<mxRCSh
+		if tc.daz {
+			s.MXCSR |= mxDAZ
+		}
+		if tc.ftz {
+			s.MXCSR |= mxFTZ
+		}
+		s.X87.FCW = FCWDefault
+		n := runNative(t, insn, s)
+		if got, fl := out(&n), n.MXCSR&mxFlags; got != tc.want || fl != tc.flags {
+			t.Errorf("%s (% x): hardware gives %#x flags %#x, table says %#x flags %#x", tc.name, insn, got, fl, tc.want, tc.flags)
+		}
+	}
+}
