@@ -268,10 +268,34 @@ var privileged = map[x86asm.Op]bool{
 	x86asm.SMSW: true, x86asm.STR: true, x86asm.MONITOR: true, x86asm.MWAIT: true, x86asm.XSETBV: true,
 }
 
+// vex reports whether inst has a VEX or EVEX prefix.
+func vex(inst *x86asm.Inst) bool {
+	for _, p := range inst.Prefix {
+		if p == 0 {
+			break
+		}
+		if p.IsVEX() || p.IsEVEX() {
+			return true
+		}
+	}
+	return false
+}
+
 // translate converts a decoded instruction into a uop. ok is false for an
 // instruction the interpreter does not implement.
 func translate(inst *x86asm.Inst) (u uop, ok bool) {
-	if inst.Op == 0 || inst.Len <= 0 || inst.Len > 15 || inst.Mode != 64 {
+	if inst.Op == 0 || inst.Len <= 0 || inst.Len > 15 {
+		return u, false
+	}
+	if vex(inst) {
+		// VEX/EVEX (AVX, AVX-512, BMI…): the CPUID model reports no AVX
+		// and CR4.OSXSAVE=0, so every VEX-encoded instruction is #UD (SDM
+		// Vol. 2A 2.4, "Exception Conditions for VEX-Encoded
+		// Instructions"): SIGILL for the guest, as on such a CPU. (x86asm
+		// leaves Mode unset for these.)
+		return uop{op: opUD, len: uint8(inst.Len), base: regNone, index: regNone}, true
+	}
+	if inst.Mode != 64 {
 		return u, false
 	}
 	u.len = uint8(inst.Len)
@@ -285,9 +309,6 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 			// LOCK on an instruction or operand that does not allow it: #UD
 			// (SDM Vol. 2 LOCK).
 			return uop{op: opUD, len: u.len, base: regNone, index: regNone}, true
-		}
-		if p.IsVEX() || p.IsEVEX() {
-			return u, false
 		}
 		if p&x86asm.PrefixIgnored != 0 {
 			continue
