@@ -1,11 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 
@@ -19,7 +19,7 @@ import (
 func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu compare", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.StringP("output", "o", "", "write the table to this file (atomically) instead of stdout")
+	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
@@ -39,6 +39,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 			return usagef("-plot: %v", err)
 		}
 	}
+	if err := checkOutputs(outputPath{"-o", *out}, outputPath{"-plot", *plotPath}); err != nil {
+		return err
+	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
@@ -47,12 +50,11 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	var results []*report.Result
 	var names []string
 	for _, path := range fs.Args() {
-		f, err := os.Open(path)
+		data, err := readInput(path, maxResultBytes)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		r, err := report.ReadJSON(f, path)
-		f.Close()
+		r, err := report.ReadJSON(bytes.NewReader(data), path)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -71,12 +73,12 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 		}
 		return err
 	}
-	if err := emit(out, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
+	if err := emit(out, stdout, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
 		return err
 	}
 	if plotPath != "" && len(c.Rows) > 0 {
 		format, _ := report.PlotFormat(plotPath)
-		if err := writeFileAtomic(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
+		if err := writeFile(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
 		}
 	}

@@ -29,7 +29,7 @@ var small = []string{"-workload", "clear_refs", "-pages", "64", "-iterations", "
 func emu(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = run(context.Background(), args, &o, &e)
+	code = run(context.Background(), args, nil, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -348,7 +348,7 @@ func FuzzFlags(f *testing.F) {
 			args = args[:1]
 		}
 		var o, e bytes.Buffer
-		code := run(context.Background(), args, &o, &e)
+		code := run(context.Background(), args, nil, &o, &e)
 		if code != 0 && code != 1 && code != 2 {
 			t.Fatalf("run(%q) = %d", args, code)
 		}
