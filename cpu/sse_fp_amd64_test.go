@@ -25,6 +25,7 @@ const (
 	foR                // 32-bit GPR
 	foR64              // 64-bit GPR (REX.W)
 	foNone
+	foM // MMX register
 )
 
 // fpInsn is one instruction form: legacy prefix, escape bytes, opcode, and
@@ -123,6 +124,22 @@ func fpInsnTable() []fpInsn {
 		fpInsn{name: "ldmxcsr", op: x86asm.LDMXCSR, esc: esc0F, opc: 0xAE, mem: 4, reg: foNone, rm: foNone, modReg: 2},
 		fpInsn{name: "stmxcsr", op: x86asm.STMXCSR, esc: esc0F, opc: 0xAE, mem: 4, reg: foNone, rm: foNone, modReg: 3},
 	)
+	for _, c := range []struct {
+		name     string
+		op       x86asm.Op
+		pfx, opc byte
+		reg, rm  uint8
+		mem, esz uint8
+	}{
+		{"cvtpi2ps", x86asm.CVTPI2PS, 0, 0x2A, foX, foM, 8, 0},
+		{"cvtps2pi", x86asm.CVTPS2PI, 0, 0x2D, foM, foX, 8, 4},
+		{"cvttps2pi", x86asm.CVTTPS2PI, 0, 0x2C, foM, foX, 8, 4},
+		{"cvtpi2pd", x86asm.CVTPI2PD, 0x66, 0x2A, foX, foM, 8, 0},
+		{"cvtpd2pi", x86asm.CVTPD2PI, 0x66, 0x2D, foM, foX, 16, 8},
+		{"cvttpd2pi", x86asm.CVTTPD2PI, 0x66, 0x2C, foM, foX, 16, 8},
+	} {
+		t = append(t, fpInsn{name: c.name, op: c.op, pfx: c.pfx, esc: esc0F, opc: c.opc, mem: c.mem, reg: c.reg, rm: c.rm, esz: c.esz})
+	}
 	// Shuffles and SSE3/SSE4.1.
 	xx("shufps", x86asm.SHUFPS, 0, esc0F, 0xC6, true, 16, 4)
 	xx("shufpd", x86asm.SHUFPD, 0x66, esc0F, 0xC6, true, 16, 8)
@@ -314,6 +331,15 @@ func (g *fpGen) state(t testing.TB, ins *fpInsn, mxcsr uint32) xstate {
 		binary.LittleEndian.PutUint64(s.Mem[i:], x.Lo)
 		binary.LittleEndian.PutUint64(s.Mem[i+8:], x.Hi)
 	}
+	if ins.reg == foM || ins.rm == foM {
+		// Some x87 state for the MMX transition to change.
+		for i := range s.X87.ST {
+			s.X87.ST[i] = F80{Mant: g.int64()<<32 | g.int64()&0xFFFFFFFF, SExp: uint16(g.r.Uint32())}
+		}
+		// TOP stays 0: xstate's ST are physical registers but the harness's
+		// FXSAVE image holds them in stack order, which agree only then.
+		s.X87.FTW = uint8(g.r.Uint32())
+	}
 	if ins.op == x86asm.LDMXCSR {
 		binary.LittleEndian.PutUint32(s.Mem[:], g.mxcsr(uint8(g.r.IntN(4)), g.r.IntN(2) == 0, g.r.IntN(2) == 0))
 	}
@@ -331,8 +357,11 @@ func (g *fpGen) gpReg() uint8 {
 }
 
 func (g *fpGen) regFor(role uint8) uint8 {
-	if role == foX {
+	switch role {
+	case foX:
 		return uint8(g.r.IntN(16))
+	case foM:
+		return uint8(g.r.IntN(8))
 	}
 	return g.gpReg()
 }
@@ -551,6 +580,12 @@ func FuzzSSEFPNative(f *testing.F) {
 		}
 		if ins.rm != foX && (rm == RSP || rm == RSI) {
 			rm = RDX
+		}
+		if ins.reg == foM {
+			reg &= 7
+		}
+		if ins.rm == foM {
+			rm &= 7
 		}
 		mem := ins.mem != 0 && (ctl&16 != 0 || ins.rm == foNone)
 		dst := reg
