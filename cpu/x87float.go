@@ -622,12 +622,13 @@ func (r *rounder) sqrt(a F80) F80 {
 			return f80Indefinite
 		}
 		return a
-	case clsDenormal:
-		r.flags |= fswDE
 	}
 	if a.sign() {
 		r.flags |= fswIE
 		return f80Indefinite
+	}
+	if a.class() == clsDenormal {
+		r.flags |= fswDE
 	}
 	u := unpack(a)
 	e := u.exp - x80Bias
