@@ -542,13 +542,19 @@ func (r *rounder) mul(a, b F80) F80 {
 	return r.pack80(s, exp, hi, lo)
 }
 
-// div returns a / b.
+// div returns a / b. A division by zero reports ZE alone, even for a
+// denormal dividend (ZE outranks DE, SDM Vol. 1 4.9.2).
 func (r *rounder) div(a, b F80) F80 {
 	r.up = false
+	saved := r.flags
 	if res, done := binPrelude(a, b, &r.flags); done {
 		return res
 	}
 	ca, cb := a.class(), b.class()
+	if cb == clsZero && ca == clsDenormal {
+		r.flags = saved | fswZE
+		return signedInf(a.sign() != b.sign())
+	}
 	s := a.sign() != b.sign()
 	switch {
 	case (ca == clsInf && cb == clsInf) || (ca == clsZero && cb == clsZero):
