@@ -150,6 +150,12 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 // rest is read (so a dynamic or PIE executable, or a large non-ELF file,
 // is refused at once), of at most maxProgramBytes.
 func readProgram(path string) ([]byte, error) {
+	// Stat first: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
