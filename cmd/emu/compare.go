@@ -108,6 +108,9 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if slices.Equal(patchNames(pa.cfg.Patches), patchNames(pb.cfg.Patches)) {
 		return usagef("emu ab: the patch changes nothing")
 	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
+	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
@@ -122,13 +125,55 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			err = ferr
 		}
 	}()
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
 	var results []*report.Result
-	for _, p := range []*plan{pa, pb} {
+	for i, p := range []*plan{pa, pb} {
 		r, err := s.execute(ctx, p)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Variant(), err)
+			err = timeoutError(ctx, o.timeout, err)
+			return abPartial(results, r, i, o.out, stdout, err)
 		}
 		results = append(results, r)
 	}
 	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+}
+
+// abPartial ends an emu ab whose side failed (or was interrupted): there
+// is no comparison, so the result of each side that ran is printed (the
+// failed side's with the runs it finished), and the error says which side
+// did not finish.
+func abPartial(done []*report.Result, failed *report.Result, side int, out string, stdout io.Writer, err error) error {
+	names := []string{"A", "B"}
+	shown := append([]*report.Result(nil), done...)
+	if failed.Runs() > 0 {
+		shown = append(shown, failed)
+	}
+	if len(shown) > 0 {
+		werr := emit(out, stdout, stdout, func(w io.Writer) error {
+			for i, r := range shown {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "# side %s (%s)\n", names[i], r.Variant())
+				if err := report.WriteText(w, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if werr != nil {
+			return werr
+		}
+	}
+	what := "nothing printed"
+	switch {
+	case side == 1 && failed.Runs() > 0:
+		what = "printed A, and B so far; no comparison"
+	case side == 1:
+		what = "printed A; no comparison"
+	case failed.Runs() > 0:
+		what = "printed A so far; no comparison"
+	}
+	return fmt.Errorf("side %s (%s) did not finish (%s): %w", names[side], failed.Variant(), what, err)
 }

@@ -162,7 +162,7 @@ func TestBadInputs(t *testing.T) {
 		{"plot type", []string{"-plot", "x.gif"}, `(valid: .svg, .png)`},
 		{"repeat", []string{"-r", "0"}, "-r/-repeat must be 1..10000"},
 		{"cpus", []string{"-cpus", "0"}, "-cpus must be 1..256"},
-		{"costs missing", []string{"-costs", filepath.Join(dir, "none.costs")}, "-costs: open"},
+		{"costs missing", []string{"-costs", filepath.Join(dir, "none.costs")}, "-costs: stat"},
 		{"costs bad", []string{"-costs", write("bad.costs", "kernel.nope = 1\n")}, `unknown key "kernel.nope"`},
 		{"stray arg", []string{"clear_refs"}, `unexpected argument "clear_refs"`},
 		{"ab without patch", []string{"ab", "-workload", "clear_refs"}, "-patch is required"},
