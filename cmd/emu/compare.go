@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -105,8 +106,8 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	if slices.Equal(patchNames(pa.cfg.Patches), patchNames(pb.cfg.Patches)) {
-		return usagef("emu ab: the patch changes nothing")
+	if slices.Equal(effectivePatches(pa.cfg), effectivePatches(pb.cfg)) {
+		return usagef("emu ab: the patch changes nothing (-kernel %s already has %s)", o.kernel, strings.Join(patchNames(pb.cfg.Patches), ","))
 	}
 	if err := checkOutputs(o.outputs()...); err != nil {
 		return err

@@ -166,6 +166,8 @@ func TestBadInputs(t *testing.T) {
 		{"costs bad", []string{"-costs", write("bad.costs", "kernel.nope = 1\n")}, `unknown key "kernel.nope"`},
 		{"stray arg", []string{"clear_refs"}, `unexpected argument "clear_refs"`},
 		{"ab without patch", []string{"ab", "-workload", "clear_refs"}, "-patch is required"},
+		{"ab patch in kernel", []string{"ab", "-patch", "clear-refs-flush", "-kernel", "5.10-stable"}, "the patch changes nothing (-kernel 5.10-stable already has clear-refs-flush)"},
+		{"empty patch", []string{"-patch", ""}, "-patch: empty patch name (valid: clear-refs-flush,"},
 		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-json"}, "unknown flag: -json"},
 		{"compare one file", []string{"compare", good}, "need at least two result files"},
 		{"compare workloads", []string{"compare", good, other}, `good.json is workload "clear_refs" but other.json is workload "page_fault"`},

@@ -59,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 			o.cpus = wl.CPUs
 		}
 	}
+	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
+		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
 	if o.json {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
@@ -227,6 +230,20 @@ func buildConfig(o *options) (kernelmodel.Config, error) {
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
 	return cfg, nil
+}
+
+func patchList() []string {
+	var out []string
+	for _, p := range kernelmodel.Patches {
+		out = append(out, string(p.Name))
+	}
+	return out
+}
+
+// effectivePatches is every patch a configuration runs with: its
+// kernel's and its -patch ones.
+func effectivePatches(cfg kernelmodel.Config) []string {
+	return patchNames(append(slices.Clone(kernelmodel.Kernels[cfg.Kernel]), cfg.Patches...))
 }
 
 func patchNames(ps []kernelmodel.Patch) []string {
