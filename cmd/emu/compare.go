@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 		data, err := readInput(path, maxResultBytes)
 		if err != nil {
 			return usagef("%v", err)
+		}
+		if err := oneJSONValue(data); err != nil {
+			return usagef("%s: %v", path, err)
 		}
 		r, err := report.ReadJSON(bytes.NewReader(data), path)
 		if err != nil {
@@ -117,7 +121,7 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr)
+	s, finish, err := openSession(o, stderr, modeAB)
 	if err != nil {
 		return err
 	}
@@ -177,4 +181,19 @@ func abPartial(done []*report.Result, failed *report.Result, side int, out strin
 		what = "printed A so far; no comparison"
 	}
 	return fmt.Errorf("side %s (%s) did not finish (%s): %w", names[side], failed.Variant(), what, err)
+}
+
+// oneJSONValue refuses data that holds more than one JSON value (a result
+// with something appended). Data that is not JSON at all is left to
+// report.ReadJSON, which names the problem.
+func oneJSONValue(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the JSON result at byte %d", dec.InputOffset())
+	}
+	return nil
 }

@@ -143,6 +143,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	truncated := write("truncated.json", string(data[:len(data)/3]))
 	foreign := write("foreign.json", `{"traceEvents": []}`)
+	trailing := write("trailing.json", string(data)+"{}\n")
 	newer := write("newer.json", strings.Replace(string(data), `"emu_version": "test"`, `"emu_version": "v0.2.0"`, 1))
 
 	for _, tc := range []struct {
@@ -174,6 +175,7 @@ func TestBadInputs(t *testing.T) {
 		{"compare versions", []string{"compare", good, newer}, "good.json was written by emu test but newer.json by emu v0.2.0"},
 		{"compare truncated", []string{"compare", good, truncated}, truncated + ": truncated or malformed JSON"},
 		{"compare foreign", []string{"compare", foreign, good}, foreign + ": not an emu result"},
+		{"compare trailing", []string{"compare", good, trailing}, "trailing.json: trailing data after the JSON result"},
 		{"compare missing", []string{"compare", good, filepath.Join(dir, "missing.json")}, "missing.json: no such file"},
 		{"list arg", []string{"list", "x"}, `unexpected argument "x"`},
 		{"run no program", []string{"run"}, "no program given"},

@@ -474,7 +474,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	ctx, cancel := withTimeout(ctx, o.timeout)
 	defer cancel()
-	s, finish, err := openSession(o, stderr)
+	s, finish, err := openSession(o, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -529,7 +529,9 @@ func timeoutError(ctx context.Context, d time.Duration, err error) error {
 
 // openSession starts what the runs share: profiles, logger, progress bar
 // and trace file. finish stops and writes them.
-func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
+//
+// emu run draws no progress bar: stderr carries the guest's own output.
+func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -545,7 +547,7 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 	closers = append(closers, stopProf)
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
-	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose)}
+	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
 	if o.trace != "" {
 		f, err := outfile.Create(o.trace)
 		if err != nil {
