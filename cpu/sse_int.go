@@ -127,9 +127,6 @@ const (
 	opPmovsxwq
 	opPmovsxdq
 	opPhminposuw
-	opMovddup
-	opMovsldup
-	opMovshdup
 	endPacked // the ops above are packed(fn) with a pfn
 )
 
@@ -149,6 +146,9 @@ const (
 	opClflush
 	endSSEInt
 )
+
+// The family must stay inside its opcode range.
+var _ = [1]struct{}{}[endSSEInt/famSSEFP]
 
 const numPackedOps = int(endPacked - famSSEInt)
 
@@ -431,8 +431,8 @@ func pshift(sz, kind int) pfn {
 	}
 }
 
-// shl128 and shr128 shift x by n bytes (n >= 16 clears it).
-func shl128(x XMM, n uint) XMM {
+// xmmShl and xmmShr shift x by n bytes (n >= 16 clears it).
+func xmmShl(x XMM, n uint) XMM {
 	switch {
 	case n >= 16:
 		return XMM{}
@@ -444,7 +444,7 @@ func shl128(x XMM, n uint) XMM {
 	return XMM{x.Lo << (n * 8), x.Hi<<(n*8) | x.Lo>>(64-n*8)}
 }
 
-func shr128(x XMM, n uint) XMM {
+func xmmShr(x XMM, n uint) XMM {
 	switch {
 	case n >= 16:
 		return XMM{}
@@ -456,8 +456,8 @@ func shr128(x XMM, n uint) XMM {
 	return XMM{x.Lo>>(n*8) | x.Hi<<(64-n*8), x.Hi >> (n * 8)}
 }
 
-func pslldq(d, s XMM, _ uint8, _ bool) XMM { return shl128(d, uint(s.Lo)) }
-func psrldq(d, s XMM, _ uint8, _ bool) XMM { return shr128(d, uint(s.Lo)) }
+func pslldq(d, s XMM, _ uint8, _ bool) XMM { return xmmShl(d, uint(s.Lo)) }
+func psrldq(d, s XMM, _ uint8, _ bool) XMM { return xmmShr(d, uint(s.Lo)) }
 
 // shuf4 selects four sz-byte elements of x by the 2-bit fields of imm,
 // starting at element base.
@@ -492,9 +492,9 @@ func pshufb(d, s XMM, _ uint8, mm bool) XMM {
 	return r
 }
 
-// unpack interleaves the sz-byte elements of the low (hi false) or high
+// punpck interleaves the sz-byte elements of the low (hi false) or high
 // half of d and s.
-func unpack(sz int, hi bool) pfn {
+func punpck(sz int, hi bool) pfn {
 	return func(d, s XMM, _ uint8, mm bool) XMM {
 		n := 16 / sz
 		if mm {
@@ -542,7 +542,7 @@ func pack(sz int, unsigned bool) pfn {
 func palignr(d, s XMM, imm uint8, mm bool) XMM {
 	if mm {
 		// 16-byte value d.Lo:s.Lo.
-		r := shr128(XMM{s.Lo, d.Lo}, uint(imm))
+		r := xmmShr(XMM{s.Lo, d.Lo}, uint(imm))
 		return XMM{Lo: r.Lo}
 	}
 	n := uint(imm)
@@ -550,10 +550,10 @@ func palignr(d, s XMM, imm uint8, mm bool) XMM {
 		return XMM{}
 	}
 	if n >= 16 {
-		return shr128(d, n-16)
+		return xmmShr(d, n-16)
 	}
-	lo := shr128(s, n)
-	hi := shl128(d, 16-n)
+	lo := xmmShr(s, n)
+	hi := xmmShl(d, 16-n)
 	return XMM{lo.Lo | hi.Lo, lo.Hi | hi.Hi}
 }
 
@@ -700,14 +700,14 @@ var packedFns = [numPackedOps]struct {
 	opPshufhw - famSSEInt:    {"pshufhw", pshufhw},
 	opPshufw - famSSEInt:     {"pshufw", pshufw},
 	opPshufb - famSSEInt:     {"pshufb", pshufb},
-	opPunpcklbw - famSSEInt:  {"punpcklbw", unpack(1, false)},
-	opPunpcklwd - famSSEInt:  {"punpcklwd", unpack(2, false)},
-	opPunpckldq - famSSEInt:  {"punpckldq", unpack(4, false)},
-	opPunpcklqdq - famSSEInt: {"punpcklqdq", unpack(8, false)},
-	opPunpckhbw - famSSEInt:  {"punpckhbw", unpack(1, true)},
-	opPunpckhwd - famSSEInt:  {"punpckhwd", unpack(2, true)},
-	opPunpckhdq - famSSEInt:  {"punpckhdq", unpack(4, true)},
-	opPunpckhqdq - famSSEInt: {"punpckhqdq", unpack(8, true)},
+	opPunpcklbw - famSSEInt:  {"punpcklbw", punpck(1, false)},
+	opPunpcklwd - famSSEInt:  {"punpcklwd", punpck(2, false)},
+	opPunpckldq - famSSEInt:  {"punpckldq", punpck(4, false)},
+	opPunpcklqdq - famSSEInt: {"punpcklqdq", punpck(8, false)},
+	opPunpckhbw - famSSEInt:  {"punpckhbw", punpck(1, true)},
+	opPunpckhwd - famSSEInt:  {"punpckhwd", punpck(2, true)},
+	opPunpckhdq - famSSEInt:  {"punpckhdq", punpck(4, true)},
+	opPunpckhqdq - famSSEInt: {"punpckhqdq", punpck(8, true)},
 	opPacksswb - famSSEInt:   {"packsswb", pack(2, false)},
 	opPackssdw - famSSEInt:   {"packssdw", pack(4, false)},
 	opPackuswb - famSSEInt:   {"packuswb", pack(2, true)},
@@ -733,9 +733,6 @@ var packedFns = [numPackedOps]struct {
 	opPmovsxwq - famSSEInt:   {"pmovsxwq", pmovx(2, 8, true)},
 	opPmovsxdq - famSSEInt:   {"pmovsxdq", pmovx(4, 8, true)},
 	opPhminposuw - famSSEInt: {"phminposuw", phminposuw},
-	opMovddup - famSSEInt:    {"movddup", movddup},
-	opMovsldup - famSSEInt:   {"movsldup", movsldup},
-	opMovshdup - famSSEInt:   {"movshdup", movshdup},
 }
 
 // packedOps maps the x86asm ops of the packed family to their opcodes.
@@ -775,8 +772,7 @@ var packedOps = map[x86asm.Op]opcode{
 	x86asm.PMOVSXBW: opPmovsxbw, x86asm.PMOVSXBD: opPmovsxbd, x86asm.PMOVSXBQ: opPmovsxbq,
 	x86asm.PMOVSXWD: opPmovsxwd, x86asm.PMOVSXWQ: opPmovsxwq, x86asm.PMOVSXDQ: opPmovsxdq,
 	x86asm.PHMINPOSUW: opPhminposuw,
-	x86asm.MOVDDUP:    opMovddup, x86asm.MOVSLDUP: opMovsldup, x86asm.MOVSHDUP: opMovshdup,
-	x86asm.PBLENDVB: opPblendvb, x86asm.PTEST: opPtest,
+	x86asm.PBLENDVB:   opPblendvb, x86asm.PTEST: opPtest,
 }
 
 // setSSESrc sets u's source from a (XMM, MMX, memory or imm8) and, for

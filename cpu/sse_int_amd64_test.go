@@ -109,9 +109,6 @@ func sseForms() []sseForm {
 		sseForm{name: "pextrw", pfx: []byte{0x66}, op: []byte{0x0F, 0xC5}, reg: 'g', rm: 'x', imm: true},
 		sseForm{name: "pextrw mm", op: []byte{0x0F, 0xC5}, reg: 'g', rm: 'm', imm: true},
 		sseForm{name: "lddqu", pfx: []byte{0xF2}, op: []byte{0x0F, 0xF0}, reg: 'x', rm: 'x', mem: 16, memOnly: true},
-		sseForm{name: "movddup", pfx: []byte{0xF2}, op: []byte{0x0F, 0x12}, reg: 'x', rm: 'x', mem: 8},
-		sseForm{name: "movsldup", pfx: []byte{0xF3}, op: []byte{0x0F, 0x12}, reg: 'x', rm: 'x', mem: 16, align: true},
-		sseForm{name: "movshdup", pfx: []byte{0xF3}, op: []byte{0x0F, 0x16}, reg: 'x', rm: 'x', mem: 16, align: true},
 	)
 	for _, p := range []struct {
 		n string
@@ -357,9 +354,9 @@ func randImm(r *rand.Rand) uint8 {
 }
 
 func TestSSEIntNative(t *testing.T) {
-	iters := 40
+	iters := 12
 	if testing.Short() {
-		iters = 10
+		iters = 4
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, f := range sseForms() {
@@ -384,9 +381,9 @@ func TestSSEIntNative(t *testing.T) {
 // of the low 7 bits (bit 7 is ignored) on crafted strings: a small alphabet
 // with embedded nulls and explicit lengths from -20 to 20 and beyond.
 func TestPcmpstrNative(t *testing.T) {
-	iters := 6
+	iters := 4
 	if testing.Short() {
-		iters = 2
+		iters = 1
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, f := range sseForms() {

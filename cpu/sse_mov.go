@@ -225,6 +225,9 @@ func trMovLo(u *uop, inst *x86asm.Inst) bool {
 		return false
 	}
 	u.ssize = sz
+	if inst.Op == x86asm.MOVNTI {
+		return u.dk == kindMem && u.sk == kindReg
+	}
 	vec := func(k uint8) bool { return k == kindXMM || k == kindMMX }
 	return vec(u.dk) || vec(u.sk)
 }
@@ -278,18 +281,6 @@ func trClflush(u *uop, inst *x86asm.Inst) bool {
 	}
 	u.op, u.dk = opClflush, kindMem
 	return true
-}
-
-// SSE3 duplicating moves: MOVDDUP (low quadword twice, m64 source),
-// MOVSLDUP and MOVSHDUP (even or odd doublewords twice).
-func movddup(_, s XMM, _ uint8, _ bool) XMM { return XMM{s.Lo, s.Lo} }
-func movsldup(_, s XMM, _ uint8, _ bool) XMM {
-	lo, hi := s.Lo&0xFFFFFFFF, s.Hi&0xFFFFFFFF
-	return XMM{lo | lo<<32, hi | hi<<32}
-}
-func movshdup(_, s XMM, _ uint8, _ bool) XMM {
-	lo, hi := s.Lo>>32, s.Hi>>32
-	return XMM{lo | lo<<32, hi | hi<<32}
 }
 
 func init() {
