@@ -127,6 +127,7 @@ const (
 	opPmovsxwq
 	opPmovsxdq
 	opPhminposuw
+	opMpsadbw
 	endPacked // the ops above are packed(fn) with a pfn
 )
 
@@ -586,6 +587,22 @@ func phorizontal(sz int, sub, sat bool) pfn {
 	}
 }
 
+// mpsadbw: eight sums of absolute differences of the four source bytes
+// at 4*imm[1:0] against the destination bytes from 4*imm[2]+i.
+func mpsadbw(d, s XMM, imm uint8, _ bool) XMM {
+	src, dst := 4*int(imm&3), 4*int(imm>>2&1)
+	var r XMM
+	for i := range 8 {
+		var sum uint64
+		for k := range 4 {
+			a, b := int(elem(d, 1, dst+i+k)), int(elem(s, 1, src+k))
+			sum += uint64(max(a-b, b-a))
+		}
+		r = setElem(r, 2, i, sum)
+	}
+	return r
+}
+
 func pblendw(d, s XMM, imm uint8, _ bool) XMM {
 	for i := range 8 {
 		if imm>>i&1 != 0 {
@@ -733,6 +750,7 @@ var packedFns = [numPackedOps]struct {
 	opPmovsxwq - famSSEInt:   {"pmovsxwq", pmovx(2, 8, true)},
 	opPmovsxdq - famSSEInt:   {"pmovsxdq", pmovx(4, 8, true)},
 	opPhminposuw - famSSEInt: {"phminposuw", phminposuw},
+	opMpsadbw - famSSEInt:    {"mpsadbw", mpsadbw},
 }
 
 // packedOps maps the x86asm ops of the packed family to their opcodes.
@@ -771,8 +789,8 @@ var packedOps = map[x86asm.Op]opcode{
 	x86asm.PMOVZXWD: opPmovzxwd, x86asm.PMOVZXWQ: opPmovzxwq, x86asm.PMOVZXDQ: opPmovzxdq,
 	x86asm.PMOVSXBW: opPmovsxbw, x86asm.PMOVSXBD: opPmovsxbd, x86asm.PMOVSXBQ: opPmovsxbq,
 	x86asm.PMOVSXWD: opPmovsxwd, x86asm.PMOVSXWQ: opPmovsxwq, x86asm.PMOVSXDQ: opPmovsxdq,
-	x86asm.PHMINPOSUW: opPhminposuw,
-	x86asm.PBLENDVB:   opPblendvb, x86asm.PTEST: opPtest,
+	x86asm.PHMINPOSUW: opPhminposuw, x86asm.MPSADBW: opMpsadbw,
+	x86asm.PBLENDVB: opPblendvb, x86asm.PTEST: opPtest,
 }
 
 // setSSESrc sets u's source from a (XMM, MMX, memory or imm8) and, for

@@ -136,6 +136,7 @@ func sseForms() []sseForm {
 	}
 	fs = append(fs,
 		withImm(px("pblendw", 0x3A, 0x0E)),
+		withImm(px("mpsadbw", 0x3A, 0x42)),
 		sseForm{name: "movntdqa", pfx: []byte{0x66}, op: []byte{0x0F, 0x38, 0x2A}, reg: 'x', rm: 'x', mem: 16, memOnly: true, align: true},
 		sseForm{name: "pextrb", pfx: []byte{0x66}, op: []byte{0x0F, 0x3A, 0x14}, reg: 'x', rm: 'g', mem: 1, imm: true},
 		sseForm{name: "pextrw 3a", pfx: []byte{0x66}, op: []byte{0x0F, 0x3A, 0x15}, reg: 'x', rm: 'g', mem: 2, imm: true},
@@ -311,7 +312,7 @@ func sseCase(t testing.TB, r *rand.Rand, f sseForm, mem bool, imm uint8) ([]byte
 	var modrm []byte
 	if mem {
 		s.GPR[RSI] = buf
-		off := r.IntN(64 - f.mem + 1)
+		off := r.IntN(64 - 16 + 1) // any access of up to 16 bytes stays in Mem
 		if f.align {
 			off &^= 15
 		}
@@ -418,6 +419,9 @@ func FuzzSSEIntNative(f *testing.F) {
 		h.Write(data[1:])
 		r := rand.New(rand.NewPCG(h.Sum64(), uint64(data[0])))
 		mem := form.mem > 0 && (form.memOnly || data[1]&1 != 0)
+		if data[1]&2 != 0 {
+			form.w = !form.w // REX.W where the form has none, or another form
+		}
 		insn, s := sseCase(t, r, form, mem, data[2])
 		if _, _, st := decode(insn); st != decOK {
 			t.Skip("not decoded or not implemented")
