@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -505,12 +506,20 @@ func TestSSEFPEncodings(t *testing.T) {
 	}
 }
 
+// fpIters overrides TestSSEFPNative's cases per form and mode, for long
+// runs (go test ./cpu -run TestSSEFPNative -ssefp.iters=500).
+var fpIters = flag.Int("ssefp.iters", 0, "TestSSEFPNative: random cases per form, mode and DAZ/FTZ setting")
+
 func TestSSEFPNative(t *testing.T) {
 	h := newFPEmu(t)
 	g := &fpGen{r: rand.New(rand.NewPCG(1, 2))}
-	n := 10
+	n := 40
 	if testing.Short() {
-		n = 3
+		n = 5
+	}
+	if *fpIters > 0 {
+		n = *fpIters
+		g = &fpGen{r: rand.New(rand.NewPCG(rand.Uint64(), 2))}
 	}
 	for _, ins := range fpInsnTable() {
 		t.Run(ins.name, func(t *testing.T) { runFPForm(t, h, g, &ins, n) })
