@@ -128,6 +128,9 @@ func binary(t *testing.T, lc libc, name string) string {
 type result struct {
 	stdout, stderr []byte
 	status         int
+	// verbose, for an emu run, reruns it with -v and returns its stderr
+	// (emu's debug log: every syscall and unimplemented syscall).
+	verbose func() []byte
 }
 
 // nativeEnv is the environment of native runs. glibc's libm chooses FMA
@@ -181,7 +184,12 @@ func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, s
 	a := append([]string{"run", "-q", "-o", report}, flags...)
 	a = append(a, bin)
 	a = append(a, args...)
-	return run(t, 5*time.Minute, os.Environ(), emuBin, a...), report
+	r := run(t, 5*time.Minute, os.Environ(), emuBin, a...)
+	r.verbose = func() []byte {
+		v := append([]string{"run", "-v", "-o", report + ".v"}, a[4:]...)
+		return run(t, 5*time.Minute, os.Environ(), emuBin, v...).stderr
+	}
+	return r, report
 }
 
 // clip shortens b for a failure message.
@@ -198,21 +206,24 @@ func clip(b []byte) string {
 // again by itself when the piece lands, and fails if it then stops on
 // anything else).
 type need struct {
-	test string // the subtest, e.g. "hello/musl"
-	sig  string // a substring of emu's stderr
-	what string // the missing piece
+	test    string // the test, e.g. "TestNative/hello/musl"
+	sig     string // a substring of emu's stderr
+	what    string // the missing piece
+	verbose bool   // sig is in the stderr of the run repeated with -v
 }
 
 // skipIfNeeds skips t if the failed run r matches a known missing piece.
 func skipIfNeeds(t *testing.T, r result) {
 	t.Helper()
-	name := t.Name()
-	if i := strings.IndexByte(name, '/'); i >= 0 {
-		name = name[i+1:]
-	}
 	for _, n := range needs {
-		if n.test == name && bytes.Contains(r.stderr, []byte(n.sig)) {
+		if n.test != t.Name() {
+			continue
+		}
+		if !n.verbose && bytes.Contains(r.stderr, []byte(n.sig)) {
 			t.Skipf("needs: %s\nemu: %s", n.what, firstEmuLine(r.stderr))
+		}
+		if n.verbose && r.verbose != nil && bytes.Contains(r.verbose(), []byte(n.sig)) {
+			t.Skipf("needs: %s\nemu -v: %s", n.what, n.sig)
 		}
 	}
 }
@@ -227,9 +238,23 @@ func firstEmuLine(b []byte) string {
 	return ""
 }
 
-// compare reports how emu's run differs from the native one.
+// signalNames are the signals the test programs die of.
+var signalNames = map[int]string{6: "SIGABRT", 11: "SIGSEGV"}
+
+// compare reports how emu's run differs from the native one. When the
+// program was killed by a signal, emu's stderr may end with the one line
+// that takes the place of a shell's report ("Aborted"): "emu: guest
+// killed by SIGxxx: ...", naming the same signal.
 func compare(t *testing.T, native, emu result) {
 	t.Helper()
+	if name, ok := signalNames[native.status-128]; ok && emu.status == native.status {
+		prefix := "emu: guest killed by " + name + ":"
+		rest, found := bytes.CutPrefix(emu.stderr, native.stderr)
+		if found && bytes.HasPrefix(rest, []byte(prefix)) && bytes.IndexByte(rest, '\n') == len(rest)-1 {
+			t.Logf("%s", rest)
+			emu.stderr = emu.stderr[:len(native.stderr)]
+		}
+	}
 	if bytes.Equal(native.stdout, emu.stdout) && bytes.Equal(native.stderr, emu.stderr) && native.status == emu.status {
 		return
 	}
