@@ -574,14 +574,15 @@ func TestSSEFPNativeSpecialPairs(t *testing.T) {
 // FuzzSSEFPNative builds an instruction from the supported forms with
 // random ModRM registers (or a memory operand), a random imm8, random MXCSR
 // control bits (all exceptions masked) and operands drawn half from the
-// special-value pool, and compares the hardware with the interpreter.
+// special-value pool (or, if a or b is nonzero, the low lanes straight from the
+// fuzzer), and compares the hardware with the interpreter.
 func FuzzSSEFPNative(f *testing.F) {
 	table := fpInsnTable()
 	for i := range table {
-		f.Add(uint16(i), uint8(0x12), uint8(0x04), uint8(i), uint64(i)*0x9E3779B97F4A7C15)
+		f.Add(uint16(i), uint8(0x12), uint8(0x04), uint8(i), uint64(i)*0x9E3779B97F4A7C15, uint64(0), uint64(0))
 	}
 	h := newFPEmu(f)
-	f.Fuzz(func(t *testing.T, op uint16, regs, imm, ctl uint8, seed uint64) {
+	f.Fuzz(func(t *testing.T, op uint16, regs, imm, ctl uint8, seed, a, b uint64) {
 		ins := &table[int(op)%len(table)]
 		g := &fpGen{r: rand.New(rand.NewPCG(seed, uint64(op)<<16|uint64(ctl)))}
 		s := g.state(t, ins, g.mxcsr(ctl&3, ctl&4 != 0, ctl&8 != 0))
@@ -599,6 +600,11 @@ func FuzzSSEFPNative(f *testing.F) {
 			rm &= 7
 		}
 		mem := ins.mem != 0 && (ctl&16 != 0 || ins.rm == foNone)
+		if a|b != 0 {
+			// Operand bits straight from the fuzzer, in the low lanes.
+			s.XMM[reg&15].Lo, s.XMM[rm&15].Lo = a, b
+			binary.LittleEndian.PutUint64(s.Mem[:], b)
+		}
 		dst := reg
 		if ins.rmDst {
 			dst = rm
