@@ -419,12 +419,7 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		if !ok {
 			return stepFault
 		}
-		if denormal && !x.empty(0) {
-			if cl := x.st(0).class(); cl != clsQNaN && cl != clsSNaN && cl != clsInvalid {
-				f.flags |= fswDE
-			}
-		}
-		return c.binMem(u, reg, b, f)
+		return c.binMem(u, reg, b, denormal, f)
 	}
 	switch esc<<3 | reg {
 	case 1<<3 | 0, 5<<3 | 0: // FLD m32fp, m64fp
@@ -442,6 +437,8 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		case clsSNaN:
 			f.flags |= fswIE
 			val = val.quiet()
+		case clsDenormal:
+			f.flags |= fswDE
 		}
 		return c.pushVal(u, val, f)
 	case 3<<3 | 5: // FLD m80
@@ -606,6 +603,7 @@ func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 func (c *CPU) pushVal(u *uop, v F80, f *fpx) stepResult {
 	x := &c.Regs.X87
 	if x.FTW&(1<<((x.Top()-1)&7)) != 0 && f.flags&fswSF == 0 {
+		f.flags &^= fswDE // the operand is not examined
 		f.overflow()
 		v = f80Indefinite
 	}
@@ -618,7 +616,11 @@ func (c *CPU) pushVal(u *uop, v F80, f *fpx) stepResult {
 
 // binMem executes the D8/DA/DC/DE memory forms: ST(0) = ST(0) op m, or a
 // comparison of ST(0) with m.
-func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
+//
+// A denormal m32/m64 operand is a normal extended value; its DE is raised
+// here unless the operation raised IE or ZE, which outrank it (SDM Vol. 1
+// 4.9.2).
+func (c *CPU) binMem(u *uop, reg uint8, b F80, denormal bool, f *fpx) stepResult {
 	x := &c.Regs.X87
 	if reg == 2 || reg == 3 { // FCOM/FCOMP, FICOM/FICOMP
 		f.setCC = true
@@ -627,6 +629,9 @@ func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
 			f.cond = condFrom(2)
 		} else {
 			f.cond = condFrom(fcmp(x.st(0), b, false, &f.flags))
+			if denormal && f.flags&fswIE == 0 {
+				f.flags |= fswDE
+			}
 		}
 		if !c.finish(u, f) {
 			return stepFault
@@ -643,6 +648,9 @@ func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
 	} else {
 		r := x87Rounder(x.FCW, true)
 		res = r.arith(reg, x.st(0), b)
+		if denormal && r.flags&(fswIE|fswZE) == 0 && !res.isNaN() {
+			r.flags |= fswDE
+		}
 		f.flags |= r.flags
 		f.c1 = r.up
 	}
