@@ -249,7 +249,7 @@ func loadConst(i int, rc uint8) F80 {
 	switch rc {
 	case rcNearest:
 		inc = k.half
-	case rcUp:
+	case x87RCUp:
 		inc = true
 	}
 	if inc {
@@ -321,9 +321,9 @@ func eflagsFrom(c int) uint64 {
 func (c *CPU) loadMemOperand(va uint64, esc uint8) (v F80, denormal, ok bool) {
 	switch esc {
 	case 0, 4:
-		size, nf := uint8(4), &fmt32
+		size, nf := uint8(4), &x87Fmt32
 		if esc == 4 {
-			size, nf = 8, &fmt64
+			size, nf = 8, &x87Fmt64
 		}
 		raw, ok := c.load(va, size)
 		if !ok {
@@ -424,9 +424,9 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 	switch esc<<3 | reg {
 	case 1<<3 | 0, 5<<3 | 0: // FLD m32fp, m64fp
 		size := uint8(4)
-		nf := &fmt32
+		nf := &x87Fmt32
 		if esc == 5 {
-			size, nf = 8, &fmt64
+			size, nf = 8, &x87Fmt64
 		}
 		v, ok := c.load(va, size)
 		if !ok {
@@ -470,9 +470,9 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		}
 		return c.pushVal(u, fromInt(i), f)
 	case 1<<3 | 2, 1<<3 | 3, 5<<3 | 2, 5<<3 | 3: // FST(P) m32fp, m64fp
-		nf, size := &fmt32, uint8(4)
+		nf, size := &x87Fmt32, uint8(4)
 		if esc == 5 {
-			nf, size = &fmt64, 8
+			nf, size = &x87Fmt64, 8
 		}
 		var out uint64
 		if x.empty(0) {
@@ -530,7 +530,7 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		}
 		rc := uint8(fcw>>fcwRCShift) & 3
 		if reg == 1 {
-			rc = rcZero
+			rc = x87RCZero
 		}
 		var out uint64
 		if x.empty(0) {
@@ -578,7 +578,7 @@ func intIndefinite(size uint8) uint64 { return 1 << (uint(size)*8 - 1) }
 // integer indefinite with IE.
 func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 	switch v.class() {
-	case clsInvalid, clsQNaN, clsSNaN, clsInf:
+	case clsInvalid, clsQNaN, clsSNaN, x87ClsInf:
 		f.flags |= fswIE
 		return intIndefinite(size)
 	}

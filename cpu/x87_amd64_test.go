@@ -403,7 +403,7 @@ func TestX87NativeTranscendental(t *testing.T) {
 			s := randX87State(t, r, []uint16{0, 2, 3}[r.IntN(3)], uint16(r.IntN(4)), r.IntN(3) != 0)
 			p := s.X87.Top()
 			v := s.X87.ST[p]
-			if f.maxExp != 0 && v.class() != clsZero && !v.isNaN() && v.SExp&0x7FFF > f.maxExp {
+			if f.maxExp != 0 && v.class() != x87ClsZero && !v.isNaN() && v.SExp&0x7FFF > f.maxExp {
 				v.SExp = v.SExp&0x8000 | uint16(0x3FFF-1-r.IntN(70))
 				if f.maxExp < 0x3FFE && v.SExp&0x7FFF > f.maxExp {
 					v.SExp -= 3

@@ -42,9 +42,9 @@ const (
 // Rounding control (FCW.RC, SDM Vol. 1 Table 4-8).
 const (
 	rcNearest uint8 = iota
-	rcDown
-	rcUp
-	rcZero
+	x87RCDown
+	x87RCUp
+	x87RCZero
 )
 
 const (
@@ -59,10 +59,10 @@ var f80Indefinite = F80{Mant: 0xC000000000000000, SExp: 0xFFFF}
 
 // Operand classes of an 80-bit value (SDM Vol. 1 8.2.2, Table 8-3).
 const (
-	clsZero uint8 = iota
+	x87ClsZero uint8 = iota
 	clsNormal
 	clsDenormal // includes pseudo-denormals (exponent 0, integer bit 1)
-	clsInf
+	x87ClsInf
 	clsQNaN
 	clsSNaN
 	clsInvalid // unnormal, pseudo-NaN, pseudo-infinity: unsupported formats
@@ -90,7 +90,7 @@ func (v F80) class() uint8 {
 	switch {
 	case e == 0:
 		if v.Mant == 0 {
-			return clsZero
+			return x87ClsZero
 		}
 		return clsDenormal
 	case e == x80ExpMax:
@@ -98,7 +98,7 @@ func (v F80) class() uint8 {
 			return clsInvalid
 		}
 		if v.Mant == intBit {
-			return clsInf
+			return x87ClsInf
 		}
 		if v.Mant&qnanBit != 0 {
 			return clsQNaN
@@ -162,9 +162,9 @@ func (r *rounder) roundInc(sign bool, keptOdd, half, sticky bool) bool {
 	switch r.rc {
 	case rcNearest:
 		return half && (sticky || keptOdd)
-	case rcDown:
+	case x87RCDown:
 		return sign && (half || sticky)
-	case rcUp:
+	case x87RCUp:
 		return !sign && (half || sticky)
 	}
 	return false
@@ -247,7 +247,7 @@ func (r *rounder) round(sign bool, exp int32, sig, ext uint64) (int32, uint64) {
 	}
 	if exp > r.maxExp {
 		r.flags |= fswOE | fswPE
-		toInf := r.rc == rcNearest || (r.rc == rcUp && !sign) || (r.rc == rcDown && sign)
+		toInf := r.rc == rcNearest || (r.rc == x87RCUp && !sign) || (r.rc == x87RCDown && sign)
 		r.up = toInf
 		if toInf {
 			return r.maxExp + 1, intBit
@@ -268,7 +268,7 @@ func (r *rounder) pack80(sign bool, exp int32, sig, ext uint64) F80 {
 // bits. PE and r.up are set for an inexact result.
 func (r *rounder) roundInt(v F80) (mag uint64, ok bool) {
 	r.up = false
-	if v.class() == clsZero {
+	if v.class() == x87ClsZero {
 		return 0, true
 	}
 	u := unpack(v)
@@ -327,8 +327,8 @@ type narrowFmt struct {
 }
 
 var (
-	fmt32 = narrowFmt{24, 127, 8, 23, 1 << 31}
-	fmt64 = narrowFmt{53, 1023, 11, 52, 1 << 63}
+	x87Fmt32 = narrowFmt{24, 127, 8, 23, 1 << 31}
+	x87Fmt64 = narrowFmt{53, 1023, 11, 52, 1 << 63}
 )
 
 // widen converts an m32/m64 value to extended, exactly (an SNaN stays
@@ -340,11 +340,11 @@ func (f *narrowFmt) widen(v uint64) (F80, uint8) {
 	frac := v & (1<<f.fracBits - 1)
 	switch {
 	case e == 0 && frac == 0:
-		return signedZero(sign), clsZero
+		return signedZero(sign), x87ClsZero
 	case e == emax:
 		m := intBit | frac<<(63-f.fracBits)
 		if frac == 0 {
-			return signedInf(sign), clsInf
+			return signedInf(sign), x87ClsInf
 		}
 		if m&qnanBit == 0 {
 			return F80{m, sexp(sign, x80ExpMax)}, clsSNaN
@@ -369,9 +369,9 @@ func (f *narrowFmt) narrow(r *rounder, v F80) uint64 {
 	emax := uint64(1)<<f.expBits - 1
 	r.up = false
 	switch v.class() {
-	case clsZero:
+	case x87ClsZero:
 		return sb
-	case clsInf:
+	case x87ClsInf:
 		return sb | emax<<f.fracBits
 	case clsSNaN, clsQNaN:
 		if v.class() == clsSNaN {
@@ -450,25 +450,25 @@ func (r *rounder) add(a, b F80) F80 {
 	r.up = false
 	ca, cb := a.class(), b.class()
 	switch {
-	case ca == clsInf && cb == clsInf:
+	case ca == x87ClsInf && cb == x87ClsInf:
 		if a.sign() != b.sign() {
 			r.flags |= fswIE
 			return f80Indefinite
 		}
 		return a
-	case ca == clsInf:
+	case ca == x87ClsInf:
 		return a
-	case cb == clsInf:
+	case cb == x87ClsInf:
 		return b
-	case ca == clsZero && cb == clsZero:
+	case ca == x87ClsZero && cb == x87ClsZero:
 		if a.sign() == b.sign() {
 			return a
 		}
-		return signedZero(r.rc == rcDown)
-	case ca == clsZero:
+		return signedZero(r.rc == x87RCDown)
+	case ca == x87ClsZero:
 		u := unpack(b)
 		return r.pack80(u.sign, u.exp, u.sig, 0)
-	case cb == clsZero:
+	case cb == x87ClsZero:
 		u := unpack(a)
 		return r.pack80(u.sign, u.exp, u.sig, 0)
 	}
@@ -491,7 +491,7 @@ func (r *rounder) add(a, b F80) F80 {
 	lo, bw := bits.Sub64(0, yl, 0)
 	hi, _ := bits.Sub64(x.sig, yh, bw)
 	if hi == 0 && lo == 0 {
-		return signedZero(r.rc == rcDown)
+		return signedZero(r.rc == x87RCDown)
 	}
 	var n int
 	if hi == 0 {
@@ -524,12 +524,12 @@ func (r *rounder) mul(a, b F80) F80 {
 	ca, cb := a.class(), b.class()
 	s := a.sign() != b.sign()
 	switch {
-	case (ca == clsInf && cb == clsZero) || (ca == clsZero && cb == clsInf):
+	case (ca == x87ClsInf && cb == x87ClsZero) || (ca == x87ClsZero && cb == x87ClsInf):
 		r.flags |= fswIE
 		return f80Indefinite
-	case ca == clsInf || cb == clsInf:
+	case ca == x87ClsInf || cb == x87ClsInf:
 		return signedInf(s)
-	case ca == clsZero || cb == clsZero:
+	case ca == x87ClsZero || cb == x87ClsZero:
 		return signedZero(s)
 	}
 	x, y := unpack(a), unpack(b)
@@ -551,23 +551,23 @@ func (r *rounder) div(a, b F80) F80 {
 		return res
 	}
 	ca, cb := a.class(), b.class()
-	if cb == clsZero && ca == clsDenormal {
+	if cb == x87ClsZero && ca == clsDenormal {
 		r.flags = saved | fswZE
 		return signedInf(a.sign() != b.sign())
 	}
 	s := a.sign() != b.sign()
 	switch {
-	case (ca == clsInf && cb == clsInf) || (ca == clsZero && cb == clsZero):
+	case (ca == x87ClsInf && cb == x87ClsInf) || (ca == x87ClsZero && cb == x87ClsZero):
 		r.flags |= fswIE
 		return f80Indefinite
-	case ca == clsInf:
+	case ca == x87ClsInf:
 		return signedInf(s)
-	case cb == clsInf:
+	case cb == x87ClsInf:
 		return signedZero(s)
-	case cb == clsZero:
+	case cb == x87ClsZero:
 		r.flags |= fswZE
 		return signedInf(s)
-	case ca == clsZero:
+	case ca == x87ClsZero:
 		return signedZero(s)
 	}
 	x, y := unpack(a), unpack(b)
@@ -620,9 +620,9 @@ func (r *rounder) sqrt(a F80) F80 {
 		return f80Indefinite
 	case clsQNaN, clsSNaN:
 		return nanResult(a, a, &r.flags)
-	case clsZero:
+	case x87ClsZero:
 		return a
-	case clsInf:
+	case x87ClsInf:
 		if a.sign() {
 			r.flags |= fswIE
 			return f80Indefinite
@@ -682,7 +682,7 @@ func fcmp(a, b F80, quiet bool, flags *uint16) int {
 
 // cmpOrdered compares two non-NaN supported values.
 func cmpOrdered(a, b F80) int {
-	za, zb := a.class() == clsZero, b.class() == clsZero
+	za, zb := a.class() == x87ClsZero, b.class() == x87ClsZero
 	if za && zb {
 		return 0
 	}
@@ -707,11 +707,11 @@ func cmpOrdered(a, b F80) int {
 	}
 	var ea, eb int32 = x80ExpMax + 1, x80ExpMax + 1
 	var ma, mb uint64
-	if a.class() != clsInf {
+	if a.class() != x87ClsInf {
 		u := unpack(a)
 		ea, ma = u.exp, u.sig
 	}
-	if b.class() != clsInf {
+	if b.class() != x87ClsInf {
 		u := unpack(b)
 		eb, mb = u.exp, u.sig
 	}

@@ -51,9 +51,9 @@ func (c *CPU) x87Unary(u *uop, fop uint16, f *fpx) stepResult {
 				f.cond = fswC0
 			case clsNormal:
 				f.cond = fswC2
-			case clsInf:
+			case x87ClsInf:
 				f.cond = fswC2 | fswC0
-			case clsZero:
+			case x87ClsZero:
 				f.cond = fswC3
 			case clsDenormal:
 				f.cond = fswC3 | fswC2
@@ -138,7 +138,7 @@ func frndint(v F80, rc uint8, f *fpx) F80 {
 		return f80Indefinite
 	case clsQNaN, clsSNaN:
 		return nanResult(v, v, &f.flags)
-	case clsZero, clsInf:
+	case x87ClsZero, x87ClsInf:
 		return v
 	case clsDenormal:
 		f.flags |= fswDE
@@ -160,24 +160,24 @@ func fscale(a, b F80, fcw uint16, f *fpx) F80 {
 	}
 	ca, cb := a.class(), b.class()
 	switch {
-	case cb == clsInf:
+	case cb == x87ClsInf:
 		if !b.sign() {
-			if ca == clsZero {
+			if ca == x87ClsZero {
 				f.flags |= fswIE
 				return f80Indefinite
 			}
 			return signedInf(a.sign())
 		}
-		if ca == clsInf {
+		if ca == x87ClsInf {
 			f.flags |= fswIE
 			return f80Indefinite
 		}
 		return signedZero(a.sign())
-	case ca == clsInf || ca == clsZero:
+	case ca == x87ClsInf || ca == x87ClsZero:
 		return a
 	}
 	n := int64(0)
-	if cb != clsZero {
+	if cb != x87ClsZero {
 		ub := unpack(b)
 		e := ub.exp - x80Bias
 		switch {
@@ -210,10 +210,10 @@ func fxtract(v F80, f *fpx) (exp, sig F80) {
 	case clsQNaN, clsSNaN:
 		q := nanResult(v, v, &f.flags)
 		return q, q
-	case clsZero:
+	case x87ClsZero:
 		f.flags |= fswZE
 		return signedInf(true), v
-	case clsInf:
+	case x87ClsInf:
 		return signedInf(false), v
 	case clsDenormal:
 		f.flags |= fswDE
@@ -236,7 +236,7 @@ func fprem(a, b F80, nearest bool, fsw uint16, f *fpx) F80 {
 	f.cond = 0
 	f.c1 = false
 	ca, cb := a.class(), b.class()
-	if ca != clsInvalid && cb != clsInvalid && !a.isNaN() && !b.isNaN() && (ca == clsInf || cb == clsZero) {
+	if ca != clsInvalid && cb != clsInvalid && !a.isNaN() && !b.isNaN() && (ca == x87ClsInf || cb == x87ClsZero) {
 		f.flags |= fswIE
 		f.cond = fsw & (fswC0 | fswC3)
 		return f80Indefinite
@@ -246,11 +246,11 @@ func fprem(a, b F80, nearest bool, fsw uint16, f *fpx) F80 {
 		return res
 	}
 	switch {
-	case ca == clsZero:
+	case ca == x87ClsZero:
 		return a
 	}
 	ua := unpack(a)
-	if cb == clsInf {
+	if cb == x87ClsInf {
 		return packRem(ua.sign, ua.exp, 0, ua.sig, 0, f)
 	}
 	ub := unpack(b)

@@ -90,7 +90,7 @@ func oddSeries(s *big.Float, alternate bool, prec uint) *big.Float {
 // toBig converts a finite value exactly.
 func toBig(v F80) *big.Float {
 	z := new(big.Float).SetPrec(transPrec)
-	if v.class() == clsZero {
+	if v.class() == x87ClsZero {
 		if v.sign() {
 			z.Neg(z)
 		}
@@ -361,10 +361,10 @@ func (r *rounder) trig(modrm uint8, v F80) (res, res2 F80, outOfRange bool) {
 	case clsQNaN, clsSNaN:
 		q := nanResult(v, v, &r.flags)
 		return q, q, false
-	case clsInf:
+	case x87ClsInf:
 		r.flags |= fswIE
 		return f80Indefinite, f80Indefinite, false
-	case clsZero:
+	case x87ClsZero:
 		switch modrm {
 		case 0xFF:
 			return one, F80{}, false
@@ -406,9 +406,9 @@ func (r *rounder) f2xm1(v F80) F80 {
 		return f80Indefinite
 	case clsQNaN, clsSNaN:
 		return nanResult(v, v, &r.flags)
-	case clsZero:
+	case x87ClsZero:
 		return v
-	case clsInf:
+	case x87ClsInf:
 		if v.sign() {
 			return F80{intBit, 0xBFFF} // -1
 		}
@@ -465,20 +465,20 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 	cx, cy := x.class(), y.class()
 	if p1 {
 		// x + 1 must be >= 0 (the domain is |x| < 1 - sqrt(2)/2).
-		if cx == clsInf && x.sign() {
+		if cx == x87ClsInf && x.sign() {
 			r.flags |= fswIE
 			return f80Indefinite
 		}
-		if cx == clsZero {
-			if cy == clsInf {
+		if cx == x87ClsZero {
+			if cy == x87ClsInf {
 				r.flags |= fswIE
 				return f80Indefinite
 			}
 			// log2(1 + ±0) = ±0: the result is a zero with the xor of the signs.
 			return signedZero(x.sign() != y.sign())
 		}
-		if cx == clsInf {
-			if cy == clsZero {
+		if cx == x87ClsInf {
+			if cy == x87ClsZero {
 				r.flags |= fswIE
 				return f80Indefinite
 			}
@@ -493,10 +493,10 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 		if xb.Sign() == 0 {
 			return r.mulLogInf(y, true)
 		}
-		if cy == clsInf {
+		if cy == x87ClsInf {
 			return signedInf(y.sign() != (toBig(x).Sign() < 0))
 		}
-		if cy == clsZero {
+		if cy == x87ClsZero {
 			return signedZero(y.sign() != x.sign())
 		}
 		// ln(1+x) = 2 atanh(x / (2 + x)), accurate for small x.
@@ -510,20 +510,20 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 		return r.fromBig(l.Mul(l, toBig(y)))
 	}
 	switch {
-	case x.sign() && cx != clsZero:
+	case x.sign() && cx != x87ClsZero:
 		r.flags |= fswIE
 		return f80Indefinite
-	case cx == clsZero:
+	case cx == x87ClsZero:
 		return r.mulLogInf(y, true)
-	case cx == clsInf:
-		if cy == clsZero {
+	case cx == x87ClsInf:
+		if cy == x87ClsZero {
 			r.flags |= fswIE
 			return f80Indefinite
 		}
 		return signedInf(y.sign())
 	}
 	if x == (F80{intBit, x80Bias}) { // log2(1) = +0
-		if cy == clsInf {
+		if cy == x87ClsInf {
 			r.flags |= fswIE
 			return f80Indefinite
 		}
@@ -531,10 +531,10 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 	}
 	xb := toBig(x)
 	neg := xb.Cmp(bf(1)) < 0
-	if cy == clsInf {
+	if cy == x87ClsInf {
 		return signedInf(y.sign() != neg)
 	}
-	if cy == clsZero {
+	if cy == x87ClsZero {
 		return signedZero(y.sign() != neg)
 	}
 	l := log2Big(xb)
@@ -546,10 +546,10 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 // y divides by zero.
 func (r *rounder) mulLogInf(y F80, _ bool) F80 {
 	switch y.class() {
-	case clsZero:
+	case x87ClsZero:
 		r.flags |= fswIE
 		return f80Indefinite
-	case clsInf:
+	case x87ClsInf:
 		return signedInf(!y.sign())
 	}
 	r.flags |= fswZE
@@ -564,21 +564,21 @@ func (r *rounder) fpatan(y, x F80) F80 {
 	cx, cy := x.class(), y.class()
 	ys, xs := y.sign(), x.sign()
 	switch {
-	case cy == clsZero:
+	case cy == x87ClsZero:
 		if xs {
 			return r.fromBig(piMul(ys, 1, 1))
 		}
 		return y
-	case cx == clsZero:
+	case cx == x87ClsZero:
 		return r.fromBig(piMul(ys, 1, 2))
-	case cy == clsInf && cx == clsInf:
+	case cy == x87ClsInf && cx == x87ClsInf:
 		if xs {
 			return r.fromBig(piMul(ys, 3, 4))
 		}
 		return r.fromBig(piMul(ys, 1, 4))
-	case cy == clsInf:
+	case cy == x87ClsInf:
 		return r.fromBig(piMul(ys, 1, 2))
-	case cx == clsInf:
+	case cx == x87ClsInf:
 		if xs {
 			return r.fromBig(piMul(ys, 1, 1))
 		}
