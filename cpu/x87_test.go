@@ -45,10 +45,10 @@ func TestX87DivRounding(t *testing.T) {
 		neg := r.div(one.neg(), three)
 		w := tc.want.neg()
 		switch tc.rc {
-		case uint16(rcDown):
-			w = x87Rounder(fcwFor(tc.pc, uint16(rcUp)), true).div2(one, three).neg()
-		case uint16(rcUp):
-			w = x87Rounder(fcwFor(tc.pc, uint16(rcDown)), true).div2(one, three).neg()
+		case uint16(x87RCDown):
+			w = x87Rounder(fcwFor(tc.pc, uint16(x87RCUp)), true).div2(one, three).neg()
+		case uint16(x87RCUp):
+			w = x87Rounder(fcwFor(tc.pc, uint16(x87RCDown)), true).div2(one, three).neg()
 		}
 		if neg != w {
 			t.Errorf("pc=%d rc=%d: -1/3 = %04x_%016x, want %04x_%016x", tc.pc, tc.rc, neg.SExp, neg.Mant, w.SExp, w.Mant)
@@ -128,14 +128,14 @@ func TestX87IntConversions(t *testing.T) {
 	}{
 		{f80(0x4000, 0xA000000000000000), 4, rcNearest, 2, fswPE},       // 2.5 -> 2 (even)
 		{f80(0x4000, 0xE000000000000000), 4, rcNearest, 4, fswPE},       // 3.5 -> 4
-		{f80(0xC000, 0xA000000000000000), 4, rcDown, 0xFFFFFFFD, fswPE}, // -2.5 -> -3
-		{f80(0xC000, 0xA000000000000000), 4, rcZero, 0xFFFFFFFE, fswPE}, // -2.5 -> -2
+		{f80(0xC000, 0xA000000000000000), 4, x87RCDown, 0xFFFFFFFD, fswPE}, // -2.5 -> -3
+		{f80(0xC000, 0xA000000000000000), 4, x87RCZero, 0xFFFFFFFE, fswPE}, // -2.5 -> -2
 		{f80(0x3FFF+15, intBit), 2, rcNearest, 0x8000, fswIE},           // 32768: out of range
 		{f80(0xBFFF+15, intBit), 2, rcNearest, 0x8000, 0},               // -32768 fits
 		{f80(0x3FFF+63, intBit), 8, rcNearest, 1 << 63, fswIE},          // 2^63
 		{f80(0x7FFF, 0xC000000000000000), 8, rcNearest, 1 << 63, fswIE}, // NaN
-		{f80(0x3FFE, intBit), 2, rcUp, 1, fswPE},                        // 0.5 up -> 1
-		{f80(0, 1), 4, rcUp, 1, fswPE},                                  // denormal up -> 1, no DE
+		{f80(0x3FFE, intBit), 2, x87RCUp, 1, fswPE},                        // 0.5 up -> 1
+		{f80(0, 1), 4, x87RCUp, 1, fswPE},                                  // denormal up -> 1, no DE
 	}
 	for _, tc := range tests {
 		var f fpx
@@ -152,32 +152,32 @@ func TestX87NarrowConversions(t *testing.T) {
 	r := x87Rounder(FCWDefault, false)
 	// 1/3 to m32 and m64.
 	third := f80(0x3FFD, 0xAAAAAAAAAAAAAAAB)
-	if got := fmt32.narrow(&r, third); got != 0x3EAAAAAB || r.flags != fswPE {
+	if got := x87Fmt32.narrow(&r, third); got != 0x3EAAAAAB || r.flags != fswPE {
 		t.Errorf("1/3 to m32 = %#x flags %#x", got, r.flags)
 	}
-	if got := fmt64.narrow(&r, third); got != 0x3FD5555555555555 {
+	if got := x87Fmt64.narrow(&r, third); got != 0x3FD5555555555555 {
 		t.Errorf("1/3 to m64 = %#x", got)
 	}
 	// Smallest single denormal and below.
 	r = x87Rounder(FCWDefault, false)
-	if got := fmt32.narrow(&r, f80(0x3FFF-149, intBit)); got != 1 || r.flags != 0 {
+	if got := x87Fmt32.narrow(&r, f80(0x3FFF-149, intBit)); got != 1 || r.flags != 0 {
 		t.Errorf("2^-149 to m32 = %#x flags %#x", got, r.flags)
 	}
 	r = x87Rounder(FCWDefault, false)
-	if got := fmt32.narrow(&r, f80(0x3FFF-151, intBit)); got != 0 || r.flags != fswUE|fswPE {
+	if got := x87Fmt32.narrow(&r, f80(0x3FFF-151, intBit)); got != 0 || r.flags != fswUE|fswPE {
 		t.Errorf("2^-151 to m32 = %#x flags %#x", got, r.flags)
 	}
 	// Overflow, and an SNaN quieted with IE.
 	r = x87Rounder(FCWDefault, false)
-	if got := fmt32.narrow(&r, f80(0x3FFF+128, intBit)); got != 0x7F800000 || r.flags != fswOE|fswPE {
+	if got := x87Fmt32.narrow(&r, f80(0x3FFF+128, intBit)); got != 0x7F800000 || r.flags != fswOE|fswPE {
 		t.Errorf("2^128 to m32 = %#x flags %#x", got, r.flags)
 	}
 	r = x87Rounder(FCWDefault, false)
-	if got := fmt64.narrow(&r, f80(0xFFFF, 0xA000000000000000)); got != 0xFFF4000000000000|0x0008000000000000 || r.flags != fswIE {
+	if got := x87Fmt64.narrow(&r, f80(0xFFFF, 0xA000000000000000)); got != 0xFFF4000000000000|0x0008000000000000 || r.flags != fswIE {
 		t.Errorf("SNaN to m64 = %#x flags %#x", got, r.flags)
 	}
 	// Widening is exact; a single denormal becomes a normal extended value.
-	if v, cls := fmt32.widen(1); v != f80(0x3FFF-149, intBit) || cls != clsDenormal {
+	if v, cls := x87Fmt32.widen(1); v != f80(0x3FFF-149, intBit) || cls != clsDenormal {
 		t.Errorf("widen(m32 1) = %04x_%016x %d", v.SExp, v.Mant, cls)
 	}
 }
@@ -190,7 +190,7 @@ func TestX87Constants(t *testing.T) {
 			t.Errorf("fldpi rc=%d = %04x_%016x", rc, got.SExp, got.Mant)
 		}
 	}
-	if loadConst(6, rcUp) != (F80{}) || loadConst(0, rcUp) != one {
+	if loadConst(6, x87RCUp) != (F80{}) || loadConst(0, x87RCUp) != one {
 		t.Error("fldz/fld1 are exact")
 	}
 }
