@@ -126,14 +126,14 @@ func TestX87IntConversions(t *testing.T) {
 		want  uint64
 		flags uint16
 	}{
-		{f80(0x4000, 0xA000000000000000), 4, rcNearest, 2, fswPE},       // 2.5 -> 2 (even)
-		{f80(0x4000, 0xE000000000000000), 4, rcNearest, 4, fswPE},       // 3.5 -> 4
+		{f80(0x4000, 0xA000000000000000), 4, rcNearest, 2, fswPE},          // 2.5 -> 2 (even)
+		{f80(0x4000, 0xE000000000000000), 4, rcNearest, 4, fswPE},          // 3.5 -> 4
 		{f80(0xC000, 0xA000000000000000), 4, x87RCDown, 0xFFFFFFFD, fswPE}, // -2.5 -> -3
 		{f80(0xC000, 0xA000000000000000), 4, x87RCZero, 0xFFFFFFFE, fswPE}, // -2.5 -> -2
-		{f80(0x3FFF+15, intBit), 2, rcNearest, 0x8000, fswIE},           // 32768: out of range
-		{f80(0xBFFF+15, intBit), 2, rcNearest, 0x8000, 0},               // -32768 fits
-		{f80(0x3FFF+63, intBit), 8, rcNearest, 1 << 63, fswIE},          // 2^63
-		{f80(0x7FFF, 0xC000000000000000), 8, rcNearest, 1 << 63, fswIE}, // NaN
+		{f80(0x3FFF+15, intBit), 2, rcNearest, 0x8000, fswIE},              // 32768: out of range
+		{f80(0xBFFF+15, intBit), 2, rcNearest, 0x8000, 0},                  // -32768 fits
+		{f80(0x3FFF+63, intBit), 8, rcNearest, 1 << 63, fswIE},             // 2^63
+		{f80(0x7FFF, 0xC000000000000000), 8, rcNearest, 1 << 63, fswIE},    // NaN
 		{f80(0x3FFE, intBit), 2, x87RCUp, 1, fswPE},                        // 0.5 up -> 1
 		{f80(0, 1), 4, x87RCUp, 1, fswPE},                                  // denormal up -> 1, no DE
 	}
