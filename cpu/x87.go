@@ -12,12 +12,13 @@ package cpu
 // (#MF)" (delivering #MF to the guest is not modelled), as does a waiting
 // x87 instruction or FWAIT that finds an unmasked exception already pending.
 //
-// FOP, FIP and FDP (SDM Vol. 1 8.1.8, 8.1.9): every non-control x87
-// instruction sets FOP to its 11-bit opcode and FIP to its address; one with
-// a memory operand also sets FDP to the operand's address. Instructions
-// without a memory operand leave FDP alone (processors with
-// CPUID.(EAX=7,ECX=0):EBX[6] FDP_EXCP_ONLY update it only on exceptions;
-// these values are not compared against the hardware in the tests).
+// FOP, FIP and FDP (SDM Vol. 1 8.1.8, 8.1.9) behave as on current Intel
+// processors (and this machine's): every non-control x87 instruction sets
+// FIP to its address, while FOP and FDP are updated only when an x87
+// instruction raises an unmasked exception (FOP compatibility mode off;
+// CPUID.(EAX=7,ECX=0):EBX[6] FDP_EXCPTN_ONLY). Since an unmasked exception
+// here ends the run without executing the instruction, FOP and FDP keep
+// whatever FXRSTOR/FRSTOR/FLDENV loaded (FNINIT clears them).
 
 import (
 	"golang.org/x/arch/x86/x86asm"
@@ -387,11 +388,7 @@ func execX87(c *CPU, u *uop) stepResult {
 			r = c.x87Reg(u, fop, &f)
 		}
 		if r == stepOK {
-			x.FOP = fop
 			x.FIP = c.Regs.RIP
-			if mem {
-				x.FDP = va
-			}
 		}
 	}
 	return r

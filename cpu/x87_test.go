@@ -258,6 +258,9 @@ func TestX87DoesNotAllocate(t *testing.T) {
 	if got := m.read64(data + 8); got != 0x3FF94C583ADA5B53 {
 		t.Errorf("result %#x, want sqrt(2.5) = 0x3FF94C583ADA5B53", got)
 	}
+	if x := c.Regs.X87; x.FIP != testCode+uint64(len(code))-3 || x.FOP != 0 || x.FDP != 0 {
+		t.Errorf("fip/fop/fdp = %#x/%#x/%#x, want the fstp's address and FOP = FDP = 0", x.FIP, x.FOP, x.FDP)
+	}
 	if c.Regs.X87.FSW&fswExc != fswPE || c.Regs.X87.FTW != 0 {
 		t.Errorf("fsw %#x ftw %#x, want PE only and an empty stack", c.Regs.X87.FSW, c.Regs.X87.FTW)
 	}
