@@ -40,7 +40,7 @@ func init() {
 	defOp(opFxsave, "fxsave", execFxsave)
 	defOp(opFxrstor, "fxrstor", execFxrstor)
 	defTranslator(translateX87,
-		x86asm.F2XM1, x86asm.FABS, x86asm.FADD, x86asm.FADDP, x86asm.FCHS,
+		x86asm.F2XM1, x86asm.FABS, x86asm.FADD, x86asm.FADDP, x86asm.FBLD, x86asm.FBSTP, x86asm.FCHS,
 		x86asm.FCMOVB, x86asm.FCMOVBE, x86asm.FCMOVE, x86asm.FCMOVNB, x86asm.FCMOVNBE,
 		x86asm.FCMOVNE, x86asm.FCMOVNU, x86asm.FCMOVU, x86asm.FCOM, x86asm.FCOMI,
 		x86asm.FCOMIP, x86asm.FCOMP, x86asm.FCOMPP, x86asm.FCOS, x86asm.FDECSTP,
@@ -87,8 +87,10 @@ func translateX87(u *uop, inst *x86asm.Inst) bool {
 			return false
 		}
 		switch fop & 0x738 {
-		case 0x320, 0x730: // FBLD, FBSTP: packed BCD is not implemented
-			return false
+		case 0x120, 0x130, 0x520, 0x530: // FLDENV, FNSTENV, FRSTOR, FNSAVE
+			if inst.DataSize == 16 {
+				return false // the 16-bit (14/94-byte) image is not implemented
+			}
 		}
 	} else if fop == 0x7E0 { // FNSTSW AX
 		u.dk, u.r0 = kindReg, RAX
@@ -444,6 +446,29 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 			return stepFault
 		}
 		return c.pushVal(u, v, f)
+	case 7<<3 | 4: // FBLD
+		var b [10]byte
+		if !c.loadBytes(va, b[:]) {
+			return stepFault
+		}
+		return c.pushVal(u, fromBCD(b), f)
+	case 7<<3 | 6: // FBSTP
+		var b [10]byte
+		if x.empty(0) {
+			f.underflow()
+			b = bcdIndefinite
+		} else {
+			b = toBCD(x.st(0), uint8(fcw>>fcwRCShift)&3, f)
+		}
+		if x.unmasked(f) {
+			return c.mfExit(u)
+		}
+		if !c.storeBytes(va, b[:]) {
+			return stepFault
+		}
+		x.commit(f)
+		x.pop()
+		return stepOK
 	case 3<<3 | 0, 7<<3 | 0, 7<<3 | 5: // FILD m32, m16, m64
 		size := uint8(4)
 		switch esc<<3 | reg {
@@ -593,6 +618,50 @@ func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 		mag = -mag
 	}
 	return mag & sizeMask(size)
+}
+
+// Packed BCD (SDM Vol. 1 4.7): 18 digits, two per byte from the least
+// significant, and the sign in bit 7 of byte 9.
+var bcdIndefinite = [10]byte{7: 0xC0, 8: 0xFF, 9: 0xFF}
+
+// fromBCD converts a packed BCD integer exactly (digits above 9 give an
+// undefined result on the processor; here they count with their value).
+func fromBCD(b [10]byte) F80 {
+	var v uint64
+	for i := 8; i >= 0; i-- {
+		v = v*100 + uint64(b[i]>>4)*10 + uint64(b[i]&15)
+	}
+	return fromUint(b[9]&0x80 != 0, v)
+}
+
+// toBCD rounds v to an integer per rc and packs it (SDM Vol. 2 FBSTP):
+// NaN, infinity, unsupported formats and magnitudes above 10^18 - 1 give
+// the BCD indefinite with IE.
+func toBCD(v F80, rc uint8, f *fpx) [10]byte {
+	switch v.class() {
+	case clsInvalid, clsQNaN, clsSNaN, x87ClsInf:
+		f.flags |= fswIE
+		return bcdIndefinite
+	}
+	r := rounder{prec: 64, rc: rc}
+	mag, ok := r.roundInt(v)
+	if !ok || mag > 999999999999999999 {
+		f.flags |= fswIE
+		f.c1 = false
+		return bcdIndefinite
+	}
+	f.flags |= r.flags
+	f.c1 = r.up
+	var b [10]byte
+	for i := 0; i < 9; i++ {
+		d := mag % 100
+		mag /= 100
+		b[i] = byte(d/10)<<4 | byte(d%10)
+	}
+	if v.sign() {
+		b[9] = 0x80
+	}
+	return b
 }
 
 // pushVal pushes v (SDM Vol. 1 8.5.1.1: a full stack gives the indefinite

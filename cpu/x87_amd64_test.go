@@ -221,7 +221,7 @@ func TestX87NativeLoadStore(t *testing.T) {
 		memForm("fist m32", 0xDB, 2, 0), memForm("fistp m32", 0xDB, 3, 0), memForm("fisttp m32", 0xDB, 1, 0),
 		memForm("fistp m64", 0xDF, 7, 8), memForm("fisttp m64", 0xDD, 1, 8),
 		memForm("fnstcw", 0xD9, 7, 4), memForm("fnstsw", 0xDD, 7, 4), memForm("fldcw", 0xD9, 5, 0),
-		memForm("fnstenv", 0xD9, 6, 0),
+		memForm("fnstenv", 0xD9, 6, 0), memForm("fbstp", 0xDF, 6, 16),
 		x87Form{"fnstsw ax", []byte{0xDF, 0xE0}}, x87Form{"fnclex", []byte{0xDB, 0xE2}},
 		x87Form{"fninit", []byte{0xDB, 0xE3}}, x87Form{"fwait", []byte{0x9B}},
 		x87Form{"fincstp", []byte{0xD9, 0xF7}}, x87Form{"fdecstp", []byte{0xD9, 0xF6}},
@@ -295,7 +295,10 @@ func FuzzX87Native(f *testing.F) {
 			insn = []byte{esc, 0x46 | modrm&0x38, disp % 36}
 		}
 		if _, _, st := decode(append(insn, 0xCC)); st != decOK {
-			return // not an instruction x86asm knows (and maybe #UD natively), or packed BCD
+			return // not an instruction x86asm knows (and maybe #UD natively)
+		}
+		if esc == 0xDF && modrm < 0xC0 && (modrm>>3)&7 == 4 {
+			return // FBLD of random bytes: invalid digits are undefined (TestX87NativeFbld)
 		}
 		if esc == 0xDD && modrm < 0xC0 && (modrm>>3)&7 >= 4 && (modrm>>3)&7 != 7 {
 			return // FNSAVE/FRSTOR: 108-byte image, see TestFxsaveNative
@@ -419,6 +422,27 @@ func TestX87NativeTranscendental(t *testing.T) {
 			if !checkNativeTranscendental(t, f.name, f.insn, s) {
 				fails++
 			}
+		}
+	}
+}
+
+// FBLD of valid packed BCD values (other digit values are undefined).
+func TestX87NativeFbld(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	n := x87Iters(t, 100)
+	for k := 0; k < n; k++ {
+		s := randX87State(t, r, 3, uint16(r.IntN(4)), r.IntN(2) == 0)
+		digits := r.IntN(19)
+		for i := range 10 {
+			s.Mem[i] = 0
+		}
+		for i := 0; i < digits; i++ {
+			d := byte(r.IntN(10))
+			s.Mem[i/2] |= d << (4 * uint(i&1))
+		}
+		s.Mem[9] = byte(r.IntN(2)) << 7
+		if !checkNative(t, "fbld [rsi]", []byte{0xDF, 0x26}, s, 0) {
+			break
 		}
 	}
 }
