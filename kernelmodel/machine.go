@@ -425,7 +425,12 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 	case cpu.ExitBreakpoint:
 		v.forceSig(SIGTRAP, v.c.Regs.RIP, "int3")
 	case cpu.ExitUD:
-		if ex.Err != nil {
+		// An architectural #UD (UD2, an instruction of a feature the CPU
+		// model does not advertise) is do_error_trap → SIGILL, as on
+		// Linux; a gap in the interpreter ends the run with an error
+		// naming the instruction.
+		var ue *cpu.UnimplementedError
+		if ex.Err != nil && !(errors.As(ex.Err, &ue) && ue.Undefined) {
 			v.m.stop(fmt.Errorf("cpu %d: %w", v.id, ex.Err))
 			panic(errStop{})
 		}
