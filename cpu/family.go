@@ -7,7 +7,7 @@ import "golang.org/x/arch/x86/x86asm"
 // of opcode numbers, so a family is added without touching the others:
 //
 //	family       opcodes          files
-//	integer      0x000-0x0ff      translate.go, exec*.go (step's switch)
+//	integer      0x001-0x0ff      alu.go, move.go, branch.go, string.go, system.go
 //	SSE integer  0x100-0x1ff      sse_int*.go
 //	SSE float    0x200-0x2ff      sse_fp*.go
 //	x87 and MMX  0x300-0x3ff      x87*.go, mmx*.go
@@ -33,25 +33,37 @@ type translator func(u *uop, inst *x86asm.Inst) bool
 var (
 	handlers    [numOps]handler
 	extNames    [numOps]string
-	translators = map[x86asm.Op]translator{}
+	translators = map[x86asm.Op]translatorEntry{}
 )
+
+type translatorEntry struct {
+	t        translator
+	lockable bool // LOCK reaches t as uopLockReq (else LOCK is #UD)
+}
 
 // defOp registers the handler and name of a table-dispatched opcode. It is
 // called from the family files' init functions.
 func defOp(op opcode, name string, h handler) {
-	if op < numOpcodes || op >= numOps || handlers[op] != nil {
+	if op == opInvalid || op == numOpcodes || op >= numOps || handlers[op] != nil {
 		panic("cpu: defOp: opcode " + name + " out of range or defined twice")
 	}
 	handlers[op], extNames[op] = h, name
 }
 
-// defTranslator registers t as the translator of each of ops.
-func defTranslator(t translator, ops ...x86asm.Op) {
+// defTranslator registers t as the translator of each of ops; a LOCK
+// prefix on them is #UD.
+func defTranslator(t translator, ops ...x86asm.Op) { defTrans(t, false, ops) }
+
+// defLockable registers t for ops that may take a LOCK prefix: t sees it as
+// uopLockReq in u.flags and accepts it with setLock.
+func defLockable(t translator, ops ...x86asm.Op) { defTrans(t, true, ops) }
+
+func defTrans(t translator, lockable bool, ops []x86asm.Op) {
 	for _, o := range ops {
-		if translators[o] != nil {
+		if _, dup := translators[o]; dup {
 			panic("cpu: defTranslator: " + o.String() + " registered twice")
 		}
-		translators[o] = t
+		translators[o] = translatorEntry{t, lockable}
 	}
 }
 

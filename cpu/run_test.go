@@ -241,7 +241,9 @@ func TestUnimplementedError(t *testing.T) {
 		want      string
 		undefined bool
 	}{
-		{[]byte{0x66, 0x0f, 0x38, 0x00, 0xc1}, "cpu: unimplemented instruction at rip 0x400000: 66 0f 38 00 c1 (pshufb xmm0, xmm1)", false},
+		{[]byte{0xc8, 0x10, 0x00, 0x00}, "cpu: unimplemented instruction at rip 0x400000: c8 10 00 00 (enter 0x10, 0x0)", false},
+		// AVX on a CPU model without AVX: #UD (SIGILL), not a gap.
+		{[]byte{0xc5, 0xf9, 0xef, 0xc0}, "cpu: undefined instruction (#UD) at rip 0x400000: c5 f9 ef c0 (vpxor xmm0, xmm0, xmm0)", true},
 		{[]byte{0x0f, 0x0b}, "cpu: undefined instruction (#UD) at rip 0x400000: 0f 0b (ud2)", true},
 		{[]byte{0xf0, 0x01, 0xc0}, "cpu: undefined instruction (#UD) at rip 0x400000: f0 01 c0 (lock add eax, eax)", true},
 		{[]byte{0x0f, 0xff, 0xcc}, "cpu: undefined instruction (#UD) at rip 0x400000: 0f ff cc (ud0 ecx, esp)", true},

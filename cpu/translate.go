@@ -268,10 +268,34 @@ var privileged = map[x86asm.Op]bool{
 	x86asm.SMSW: true, x86asm.STR: true, x86asm.MONITOR: true, x86asm.MWAIT: true, x86asm.XSETBV: true,
 }
 
+// vex reports whether inst has a VEX or EVEX prefix.
+func vex(inst *x86asm.Inst) bool {
+	for _, p := range inst.Prefix {
+		if p == 0 {
+			break
+		}
+		if p.IsVEX() || p.IsEVEX() {
+			return true
+		}
+	}
+	return false
+}
+
 // translate converts a decoded instruction into a uop. ok is false for an
 // instruction the interpreter does not implement.
 func translate(inst *x86asm.Inst) (u uop, ok bool) {
-	if inst.Op == 0 || inst.Len <= 0 || inst.Len > 15 || inst.Mode != 64 {
+	if inst.Op == 0 || inst.Len <= 0 || inst.Len > 15 {
+		return u, false
+	}
+	if vex(inst) {
+		// VEX/EVEX (AVX, AVX-512, BMI…): the CPUID model reports no AVX
+		// and CR4.OSXSAVE=0, so every VEX-encoded instruction is #UD (SDM
+		// Vol. 2A 2.4, "Exception Conditions for VEX-Encoded
+		// Instructions"): SIGILL for the guest, as on such a CPU. (x86asm
+		// leaves Mode unset for these.)
+		return uop{op: opUD, len: uint8(inst.Len), base: regNone, index: regNone}, true
+	}
+	if inst.Mode != 64 {
 		return u, false
 	}
 	u.len = uint8(inst.Len)
@@ -285,9 +309,6 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 			// LOCK on an instruction or operand that does not allow it: #UD
 			// (SDM Vol. 2 LOCK).
 			return uop{op: opUD, len: u.len, base: regNone, index: regNone}, true
-		}
-		if p.IsVEX() || p.IsEVEX() {
-			return u, false
 		}
 		if p&x86asm.PrefixIgnored != 0 {
 			continue
@@ -312,393 +333,36 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 	default:
 		return u, false
 	}
-	n := nargs(inst)
-	a := inst.Args
-	setLock := func() bool {
-		if !lock {
-			return true
-		}
-		if u.dk != kindMem {
-			return false
-		}
-		u.flags |= uopLock
-		u.cost = costLocked
-		return true
-	}
 	if privileged[inst.Op] {
 		return uop{op: opGP, len: u.len, base: regNone, index: regNone}, true
 	}
-	if t := translators[inst.Op]; t != nil {
-		if lock {
-			return uop{op: opUD, len: u.len, base: regNone, index: regNone}, true
-		}
-		ok := t(&u, inst)
-		return u, ok
-	}
-
-	switch op := inst.Op; op {
-	case x86asm.MOV:
-		if n != 2 {
-			return u, false
-		}
-		if privReg(a[0]) || privReg(a[1]) {
-			return uop{op: opGP, len: u.len, base: regNone, index: regNone}, true
-		}
-		u.op = opMov
-		if !setDst(&u, inst, a[0]) || !setSrc(&u, inst, a[1]) {
-			return u, false
-		}
-
-	case x86asm.ADD, x86asm.OR, x86asm.ADC, x86asm.SBB, x86asm.AND, x86asm.SUB, x86asm.XOR, x86asm.CMP, x86asm.TEST:
-		if n != 2 {
-			return u, false
-		}
-		u.op, u.sub = opAlu, aluOps[op]
-		if !setDst(&u, inst, a[0]) || !setSrc(&u, inst, a[1]) {
-			return u, false
-		}
-		if u.sub == aluTest && u.sk == kindMem { // TEST r, r/m is symmetric: keep memory as dst
-			u.dk, u.sk, u.r1 = kindMem, kindReg, u.r0
-		}
-		if !setLock() {
-			return u, false
-		}
-
-	case x86asm.INC, x86asm.DEC, x86asm.NEG, x86asm.NOT:
-		if n != 1 || !setDst(&u, inst, a[0]) {
-			return u, false
-		}
-		u.op = unaryOps[op]
-		if !setLock() {
-			return u, false
-		}
-
-	case x86asm.ROL, x86asm.ROR, x86asm.RCL, x86asm.RCR, x86asm.SHL, x86asm.SHR, x86asm.SAR:
-		if n != 2 || !setDst(&u, inst, a[0]) || !setCount(&u, a[1]) {
-			return u, false
-		}
-		u.op, u.sub = opShift, shiftOps[op]
-
-	case x86asm.SHLD, x86asm.SHRD:
-		if n != 3 || !setDst(&u, inst, a[0]) || !setCount(&u, a[2]) {
-			return u, false
-		}
-		r, sz, ok := gpr(a[1])
-		if !ok || sz != u.size || sz == 1 {
-			return u, false
-		}
-		u.sk, u.r1 = kindReg, r
-		u.op = opShld
-		if op == x86asm.SHRD {
-			u.op = opShrd
-		}
-
-	case x86asm.BT, x86asm.BTS, x86asm.BTR, x86asm.BTC:
-		if n != 2 || !setDst(&u, inst, a[0]) || !setSrc(&u, inst, a[1]) || u.size == 1 {
-			return u, false
-		}
-		u.op, u.sub = opBt, btOps[op]
-		if !setLock() {
-			return u, false
-		}
-
-	case x86asm.BSF, x86asm.BSR, x86asm.TZCNT, x86asm.LZCNT, x86asm.POPCNT:
-		if n != 2 || !setRegDst(&u, a[0]) || !setSrc(&u, inst, a[1]) || u.size == 1 {
-			return u, false
-		}
-		u.op = scanOps[op]
-
-	case x86asm.MUL, x86asm.IMUL, x86asm.DIV, x86asm.IDIV:
-		u.cost = costMul
-		switch {
-		case n == 1:
-			// One-operand forms: the operand is the source; rAX/rDX implicit.
-			k, r, sz, ok := rm(&u, inst, a[0])
-			if !ok || !validSize(sz) {
-				return u, false
-			}
-			u.sk, u.r1, u.size = k, r, sz
-			u.op = mulDivOps[op]
-			if op == x86asm.DIV || op == x86asm.IDIV {
-				u.cost = costDiv
-			}
-		case op == x86asm.IMUL && n == 2:
-			if !setRegDst(&u, a[0]) || !setSrc(&u, inst, a[1]) || u.sk == kindImm {
-				return u, false
-			}
-			u.op = opImul2
-		case op == x86asm.IMUL && n == 3:
-			imm, isImm := a[2].(x86asm.Imm)
-			if !setRegDst(&u, a[0]) || !setSrc(&u, inst, a[1]) || !isImm || u.sk == kindImm {
-				return u, false
-			}
-			u.op, u.imm = opImul3, uint64(int64(imm))&sizeMask(u.size)
-		default:
-			return u, false
-		}
-
-	case x86asm.CBW, x86asm.CWDE, x86asm.CDQE:
-		u.op, u.size = opCext, extSizes[op]
-	case x86asm.CWD, x86asm.CDQ, x86asm.CQO:
-		u.op, u.size = opCdq, extSizes[op]
-
-	case x86asm.MOVZX, x86asm.MOVSX, x86asm.MOVSXD:
-		if n != 2 || !setRegDst(&u, a[0]) {
-			return u, false
-		}
-		k, r, sz, ok := rm(&u, inst, a[1])
-		if !ok || !validSize(sz) || sz > u.size {
-			return u, false
-		}
-		u.sk, u.r1, u.ssize = k, r, sz
-		u.op = opMovsx
-		if op == x86asm.MOVZX {
-			u.op = opMovzx
-		}
-
-	case x86asm.LEA:
-		m, isMem := a[1].(x86asm.Mem)
-		if n != 2 || !setRegDst(&u, a[0]) || !isMem || u.size == 1 || !setMem(&u, m) {
-			return u, false
-		}
-		u.seg = segNone // LEA computes an effective address, not a linear one
-		u.op, u.sk = opLea, kindMem
-
-	case x86asm.JMP, x86asm.CALL:
-		if n != 1 || inst.DataSize == 16 {
-			return u, false
-		}
-		if rel, isRel := a[0].(x86asm.Rel); isRel {
-			u.op, u.imm = opJmp, uint64(int64(rel))
-			if op == x86asm.CALL {
-				u.op = opCall
-			}
-			break
-		}
-		k, r, sz, ok := rm(&u, inst, a[0])
-		if !ok || sz != 8 {
-			return u, false
-		}
-		u.sk, u.r1, u.size = k, r, 8
-		u.op = opJmpInd
-		if op == x86asm.CALL {
-			u.op = opCallInd
-		}
-
-	case x86asm.JO, x86asm.JNO, x86asm.JB, x86asm.JAE, x86asm.JE, x86asm.JNE, x86asm.JBE, x86asm.JA,
-		x86asm.JS, x86asm.JNS, x86asm.JP, x86asm.JNP, x86asm.JL, x86asm.JGE, x86asm.JLE, x86asm.JG:
-		rel, isRel := a[0].(x86asm.Rel)
-		if n != 1 || !isRel || inst.DataSize == 16 {
-			return u, false
-		}
-		u.op, u.sub, u.imm = opJcc, jccOps[op], uint64(int64(rel))
-
-	case x86asm.JRCXZ, x86asm.JECXZ, x86asm.LOOP, x86asm.LOOPE, x86asm.LOOPNE:
-		rel, isRel := a[0].(x86asm.Rel)
-		if n != 1 || !isRel || inst.DataSize == 16 {
-			return u, false
-		}
-		u.imm, u.size = uint64(int64(rel)), 8
-		if u.flags&uopAddr32 != 0 {
-			u.size = 4
-		}
-		switch op {
-		case x86asm.JRCXZ, x86asm.JECXZ:
-			u.op = opJrcxz
-		case x86asm.LOOP:
-			u.op, u.sub = opLoop, 0
-		case x86asm.LOOPE:
-			u.op, u.sub = opLoop, 1
-		case x86asm.LOOPNE:
-			u.op, u.sub = opLoop, 2
-		}
-
-	case x86asm.RET:
-		u.op = opRet
-		if n == 1 {
-			imm, isImm := a[0].(x86asm.Imm)
-			if !isImm {
-				return u, false
-			}
-			u.imm = uint64(imm) & 0xFFFF
-		}
-		if inst.DataSize == 16 {
-			return u, false
-		}
-
-	case x86asm.PUSH:
-		if n != 1 {
-			return u, false
-		}
-		u.op = opPush
-		if imm, isImm := a[0].(x86asm.Imm); isImm {
-			u.sk, u.imm, u.size = kindImm, uint64(int64(imm)), 8
-			if inst.DataSize == 16 {
-				u.size, u.imm = 2, u.imm&0xFFFF
-			}
-			break
-		}
-		k, r, sz, ok := rm(&u, inst, a[0])
-		if !ok || (sz != 8 && sz != 2) {
-			return u, false
-		}
-		u.sk, u.r1, u.size = k, r, sz
-
-	case x86asm.POP:
-		if n != 1 || !setDst(&u, inst, a[0]) || (u.size != 8 && u.size != 2) {
-			return u, false
-		}
-		u.op = opPop
-
-	case x86asm.PUSHFQ, x86asm.POPFQ:
-		u.op, u.size = opPushf, 8
-		if op == x86asm.POPFQ {
-			u.op = opPopf
-		}
-
-	case x86asm.LEAVE:
-		if inst.DataSize == 16 {
-			return u, false
-		}
-		u.op, u.size = opLeave, 8
-
-	case x86asm.LAHF:
-		u.op = opLahf
-	case x86asm.SAHF:
-		u.op = opSahf
-
-	case x86asm.XLATB:
-		m, isMem := a[0].(x86asm.Mem)
-		if !isMem || !setMem(&u, m) {
-			return u, false
-		}
-		u.op, u.size = opXlat, 1
-
-	case x86asm.CMOVO, x86asm.CMOVNO, x86asm.CMOVB, x86asm.CMOVAE, x86asm.CMOVE, x86asm.CMOVNE, x86asm.CMOVBE,
-		x86asm.CMOVA, x86asm.CMOVS, x86asm.CMOVNS, x86asm.CMOVP, x86asm.CMOVNP, x86asm.CMOVL, x86asm.CMOVGE,
-		x86asm.CMOVLE, x86asm.CMOVG:
-		if n != 2 || !setRegDst(&u, a[0]) || !setSrc(&u, inst, a[1]) || u.size == 1 {
-			return u, false
-		}
-		u.op, u.sub = opCmov, cmovOps[op]
-
-	case x86asm.SETO, x86asm.SETNO, x86asm.SETB, x86asm.SETAE, x86asm.SETE, x86asm.SETNE, x86asm.SETBE,
-		x86asm.SETA, x86asm.SETS, x86asm.SETNS, x86asm.SETP, x86asm.SETNP, x86asm.SETL, x86asm.SETGE,
-		x86asm.SETLE, x86asm.SETG:
-		if n != 1 || !setDst(&u, inst, a[0]) || u.size != 1 {
-			return u, false
-		}
-		u.op, u.sub = opSetcc, setOps[op]
-
-	case x86asm.XCHG, x86asm.XADD, x86asm.CMPXCHG:
-		if n != 2 {
-			return u, false
-		}
-		first, second := a[0], a[1]
-		if _, isMem := second.(x86asm.Mem); isMem && op == x86asm.XCHG {
-			first, second = second, first
-		}
-		if !setDst(&u, inst, first) || !setSrc(&u, inst, second) || u.sk != kindReg {
-			return u, false
-		}
-		switch op {
-		case x86asm.XCHG:
-			u.op = opXchg
-			if u.dk == kindMem { // XCHG with memory is always locked (SDM Vol. 2 XCHG)
-				lock = true
-			}
-		case x86asm.XADD:
-			u.op = opXadd
-		default:
-			u.op = opCmpxchg
-		}
-		if !setLock() {
-			return u, false
-		}
-
-	case x86asm.CMPXCHG8B, x86asm.CMPXCHG16B:
-		m, isMem := a[0].(x86asm.Mem)
-		if n != 1 || !isMem || !setMem(&u, m) {
-			return u, false
-		}
-		u.op, u.dk, u.size = opCmpxchg2, kindMem, 8
-		if op == x86asm.CMPXCHG16B {
-			u.size = 16
-		}
-		if !setLock() {
-			return u, false
-		}
-
-	case x86asm.NOP, x86asm.PAUSE, x86asm.PREFETCHNTA, x86asm.PREFETCHT0, x86asm.PREFETCHT1,
-		x86asm.PREFETCHT2, x86asm.PREFETCHW, x86asm.LFENCE, x86asm.MFENCE, x86asm.SFENCE:
-		// Multi-byte NOPs name a memory operand that is never accessed;
-		// prefetches never fault (SDM Vol. 2 PREFETCHh).
-		u = uop{op: opNop, len: u.len, base: regNone, index: regNone}
-
-	case x86asm.SYSCALL:
-		u.op = opSyscall
-	case x86asm.INT:
-		if imm, isImm := a[0].(x86asm.Imm); !isImm || imm != 3 {
-			return u, false
-		}
-		u.op = opInt3
-	case x86asm.UD0, x86asm.UD1, x86asm.UD2:
-		u = uop{op: opUD, len: u.len, base: regNone, index: regNone}
-	case x86asm.CPUID:
-		u.op = opCpuid
-	case x86asm.RDTSC:
-		u.op = opRdtsc
-	case x86asm.RDTSCP:
-		u.op = opRdtscp
-	case x86asm.CLC, x86asm.STC, x86asm.CMC, x86asm.CLD, x86asm.STD:
-		u.op, u.sub = opFlag, flagOps[op]
-
-	case x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ, x86asm.STOSB, x86asm.STOSW, x86asm.STOSD,
-		x86asm.STOSQ, x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ, x86asm.CMPSB, x86asm.CMPSW,
-		x86asm.CMPSD, x86asm.CMPSQ, x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ:
-		if u.flags&uopAddr32 != 0 {
-			return u, false // 32-bit string addressing: not implemented
-		}
-		s := strOps[op]
-		u.op, u.sub, u.size = opString, s.kind, s.size
-		// The source (DS:rSI) honours a segment override; ES:rDI does not.
-		for _, arg := range a[:n] {
-			if m, isMem := arg.(x86asm.Mem); isMem && m.Base == x86asm.RSI {
-				switch m.Segment {
-				case x86asm.FS:
-					u.seg = segFS
-				case x86asm.GS:
-					u.seg = segGS
-				}
-			}
-		}
-		if s.kind != strCmps && s.kind != strScas && u.flags&uopRepNE != 0 {
-			// F2 on MOVS/STOS/LODS repeats like F3 on Intel processors.
-			u.flags = u.flags&^uopRepNE | uopRep
-		}
-		if u.flags&(uopRep|uopRepNE) != 0 {
-			u.cost = costRep
-		}
-
-	case x86asm.BSWAP:
-		if n != 1 || !setRegDst(&u, a[0]) || u.size < 4 {
-			return u, false
-		}
-		u.op = opBswap
-
-	case x86asm.MOVBE:
-		if n != 2 {
-			return u, false
-		}
-		u.op = opMovbe
-		if !setDst(&u, inst, a[0]) || !setSrc(&u, inst, a[1]) || u.size == 1 || u.sk == kindImm {
-			return u, false
-		}
-
-	default:
+	e, found := translators[inst.Op]
+	if !found {
 		return u, false
 	}
-	return u, true
+	if lock {
+		if !e.lockable {
+			return uop{op: opUD, len: u.len, base: regNone, index: regNone}, true
+		}
+		u.flags |= uopLockReq
+	}
+	ok = e.t(&u, inst)
+	u.flags &^= uopLockReq
+	return u, ok
+}
+
+// setLock turns a LOCK prefix (uopLockReq) into a locked read-modify-write,
+// which needs a memory destination.
+func setLock(u *uop) bool {
+	if u.flags&uopLockReq == 0 {
+		return true
+	}
+	if u.dk != kindMem {
+		return false
+	}
+	u.flags |= uopLock
+	u.cost = costLocked
+	return true
 }
 
 // setRegDst sets a register destination.

@@ -116,11 +116,12 @@ const (
 
 // uop flags.
 const (
-	uopLock   uint8 = 1 << iota // LOCK prefix, or XCHG with memory: atomic RMW
-	uopRep                      // F3: REP / REPE
-	uopRepNE                    // F2: REPNE
-	uopAddr32                   // 67: 32-bit address size
-	uopCL                       // shift/SHLD/SHRD count comes from CL (else imm)
+	uopLock    uint8 = 1 << iota // LOCK prefix, or XCHG with memory: atomic RMW
+	uopRep                       // F3: REP / REPE
+	uopRepNE                     // F2: REPNE
+	uopAddr32                    // 67: 32-bit address size
+	uopCL                        // shift/SHLD/SHRD count comes from CL (else imm)
+	uopLockReq                   // translation only: a LOCK prefix, for setLock to accept
 )
 
 // Cost classes: the cycles an instruction costs beyond translation are

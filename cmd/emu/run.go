@@ -10,10 +10,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tlbemu/emu/internal/elfload"
+	"github.com/tlbemu/emu/internal/outfile"
 	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 	"github.com/tlbemu/emu/tlb"
@@ -56,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 			o.cpus = wl.CPUs
 		}
 	}
+	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
+		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
 	if o.json {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
@@ -92,7 +98,7 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		if len(args) == 0 {
 			return nil, usagef("emu run: no program given (usage: emu run [flags] PROGRAM [ARGS...])")
 		}
-		b, err := os.ReadFile(args[0])
+		b, err := readProgram(args[0])
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
@@ -142,6 +148,45 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 	return p, nil
 }
 
+// readProgram reads the executable of emu run, as execve would accept it:
+// a regular file, whose ELF and program headers are checked before the
+// rest is read (so a dynamic or PIE executable, or a large non-ELF file,
+// is refused at once), of at most maxProgramBytes.
+func readProgram(path string) ([]byte, error) {
+	// Stat first: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if err := elfload.CheckHeaders(f, fi.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if fi.Size() > maxProgramBytes {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d MiB limit", path, fi.Size(), maxProgramBytes>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxProgramBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxProgramBytes {
+		return nil, fmt.Errorf("%s: grew beyond the %d MiB limit while read", path, maxProgramBytes>>20)
+	}
+	return b, nil
+}
+
 func buildConfig(o *options) (kernelmodel.Config, error) {
 	cfg := kernelmodel.DefaultConfig()
 	if o.cpus < 1 || o.cpus > 256 {
@@ -185,6 +230,20 @@ func buildConfig(o *options) (kernelmodel.Config, error) {
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
 	return cfg, nil
+}
+
+func patchList() []string {
+	var out []string
+	for _, p := range kernelmodel.Patches {
+		out = append(out, string(p.Name))
+	}
+	return out
+}
+
+// effectivePatches is every patch a configuration runs with: its
+// kernel's and its -patch ones.
+func effectivePatches(cfg kernelmodel.Config) []string {
+	return patchNames(append(slices.Clone(kernelmodel.Kernels[cfg.Kernel]), cfg.Patches...))
 }
 
 func patchNames(ps []kernelmodel.Patch) []string {
@@ -266,10 +325,12 @@ func newLogger(o *options, stderr io.Writer) *zap.Logger {
 // session is what the runs of one command share: logging, the progress
 // bar and the trace.
 type session struct {
-	log      *zap.Logger
-	progress *progress
-	trace    *report.TraceWriter
-	pid      int // the trace's process id of the next run
+	stdin          io.Reader // emu run: the guest's fd 0
+	stdout, stderr io.Writer // the guest's fds 1 and 2 (emu run), fd 2 (workloads)
+	log            *zap.Logger
+	progress       *progress
+	trace          *report.TraceWriter
+	pid            int // the trace's process id of the next run
 }
 
 // execute runs p.runs times with seeds p.seed, p.seed+1, …, each on a
@@ -310,6 +371,15 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
 		}
 	}
+	if p.userProg {
+		// As perf stat: the guest's output streams to emu's own stdout and
+		// stderr as the guest writes it, and stdin passes through.
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = s.stdin, s.stdout, s.stderr
+	} else {
+		// Built-in workloads are silent on success; what one says on its
+		// stderr when it fails is shown.
+		cfg.Stderr = s.stderr
+	}
 	m, err := kernelmodel.New(cfg, s.log)
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -325,11 +395,27 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	s.progress.start(m, i, p.runs)
 	runErr := m.Run(ctx)
 	s.progress.done()
-	if runErr == nil && m.ExitCode() != 0 {
-		runErr = fmt.Errorf("guest exited with status %d", m.ExitCode())
-	}
+	runErr = guestEnd(p, m, runErr)
 	st := m.Stats()
 	return &st, runErr
+}
+
+// guestEnd turns how the guest ended into the run's error. A workload that
+// exits non-zero has failed (exit 1). An emu run guest's non-zero exit or
+// killing signal becomes emu's exit status (guestStatus).
+func guestEnd(p *plan, m *kernelmodel.Machine, runErr error) error {
+	var sig *kernelmodel.GuestSignal
+	switch {
+	case runErr == nil && m.ExitCode() == 0:
+		return nil
+	case runErr == nil && p.userProg:
+		return &guestStatus{code: m.ExitCode() & 0xff}
+	case runErr == nil:
+		return fmt.Errorf("guest exited with status %d", m.ExitCode())
+	case p.userProg && errors.As(runErr, &sig):
+		return &guestStatus{code: 128 + sig.Sig, err: runErr}
+	}
+	return runErr
 }
 
 func variantOf(cfg kernelmodel.Config) string {
@@ -366,7 +452,10 @@ func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 }
 
 // cmdRun is emu [flags] and emu run [flags] PROG [ARGS].
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode cmdMode) (err error) {
+//
+// emu run writes the result to stderr, as perf stat does, so that the
+// guest's own stdout stays its own; -o FILE (or -o - for stdout) moves it.
+func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode cmdMode) (err error) {
 	o, rest, err := parseRunFlags(args, stderr, mode)
 	if err != nil {
 		return err
@@ -375,12 +464,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode c
 	if err != nil {
 		return err
 	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
+	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr)
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
+	s, finish, err := openSession(o, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -389,25 +483,55 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode c
 			err = ferr
 		}
 	}()
+	s.stdin, s.stdout, s.stderr = stdin, stdout, stderr
 	res, runErr := s.execute(ctx, p)
+	runErr = timeoutError(ctx, o.timeout, runErr)
 	if res.Runs() == 0 {
 		return runErr
 	}
-	if err := emit(o.out, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
+	resultW := stdout
+	if mode == modeProgram {
+		resultW = stderr
+	}
+	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
 		return err
 	}
 	if o.plot != "" {
 		format, _ := report.PlotFormat(o.plot)
-		if err := writeFileAtomic(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
+		if err := writeFile(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
 		}
 	}
 	return runErr
 }
 
+// outputs lists the output paths of the run flags, for checkOutputs.
+func (o *options) outputs() []outputPath {
+	return []outputPath{{"-o", o.out}, {"-trace", o.trace}, {"-plot", o.plot},
+		{"-cpuprofile", o.cpuProfile}, {"-memprofile", o.memProfile}}
+}
+
+// withTimeout bounds ctx by -timeout (0: no bound).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// timeoutError names -timeout when it is what ended the run.
+func timeoutError(ctx context.Context, d time.Duration, err error) error {
+	if err != nil && errors.Is(err, kernelmodel.ErrInterrupted) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("-timeout %v reached (host time): %w", d, err)
+	}
+	return err
+}
+
 // openSession starts what the runs share: profiles, logger, progress bar
 // and trace file. finish stops and writes them.
-func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
+//
+// emu run draws no progress bar: stderr carries the guest's own output.
+func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -423,9 +547,9 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 	closers = append(closers, stopProf)
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
-	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose)}
+	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
 	if o.trace != "" {
-		f, err := createAtomic(o.trace)
+		f, err := outfile.Create(o.trace)
 		if err != nil {
 			finish()
 			return nil, nil, fmt.Errorf("-trace: %w", err)
@@ -433,10 +557,13 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 		s.trace = report.NewTraceWriter(f)
 		closers = append(closers, func() error {
 			if err := s.trace.Close(); err != nil {
-				f.abort()
+				f.Abort()
 				return fmt.Errorf("-trace: %w", err)
 			}
-			return f.commit()
+			if err := f.Commit(); err != nil {
+				return fmt.Errorf("-trace: %w", err)
+			}
+			return nil
 		})
 	}
 	return s, finish, nil
@@ -454,10 +581,18 @@ func writeFormat(w io.Writer, format string, res *report.Result) error {
 	return report.WriteText(w, res)
 }
 
-// emit writes to stdout, or whole-or-nothing to path.
-func emit(path string, stdout io.Writer, write func(io.Writer) error) error {
-	if path == "" {
+// emit writes a result to def when path is empty, to stdout for "-",
+// and otherwise to the file (writeFile: whole or nothing for a regular
+// file).
+func emit(path string, def, stdout io.Writer, write func(io.Writer) error) error {
+	switch path {
+	case "":
+		return write(def)
+	case "-":
 		return write(stdout)
 	}
-	return writeFileAtomic(path, write)
+	if err := writeFile(path, write); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
 }

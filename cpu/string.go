@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"golang.org/x/arch/x86/x86asm"
+
 	"github.com/tlbemu/emu/internal/phys"
 	"github.com/tlbemu/emu/tlb"
 )
@@ -207,4 +209,43 @@ func (c *CPU) strChunk(u *uop) (uint64, bool) {
 		c.Regs.GPR[RSI] += d
 	}
 	return n, true
+}
+
+func init() {
+	defLockable(trString, x86asm.MOVSB, x86asm.MOVSW, x86asm.MOVSD, x86asm.MOVSQ, x86asm.STOSB, x86asm.STOSW, x86asm.STOSD, x86asm.STOSQ, x86asm.LODSB, x86asm.LODSW, x86asm.LODSD, x86asm.LODSQ, x86asm.CMPSB, x86asm.CMPSW, x86asm.CMPSD, x86asm.CMPSQ, x86asm.SCASB, x86asm.SCASW, x86asm.SCASD, x86asm.SCASQ)
+	defOp(opString, "string", execString)
+}
+
+func trString(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if u.flags&uopAddr32 != 0 {
+		return false // 32-bit string addressing: not implemented
+	}
+	s := strOps[op]
+	u.op, u.sub, u.size = opString, s.kind, s.size
+	// The source (DS:rSI) honours a segment override; ES:rDI does not.
+	for _, arg := range a[:n] {
+		if m, isMem := arg.(x86asm.Mem); isMem && m.Base == x86asm.RSI {
+			switch m.Segment {
+			case x86asm.FS:
+				u.seg = segFS
+			case x86asm.GS:
+				u.seg = segGS
+			}
+		}
+	}
+	if s.kind != strCmps && s.kind != strScas && u.flags&uopRepNE != 0 {
+		// F2 on MOVS/STOS/LODS repeats like F3 on Intel processors.
+		u.flags = u.flags&^uopRepNE | uopRep
+	}
+	if u.flags&(uopRep|uopRepNE) != 0 {
+		u.cost = costRep
+	}
+	return true
+}
+
+func execString(c *CPU, u *uop) stepResult {
+	return c.str(u)
 }

@@ -1,6 +1,14 @@
 package cpu
 
-import "math/bits"
+// The integer ALU family: ADD … CMP/TEST, INC/DEC/NEG/NOT, shifts and
+// rotates, SHLD/SHRD, bit tests and scans, MUL/IMUL/DIV/IDIV, CBW/CWD…,
+// XCHG/XADD/CMPXCHG/CMPXCHG8B/16B (SDM Vol. 2).
+
+import (
+	"math/bits"
+
+	"golang.org/x/arch/x86/x86asm"
+)
 
 // alu computes a (kind) b at size bytes, records the flags and returns the
 // masked result (SDM Vol. 2 ADD … XOR, CMP, TEST).
@@ -415,4 +423,377 @@ func (c *CPU) div(signed bool, size uint8, src uint64) bool {
 		c.setReg(RDX, size, r)
 	}
 	return true
+}
+
+func init() {
+	defLockable(trALU, x86asm.ADD, x86asm.OR, x86asm.ADC, x86asm.SBB, x86asm.AND, x86asm.SUB, x86asm.XOR, x86asm.CMP, x86asm.TEST)
+	defLockable(trUnary, x86asm.INC, x86asm.DEC, x86asm.NEG, x86asm.NOT)
+	defLockable(trShift, x86asm.ROL, x86asm.ROR, x86asm.RCL, x86asm.RCR, x86asm.SHL, x86asm.SHR, x86asm.SAR)
+	defLockable(trShld, x86asm.SHLD, x86asm.SHRD)
+	defLockable(trBt, x86asm.BT, x86asm.BTS, x86asm.BTR, x86asm.BTC)
+	defLockable(trBitScan, x86asm.BSF, x86asm.BSR, x86asm.TZCNT, x86asm.LZCNT, x86asm.POPCNT)
+	defLockable(trMulDiv, x86asm.MUL, x86asm.IMUL, x86asm.DIV, x86asm.IDIV)
+	defLockable(trCext, x86asm.CBW, x86asm.CWDE, x86asm.CDQE)
+	defLockable(trCdq, x86asm.CWD, x86asm.CDQ, x86asm.CQO)
+	defLockable(trExchange, x86asm.XCHG, x86asm.XADD, x86asm.CMPXCHG)
+	defLockable(trCmpxchg2, x86asm.CMPXCHG8B, x86asm.CMPXCHG16B)
+	defOp(opAlu, "alu", execAlu)
+	defOp(opInc, "inc", execModify)
+	defOp(opDec, "dec", execModify)
+	defOp(opNeg, "neg", execModify)
+	defOp(opNot, "not", execModify)
+	defOp(opShift, "shift", execModify)
+	defOp(opShld, "shld", execShld)
+	defOp(opShrd, "shrd", execShld)
+	defOp(opBt, "bt", execBt)
+	defOp(opBsf, "bsf", execBitScan)
+	defOp(opBsr, "bsr", execBitScan)
+	defOp(opTzcnt, "tzcnt", execBitScan)
+	defOp(opLzcnt, "lzcnt", execBitScan)
+	defOp(opPopcnt, "popcnt", execBitScan)
+	defOp(opMul1, "mul1", execMul1)
+	defOp(opImul1, "imul1", execMul1)
+	defOp(opImul2, "imul2", execImul2)
+	defOp(opImul3, "imul3", execImul3)
+	defOp(opDiv, "div", execDiv)
+	defOp(opIdiv, "idiv", execDiv)
+	defOp(opXchg, "xchg", execXchg)
+	defOp(opXadd, "xadd", execXadd)
+	defOp(opCmpxchg, "cmpxchg", execCmpxchg)
+	defOp(opCmpxchg2, "cmpxchg2", execCmpxchg2)
+	defOp(opCext, "cext", execCext)
+	defOp(opCdq, "cdq", execCdq)
+}
+
+func trALU(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 2 {
+		return false
+	}
+	u.op, u.sub = opAlu, aluOps[op]
+	if !setDst(u, inst, a[0]) || !setSrc(u, inst, a[1]) {
+		return false
+	}
+	if u.sub == aluTest && u.sk == kindMem { // TEST r, r/m is symmetric: keep memory as dst
+		u.dk, u.sk, u.r1 = kindMem, kindReg, u.r0
+	}
+	return setLock(u)
+}
+
+func trUnary(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 1 || !setDst(u, inst, a[0]) {
+		return false
+	}
+	u.op = unaryOps[op]
+	return setLock(u)
+}
+
+func trShift(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 2 || !setDst(u, inst, a[0]) || !setCount(u, a[1]) {
+		return false
+	}
+	u.op, u.sub = opShift, shiftOps[op]
+	return true
+}
+
+func trShld(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 3 || !setDst(u, inst, a[0]) || !setCount(u, a[2]) {
+		return false
+	}
+	r, sz, ok := gpr(a[1])
+	if !ok || sz != u.size || sz == 1 {
+		return false
+	}
+	u.sk, u.r1 = kindReg, r
+	u.op = opShld
+	if op == x86asm.SHRD {
+		u.op = opShrd
+	}
+	return true
+}
+
+func trBt(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 2 || !setDst(u, inst, a[0]) || !setSrc(u, inst, a[1]) || u.size == 1 {
+		return false
+	}
+	u.op, u.sub = opBt, btOps[op]
+	return setLock(u)
+}
+
+func trBitScan(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 2 || !setRegDst(u, a[0]) || !setSrc(u, inst, a[1]) || u.size == 1 {
+		return false
+	}
+	u.op = scanOps[op]
+	return true
+}
+
+func trMulDiv(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	u.cost = costMul
+	switch {
+	case n == 1:
+		// One-operand forms: the operand is the source; rAX/rDX implicit.
+		k, r, sz, ok := rm(u, inst, a[0])
+		if !ok || !validSize(sz) {
+			return false
+		}
+		u.sk, u.r1, u.size = k, r, sz
+		u.op = mulDivOps[op]
+		if op == x86asm.DIV || op == x86asm.IDIV {
+			u.cost = costDiv
+		}
+	case op == x86asm.IMUL && n == 2:
+		if !setRegDst(u, a[0]) || !setSrc(u, inst, a[1]) || u.sk == kindImm {
+			return false
+		}
+		u.op = opImul2
+	case op == x86asm.IMUL && n == 3:
+		imm, isImm := a[2].(x86asm.Imm)
+		if !setRegDst(u, a[0]) || !setSrc(u, inst, a[1]) || !isImm || u.sk == kindImm {
+			return false
+		}
+		u.op, u.imm = opImul3, uint64(int64(imm))&sizeMask(u.size)
+	default:
+		return false
+	}
+	return true
+}
+
+func trCext(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	u.op, u.size = opCext, extSizes[op]
+	return true
+}
+
+func trCdq(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	u.op, u.size = opCdq, extSizes[op]
+	return true
+}
+
+func trExchange(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	if n != 2 {
+		return false
+	}
+	first, second := a[0], a[1]
+	if _, isMem := second.(x86asm.Mem); isMem && op == x86asm.XCHG {
+		first, second = second, first
+	}
+	if !setDst(u, inst, first) || !setSrc(u, inst, second) || u.sk != kindReg {
+		return false
+	}
+	switch op {
+	case x86asm.XCHG:
+		u.op = opXchg
+		if u.dk == kindMem { // XCHG with memory is always locked (SDM Vol. 2 XCHG)
+			u.flags |= uopLockReq
+		}
+	case x86asm.XADD:
+		u.op = opXadd
+	default:
+		u.op = opCmpxchg
+	}
+	return setLock(u)
+}
+
+func trCmpxchg2(u *uop, inst *x86asm.Inst) bool {
+	op := inst.Op
+	n := nargs(inst)
+	a := inst.Args
+	m, isMem := a[0].(x86asm.Mem)
+	if n != 1 || !isMem || !setMem(u, m) {
+		return false
+	}
+	u.op, u.dk, u.size = opCmpxchg2, kindMem, 8
+	if op == x86asm.CMPXCHG16B {
+		u.size = 16
+	}
+	return setLock(u)
+}
+
+func execAlu(c *CPU, u *uop) stepResult {
+	if u.dk == kindReg {
+		b, ok := c.srcVal(u)
+		if !ok {
+			return stepFault
+		}
+		r := c.alu(u.sub, u.size, c.reg(u.r0, u.size), b)
+		if u.sub < aluCmp {
+			c.setReg(u.r0, u.size, r)
+		}
+		return stepOK
+	}
+	b, _ := c.srcVal(u) // register or immediate
+	va := c.ea(u)
+	if u.sub >= aluCmp {
+		a, ok := c.load(va, u.size)
+		if !ok {
+			return stepFault
+		}
+		c.alu(u.sub, u.size, a, b)
+	} else if _, ok := c.rmw(u, va, b); !ok {
+		return stepFault
+	}
+	return stepOK
+}
+
+func execModify(c *CPU, u *uop) stepResult {
+	if !c.modify(u, 0) {
+		return stepFault
+	}
+	return stepOK
+}
+
+func execShld(c *CPU, u *uop) stepResult {
+	if !c.modify(u, c.reg(u.r1, u.size)) {
+		return stepFault
+	}
+	return stepOK
+}
+
+func execBt(c *CPU, u *uop) stepResult {
+	return c.bitTest(u)
+}
+
+func execBitScan(c *CPU, u *uop) stepResult {
+	v, ok := c.srcVal(u)
+	if !ok {
+		return stepFault
+	}
+	if r, write := c.bitScan(u.op, u.size, v); write {
+		c.setReg(u.r0, u.size, r)
+	}
+	return stepOK
+}
+
+func execMul1(c *CPU, u *uop) stepResult {
+	v, ok := c.srcVal(u)
+	if !ok {
+		return stepFault
+	}
+	c.mul1(u.op == opImul1, u.size, v)
+	return stepOK
+}
+
+func execImul2(c *CPU, u *uop) stepResult {
+	v, ok := c.srcVal(u)
+	if !ok {
+		return stepFault
+	}
+	c.setReg(u.r0, u.size, c.imul(u.size, c.reg(u.r0, u.size), v))
+	return stepOK
+}
+
+func execImul3(c *CPU, u *uop) stepResult {
+	v, ok := c.srcVal(u)
+	if !ok {
+		return stepFault
+	}
+	c.setReg(u.r0, u.size, c.imul(u.size, v, u.imm))
+	return stepOK
+}
+
+func execDiv(c *CPU, u *uop) stepResult {
+	v, ok := c.srcVal(u)
+	if !ok {
+		return stepFault
+	}
+	if !c.div(u.op == opIdiv, u.size, v) {
+		c.exit = Exit{Kind: ExitDE}
+		return stepFault
+	}
+	return stepOK
+}
+
+func execXchg(c *CPU, u *uop) stepResult {
+	b := c.reg(u.r1, u.size)
+	if u.dk == kindReg {
+		c.setReg(u.r1, u.size, c.reg(u.r0, u.size))
+		c.setReg(u.r0, u.size, b)
+		return stepOK
+	}
+	old, ok := c.rmw(u, c.ea(u), b)
+	if !ok {
+		return stepFault
+	}
+	c.setReg(u.r1, u.size, old)
+	return stepOK
+}
+
+func execXadd(c *CPU, u *uop) stepResult {
+	b := c.reg(u.r1, u.size)
+	if u.dk == kindReg {
+		a := c.reg(u.r0, u.size)
+		sum := c.alu(aluAdd, u.size, a, b)
+		c.setReg(u.r1, u.size, a)
+		c.setReg(u.r0, u.size, sum)
+		return stepOK
+	}
+	old, ok := c.rmw(u, c.ea(u), b)
+	if !ok {
+		return stepFault
+	}
+	c.setReg(u.r1, u.size, old)
+	return stepOK
+}
+
+func execCmpxchg(c *CPU, u *uop) stepResult {
+	src := c.reg(u.r1, u.size)
+	acc := c.reg(RAX, u.size)
+	if u.dk == kindReg {
+		cur := c.reg(u.r0, u.size)
+		c.alu(aluCmp, u.size, acc, cur)
+		if acc == cur {
+			c.setReg(u.r0, u.size, src)
+		} else {
+			c.setReg(RAX, u.size, cur)
+		}
+		return stepOK
+	}
+	old, ok := c.rmw(u, c.ea(u), src)
+	if !ok {
+		return stepFault
+	}
+	if old != acc {
+		c.setReg(RAX, u.size, old)
+	}
+	return stepOK
+}
+
+func execCmpxchg2(c *CPU, u *uop) stepResult {
+	return c.cmpxchg2(u)
+}
+
+func execCext(c *CPU, u *uop) stepResult {
+	half := u.size / 2
+	c.setReg(RAX, u.size, sext(c.reg(RAX, half), half))
+	return stepOK
+}
+
+func execCdq(c *CPU, u *uop) stepResult {
+	c.setReg(RDX, u.size, -(c.reg(RAX, u.size) >> (uint(u.size)*8 - 1)))
+	return stepOK
 }
