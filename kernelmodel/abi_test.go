@@ -451,6 +451,7 @@ func runC(t *testing.T, cpus int, kernel string, args ...string) (*Machine, stri
 	cfg := DefaultConfig()
 	cfg.Kernel = kernel
 	cfg.CPUs = cpus
+	cfg.MaxCycles = 1 << 31 // a hang is a failure, not a timeout
 	cfg.MemBytes = 64 << 20
 	var out bytes.Buffer
 	cfg.Stdout = &out
@@ -793,5 +794,21 @@ func TestFutexTimeoutAndBrk(t *testing.T) {
 	}
 	if got := guestWord(t, m, guestData+24); got != 77 {
 		t.Errorf("heap word %d", got)
+	}
+}
+
+// TestSleeperPreemptsSpinner: on one CPU, a thread's 1 ms nanosleep ends
+// while the main thread spins waiting for it; the sleeper then runs at the
+// next time-slice boundary and the spinner sees its flag.
+func TestSleeperPreemptsSpinner(t *testing.T) {
+	m, out, err := runC(t, 1, "5.10", "sleep")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out != "woke\n" {
+		t.Errorf("output %q", out)
+	}
+	if e := m.Stats().Elapsed; e < 3_000_000 {
+		t.Errorf("elapsed %d cycles, want ≥ 1 ms", e)
 	}
 }

@@ -10,6 +10,7 @@
 //                      itself (so nothing after the read changes counters)
 // abi_guest abort      glibc's abort/raise sequence: block all, tgkill
 //                      SIGABRT, unblock
+// abi_guest sleep      a spinner waits for a nanosleeping thread (one CPU)
 // abi_guest files      /dev/zero, lseek/pread on /proc/self/maps, dup2,
 //                      readlink /proc/self/exe, getcwd
 #include "rt.h"
@@ -145,6 +146,28 @@ static void do_tlb(u64 n)
 	die("survived SIGKILL", 0);
 }
 
+static u64 flag;
+
+static void sleeper(void *arg)
+{
+	long ts[2] = {0, 1000000}; /* 1 ms */
+	(void)arg;
+	check_sys(sys_nanosleep(ts, 0), "nanosleep");
+	atomic_store_u64(&flag, 1);
+}
+
+/* do_sleep: the main thread spins (no syscalls) until a thread that
+ * sleeps 1 ms sets a flag: on one CPU the sleeper's timeout must preempt
+ * the spinner. */
+static void do_sleep(void)
+{
+	struct thread *t = thread_create(sleeper, 0);
+	while (!atomic_load_u64(&flag))
+		;
+	thread_join(t);
+	put("woke\n");
+}
+
 static void do_abort(void)
 {
 	u64 all = ~0UL, old = 0, unblock = 1UL << 5;
@@ -196,6 +219,8 @@ int main(int argc, char **argv)
 		do_tlb(argc > 2 ? (u64)(argv[2][0] - '0') : 2);
 	else if (streq(argv[1], "abort"))
 		do_abort();
+	else if (streq(argv[1], "sleep"))
+		do_sleep();
 	else if (streq(argv[1], "files"))
 		do_files();
 	else
