@@ -107,8 +107,8 @@ type VCPU struct {
 	// nextSleeper is no later than the earliest timeout of a task sleeping
 	// with v as its home (0: unknown, recomputed by wakeSleepers).
 	nextSleeper uint64
-	idleCycles uint64
-	idleSince  uint64
+	idleCycles  uint64
+	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
 }
