@@ -812,3 +812,22 @@ func TestSleeperPreemptsSpinner(t *testing.T) {
 		t.Errorf("elapsed %d cycles, want ≥ 1 ms", e)
 	}
 }
+
+// TestSignalHandlers: a tgkill'd SIGUSR1 runs its handler with SI_TKILL
+// and the signal blocked, and rt_sigreturn restores the mask; a SIGSEGV
+// from a store to a read-only page reaches the handler with SEGV_ACCERR
+// and the address, and the retried store lands; a SA_ONSTACK handler
+// runs on the alternate stack; registers survive. The expected output is
+// the native run's on Linux.
+func TestSignalHandlers(t *testing.T) {
+	_, out, err := runC(t, 2, "5.10", "handlers")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := "usr1 10 code fffffffffffffffa mask 0000000000000200 after 0000000000000000\n" +
+		"segv 11 code 2 addr ok stored\n" +
+		"usr2 12 on altstack code 0000000000000000 regs kept\n"
+	if out != want {
+		t.Errorf("output\n%s\nwant\n%s", out, want)
+	}
+}

@@ -310,7 +310,7 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
-		if v.reapIfKilled() || v.actOnKill() {
+		if v.reapIfKilled() || !v.doSignals() {
 			continue
 		}
 		v.runUser()

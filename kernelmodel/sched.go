@@ -34,7 +34,6 @@ type Task struct {
 	sigBlocked  uint64 // blocked signal mask
 	sigPending  uint64 // thread-directed pending signals
 	altStack    altStack
-	killSig     int    // a fatal signal from another process, acted on before user mode
 	termSig     int    // the signal that ended the thread group (wait status)
 	robustList  uint64 // set_robust_list head
 	runtime     uint64 // cycles on a CPU before the current stint (sum_exec_runtime)

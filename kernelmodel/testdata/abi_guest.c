@@ -10,6 +10,8 @@
 //                      itself (so nothing after the read changes counters)
 // abi_guest abort      glibc's abort/raise sequence: block all, tgkill
 //                      SIGABRT, unblock
+// abi_guest handlers   SIGUSR1/SIGSEGV/SIGUSR2 handlers: rt_sigframe,
+//                      siginfo, mask, SA_ONSTACK, rt_sigreturn
 // abi_guest sleep      a spinner waits for a nanosleeping thread (one CPU)
 // abi_guest files      /dev/zero, lseek/pread on /proc/self/maps, dup2,
 //                      readlink /proc/self/exe, getcwd
@@ -209,6 +211,88 @@ static void do_files(void)
 	put("\n");
 }
 
+/* Signal handlers: struct kernel_sigaction and a restorer calling
+ * rt_sigreturn, as the C libraries install them. */
+#define SYS_rt_sigaction 13
+#define SYS_sigaltstack 131
+#define SA_SIGINFO 4
+#define SA_ONSTACK 0x08000000
+#define SA_RESTORER 0x04000000
+struct ksa {
+	void (*h)(int, void *, void *);
+	unsigned long flags;
+	void (*restorer)(void);
+	u64 mask;
+};
+void restorer(void);
+__asm__(".text\n.globl restorer\nrestorer:\n\tmov $15, %eax\n\tsyscall\n\thlt\n");
+
+static volatile int got_sig;
+static volatile u64 got_addr, got_code, got_sp, got_mask;
+static u64 *ro_page;
+static char altstack[16384];
+
+static void handler(int sig, void *info, void *uc)
+{
+	u64 sp = (u64)__builtin_frame_address(0);
+	u64 mask;
+	got_sig = sig;
+	got_code = (u64)(long)((int *)info)[2];
+	got_addr = ((u64 *)info)[2];
+	got_sp = sp;
+	syscall4(SYS_rt_sigprocmask, 0, 0, (long)&mask, 8);
+	got_mask = mask;
+	(void)uc;
+	if (sig == 11)
+		check_sys(sys_mprotect(ro_page, 4096, PROT_READ | PROT_WRITE), "mprotect in handler");
+}
+
+static void install(int sig, unsigned long flags)
+{
+	struct ksa sa = {handler, SA_SIGINFO | SA_RESTORER | flags, restorer, 0};
+	check_sys(syscall4(SYS_rt_sigaction, sig, (long)&sa, 0, 8), "rt_sigaction");
+}
+
+static void do_handlers(void)
+{
+	u64 keep = 0x1234567887654321UL, mask;
+	long ss[3] = {(long)altstack, 0, sizeof altstack};
+	install(10, 0);
+	check_sys(syscall3(SYS_tgkill, sys_getpid(), sys_gettid(), 10), "tgkill");
+	put("usr1 ");
+	putu(got_sig);
+	put(" code ");
+	puthex(got_code);
+	put(" mask ");
+	puthex(got_mask);
+	syscall4(SYS_rt_sigprocmask, 0, 0, (long)&mask, 8);
+	put(" after ");
+	puthex(mask);
+	put("\n");
+	/* a write to a read-only page: the handler makes it writable, the
+	 * store is retried and lands */
+	ro_page = (u64 *)map_anon(1);
+	check_sys(sys_mprotect(ro_page, 4096, PROT_READ), "mprotect");
+	install(11, 0);
+	*(volatile u64 *)(ro_page + 3) = keep;
+	put("segv ");
+	putu(got_sig);
+	put(" code ");
+	putu(got_code);
+	put(got_addr == (u64)(ro_page + 3) ? " addr ok" : " addr bad");
+	put(ro_page[3] == keep ? " stored\n" : " lost\n");
+	/* SA_ONSTACK: the handler runs on the alternate stack */
+	check_sys(syscall2(SYS_sigaltstack, (long)ss, 0), "sigaltstack");
+	install(12, SA_ONSTACK);
+	check_sys(syscall2(SYS_kill, sys_getpid(), 12), "kill");
+	put("usr2 ");
+	putu(got_sig);
+	put(got_sp >= (u64)altstack && got_sp < (u64)altstack + sizeof altstack ? " on altstack" : " not on altstack");
+	put(" code ");
+	puthex(got_code);
+	put(keep == 0x1234567887654321UL ? " regs kept\n" : " regs lost\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -219,6 +303,8 @@ int main(int argc, char **argv)
 		do_tlb(argc > 2 ? (u64)(argv[2][0] - '0') : 2);
 	else if (streq(argv[1], "abort"))
 		do_abort();
+	else if (streq(argv[1], "handlers"))
+		do_handlers();
 	else if (streq(argv[1], "sleep"))
 		do_sleep();
 	else if (streq(argv[1], "files"))
