@@ -327,6 +327,10 @@ func TestSyscallErrnos(t *testing.T) {
 			{"access maps W_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), wOK) }, -EACCES},
 			{"access maps R_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), rOK) }, 0},
 			{"access bad mode", func() int64 { return v.sysFaccessat(atFDCWD, p("/"), 8) }, -EINVAL},
+			{"getrusage bad who", func() int64 { return v.sysGetrusage(2, s) }, -EINVAL},
+			{"getrusage", func() int64 { return v.sysGetrusage(0, s) }, 0},
+			{"sysinfo", func() int64 { return v.sysSysinfo(s) }, 0},
+			{"sysinfo totalram", func() int64 { return int64(getWord(t, v, s+32)) }, 64 << 20},
 			{"getcwd small", func() int64 { return v.sysGetcwd(s, 1) }, -ERANGE},
 			{"getcwd", func() int64 { return v.sysGetcwd(s, 64) }, 2},
 			{"brk below start", func() int64 { return v.sysBrk(0) }, int64(v.curr.mm.brk)},
@@ -830,4 +834,47 @@ func TestSignalHandlers(t *testing.T) {
 	if out != want {
 		t.Errorf("output\n%s\nwant\n%s", out, want)
 	}
+}
+
+// TestGeneratedFilesThroughFDs reads sysfs and procfs files through the
+// fd calls: content generated at read time, lseek/pread positions,
+// SEEK_END refused, the counters' current values.
+func TestGeneratedFilesThroughFDs(t *testing.T) {
+	withUser(t, 2, func(v *VCPU, s uint64) {
+		path := putStr(t, v, s+2048, "/sys/devices/system/cpu/online")
+		fd := int(v.sysOpenat(atFDCWD, path, oRdonly|oCloexec))
+		if fd < 0 {
+			t.Fatalf("open: %d", fd)
+		}
+		if n := v.sysRead(fd, s, 100); n != 4 || string(readBytes(t, v, s, 4)) != "0-1\n" {
+			t.Errorf("read %d %q", n, readBytes(t, v, s, 4))
+		}
+		if n := v.sysRead(fd, s, 100); n != 0 {
+			t.Errorf("read at EOF = %d", n)
+		}
+		if r := v.sysLseek(fd, 0, seekEnd); r != -EINVAL {
+			t.Errorf("SEEK_END = %d", r)
+		}
+		if r := v.sysLseek(fd, 2, seekSet); r != 2 {
+			t.Errorf("SEEK_SET = %d", r)
+		}
+		if n := v.sysRead(fd, s, 100); n != 2 || string(readBytes(t, v, s, 2)) != "1\n" {
+			t.Errorf("read at 2: %d", n)
+		}
+		if n := v.sysPread(fd, s, 1, 0, false); n != 1 || readBytes(t, v, s, 1)[0] != '0' {
+			t.Errorf("pread at 0: %d", n)
+		}
+		if v.sysFcntl(fd, fGetFD, 0) != fdCloexecFlag {
+			t.Errorf("O_CLOEXEC not kept")
+		}
+		v.m.nrTLBRemoteFlush = 5
+		vm := string(v.procVmstat())
+		if !strings.Contains(vm, "\nnr_tlb_remote_flush 5\n") || !strings.Contains(vm, "\nnr_tlb_local_flush_one 0\n") {
+			t.Errorf("vmstat:\n%s", vm)
+		}
+		ints := string(v.procInterrupts())
+		if !strings.HasPrefix(ints, "           CPU0       CPU1       \n") || !strings.Contains(ints, "\nCAL:          0          0   Function call interrupts\n") {
+			t.Errorf("interrupts:\n%s", ints)
+		}
+	})
 }

@@ -289,6 +289,10 @@ func (v *VCPU) syscall() {
 		ret = v.sysGettimeofday(a0, a1)
 	case sysTime:
 		ret = v.sysTime(a0)
+	case sysGetrusage:
+		ret = v.sysGetrusage(int64(int32(a0)), a1)
+	case sysSysinfo:
+		ret = v.sysSysinfo(a0)
 	case sysUname:
 		ret = v.sysUname(a0)
 	case sysGetrandom:
