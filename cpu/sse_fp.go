@@ -31,6 +31,7 @@ const (
 	opFPRound                     // ROUNDSS/SD/PS/PD: size, ssize, imm
 	opFPDot                       // DPPS/DPPD: size, imm
 	opFPRcp                       // sub 0 = RCP, 1 = RSQRT; ssize = lanes
+	opFPCvtMMX                    // sub cvt…: the conversions to and from MMX registers
 )
 
 // Arithmetic kinds (opFPArith sub).
@@ -71,6 +72,12 @@ const (
 	cvtTPD2DQ
 	cvtPS2PD
 	cvtPD2PS
+	cvtPI2PS
+	cvtPS2PI
+	cvtTPS2PI
+	cvtPI2PD
+	cvtPD2PI
+	cvtTPD2PI
 )
 
 // Shuffle kinds (opFPShuf sub).
@@ -110,6 +117,7 @@ const (
 	shXR                // xmm, r/m32/64
 	shM                 // m32 (LDMXCSR/STMXCSR)
 	shRMXI              // r/m32, xmm, imm8 (EXTRACTPS)
+	shMMX               // xmm or mm, xmm or mm or m (CVTPI2PS …)
 )
 
 var fpForms = map[x86asm.Op]fpForm{}
@@ -130,6 +138,7 @@ func init() {
 	defOp(opFPRound, "sse-fp-round", fpRoundOp)
 	defOp(opFPDot, "dpps/dppd", fpDotOp)
 	defOp(opFPRcp, "rcp/rsqrt", fpRcpOp)
+	defOp(opFPCvtMMX, "sse-fp-cvt-mmx", fpCvtMMXOp)
 
 	arith := func(ss, sd, ps, pd x86asm.Op, k uint8) {
 		fpForms[ss] = fpForm{op: opFPArith, sub: k, esz: 4, lanes: 1, mem: 4}
@@ -180,6 +189,13 @@ func init() {
 	cvt(x86asm.CVTTPD2DQ, cvtTPD2DQ, 16)
 	cvt(x86asm.CVTPS2PD, cvtPS2PD, 8)
 	cvt(x86asm.CVTPD2PS, cvtPD2PS, 16)
+	mmx := func(o x86asm.Op, k, mem uint8) { fpForms[o] = fpForm{op: opFPCvtMMX, sub: k, mem: mem, shape: shMMX} }
+	mmx(x86asm.CVTPI2PS, cvtPI2PS, 8)
+	mmx(x86asm.CVTPS2PI, cvtPS2PI, 8)
+	mmx(x86asm.CVTTPS2PI, cvtTPS2PI, 8)
+	mmx(x86asm.CVTPI2PD, cvtPI2PD, 8)
+	mmx(x86asm.CVTPD2PI, cvtPD2PI, 16)
+	mmx(x86asm.CVTTPD2PI, cvtTPD2PI, 16)
 	shuf := func(o x86asm.Op, k, mem uint8) { fpForms[o] = fpForm{op: opFPShuf, sub: k, mem: mem} }
 	shuf(x86asm.SHUFPS, shufPS, 16)
 	shuf(x86asm.SHUFPD, shufPD, 16)
@@ -294,6 +310,16 @@ func fpTranslate(u *uop, inst *x86asm.Inst) bool {
 			return false
 		}
 		u.dk, u.sk = kindMem, kindMem
+	case shMMX:
+		if n != 2 {
+			return false
+		}
+		if _, ok := setDstOp(u, inst, a[0]); !ok || (u.dk != kindXMM && u.dk != kindMMX) {
+			return false
+		}
+		if _, ok := setSrcOp(u, inst, a[1]); !ok || (u.sk != kindXMM && u.sk != kindMMX && u.sk != kindMem) {
+			return false
+		}
 	case shRMXI:
 		if n != 2 {
 			return false
@@ -765,16 +791,29 @@ func fpDotOp(c *CPU, u *uop) stepResult {
 			t[i] = e.mul(f, fpLane(&d, u.size, i), fpLane(&src, u.size, i))
 		}
 	}
-	var sum uint64
-	if n == 2 {
-		sum = e.add(f, t[0], t[1], false)
-	} else {
-		sum = e.add(f, e.add(f, t[0], t[1], false), e.add(f, t[2], t[3], false), false)
+	// The order of the additions shows only in which NaN propagates; the
+	// flags are the same either way. Measured on hardware: DPPD lane i adds
+	// t[i] + t[i^1]; DPPS lane i adds each pair with the element of the
+	// other parity than i first, and the low pair's sum first in lanes 0-1,
+	// the high pair's in lanes 2-3.
+	sum := func(e *fpEnv, i int) uint64 {
+		if n == 2 {
+			return e.add(f, t[i], t[i^1], false)
+		}
+		p, q := i&1^1, i&1
+		lo := e.add(f, t[p], t[q], false)
+		hi := e.add(f, t[2+p], t[2+q], false)
+		if i >= 2 {
+			return e.add(f, hi, lo, false)
+		}
+		return e.add(f, lo, hi, false)
 	}
+	sum(&e, 0)
 	var r XMM
 	for i := range n {
 		if imm>>uint(i)&1 != 0 {
-			fpSetLane(&r, u.size, i, sum)
+			scratch := e
+			fpSetLane(&r, u.size, i, sum(&scratch, i))
 		}
 	}
 	if !c.fpCommit(&e) {
@@ -832,4 +871,46 @@ func fpApproxRecip(x uint32, rsqrt bool) uint32 {
 		return sign
 	}
 	return b
+}
+
+// fpCvtMMXOp executes the conversions between MMX registers (two int32
+// lanes) and XMM registers. Reading or writing an MMX register is an x87
+// to MMX transition (SDM Vol. 2 CVTPI2PS: TOP = 0, all tags valid).
+func fpCvtMMXOp(c *CPU, u *uop) stepResult {
+	var src XMM
+	if u.sk == kindMMX {
+		src.Lo = c.mmx(u.r1)
+	} else {
+		var ok bool
+		if src, ok = c.fpSrc(u); !ok {
+			return stepFault
+		}
+	}
+	e := c.fpEnv()
+	var r uint64 // the two converted lanes
+	switch u.sub {
+	case cvtPI2PS:
+		r = e.fromInt(fmt32, int64(int32(src.Lo))) | e.fromInt(fmt32, int64(int32(src.Lo>>32)))<<32
+	case cvtPS2PI, cvtTPS2PI:
+		t := u.sub == cvtTPS2PI
+		r = e.toInt(fmt32, src.Lo&0xFFFFFFFF, 4, t) | e.toInt(fmt32, src.Lo>>32, 4, t)<<32
+	case cvtPD2PI, cvtTPD2PI:
+		t := u.sub == cvtTPD2PI
+		r = e.toInt(fmt64, src.Lo, 4, t) | e.toInt(fmt64, src.Hi, 4, t)<<32
+	}
+	if !c.fpCommit(&e) {
+		return stepFault
+	}
+	if u.sk == kindMMX {
+		c.mmxEnter()
+	}
+	switch u.sub {
+	case cvtPI2PS:
+		c.Regs.XMM[u.r0&15].Lo = r
+	case cvtPI2PD:
+		c.Regs.XMM[u.r0&15] = XMM{Lo: e.fromInt(fmt64, int64(int32(src.Lo))), Hi: e.fromInt(fmt64, int64(int32(src.Lo>>32)))}
+	default:
+		c.setMMX(u.r0, r)
+	}
+	return stepOK
 }

@@ -25,6 +25,7 @@ const (
 	foR                // 32-bit GPR
 	foR64              // 64-bit GPR (REX.W)
 	foNone
+	foM // MMX register
 )
 
 // fpInsn is one instruction form: legacy prefix, escape bytes, opcode, and
@@ -123,6 +124,22 @@ func fpInsnTable() []fpInsn {
 		fpInsn{name: "ldmxcsr", op: x86asm.LDMXCSR, esc: esc0F, opc: 0xAE, mem: 4, reg: foNone, rm: foNone, modReg: 2},
 		fpInsn{name: "stmxcsr", op: x86asm.STMXCSR, esc: esc0F, opc: 0xAE, mem: 4, reg: foNone, rm: foNone, modReg: 3},
 	)
+	for _, c := range []struct {
+		name     string
+		op       x86asm.Op
+		pfx, opc byte
+		reg, rm  uint8
+		mem, esz uint8
+	}{
+		{"cvtpi2ps", x86asm.CVTPI2PS, 0, 0x2A, foX, foM, 8, 0},
+		{"cvtps2pi", x86asm.CVTPS2PI, 0, 0x2D, foM, foX, 8, 4},
+		{"cvttps2pi", x86asm.CVTTPS2PI, 0, 0x2C, foM, foX, 8, 4},
+		{"cvtpi2pd", x86asm.CVTPI2PD, 0x66, 0x2A, foX, foM, 8, 0},
+		{"cvtpd2pi", x86asm.CVTPD2PI, 0x66, 0x2D, foM, foX, 16, 8},
+		{"cvttpd2pi", x86asm.CVTTPD2PI, 0x66, 0x2C, foM, foX, 16, 8},
+	} {
+		t = append(t, fpInsn{name: c.name, op: c.op, pfx: c.pfx, esc: esc0F, opc: c.opc, mem: c.mem, reg: c.reg, rm: c.rm, esz: c.esz})
+	}
 	// Shuffles and SSE3/SSE4.1.
 	xx("shufps", x86asm.SHUFPS, 0, esc0F, 0xC6, true, 16, 4)
 	xx("shufpd", x86asm.SHUFPD, 0x66, esc0F, 0xC6, true, 16, 8)
@@ -314,6 +331,15 @@ func (g *fpGen) state(t testing.TB, ins *fpInsn, mxcsr uint32) xstate {
 		binary.LittleEndian.PutUint64(s.Mem[i:], x.Lo)
 		binary.LittleEndian.PutUint64(s.Mem[i+8:], x.Hi)
 	}
+	if ins.reg == foM || ins.rm == foM {
+		// Some x87 state for the MMX transition to change.
+		for i := range s.X87.ST {
+			s.X87.ST[i] = F80{Mant: g.int64()<<32 | g.int64()&0xFFFFFFFF, SExp: uint16(g.r.Uint32())}
+		}
+		// TOP stays 0: xstate's ST are physical registers but the harness's
+		// FXSAVE image holds them in stack order, which agree only then.
+		s.X87.FTW = uint8(g.r.Uint32())
+	}
 	if ins.op == x86asm.LDMXCSR {
 		binary.LittleEndian.PutUint32(s.Mem[:], g.mxcsr(uint8(g.r.IntN(4)), g.r.IntN(2) == 0, g.r.IntN(2) == 0))
 	}
@@ -331,8 +357,11 @@ func (g *fpGen) gpReg() uint8 {
 }
 
 func (g *fpGen) regFor(role uint8) uint8 {
-	if role == foX {
+	switch role {
+	case foX:
 		return uint8(g.r.IntN(16))
+	case foM:
+		return uint8(g.r.IntN(8))
 	}
 	return g.gpReg()
 }
@@ -528,5 +557,88 @@ func TestSSEFPNativeSpecialPairs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// FuzzSSEFPNative builds an instruction from the supported forms with
+// random ModRM registers (or a memory operand), a random imm8, random MXCSR
+// control bits (all exceptions masked) and operands drawn half from the
+// special-value pool, and compares the hardware with the interpreter.
+func FuzzSSEFPNative(f *testing.F) {
+	table := fpInsnTable()
+	for i := range table {
+		f.Add(uint16(i), uint8(0x12), uint8(0x04), uint8(i), uint64(i)*0x9E3779B97F4A7C15)
+	}
+	h := newFPEmu(f)
+	f.Fuzz(func(t *testing.T, op uint16, regs, imm, ctl uint8, seed uint64) {
+		ins := &table[int(op)%len(table)]
+		g := &fpGen{r: rand.New(rand.NewPCG(seed, uint64(op)<<16|uint64(ctl)))}
+		s := g.state(t, ins, g.mxcsr(ctl&3, ctl&4 != 0, ctl&8 != 0))
+		reg, rm := regs>>4, regs&15
+		if ins.reg != foX && (reg == RSP || reg == RSI) {
+			reg = RAX
+		}
+		if ins.rm != foX && (rm == RSP || rm == RSI) {
+			rm = RDX
+		}
+		if ins.reg == foM {
+			reg &= 7
+		}
+		if ins.rm == foM {
+			rm &= 7
+		}
+		mem := ins.mem != 0 && (ctl&16 != 0 || ins.rm == foNone)
+		dst := reg
+		if ins.rmDst {
+			dst = rm
+		}
+		h.check(t, ins, ins.encode(reg, rm, mem, imm), dst, s)
+	})
+}
+
+// TestSSEFPSoftTableNative checks the soft-float table's expectations
+// against the hardware: each case runs as the scalar instruction on
+// xmm1 (a) and xmm2 (b).
+func TestSSEFPSoftTableNative(t *testing.T) {
+	ops := map[string][]byte{
+		"add": {0x58, 0xCA}, "sub": {0x5C, 0xCA}, "mul": {0x59, 0xCA}, "div": {0x5E, 0xCA},
+		"sqrt": {0x51, 0xCA}, "min": {0x5D, 0xCA}, "max": {0x5F, 0xCA},
+	}
+	for _, tc := range fpSoftCases() {
+		pfx := byte(0xF3)
+		if tc.esz == 8 {
+			pfx = 0xF2
+		}
+		var insn []byte
+		out := func(s *xstate) uint64 { return fpLane(&s.XMM[1], tc.esz, 0) }
+		switch tc.op {
+		case "cvtss2si", "cvttss2si":
+			insn = []byte{0xF3, 0x0F, 0x2D, 0xC2} // cvtss2si eax, xmm2
+			if tc.op == "cvttss2si" {
+				insn[2] = 0x2C
+			}
+			out = func(s *xstate) uint64 { return s.GPR[RAX] }
+		case "cvtsd2ss":
+			insn = []byte{0xF2, 0x0F, 0x5A, 0xCA}
+			out = func(s *xstate) uint64 { return s.XMM[1].Lo & 0xFFFFFFFF }
+		case "round0", "round1", "round2", "round4", "round8":
+			insn = []byte{0x66, 0x0F, 0x3A, 0x0A, 0xCA, tc.op[5] - '0'} // roundss xmm1, xmm2, imm
+		default:
+			insn = append([]byte{pfx, 0x0F}, ops[tc.op]...)
+		}
+		var s xstate
+		s.XMM[1].Lo, s.XMM[2].Lo = tc.a, tc.b
+		s.MXCSR = 0x1F80 | uint32(tc.rc)<<mxRCSh
+		if tc.daz {
+			s.MXCSR |= mxDAZ
+		}
+		if tc.ftz {
+			s.MXCSR |= mxFTZ
+		}
+		s.X87.FCW = FCWDefault
+		n := runNative(t, insn, s)
+		if got, fl := out(&n), n.MXCSR&mxFlags; got != tc.want || fl != tc.flags {
+			t.Errorf("%s (% x): hardware gives %#x flags %#x, table says %#x flags %#x", tc.name, insn, got, fl, tc.want, tc.flags)
+		}
 	}
 }

@@ -367,15 +367,18 @@ func (e *fpEnv) div(f fpFmt, a, b uint64) uint64 {
 	case ua.cls == clsInf && ub.cls == clsInf, ua.cls == clsZero && ub.cls == clsZero:
 		return e.invalid(f)
 	}
+	if ub.cls == clsZero && ua.cls != clsInf {
+		// Divide-by-zero takes precedence over a denormal dividend (SDM
+		// Vol. 1 4.9.2): no DE.
+		e.flags |= mxZE
+		return f.infinity(neg)
+	}
 	e.denormal(&ua, &ub)
 	switch {
 	case ua.cls == clsInf:
 		return f.infinity(neg)
 	case ub.cls == clsInf:
 		return f.zero(neg)
-	case ub.cls == clsZero:
-		e.flags |= mxZE
-		return f.infinity(neg)
 	case ua.cls == clsZero:
 		return f.zero(neg)
 	}
@@ -481,7 +484,7 @@ func (e *fpEnv) minMax(f fpFmt, a, b uint64, max bool) uint64 {
 	ua, ub := e.unpack(f, a), e.unpack(f, b)
 	if ua.cls == clsNaN || ub.cls == clsNaN {
 		e.flags |= mxIE
-		return b
+		return e.dazValue(f, b, &ub)
 	}
 	e.denormal(&ua, &ub)
 	ka, kb := e.fpKey(f, a, &ua), e.fpKey(f, b, &ub)

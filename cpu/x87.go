@@ -159,6 +159,7 @@ type fpx struct {
 	c1    bool
 	cond  uint16 // C0 C2 C3 to set, when setCond
 	setCC bool
+	keep1 bool // C1 is left alone (FNOP, FCOMI, FCMOVcc without a stack fault)
 }
 
 // underflow records a stack underflow (SDM Vol. 1 8.5.1.1): IE, SF, C1 = 0.
@@ -196,9 +197,11 @@ func (x *X87) unmasked(f *fpx) bool { return f.flags&fswExc&^(x.FCW&0x3f) != 0 }
 // condition codes when set.
 func (x *X87) commit(f *fpx) {
 	s := x.FSW | f.flags
-	s &^= fswC1
-	if f.c1 {
-		s |= fswC1
+	if !f.keep1 || f.flags&fswSF != 0 {
+		s &^= fswC1
+		if f.c1 {
+			s |= fswC1
+		}
 	}
 	if f.setCC {
 		s = s&^(fswC0|fswC2|fswC3) | f.cond
@@ -213,8 +216,11 @@ func execFwait(c *CPU, u *uop) stepResult {
 	return stepOK
 }
 
+// execEmms empties every register; like the other MMX-state instructions
+// it also sets TOP to 0 (as this machine's processor does).
 func execEmms(c *CPU, u *uop) stepResult {
 	c.Regs.X87.FTW = 0
+	c.Regs.X87.setTop(0)
 	return stepOK
 }
 
@@ -436,8 +442,6 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		case clsSNaN:
 			f.flags |= fswIE
 			val = val.quiet()
-		case clsDenormal:
-			f.flags |= fswDE
 		}
 		return c.pushVal(u, val, f)
 	case 3<<3 | 5: // FLD m80
@@ -580,8 +584,6 @@ func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 	case clsInvalid, clsQNaN, clsSNaN, x87ClsInf:
 		f.flags |= fswIE
 		return intIndefinite(size)
-	case clsDenormal:
-		f.flags |= fswDE
 	}
 	r := rounder{prec: 64, rc: rc}
 	mag, ok := r.roundInt(v)
@@ -603,7 +605,7 @@ func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 // with IE, SF and C1 = 1).
 func (c *CPU) pushVal(u *uop, v F80, f *fpx) stepResult {
 	x := &c.Regs.X87
-	if x.FTW&(1<<((x.Top()-1)&7)) != 0 {
+	if x.FTW&(1<<((x.Top()-1)&7)) != 0 && f.flags&fswSF == 0 {
 		f.overflow()
 		v = f80Indefinite
 	}
@@ -718,14 +720,15 @@ func (c *CPU) x87Reg(u *uop, fop uint16, f *fpx) stepResult {
 	case 2, 3:
 		switch {
 		case reg <= 3: // FCMOVcc
+			f.keep1 = true
 			if x.empty(0) || x.empty(i) {
+				// The masked response writes the indefinite whatever
+				// the condition.
 				f.underflow()
 				if !c.finish(u, f) {
 					return stepFault
 				}
-				if c.fcmovCond(fop) || x.empty(0) {
-					x.setST(0, f80Indefinite)
-				}
+				x.setST(0, f80Indefinite)
 				return stepOK
 			}
 			if !c.finish(u, f) {
@@ -813,6 +816,7 @@ func (c *CPU) fcomReg(u *uop, i uint8, quiet, pop, pop2 bool, f *fpx) stepResult
 func (c *CPU) fcomi(u *uop, i uint8, quiet, pop bool, f *fpx) stepResult {
 	x := &c.Regs.X87
 	var res int
+	f.keep1 = true
 	if x.empty(0) || x.empty(i) {
 		f.underflow()
 		res = 2
@@ -859,6 +863,7 @@ func (c *CPU) x87D9(u *uop, fop uint16, f *fpx) stepResult {
 		x.setST(i, a)
 		return stepOK
 	case modrm == 0xD0: // FNOP
+		f.keep1 = true
 		if !c.finish(u, f) {
 			return stepFault
 		}

@@ -542,13 +542,19 @@ func (r *rounder) mul(a, b F80) F80 {
 	return r.pack80(s, exp, hi, lo)
 }
 
-// div returns a / b.
+// div returns a / b. A division by zero reports ZE alone, even for a
+// denormal dividend (ZE outranks DE, SDM Vol. 1 4.9.2).
 func (r *rounder) div(a, b F80) F80 {
 	r.up = false
+	saved := r.flags
 	if res, done := binPrelude(a, b, &r.flags); done {
 		return res
 	}
 	ca, cb := a.class(), b.class()
+	if cb == x87ClsZero && ca == clsDenormal {
+		r.flags = saved | fswZE
+		return signedInf(a.sign() != b.sign())
+	}
 	s := a.sign() != b.sign()
 	switch {
 	case (ca == x87ClsInf && cb == x87ClsInf) || (ca == x87ClsZero && cb == x87ClsZero):
@@ -622,12 +628,13 @@ func (r *rounder) sqrt(a F80) F80 {
 			return f80Indefinite
 		}
 		return a
-	case clsDenormal:
-		r.flags |= fswDE
 	}
 	if a.sign() {
 		r.flags |= fswIE
 		return f80Indefinite
+	}
+	if a.class() == clsDenormal {
+		r.flags |= fswDE
 	}
 	u := unpack(a)
 	e := u.exp - x80Bias

@@ -92,7 +92,7 @@ func (c *CPU) x87Unary(u *uop, fop uint16, f *fpx) stepResult {
 		} else if modrm == 0xFD {
 			res = fscale(x.st(0), x.st(1), x.FCW, f)
 		} else {
-			res = fprem(x.st(0), x.st(1), modrm == 0xF5, f)
+			res = fprem(x.st(0), x.st(1), modrm == 0xF5, x.FSW, f)
 		}
 		if !c.finish(u, f) {
 			return stepFault
@@ -231,25 +231,32 @@ func fpremN(d int32) int32 { return 32 + d%32 }
 // fprem returns the partial remainder of a / b (FPREM truncates the
 // quotient, FPREM1 rounds it to nearest) and sets C0 C3 C1 to its three low
 // bits and C2 when the reduction is incomplete.
-func fprem(a, b F80, nearest bool, f *fpx) F80 {
+func fprem(a, b F80, nearest bool, fsw uint16, f *fpx) F80 {
 	f.setCC = true
 	f.cond = 0
 	f.c1 = false
+	ca, cb := a.class(), b.class()
+	if ca != clsInvalid && cb != clsInvalid && !a.isNaN() && !b.isNaN() && (ca == x87ClsInf || cb == x87ClsZero) {
+		f.flags |= fswIE
+		f.cond = fsw & (fswC0 | fswC3)
+		return f80Indefinite
+	}
 	if res, done := binPrelude(a, b, &f.flags); done {
+		f.cond = fsw & (fswC0 | fswC3) // C2 and C1 cleared, C0 and C3 kept
 		return res
 	}
-	ca, cb := a.class(), b.class()
 	switch {
-	case ca == x87ClsInf || cb == x87ClsZero:
-		f.flags |= fswIE
-		return f80Indefinite
-	case cb == x87ClsInf || ca == x87ClsZero:
+	case ca == x87ClsZero:
 		return a
 	}
-	ua, ub := unpack(a), unpack(b)
+	ua := unpack(a)
+	if cb == x87ClsInf {
+		return packRem(ua.sign, ua.exp, 0, ua.sig, 0, f)
+	}
+	ub := unpack(b)
 	d := ua.exp - ub.exp
 	if d < -1 || (d == -1 && !nearest) {
-		return a
+		return packRem(ua.sign, ua.exp, 0, ua.sig, 0, f) // a, normalised
 	}
 	// Restoring division of A by B, quotient bits d+1 (A and B are the
 	// significands; R keeps 65 bits as hi:lo).
@@ -272,7 +279,7 @@ func fprem(a, b F80, nearest bool, f *fpx) F80 {
 			rl, bw := bits.Sub64(bl, ua.sig, 0)
 			return packRem(!ua.sign, ua.exp, bh-bw, rl, 1, f)
 		}
-		return a
+		return packRem(ua.sign, ua.exp, 0, ua.sig, 0, f)
 	}
 	for k := int32(0); k < steps; k++ {
 		q <<= 1
@@ -329,6 +336,15 @@ func packRem(sign bool, exp int32, rh, rl, q uint64, f *fpx) F80 {
 	res := r.pack80(sign, exp, rl, 0)
 	f.flags |= r.flags &^ fswPE
 	return res
+}
+
+// updateES recomputes the error summary and busy bits after a load of FCW
+// or FSW: set when an exception flag is unmasked (SDM Vol. 1 8.1.3.1).
+func (x *X87) updateES() {
+	x.FSW &^= fswES | fswB
+	if x.pending() {
+		x.FSW |= fswES | fswB
+	}
 }
 
 // fullTag returns the 2-bit tag of physical register i as FSTENV/FSAVE
@@ -435,12 +451,14 @@ func (c *CPU) x87Control(u *uop, fop uint16, va uint64) stepResult {
 			return stepFault
 		}
 		x.loadEnv(b[:])
+		x.updateES()
 	case 0x128: // FLDCW
 		v, ok := c.load(va, 2)
 		if !ok {
 			return stepFault
 		}
 		x.FCW = uint16(v)&fcwMask | fcwReserved1
+		x.updateES()
 	case 0x130: // FNSTENV
 		var b [envSize]byte
 		x.storeEnv(b[:])
@@ -478,6 +496,7 @@ func (c *CPU) x87Control(u *uop, fop uint16, va uint64) stepResult {
 			p := x.phys(i)
 			x.ST[p] = F80{binary.LittleEndian.Uint64(b[envSize+10*int(i):]), binary.LittleEndian.Uint16(b[envSize+10*int(i)+8:])}
 		}
+		x.updateES()
 	default:
 		return c.udX87(u)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -55,11 +56,16 @@ type Machine struct {
 	stopped  bool
 	err      error
 	exitCode int
-	quit     chan struct{}
-	ctx      context.Context
-	stdout   []byte        // what the guest wrote to fds 0-2 (read by tests)
-	scripts  int           // tests: scripts still running
-	progress atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
+	// exitSignal is the signal that killed the first process (0: none).
+	exitSignal    int
+	rng           *rand.ChaCha8     // AT_RANDOM, getrandom, /dev/urandom (abi.go)
+	unimplemented map[string]uint64 // -ENOSYS answers by syscall name
+	lastMonoNS    uint64            // the largest CLOCK_MONOTONIC value returned
+	quit          chan struct{}
+	ctx           context.Context
+	stdout        []byte        // what the guest wrote to fds 0-2 (read by tests)
+	scripts       int           // tests: scripts still running
+	progress      atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 
 	par parallel // deterministic parallel execution of user code (parallel.go)
 }
@@ -96,6 +102,8 @@ type VCPU struct {
 	script func(v *VCPU) // tests: kernel code to run on this CPU instead of a task
 
 	tlbIRQs    uint64 // irq_tlb_count
+	callIRQs   uint64 // irq_call_count
+	switchedAt uint64 // clock when curr was switched in (CPU-time clocks)
 	idleCycles uint64
 	idleSince  uint64
 
@@ -299,7 +307,7 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
-		if v.reapIfKilled() {
+		if v.reapIfKilled() || v.actOnKill() {
 			continue
 		}
 		v.runUser()

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -53,6 +55,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 		data, err := readInput(path, maxResultBytes)
 		if err != nil {
 			return usagef("%v", err)
+		}
+		if err := oneJSONValue(data); err != nil {
+			return usagef("%s: %v", path, err)
 		}
 		r, err := report.ReadJSON(bytes.NewReader(data), path)
 		if err != nil {
@@ -105,15 +110,18 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	if slices.Equal(patchNames(pa.cfg.Patches), patchNames(pb.cfg.Patches)) {
-		return usagef("emu ab: the patch changes nothing")
+	if slices.Equal(effectivePatches(pa.cfg), effectivePatches(pb.cfg)) {
+		return usagef("emu ab: the patch changes nothing (-kernel %s already has %s)", o.kernel, strings.Join(patchNames(pb.cfg.Patches), ","))
+	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
 	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr)
+	s, finish, err := openSession(o, stderr, modeAB)
 	if err != nil {
 		return err
 	}
@@ -122,13 +130,70 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			err = ferr
 		}
 	}()
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
 	var results []*report.Result
-	for _, p := range []*plan{pa, pb} {
+	for i, p := range []*plan{pa, pb} {
 		r, err := s.execute(ctx, p)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Variant(), err)
+			err = timeoutError(ctx, o.timeout, err)
+			return abPartial(results, r, i, o.out, stdout, err)
 		}
 		results = append(results, r)
 	}
 	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+}
+
+// abPartial ends an emu ab whose side failed (or was interrupted): there
+// is no comparison, so the result of each side that ran is printed (the
+// failed side's with the runs it finished), and the error says which side
+// did not finish.
+func abPartial(done []*report.Result, failed *report.Result, side int, out string, stdout io.Writer, err error) error {
+	names := []string{"A", "B"}
+	shown := append([]*report.Result(nil), done...)
+	if failed.Runs() > 0 {
+		shown = append(shown, failed)
+	}
+	if len(shown) > 0 {
+		werr := emit(out, stdout, stdout, func(w io.Writer) error {
+			for i, r := range shown {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "# side %s (%s)\n", names[i], r.Variant())
+				if err := report.WriteText(w, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if werr != nil {
+			return werr
+		}
+	}
+	what := "nothing printed"
+	switch {
+	case side == 1 && failed.Runs() > 0:
+		what = "printed A, and B so far; no comparison"
+	case side == 1:
+		what = "printed A; no comparison"
+	case failed.Runs() > 0:
+		what = "printed A so far; no comparison"
+	}
+	return fmt.Errorf("side %s (%s) did not finish (%s): %w", names[side], failed.Variant(), what, err)
+}
+
+// oneJSONValue refuses data that holds more than one JSON value (a result
+// with something appended). Data that is not JSON at all is left to
+// report.ReadJSON, which names the problem.
+func oneJSONValue(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the JSON result at byte %d", dec.InputOffset())
+	}
+	return nil
 }

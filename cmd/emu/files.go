@@ -91,6 +91,12 @@ const (
 // most max bytes, or a FIFO (a shell's <(…)), read up to max bytes.
 // Devices, directories and sockets are refused.
 func openInput(path string, max int64) (*os.File, error) {
+	// Stat first: opening a device can have effects (a tape rewinds).
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if m := fi.Mode(); !m.IsRegular() && m&fs.ModeNamedPipe == 0 {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(m))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

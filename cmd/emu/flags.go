@@ -164,7 +164,14 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.StringVarP(&o.out, "output", "o", "", outHelp)
 	fs.StringVar(&o.plot, "plot", "", "also draw the histograms (A/B: the counters side by side) to FILE.svg or FILE.png")
 	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file")
-	fs.Uint64Var(&o.maxCycles, "max-cycles", 20_000_000_000, "stop a runaway guest after this many cycles on any CPU (0: no limit)")
+	// A built-in workload needs < 10^8 cycles, so the bound only stops a
+	// model bug. A user's program runs until it ends, as under perf stat;
+	// Ctrl-C or -timeout stop it with the counters so far.
+	maxCycles := uint64(20_000_000_000)
+	if mode == modeProgram {
+		maxCycles = 0
+	}
+	fs.Uint64Var(&o.maxCycles, "max-cycles", maxCycles, "stop a runaway guest after this many cycles on any CPU (0: no limit)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the run after this much host wall time, like Ctrl-C (0: no limit)")
 	fs.BoolVar(&o.failHazard, "fail-on-hazard", false, "exit 1 at the first stale-TLB hazard, naming it")
 	fs.StringVar(&o.tlbPreset, "tlb", "skylake-sp", "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))

@@ -59,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 			o.cpus = wl.CPUs
 		}
 	}
+	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
+		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
 	if o.json {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
@@ -150,6 +153,12 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 // rest is read (so a dynamic or PIE executable, or a large non-ELF file,
 // is refused at once), of at most maxProgramBytes.
 func readProgram(path string) ([]byte, error) {
+	// Stat first: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -221,6 +230,20 @@ func buildConfig(o *options) (kernelmodel.Config, error) {
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
 	return cfg, nil
+}
+
+func patchList() []string {
+	var out []string
+	for _, p := range kernelmodel.Patches {
+		out = append(out, string(p.Name))
+	}
+	return out
+}
+
+// effectivePatches is every patch a configuration runs with: its
+// kernel's and its -patch ones.
+func effectivePatches(cfg kernelmodel.Config) []string {
+	return patchNames(append(slices.Clone(kernelmodel.Kernels[cfg.Kernel]), cfg.Patches...))
 }
 
 func patchNames(ps []kernelmodel.Patch) []string {
@@ -451,7 +474,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	ctx, cancel := withTimeout(ctx, o.timeout)
 	defer cancel()
-	s, finish, err := openSession(o, stderr)
+	s, finish, err := openSession(o, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -506,7 +529,9 @@ func timeoutError(ctx context.Context, d time.Duration, err error) error {
 
 // openSession starts what the runs share: profiles, logger, progress bar
 // and trace file. finish stops and writes them.
-func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
+//
+// emu run draws no progress bar: stderr carries the guest's own output.
+func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -522,7 +547,7 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 	closers = append(closers, stopProf)
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
-	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose)}
+	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
 	if o.trace != "" {
 		f, err := outfile.Create(o.trace)
 		if err != nil {
