@@ -214,7 +214,10 @@ var shootdownsRE = regexp.MustCompile(`(?m)^TLB shootdowns:(\d+)$`)
 // TestWillItScaleTLBFlush2 runs the tlb_flush2-style testcase with three
 // worker threads on four emulated CPUs and requires the TLB shootdowns
 // the guest reads from its own /proc/interrupts to be emu's
-// interrupts.TLB, and more than zero.
+// interrupts.TLB, and more than zero. The threads run in a forked child
+// that the reading parent reaps, so the guest's window holds every TLB
+// interrupt of the run, those of the child's exit_mmap included (the
+// single-threaded parent's own exit flushes no other CPU).
 func TestWillItScaleTLBFlush2(t *testing.T) {
 	iter := "10"
 	if testing.Short() {
