@@ -300,9 +300,24 @@ func subU(sz int) func(a, b uint64) uint64 {
 
 func ones(b bool) uint64 { return -b2u(b) }
 
+// cmpEq compares the elements of a lane without per-element work: an
+// element of x = a^b is zero iff adding the low bits of each element to
+// themselves' complement neither carries into nor finds the top bit.
 func cmpEq(sz int) func(a, b uint64) uint64 {
+	h := uint64(hiB)
+	switch sz {
+	case 2:
+		h = hiW
+	case 4:
+		h = hiD
+	case 8:
+		h = 1 << 63
+	}
+	low, shift, m := ^h, uint(8*sz-1), sizeMask(uint8(sz))
 	return func(a, b uint64) uint64 {
-		return map2(a, b, sz, func(x, y uint64) uint64 { return ones(x == y) })
+		x := a ^ b
+		t := (x&low + low) | x
+		return (^t & h >> shift) * m
 	}
 }
 
@@ -899,8 +914,13 @@ func hPmovmskb(c *CPU, u *uop) stepResult {
 		n = 16
 	}
 	var v uint64
-	for i := range n {
-		v |= elem(s, 1, i) >> 7 << i
+	for i := range 8 {
+		v |= s.Lo >> (8*i + 7) & 1 << i
+	}
+	if n == 16 {
+		for i := range 8 {
+			v |= s.Hi >> (8*i + 7) & 1 << (i + 8)
+		}
 	}
 	c.setReg(u.r0, 8, v)
 	return stepOK
