@@ -150,6 +150,9 @@ func TestAuxvLayout(t *testing.T) {
 		if got := readUser(t, m, mm, random, 16); !bytes.Equal(got, wantRand) {
 			t.Errorf("seed %d: AT_RANDOM bytes %x, want %x", seed, got, wantRand)
 		}
+		if absPath("./a/../b//c") != "/b/c" {
+			t.Errorf("absPath = %q", absPath("./a/../b//c"))
+		}
 		if mm.exe != "/usr/bin/prog" || task.comm != "prog" {
 			t.Errorf("exe %q comm %q", mm.exe, task.comm)
 		}

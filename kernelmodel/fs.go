@@ -462,9 +462,26 @@ func (v *VCPU) sysIoctl(fd int, cmd, arg uint64) int64 {
 	return -ENOTTY
 }
 
-// cleanPath resolves path against the working directory "/" and the
-// current process's /proc/<pid> and /proc/thread-self, dropping "." and
-// empty components and applying "..".
+// absPath resolves path against the working directory "/", dropping "."
+// and empty components and applying "..".
+func absPath(path string) string {
+	var out []string
+	for _, c := range strings.Split(path, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// cleanPath is absPath with the current process's /proc/<pid> and
+// /proc/thread-self read as /proc/self.
 func (v *VCPU) cleanPath(path string) string {
 	var out []string
 	for _, c := range strings.Split(path, "/") {
