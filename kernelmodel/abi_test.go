@@ -330,6 +330,17 @@ func TestSyscallErrnos(t *testing.T) {
 			{"access maps W_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), wOK) }, -EACCES},
 			{"access maps R_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), rOK) }, 0},
 			{"access bad mode", func() int64 { return v.sysFaccessat(atFDCWD, p("/"), 8) }, -EINVAL},
+			{"mmap hint taken", func() int64 { return v.sysMmap(0x10000000, 8192, protRead, mapPrivate|mapAnonymous, -1) }, 0x10000000},
+			{"mmap hint taken rounded", func() int64 { return v.sysMmap(0x20000001, 4096, protRead, mapPrivate|mapAnonymous, -1) }, 0x20001000},
+			{"mmap hint below mmap_min_addr", func() int64 {
+				return map[bool]int64{true: 1}[v.sysMmap(0x1000, 4096, protRead, mapPrivate|mapAnonymous, -1) != 0x1000]
+			}, 1},
+			{"mmap FIXED_NOREPLACE over a mapping", func() int64 {
+				return v.sysMmap(0x10001000, 4096, protRead, mapPrivate|mapAnonymous|mapFixedNoreplace, -1)
+			}, -EEXIST},
+			{"mmap FIXED_NOREPLACE", func() int64 {
+				return v.sysMmap(0x10002000, 4096, protRead, mapPrivate|mapAnonymous|mapFixedNoreplace, -1)
+			}, 0x10002000},
 			{"getrusage bad who", func() int64 { return v.sysGetrusage(2, s) }, -EINVAL},
 			{"getrusage", func() int64 { return v.sysGetrusage(0, s) }, 0},
 			{"sysinfo", func() int64 { return v.sysSysinfo(s) }, 0},
