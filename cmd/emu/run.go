@@ -528,6 +528,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			err = ferr
 		}
 	}()
+	if stdin != nil {
+		stdin = newCtxReader(ctx, stdin)
+	}
 	s.stdin, s.stdout, s.stderr = stdin, stdout, stderr
 	res, runErr := s.execute(ctx, p)
 	runErr = timeoutError(ctx, o.timeout, runErr)
