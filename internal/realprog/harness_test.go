@@ -128,9 +128,6 @@ func binary(t *testing.T, lc libc, name string) string {
 type result struct {
 	stdout, stderr []byte
 	status         int
-	// verbose, for an emu run, reruns it with -v and returns its stderr
-	// (emu's debug log: every syscall and unimplemented syscall).
-	verbose func() []byte
 }
 
 // nativeEnv is the environment of native runs. glibc's libm chooses FMA
@@ -184,12 +181,7 @@ func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, s
 	a := append([]string{"run", "-q", "-o", report}, flags...)
 	a = append(a, bin)
 	a = append(a, args...)
-	r := run(t, 5*time.Minute, os.Environ(), emuBin, a...)
-	r.verbose = func() []byte {
-		v := append([]string{"run", "-v", "-o", report + ".v"}, a[4:]...)
-		return run(t, 5*time.Minute, os.Environ(), emuBin, v...).stderr
-	}
-	return r, report
+	return run(t, 5*time.Minute, os.Environ(), emuBin, a...), report
 }
 
 // clip shortens b for a failure message.
@@ -206,24 +198,17 @@ func clip(b []byte) string {
 // again by itself when the piece lands, and fails if it then stops on
 // anything else).
 type need struct {
-	test    string // the test, e.g. "TestNative/hello/musl"
-	sig     string // a substring of emu's stderr
-	what    string // the missing piece
-	verbose bool   // sig is in the stderr of the run repeated with -v
+	test string // the test, e.g. "TestNative/hello/musl"
+	sig  string // a substring of emu's stderr
+	what string // the missing piece
 }
 
 // skipIfNeeds skips t if the failed run r matches a known missing piece.
 func skipIfNeeds(t *testing.T, r result) {
 	t.Helper()
 	for _, n := range needs {
-		if n.test != t.Name() {
-			continue
-		}
-		if !n.verbose && bytes.Contains(r.stderr, []byte(n.sig)) {
+		if n.test == t.Name() && bytes.Contains(r.stderr, []byte(n.sig)) {
 			t.Skipf("needs: %s\nemu: %s", n.what, firstEmuLine(r.stderr))
-		}
-		if n.verbose && r.verbose != nil && bytes.Contains(r.verbose(), []byte(n.sig)) {
-			t.Skipf("needs: %s\nemu -v: %s", n.what, n.sig)
 		}
 	}
 }

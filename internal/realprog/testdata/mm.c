@@ -73,7 +73,10 @@ int main(void)
 	char *big = mmap(NULL, 16 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	for (int i = 0; i < 16 << 20; i += 1 << 20)
 		big[i] = 1;
-	printf("sparse 16M sum %lu\n", sum((unsigned char *)big, 16 << 20));
+	unsigned long firsts = 0;
+	for (int i = 0; i < 16 << 20; i += pg)
+		firsts += (unsigned char)big[i];
+	printf("sparse 16M: first bytes of its pages sum to %lu\n", firsts);
 	munmap(big, 16 << 20);
 	return 0;
 }
