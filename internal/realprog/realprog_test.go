@@ -56,6 +56,11 @@ var needs = []need{
 	{"TestWillItScaleTLBFlush2/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl pthread_barrier_init)"},
 	// SSE2 moves (sseint or ssefp): MOVSD xmm, m64 loads a double constant.
 	{"TestNative/floats/musl", "(movsd xmm0, qword ptr", "MOVSD xmm, m64 (F2 0F 10; main's double constants)"},
+	{"TestRelativePath/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
+	{"TestRelativePath/glibc", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; glibc _dl_aux_init)"},
+	// The Linux ABI: readlink("/proc/self/exe") returns the path as
+	// given, not the absolute one Linux's d_path gives.
+	{"TestRelativePath/glibc", "_dl_get_origin: Assertion `linkval[0] == '/'' failed", "readlink(\"/proc/self/exe\") giving an absolute path (kernelmodel/fs.go)"},
 	{"TestSoftDirty/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
 	{"TestSoftDirtyBaseline/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
 }
@@ -79,6 +84,31 @@ func TestNative(t *testing.T) {
 				compare(t, native, emu)
 			})
 		}
+	}
+}
+
+// TestRelativePath runs a program by a relative path, as a user types
+// `emu run ./a.out`: glibc's static startup (_dl_non_dynamic_init →
+// _dl_get_origin) asserts that readlink("/proc/self/exe") is absolute, as
+// Linux's d_path makes it.
+func TestRelativePath(t *testing.T) {
+	for _, lc := range libcs {
+		t.Run(lc.name, func(t *testing.T) {
+			src := binary(t, lc, "hello")
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "hello"), b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			runDir = dir
+			defer func() { runDir = "" }()
+			native := runNative(t, "./hello", "x")
+			emu, _ := runEmu(t, nil, "./hello", "x")
+			compare(t, native, emu)
+		})
 	}
 }
 
