@@ -8,8 +8,10 @@ import (
 
 // The SSE/SSE2/SSE3/SSE4.1 floating-point instructions (SDM Vol. 1 ch. 10,
 // 11, 12; Vol. 2 for each instruction): arithmetic, logic, comparisons,
-// conversions, shuffles, rounding, blends and dot products on XMM registers,
-// plus LDMXCSR/STMXCSR. Results are exact IEEE-754 (sse_fp_soft.go). All
+// conversions (also to and from MMX registers), shuffles, rounding, blends
+// and dot products on XMM registers, plus LDMXCSR/STMXCSR. Results are the
+// hardware's bit for bit, flags included (sse_fp_soft.go), except for the
+// RCP/RSQRT approximations (fpRcpOp). All
 // exceptions are expected to be masked: an exception whose MXCSR mask bit is
 // clear would raise #XM, which the interpreter reports as an ExitUD error
 // without changing any state.

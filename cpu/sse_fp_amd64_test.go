@@ -4,6 +4,7 @@ package cpu
 
 import (
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -505,12 +506,20 @@ func TestSSEFPEncodings(t *testing.T) {
 	}
 }
 
+// fpIters overrides TestSSEFPNative's cases per form and mode, for long
+// runs (go test ./cpu -run TestSSEFPNative -ssefp.iters=500).
+var fpIters = flag.Int("ssefp.iters", 0, "TestSSEFPNative: random cases per form, mode and DAZ/FTZ setting")
+
 func TestSSEFPNative(t *testing.T) {
 	h := newFPEmu(t)
 	g := &fpGen{r: rand.New(rand.NewPCG(1, 2))}
-	n := 10
+	n := 40
 	if testing.Short() {
-		n = 3
+		n = 5
+	}
+	if *fpIters > 0 {
+		n = *fpIters
+		g = &fpGen{r: rand.New(rand.NewPCG(rand.Uint64(), 2))}
 	}
 	for _, ins := range fpInsnTable() {
 		t.Run(ins.name, func(t *testing.T) { runFPForm(t, h, g, &ins, n) })
@@ -518,13 +527,15 @@ func TestSSEFPNative(t *testing.T) {
 }
 
 // TestSSEFPNativeSpecialPairs runs every pair of special values through the
-// scalar arithmetic, comparison and conversion forms in every mode.
+// scalar arithmetic, comparison and conversion forms.
 func TestSSEFPNativeSpecialPairs(t *testing.T) {
 	h := newFPEmu(t)
 	g := &fpGen{r: rand.New(rand.NewPCG(3, 4))}
-	step := 1
+	// Pair (i, j) runs in the rounding modes rc with (i+j+rc) % step == 0
+	// (with step 2: two of the four), under every DAZ/FTZ setting.
+	step := 2
 	if testing.Short() {
-		step = 3
+		step = 4
 	}
 	for _, ins := range fpInsnTable() {
 		if ins.mem != 4 && ins.mem != 8 || ins.reg != foX || ins.rm != foX || ins.approx {
@@ -540,7 +551,7 @@ func TestSSEFPNativeSpecialPairs(t *testing.T) {
 					} else {
 						n = len(fpSpecial64)
 					}
-					for i := 0; i < n; i += step {
+					for i := range n {
 						for j := (i + int(rc)) % step; j < n; j += step {
 							s := g.state(t, &ins, mx)
 							if ins.esz == 4 {
@@ -563,14 +574,15 @@ func TestSSEFPNativeSpecialPairs(t *testing.T) {
 // FuzzSSEFPNative builds an instruction from the supported forms with
 // random ModRM registers (or a memory operand), a random imm8, random MXCSR
 // control bits (all exceptions masked) and operands drawn half from the
-// special-value pool, and compares the hardware with the interpreter.
+// special-value pool (or, if a or b is nonzero, the low lanes straight from the
+// fuzzer), and compares the hardware with the interpreter.
 func FuzzSSEFPNative(f *testing.F) {
 	table := fpInsnTable()
 	for i := range table {
-		f.Add(uint16(i), uint8(0x12), uint8(0x04), uint8(i), uint64(i)*0x9E3779B97F4A7C15)
+		f.Add(uint16(i), uint8(0x12), uint8(0x04), uint8(i), uint64(i)*0x9E3779B97F4A7C15, uint64(0), uint64(0))
 	}
 	h := newFPEmu(f)
-	f.Fuzz(func(t *testing.T, op uint16, regs, imm, ctl uint8, seed uint64) {
+	f.Fuzz(func(t *testing.T, op uint16, regs, imm, ctl uint8, seed, a, b uint64) {
 		ins := &table[int(op)%len(table)]
 		g := &fpGen{r: rand.New(rand.NewPCG(seed, uint64(op)<<16|uint64(ctl)))}
 		s := g.state(t, ins, g.mxcsr(ctl&3, ctl&4 != 0, ctl&8 != 0))
@@ -588,6 +600,11 @@ func FuzzSSEFPNative(f *testing.F) {
 			rm &= 7
 		}
 		mem := ins.mem != 0 && (ctl&16 != 0 || ins.rm == foNone)
+		if a|b != 0 {
+			// Operand bits straight from the fuzzer, in the low lanes.
+			s.XMM[reg&15].Lo, s.XMM[rm&15].Lo = a, b
+			binary.LittleEndian.PutUint64(s.Mem[:], b)
+		}
 		dst := reg
 		if ins.rmDst {
 			dst = rm

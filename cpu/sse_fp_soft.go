@@ -455,7 +455,7 @@ const (
 	cmpUN
 )
 
-// compare compares a with b. quietSignals says whether a QNaN operand
+// compare compares a with b. signalQNaN says whether a QNaN operand
 // raises IE (the signalling predicates, COMISS) or only an SNaN does
 // (the quiet ones, UCOMISS).
 func (e *fpEnv) compare(f fpFmt, a, b uint64, signalQNaN bool) uint8 {

@@ -12,12 +12,13 @@ package cpu
 // (#MF)" (delivering #MF to the guest is not modelled), as does a waiting
 // x87 instruction or FWAIT that finds an unmasked exception already pending.
 //
-// FOP, FIP and FDP (SDM Vol. 1 8.1.8, 8.1.9): every non-control x87
-// instruction sets FOP to its 11-bit opcode and FIP to its address; one with
-// a memory operand also sets FDP to the operand's address. Instructions
-// without a memory operand leave FDP alone (processors with
-// CPUID.(EAX=7,ECX=0):EBX[6] FDP_EXCP_ONLY update it only on exceptions;
-// these values are not compared against the hardware in the tests).
+// FOP, FIP and FDP (SDM Vol. 1 8.1.8, 8.1.9) behave as on current Intel
+// processors (and this machine's): every non-control x87 instruction sets
+// FIP to its address, while FOP and FDP are updated only when an x87
+// instruction raises an unmasked exception (FOP compatibility mode off;
+// CPUID.(EAX=7,ECX=0):EBX[6] FDP_EXCPTN_ONLY). Since an unmasked exception
+// here ends the run without executing the instruction, FOP and FDP keep
+// whatever FXRSTOR/FRSTOR/FLDENV loaded (FNINIT clears them).
 
 import (
 	"golang.org/x/arch/x86/x86asm"
@@ -39,7 +40,7 @@ func init() {
 	defOp(opFxsave, "fxsave", execFxsave)
 	defOp(opFxrstor, "fxrstor", execFxrstor)
 	defTranslator(translateX87,
-		x86asm.F2XM1, x86asm.FABS, x86asm.FADD, x86asm.FADDP, x86asm.FCHS,
+		x86asm.F2XM1, x86asm.FABS, x86asm.FADD, x86asm.FADDP, x86asm.FBLD, x86asm.FBSTP, x86asm.FCHS,
 		x86asm.FCMOVB, x86asm.FCMOVBE, x86asm.FCMOVE, x86asm.FCMOVNB, x86asm.FCMOVNBE,
 		x86asm.FCMOVNE, x86asm.FCMOVNU, x86asm.FCMOVU, x86asm.FCOM, x86asm.FCOMI,
 		x86asm.FCOMIP, x86asm.FCOMP, x86asm.FCOMPP, x86asm.FCOS, x86asm.FDECSTP,
@@ -86,8 +87,10 @@ func translateX87(u *uop, inst *x86asm.Inst) bool {
 			return false
 		}
 		switch fop & 0x738 {
-		case 0x320, 0x730: // FBLD, FBSTP: packed BCD is not implemented
-			return false
+		case 0x120, 0x130, 0x520, 0x530: // FLDENV, FNSTENV, FRSTOR, FNSAVE
+			if inst.DataSize == 16 {
+				return false // the 16-bit (14/94-byte) image is not implemented
+			}
 		}
 	} else if fop == 0x7E0 { // FNSTSW AX
 		u.dk, u.r0 = kindReg, RAX
@@ -387,11 +390,7 @@ func execX87(c *CPU, u *uop) stepResult {
 			r = c.x87Reg(u, fop, &f)
 		}
 		if r == stepOK {
-			x.FOP = fop
 			x.FIP = c.Regs.RIP
-			if mem {
-				x.FDP = va
-			}
 		}
 	}
 	return r
@@ -419,12 +418,7 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		if !ok {
 			return stepFault
 		}
-		if denormal && !x.empty(0) {
-			if cl := x.st(0).class(); cl != clsQNaN && cl != clsSNaN && cl != clsInvalid {
-				f.flags |= fswDE
-			}
-		}
-		return c.binMem(u, reg, b, f)
+		return c.binMem(u, reg, b, denormal, f)
 	}
 	switch esc<<3 | reg {
 	case 1<<3 | 0, 5<<3 | 0: // FLD m32fp, m64fp
@@ -442,6 +436,8 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 		case clsSNaN:
 			f.flags |= fswIE
 			val = val.quiet()
+		case clsDenormal:
+			f.flags |= fswDE
 		}
 		return c.pushVal(u, val, f)
 	case 3<<3 | 5: // FLD m80
@@ -450,6 +446,29 @@ func (c *CPU) x87Mem(u *uop, fop uint16, va uint64, f *fpx) stepResult {
 			return stepFault
 		}
 		return c.pushVal(u, v, f)
+	case 7<<3 | 4: // FBLD
+		var b [10]byte
+		if !c.loadBytes(va, b[:]) {
+			return stepFault
+		}
+		return c.pushVal(u, fromBCD(b), f)
+	case 7<<3 | 6: // FBSTP
+		var b [10]byte
+		if x.empty(0) {
+			f.underflow()
+			b = bcdIndefinite
+		} else {
+			b = toBCD(x.st(0), uint8(fcw>>fcwRCShift)&3, f)
+		}
+		if x.unmasked(f) {
+			return c.mfExit(u)
+		}
+		if !c.storeBytes(va, b[:]) {
+			return stepFault
+		}
+		x.commit(f)
+		x.pop()
+		return stepOK
 	case 3<<3 | 0, 7<<3 | 0, 7<<3 | 5: // FILD m32, m16, m64
 		size := uint8(4)
 		switch esc<<3 | reg {
@@ -601,11 +620,56 @@ func fist(v F80, size uint8, rc uint8, f *fpx) uint64 {
 	return mag & sizeMask(size)
 }
 
+// Packed BCD (SDM Vol. 1 4.7): 18 digits, two per byte from the least
+// significant, and the sign in bit 7 of byte 9.
+var bcdIndefinite = [10]byte{7: 0xC0, 8: 0xFF, 9: 0xFF}
+
+// fromBCD converts a packed BCD integer exactly (digits above 9 give an
+// undefined result on the processor; here they count with their value).
+func fromBCD(b [10]byte) F80 {
+	var v uint64
+	for i := 8; i >= 0; i-- {
+		v = v*100 + uint64(b[i]>>4)*10 + uint64(b[i]&15)
+	}
+	return fromUint(b[9]&0x80 != 0, v)
+}
+
+// toBCD rounds v to an integer per rc and packs it (SDM Vol. 2 FBSTP):
+// NaN, infinity, unsupported formats and magnitudes above 10^18 - 1 give
+// the BCD indefinite with IE.
+func toBCD(v F80, rc uint8, f *fpx) [10]byte {
+	switch v.class() {
+	case clsInvalid, clsQNaN, clsSNaN, x87ClsInf:
+		f.flags |= fswIE
+		return bcdIndefinite
+	}
+	r := rounder{prec: 64, rc: rc}
+	mag, ok := r.roundInt(v)
+	if !ok || mag > 999999999999999999 {
+		f.flags |= fswIE
+		f.c1 = false
+		return bcdIndefinite
+	}
+	f.flags |= r.flags
+	f.c1 = r.up
+	var b [10]byte
+	for i := 0; i < 9; i++ {
+		d := mag % 100
+		mag /= 100
+		b[i] = byte(d/10)<<4 | byte(d%10)
+	}
+	if v.sign() {
+		b[9] = 0x80
+	}
+	return b
+}
+
 // pushVal pushes v (SDM Vol. 1 8.5.1.1: a full stack gives the indefinite
 // with IE, SF and C1 = 1).
 func (c *CPU) pushVal(u *uop, v F80, f *fpx) stepResult {
 	x := &c.Regs.X87
 	if x.FTW&(1<<((x.Top()-1)&7)) != 0 && f.flags&fswSF == 0 {
+		f.flags &^= fswDE // the operand is not examined
 		f.overflow()
 		v = f80Indefinite
 	}
@@ -618,7 +682,11 @@ func (c *CPU) pushVal(u *uop, v F80, f *fpx) stepResult {
 
 // binMem executes the D8/DA/DC/DE memory forms: ST(0) = ST(0) op m, or a
 // comparison of ST(0) with m.
-func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
+//
+// A denormal m32/m64 operand is a normal extended value; its DE is raised
+// here unless the operation raised IE or ZE, which outrank it (SDM Vol. 1
+// 4.9.2).
+func (c *CPU) binMem(u *uop, reg uint8, b F80, denormal bool, f *fpx) stepResult {
 	x := &c.Regs.X87
 	if reg == 2 || reg == 3 { // FCOM/FCOMP, FICOM/FICOMP
 		f.setCC = true
@@ -627,6 +695,9 @@ func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
 			f.cond = condFrom(2)
 		} else {
 			f.cond = condFrom(fcmp(x.st(0), b, false, &f.flags))
+			if denormal && f.flags&fswIE == 0 {
+				f.flags |= fswDE
+			}
 		}
 		if !c.finish(u, f) {
 			return stepFault
@@ -643,6 +714,9 @@ func (c *CPU) binMem(u *uop, reg uint8, b F80, f *fpx) stepResult {
 	} else {
 		r := x87Rounder(x.FCW, true)
 		res = r.arith(reg, x.st(0), b)
+		if denormal && r.flags&(fswIE|fswZE) == 0 && !res.isNaN() {
+			r.flags |= fswDE
+		}
 		f.flags |= r.flags
 		f.c1 = r.up
 	}

@@ -424,6 +424,7 @@ func (r *rounder) f2xm1(v F80) F80 {
 		return signedInf(false)
 	}
 	transInit()
+	r.flags |= fswPE // even for the exact 2^±1 - 1, as the processor does
 	t := new(big.Float).SetPrec(transPrec).Mul(toBig(v), trans.ln2)
 	if t.MantExp(nil) > 0 {
 		// |t| > 1: e^t - 1 via the series of e^(t/2^k) squared.

@@ -613,3 +613,54 @@ func (v *VCPU) getID(nr uint64) int64 {
 
 // negErrno is -errno as a register value.
 func negErrno(e int64) uint64 { return uint64(-e) }
+
+// Syscall numbers of getrusage and sysinfo.
+const (
+	sysGetrusage = 98
+	sysSysinfo   = 99
+)
+
+// sysGetrusage models getrusage for RUSAGE_SELF (0), RUSAGE_THREAD (1)
+// and RUSAGE_CHILDREN (-1): ru_utime is the CPU time (the model does not
+// split user from system time: ru_stime is 0); the other fields are 0
+// except ru_maxrss (the current resident set in KiB) and ru_minflt (the
+// machine's page faults for SELF).
+func (v *VCPU) sysGetrusage(who int64, ru uint64) int64 {
+	b := make([]byte, sizeofRusage)
+	le := binary.LittleEndian
+	switch who {
+	case 0, 1:
+		ns := v.cpuTimeNS(v.curr, who == 0)
+		le.PutUint64(b[0:], ns/1e9)
+		le.PutUint64(b[8:], ns%1e9/1000)
+		a, f, s := v.m.rss(v.curr.mm)
+		le.PutUint64(b[32:], (a+f+s)*4) // ru_maxrss
+		if who == 0 {
+			le.PutUint64(b[64:], v.m.pgfault) // ru_minflt
+		}
+	case -1:
+	default:
+		return -EINVAL
+	}
+	return v.copyToUser(ru, b)
+}
+
+// sysSysinfo models sysinfo: uptime from CLOCK_MONOTONIC, the machine's
+// memory and free frames, no swap, the live task count, mem_unit 1.
+func (v *VCPU) sysSysinfo(info uint64) int64 {
+	m := v.m
+	b := make([]byte, 112)
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], v.monoNS()/1e9)
+	le.PutUint64(b[32:], m.mem.Frames()*4096)
+	le.PutUint64(b[40:], (m.mem.Frames()-uint64(m.mem.InUse()))*4096)
+	procs := 0
+	for _, t := range m.tasks {
+		if t.state != taskDead {
+			procs++
+		}
+	}
+	le.PutUint16(b[80:], uint16(procs))
+	le.PutUint32(b[104:], 1)
+	return v.copyToUser(info, b)
+}

@@ -600,12 +600,12 @@ func mkdev(major, minor uint64) uint64 {
 	return minor&0xff | major<<8 | (minor&^0xff)<<12
 }
 
-// statOf describes an open file: device nodes as their drivers/char/mem.c
-// numbers, procfs files as regular files of size 0 on the proc
-// superblock (st_dev 0:4? the model uses anonymous minor 5 for proc, 0:20
-// for sysfs), stdio as pipes (the model does not know what the host fds
-// are, and a pipe makes a C library choose full buffering as it would for
-// a non-terminal), memfds as shmem regular files.
+// statOf describes an open file: device nodes with their drivers/char/mem.c
+// numbers on devtmpfs (st_dev 0:5), procfs files as regular files of size
+// 0 (st_dev 0:4), sysfs files of size 4096 (0:20), stdio as pipes (the
+// model does not know what the host fds are, and a pipe makes a C library
+// choose full buffering as it would for any non-terminal), memfds as
+// shmem regular files (0:1). Inode numbers are small fixed values.
 func statOf(f *file, path string) statInfo {
 	switch f.kind {
 	case fileNull:

@@ -104,8 +104,11 @@ type VCPU struct {
 	tlbIRQs    uint64 // irq_tlb_count
 	callIRQs   uint64 // irq_call_count
 	switchedAt uint64 // clock when curr was switched in (CPU-time clocks)
-	idleCycles uint64
-	idleSince  uint64
+	// nextSleeper is no later than the earliest timeout of a task sleeping
+	// with v as its home (0: unknown, recomputed by wakeSleepers).
+	nextSleeper uint64
+	idleCycles  uint64
+	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
 }
@@ -307,7 +310,7 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
-		if v.reapIfKilled() || v.actOnKill() {
+		if v.reapIfKilled() || !v.doSignals() {
 			continue
 		}
 		v.runUser()
@@ -361,6 +364,9 @@ func (v *VCPU) idleLoop() {
 // quantum after a stop (parallel.go), or always serially when parallel
 // execution is off. It returns after the resulting exit has been handled.
 func (v *VCPU) runUser() {
+	if v.c.Clock >= v.nextSleeper {
+		v.wakeSleepers() // a timeout expired while the CPU was busy (hrtimer interrupt)
+	}
 	if v.hasPending {
 		v.hasPending = false
 		if v.pendingTask == v.curr { // else exit_group took the task away meanwhile
@@ -376,6 +382,9 @@ func (v *VCPU) runUser() {
 	dl := v.horizon()
 	if e := v.mbox.Earliest(); e < dl {
 		dl = e
+	}
+	if v.nextSleeper < dl {
+		dl = v.nextSleeper
 	}
 	if len(v.runq) > 0 && v.sliceAt < dl {
 		dl = v.sliceAt
@@ -425,7 +434,12 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 	case cpu.ExitBreakpoint:
 		v.forceSig(SIGTRAP, v.c.Regs.RIP, "int3")
 	case cpu.ExitUD:
-		if ex.Err != nil {
+		// An architectural #UD (UD2, an instruction of a feature the CPU
+		// model does not advertise) is do_error_trap → SIGILL, as on
+		// Linux; a gap in the interpreter ends the run with an error
+		// naming the instruction.
+		var ue *cpu.UnimplementedError
+		if ex.Err != nil && !(errors.As(ex.Err, &ue) && ue.Undefined) {
 			v.m.stop(fmt.Errorf("cpu %d: %w", v.id, ex.Err))
 			panic(errStop{})
 		}

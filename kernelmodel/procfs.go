@@ -184,13 +184,12 @@ func (mm *MM) vmaName(vma *VMA) string {
 	switch {
 	case vma.name == "elf":
 		return mm.exe
-	case vma.file != nil:
-		return "/" + strings.TrimPrefix(vma.name, "/") + func() string {
-			if strings.HasSuffix(vma.name, " (deleted)") {
-				return ""
-			}
-			return " (deleted)"
-		}()
+	case vma.file != nil: // an unlinked shmem file: "/memfd:NAME (deleted)", "/dev/zero (deleted)"
+		name := "/" + strings.TrimPrefix(vma.name, "/")
+		if !strings.HasSuffix(name, " (deleted)") {
+			name += " (deleted)"
+		}
+		return name
 	case vma.start <= mm.brk && vma.end >= mm.startBrk && mm.brk > mm.startBrk:
 		return "[heap]"
 	case vma.name == "[stack]":

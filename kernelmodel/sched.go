@@ -34,7 +34,6 @@ type Task struct {
 	sigBlocked  uint64 // blocked signal mask
 	sigPending  uint64 // thread-directed pending signals
 	altStack    altStack
-	killSig     int    // a fatal signal from another process, acted on before user mode
 	termSig     int    // the signal that ended the thread group (wait status)
 	robustList  uint64 // set_robust_list head
 	runtime     uint64 // cycles on a CPU before the current stint (sum_exec_runtime)
@@ -167,6 +166,7 @@ func (v *VCPU) futexWait(addr uint64, val, bitset uint32, d uint64) int64 {
 	t.futexBitset = bitset
 	if d > 0 {
 		t.sleepUntil = v.c.Clock + d
+		v.nextSleeper = min(v.nextSleeper, t.sleepUntil)
 	}
 	v.c.Regs.GPR[cpu.RAX] = 0 // the return value when woken; scheduleNext saves v.c.Regs
 	v.block()
@@ -278,12 +278,15 @@ func (v *VCPU) reapIfKilled() bool {
 func (v *VCPU) nanosleep(d uint64) {
 	t := v.curr
 	t.sleepUntil = v.c.Clock + d
+	v.nextSleeper = min(v.nextSleeper, t.sleepUntil)
 	v.c.Regs.GPR[cpu.RAX] = 0
 	v.block()
 }
 
-// wakeSleepers makes tasks whose nanosleep expired runnable, and returns the
-// earliest pending expiry.
+// wakeSleepers makes tasks whose nanosleep or futex timeout expired
+// runnable, and returns the earliest pending expiry (also kept in
+// v.nextSleeper, so that a busy CPU comes back to the kernel for it: the
+// hrtimer interrupt).
 func (v *VCPU) wakeSleepers() uint64 {
 	next := uint64(ipi.Never)
 	for _, t := range v.m.tasks {
@@ -301,5 +304,6 @@ func (v *VCPU) wakeSleepers() uint64 {
 			next = t.sleepUntil
 		}
 	}
+	v.nextSleeper = next
 	return next
 }

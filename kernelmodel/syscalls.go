@@ -103,6 +103,32 @@ func (g *GuestSignal) Error() string {
 // handler, as the model runs no handlers).
 func (v *VCPU) forceSig(sig int, addr uint64, what string) {
 	t := v.curr
+	if h := t.mm.sigHand().action[sig].handler; h > sigIgn && t.sigBlocked&sigmask(sig) == 0 && sig != SIGKILL {
+		// force_sig_fault with a handler: the handler runs, with the fault
+		// in siginfo and sigcontext (a handler that returns retries the
+		// instruction).
+		f := signalFault{fault: true, code: siKernel, addr: addr}
+		switch sig {
+		case SIGSEGV:
+			f.code, f.trapno = segvMapErr, 14
+			if t.mm.findVMA(addr) != nil {
+				f.code = segvAccErr
+			}
+			if what == "general protection fault" {
+				f.code, f.trapno = siKernel, 13
+			}
+		case SIGBUS:
+			f.code, f.trapno = 2, 14 // BUS_ADRERR
+		case SIGILL:
+			f.code, f.trapno = 2, 6 // ILL_ILLOPN, #UD
+		case SIGFPE:
+			f.code, f.trapno = 1, 0 // FPE_INTDIV, #DE
+		case SIGTRAP:
+			f.code, f.trapno = siKernel, 3
+		}
+		v.setupRtFrame(sig, f)
+		return
+	}
 	if t.tgid == 1 {
 		v.m.exitSignal = sig
 		v.m.stop(&GuestSignal{Comm: t.comm, PID: t.tgid, Sig: sig, Addr: addr, RIP: v.c.Regs.RIP, RSP: v.c.Regs.GPR[cpu.RSP], What: what, CPU: v.id})
@@ -216,6 +242,9 @@ func (v *VCPU) syscall() {
 		ret = v.sysMadvise(a0, a1, a2)
 	case sysBrk:
 		ret = v.sysBrk(a0)
+	case sysRtSigreturn:
+		v.sysRtSigreturn()
+		return
 	case sysRtSigaction:
 		ret = v.sysRtSigaction(int64(int32(a0)), a1, a2, a3)
 	case sysRtSigprocmask:
@@ -260,6 +289,10 @@ func (v *VCPU) syscall() {
 		ret = v.sysGettimeofday(a0, a1)
 	case sysTime:
 		ret = v.sysTime(a0)
+	case sysGetrusage:
+		ret = v.sysGetrusage(int64(int32(a0)), a1)
+	case sysSysinfo:
+		ret = v.sysSysinfo(a0)
 	case sysUname:
 		ret = v.sysUname(a0)
 	case sysGetrandom:
@@ -326,6 +359,7 @@ func (v *VCPU) syscall() {
 	}
 	if v.curr == t && t.state == taskRunning {
 		v.c.Regs.GPR[cpu.RAX] = uint64(ret)
+		v.doSignals() // exit_to_user_mode: pending signals
 	}
 }
 

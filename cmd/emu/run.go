@@ -330,7 +330,33 @@ type session struct {
 	log            *zap.Logger
 	progress       *progress
 	trace          *report.TraceWriter
-	pid            int // the trace's process id of the next run
+	pid            int               // the trace's process id of the next run
+	nosys          map[string]uint64 // unimplemented system calls of all runs: name → calls
+}
+
+// reportUnimplemented prints the system calls the guests made that the
+// model does not implement (they got -ENOSYS), most frequent first, on
+// one line: "emu: unimplemented syscalls: name ×count, …".
+func (s *session) reportUnimplemented(w io.Writer) {
+	if len(s.nosys) == 0 {
+		return
+	}
+	names := make([]string, 0, len(s.nosys))
+	for n := range s.nosys {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := names[i], names[j]
+		if s.nosys[a] != s.nosys[b] {
+			return s.nosys[a] > s.nosys[b]
+		}
+		return a < b
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s ×%d", n, s.nosys[n])
+	}
+	fmt.Fprintf(w, "emu: unimplemented syscalls: %s\n", strings.Join(parts, ", "))
 }
 
 // execute runs p.runs times with seeds p.seed, p.seed+1, …, each on a
@@ -396,26 +422,45 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	runErr := m.Run(ctx)
 	s.progress.done()
 	runErr = guestEnd(p, m, runErr)
+	for _, u := range m.UnimplementedSyscalls() {
+		if s.nosys == nil {
+			s.nosys = map[string]uint64{}
+		}
+		s.nosys[u.Name] += u.Count
+	}
 	st := m.Stats()
 	return &st, runErr
 }
 
 // guestEnd turns how the guest ended into the run's error. A workload that
-// exits non-zero has failed (exit 1). An emu run guest's non-zero exit or
-// killing signal becomes emu's exit status (guestStatus).
+// exits non-zero or is killed has failed (exit 1). An emu run guest's
+// non-zero exit or killing signal becomes emu's exit status (guestStatus):
+// the code, or 128+N for signal N, as a shell reports it.
 func guestEnd(p *plan, m *kernelmodel.Machine, runErr error) error {
-	var sig *kernelmodel.GuestSignal
-	switch {
-	case runErr == nil && m.ExitCode() == 0:
-		return nil
-	case runErr == nil && p.userProg:
-		return &guestStatus{code: m.ExitCode() & 0xff}
-	case runErr == nil:
-		return fmt.Errorf("guest exited with status %d", m.ExitCode())
-	case p.userProg && errors.As(runErr, &sig):
-		return &guestStatus{code: 128 + sig.Sig, err: runErr}
+	code, sig := m.ExitStatus()
+	var gs *kernelmodel.GuestSignal
+	if sig == 0 && errors.As(runErr, &gs) {
+		sig = gs.Sig
 	}
-	return runErr
+	killed := runErr
+	if killed == nil && sig != 0 {
+		killed = fmt.Errorf("guest killed by %s", kernelmodel.SignalName(sig))
+	}
+	switch {
+	case !p.userProg && runErr == nil && sig != 0:
+		return killed
+	case !p.userProg && runErr == nil && code != 0:
+		return fmt.Errorf("guest exited with status %d", code)
+	case !p.userProg:
+		return runErr
+	case sig != 0:
+		return &guestStatus{code: 128 + sig, err: killed}
+	case runErr != nil:
+		return runErr
+	case code&0xff != 0:
+		return &guestStatus{code: code & 0xff}
+	}
+	return nil
 }
 
 func variantOf(cfg kernelmodel.Config) string {
@@ -501,6 +546,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		if err := writeFile(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
 		}
+	}
+	if mode == modeProgram {
+		s.reportUnimplemented(stderr)
 	}
 	return runErr
 }

@@ -44,18 +44,7 @@ func emuLines(stderr string) []string {
 	return out
 }
 
-// requireGuestIO skips a test of the guest's streamed I/O while
-// kernelmodel does not yet wire Config.Stdin/Stdout/Stderr.
-// TODO(run): remove once the abi work lands.
-func requireGuestIO(t *testing.T) {
-	t.Helper()
-	if _, out, _ := emu(t, "run", "-q", guestELF, "exit", "0"); out == "" {
-		t.Skip("kernelmodel does not wire Config.Stdout yet")
-	}
-}
-
 func TestRunExitStatus(t *testing.T) {
-	requireGuestIO(t)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -89,7 +78,6 @@ func TestRunExitStatus(t *testing.T) {
 }
 
 func TestRunStreams(t *testing.T) {
-	requireGuestIO(t)
 	// stderr: the guest's line first (as it wrote it), then the report.
 	code, out, e := emu(t, "run", "-q", guestELF, "exit", "7")
 	if code != 7 || out != "out 7\n" || !strings.HasPrefix(e, "err 7\n") || !strings.Contains(e, reportHead) {
@@ -128,7 +116,6 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n += len(p); w.calls++
 // TestRunStdoutStreamsBounded: a guest's output reaches emu's stdout write
 // by write, not collected and dumped at the end.
 func TestRunStdoutStreamsBounded(t *testing.T) {
-	requireGuestIO(t)
 	var o countingWriter
 	var e bytes.Buffer
 	const kib = 1024
@@ -447,22 +434,18 @@ func TestABPartial(t *testing.T) {
 	}
 }
 
-// TestRunExitCodes checks the exit status passthrough without the
-// guest's output (which TestRunExitStatus checks too).
-func TestRunExitCodes(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		code int
-	}{
-		{[]string{"exit", "0"}, 0}, {[]string{"exit", "3"}, 3}, {[]string{"exit", "255"}, 255},
-		{[]string{"exit", "256"}, 0}, {[]string{"segv"}, 139},
-	} {
-		code, _, e := emu(t, append([]string{"run", "-q", guestELF}, tc.args...)...)
-		if code != tc.code || !strings.Contains(e, reportHead) {
-			t.Errorf("%v: exit %d, want %d; stderr %.300q", tc.args, code, tc.code, e)
-		}
-		if tc.code == 139 && !strings.Contains(e, "\nemu: guest killed by SIGSEGV") {
-			t.Errorf("segv: stderr lacks the signal line: %q", e)
-		}
+// TestRunUnimplementedSyscalls: one line after the run names the system
+// calls the model answered with -ENOSYS, summed over -r runs.
+func TestRunUnimplementedSyscalls(t *testing.T) {
+	code, _, e := emu(t, "run", "-q", "-r", "2", guestELF, "nosys")
+	lines := emuLines(e)
+	if code != 0 || len(lines) != 1 || lines[0] != "emu: unimplemented syscalls: syscall_500 ×4, syscall_501 ×2" {
+		t.Errorf("exit %d, emu lines %q", code, lines)
+	}
+	if !strings.HasSuffix(e, lines[0]+"\n") {
+		t.Errorf("the line is not the last of stderr: %q", e)
+	}
+	if _, _, e := emu(t, "run", "-q", guestELF, "exit", "0"); strings.Contains(e, "unimplemented") {
+		t.Errorf("a guest that made no unimplemented call: %q", e)
 	}
 }
