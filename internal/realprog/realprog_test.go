@@ -56,6 +56,8 @@ var needs = []need{
 	{"TestWillItScaleTLBFlush2/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl pthread_barrier_init)"},
 	// SSE2 moves (sseint or ssefp): MOVSD xmm, m64 loads a double constant.
 	{"TestNative/floats/musl", "(movsd xmm0, qword ptr", "MOVSD xmm, m64 (F2 0F 10; main's double constants)"},
+	{"TestAVXIsSIGILL/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
+	{"TestAVXIsSIGILL/glibc", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; glibc _dl_aux_init)"},
 	{"TestRelativePath/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
 	{"TestRelativePath/glibc", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; glibc _dl_aux_init)"},
 	// The Linux ABI: readlink("/proc/self/exe") returns the path as
@@ -326,5 +328,30 @@ func TestCommittedBinariesReproducible(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAVXIsSIGILL runs a program that asks CPUID (libgcc's
+// __builtin_cpu_supports) what the CPU has and then executes VPXOR
+// anyway: under emu it must see the x86-64-v2 feature set of emu's CPUID
+// model and no AVX, and die of SIGILL (status 132) at the VEX
+// instruction, as on a CPU without AVX, with its earlier output intact.
+func TestAVXIsSIGILL(t *testing.T) {
+	const want = "sse2 1 sse3 1 ssse3 1 sse4.1 1 sse4.2 1 popcnt 1\n" +
+		"avx 0 avx2 0 fma 0 bmi 0 bmi2 0 avx512f 0\n"
+	for _, lc := range libcs {
+		t.Run(lc.name, func(t *testing.T) {
+			bin := binary(t, lc, "avx")
+			native := runNative(t, bin)
+			if bytes.Contains(native.stdout, []byte("avx 1")) && (native.status != 0 || !bytes.HasSuffix(native.stdout, []byte("AVX ran\n"))) {
+				t.Errorf("native run on a CPU with AVX: status %d\n%s%s", native.status, native.stdout, native.stderr)
+			}
+			emu, _ := runEmu(t, nil, bin)
+			if string(emu.stdout) == want && emu.status == 128+4 && bytes.HasPrefix(emu.stderr, []byte("emu: guest killed by SIGILL:")) {
+				return
+			}
+			skipIfNeeds(t, emu)
+			t.Errorf("emu: status %d, want 132 (SIGILL)\nstdout:\n%s\nwant:\n%s\nstderr:\n%s", emu.status, emu.stdout, want, clip(emu.stderr))
+		})
 	}
 }
