@@ -134,6 +134,9 @@ func TestNativeSelfCheck(t *testing.T) {
 	for _, c := range cases {
 		for _, lc := range libcs {
 			t.Run(c.name+"/"+lc.name, func(t *testing.T) {
+				if testing.Short() && !lc.committed {
+					t.Skip("not in the -short subset (builds)")
+				}
 				bin := binary(t, lc, c.name)
 				var args []string
 				if c.name == "hello" {
