@@ -180,6 +180,9 @@ func runNative(t *testing.T, bin string, args ...string) result {
 	return run(t, time.Minute, nativeEnv, bin, args...)
 }
 
+// emuEnv is added to the environment of the next emu runs of a test.
+var emuEnv []string
+
 // runEmu runs bin under `emu run -q -o REPORT flags... bin args...` and
 // returns the run and the path of emu's report.
 func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, string) {
@@ -188,7 +191,7 @@ func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, s
 	a := append([]string{"run", "-q", "-o", report}, flags...)
 	a = append(a, bin)
 	a = append(a, args...)
-	return run(t, 5*time.Minute, os.Environ(), emuBin, a...), report
+	return run(t, 5*time.Minute, append(os.Environ(), emuEnv...), emuBin, a...), report
 }
 
 // clip shortens b for a failure message.

@@ -250,7 +250,8 @@ var shootdownsRE = regexp.MustCompile(`(?m)^TLB shootdowns:(\d+)$`)
 // interrupts.TLB, and more than zero. The threads run in a forked child
 // that the reading parent reaps, so the guest's window holds every TLB
 // interrupt of the run, those of the child's exit_mmap included (the
-// single-threaded parent's own exit flushes no other CPU).
+// single-threaded parent's own exit flushes no other CPU). A rerun with
+// GOMAXPROCS=1 must give the same output and count.
 func TestWillItScaleTLBFlush2(t *testing.T) {
 	iter := "10"
 	if testing.Short() {
@@ -286,6 +287,14 @@ func TestWillItScaleTLBFlush2(t *testing.T) {
 				t.Errorf("guest's /proc/interrupts TLB delta %v, emu's interrupts.TLB %v (want equal and > 0)", guest, emuTLB)
 			}
 			t.Logf("TLB shootdowns: guest %v, emu %v, native (this machine) %s", guest, emuTLB, shootdownsRE.FindSubmatch(native.stdout)[1])
+			// The same flags and seed give the same run whatever the
+			// host's parallelism.
+			emuEnv = []string{"GOMAXPROCS=1"}
+			defer func() { emuEnv = nil }()
+			again, report2 := runEmu(t, []string{"-cpus", "4", "-json"}, bin, "3", iter)
+			if !bytes.Equal(again.stdout, emu.stdout) || counters(t, report2)["interrupts.TLB"] != emuTLB {
+				t.Errorf("GOMAXPROCS=1 rerun differs: stdout\n%s\ninterrupts.TLB %v", again.stdout, counters(t, report2)["interrupts.TLB"])
+			}
 		})
 	}
 }
