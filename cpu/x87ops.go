@@ -194,7 +194,9 @@ func fscale(a, b F80, fcw uint16, f *fpx) F80 {
 	}
 	ua := unpack(a)
 	r := x87Rounder(fcw, false)
-	res := r.pack80(ua.sign, int32(int64(ua.exp)+n), ua.sig, 0)
+	// Any exponent beyond ±2^17 overflows or underflows all the same.
+	e := max(min(int64(ua.exp)+n, 1<<17), -1<<17)
+	res := r.pack80(ua.sign, int32(e), ua.sig, 0)
 	f.flags |= r.flags
 	f.c1 = r.up
 	return res
