@@ -907,3 +907,29 @@ func TestPipeBetweenProcesses(t *testing.T) {
 		t.Errorf("output %q, want %q", out, want)
 	}
 }
+
+// TestProcSmaps: the accounting of an anonymous VMA with one written page
+// and one page read (the zero page, not counted), in show_smap's format.
+func TestProcSmaps(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		userAccess(v, s, true)
+		userAccess(v, s+4096, false)
+		out := string(v.procSmaps())
+		i := strings.Index(out, strconv.FormatUint(s, 16)+"-")
+		if i < 0 {
+			t.Fatalf("no VMA at %#x:\n%s", s, out)
+		}
+		entry := out[i:]
+		entry = entry[:strings.Index(entry, "VmFlags:")+len("VmFlags: rd wr mr mw me ac sd \n")]
+		for _, l := range []string{
+			"\nSize:                 16 kB\n", "\nRss:                   4 kB\n", "\nPss:                   4 kB\n",
+			"\nPrivate_Dirty:         4 kB\n", "\nShared_Clean:          0 kB\n", "\nAnonymous:             4 kB\n",
+			"\nReferenced:            4 kB\n", "\nAnonHugePages:         0 kB\n", "\nTHPeligible:    0\n",
+			"\nVmFlags: rd wr mr mw me ac sd \n",
+		} {
+			if !strings.Contains(entry, l) {
+				t.Errorf("smaps entry lacks %q:\n%s", l, entry)
+			}
+		}
+	})
+}
