@@ -744,8 +744,12 @@ func (v *VCPU) sysNewfstatat(dirfd int64, path, buf, flags uint64) int64 {
 		return -ENOTDIR
 	}
 	p := v.cleanPath(name)
-	if p == "/proc/self/exe" && flags&atSymlinkNofoll != 0 {
-		return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
+	if p == "/proc/self/exe" {
+		if flags&atSymlinkNofoll != 0 {
+			return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
+		}
+		// the executable itself (the model keeps no file: size 0)
+		return v.putStat(buf, statInfo{dev: 1, ino: 5, mode: sIFREG | 0o755, blksize: 4096})
 	}
 	if knownDirs[p] {
 		return v.putStat(buf, statInfo{dev: 1, ino: 2, mode: sIFDIR | 0o555, size: 4096, blksize: 4096})
