@@ -896,14 +896,14 @@ func TestGeneratedFilesThroughFDs(t *testing.T) {
 
 // TestPipeBetweenProcesses: the parent sleeps in read until the forked
 // child writes, reads end of file once the child has exited, and a write
-// without readers is -EPIPE (SIGPIPE ignored). The expected output is the
-// native run's.
+// without readers is -EPIPE (SIGPIPE ignored); a child in pause(2) killed
+// by SIGTERM has wait status 15. The expected output is the native run's.
 func TestPipeBetweenProcesses(t *testing.T) {
 	_, out, err := runC(t, 2, "5.10", "pipe")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if want := "ping 0 status 0000000000000700 write 32\n"; out != want {
+	if want := "ping 0 status 0000000000000700 write 32 paused child 000000000000000f\n"; out != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/ipi"
 	"go.uber.org/zap"
 )
 
@@ -277,6 +278,9 @@ func (v *VCPU) syscall() {
 			break
 		}
 		v.nanosleep(d * cyclesPerNS)
+		return
+	case sysPause:
+		v.nanosleep(ipi.Never - v.c.Clock) // until a signal interrupts it: -EINTR
 		return
 	case sysClockGettime:
 		ret = v.sysClockGettime(int64(int32(a0)), a1)
