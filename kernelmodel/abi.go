@@ -24,6 +24,7 @@ const (
 	sysAccess         = 21
 	sysDup            = 32
 	sysDup2           = 33
+	sysPause          = 34
 	sysGetitimer      = 36
 	sysUname          = 63
 	sysFcntl          = 72

@@ -301,7 +301,8 @@ func TestSyscallErrnos(t *testing.T) {
 			{"fcntl SETFD", func() int64 { v.sysFcntl(10, fSetFD, 0); return v.sysFcntl(10, fGetFD, 0) }, 0},
 			{"fcntl lock", func() int64 { return v.sysFcntl(3, 5, 0) }, -EINVAL},
 			{"fcntl bad fd", func() int64 { return v.sysFcntl(50, fGetFD, 0) }, -EBADF},
-			{"dup", func() int64 { return v.sysDup3(3, -1, 0) }, 4},
+			{"dup", func() int64 { return v.sysDup(3) }, 4},
+			{"dup3 negative newfd", func() int64 { return v.sysDup3(3, -1, 0) }, -EBADF},
 			{"dup2 same", func() int64 { return v.sysDup3(3, 3, -1) }, 3},
 			{"dup2 bad", func() int64 { return v.sysDup3(40, 3, -1) }, -EBADF},
 			{"dup3 same", func() int64 { return v.sysDup3(3, 3, oCloexec) }, -EINVAL},
@@ -895,14 +896,40 @@ func TestGeneratedFilesThroughFDs(t *testing.T) {
 
 // TestPipeBetweenProcesses: the parent sleeps in read until the forked
 // child writes, reads end of file once the child has exited, and a write
-// without readers is -EPIPE (SIGPIPE ignored). The expected output is the
-// native run's.
+// without readers is -EPIPE (SIGPIPE ignored); a child in pause(2) killed
+// by SIGTERM has wait status 15. The expected output is the native run's.
 func TestPipeBetweenProcesses(t *testing.T) {
 	_, out, err := runC(t, 2, "5.10", "pipe")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if want := "ping 0 status 0000000000000700 write 32\n"; out != want {
+	if want := "ping 0 status 0000000000000700 write 32 paused child 000000000000000f\n"; out != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
+}
+
+// TestProcSmaps: the accounting of an anonymous VMA with one written page
+// and one page read (the zero page, not counted), in show_smap's format.
+func TestProcSmaps(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		userAccess(v, s, true)
+		userAccess(v, s+4096, false)
+		out := string(v.procSmaps())
+		i := strings.Index(out, strconv.FormatUint(s, 16)+"-")
+		if i < 0 {
+			t.Fatalf("no VMA at %#x:\n%s", s, out)
+		}
+		entry := out[i:]
+		entry = entry[:strings.Index(entry, "VmFlags:")+len("VmFlags: rd wr mr mw me ac sd \n")]
+		for _, l := range []string{
+			"\nSize:                 16 kB\n", "\nRss:                   4 kB\n", "\nPss:                   4 kB\n",
+			"\nPrivate_Dirty:         4 kB\n", "\nShared_Clean:          0 kB\n", "\nAnonymous:             4 kB\n",
+			"\nReferenced:            4 kB\n", "\nAnonHugePages:         0 kB\n", "\nTHPeligible:    0\n",
+			"\nVmFlags: rd wr mr mw me ac sd \n",
+		} {
+			if !strings.Contains(entry, l) {
+				t.Errorf("smaps entry lacks %q:\n%s", l, entry)
+			}
+		}
+	})
 }

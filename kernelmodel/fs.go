@@ -384,23 +384,27 @@ func (v *VCPU) sysClose(fd int) int64 {
 	return 0
 }
 
-// sysDup3 models dup (newfd < 0), dup2 (flags < 0) and dup3.
+// sysDup models dup: the lowest free fd, without FD_CLOEXEC.
+func (v *VCPU) sysDup(oldfd int) int64 {
+	mm := v.curr.mm
+	f := mm.fd(oldfd)
+	if f == nil {
+		return -EBADF
+	}
+	fget(f)
+	r := mm.installFD(f)
+	if r < 0 {
+		v.fput(f)
+	}
+	return r
+}
+
+// sysDup3 models dup2 (flags < 0) and dup3.
 func (v *VCPU) sysDup3(oldfd, newfd int, flags int64) int64 {
 	mm := v.curr.mm
 	f := mm.fd(oldfd)
 	if flags > 0 && flags&^oCloexec != 0 {
 		return -EINVAL
-	}
-	if newfd < 0 && flags == 0 { // dup
-		if f == nil {
-			return -EBADF
-		}
-		fget(f)
-		r := mm.installFD(f)
-		if r < 0 {
-			v.fput(f)
-		}
-		return r
 	}
 	if flags >= 0 && oldfd == newfd {
 		return -EINVAL // dup3 refuses oldfd == newfd
@@ -740,8 +744,12 @@ func (v *VCPU) sysNewfstatat(dirfd int64, path, buf, flags uint64) int64 {
 		return -ENOTDIR
 	}
 	p := v.cleanPath(name)
-	if p == "/proc/self/exe" && flags&atSymlinkNofoll != 0 {
-		return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
+	if p == "/proc/self/exe" {
+		if flags&atSymlinkNofoll != 0 {
+			return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
+		}
+		// the executable itself (the model keeps no file: size 0)
+		return v.putStat(buf, statInfo{dev: 1, ino: 5, mode: sIFREG | 0o755, blksize: 4096})
 	}
 	if knownDirs[p] {
 		return v.putStat(buf, statInfo{dev: 1, ino: 2, mode: sIFDIR | 0o555, size: 4096, blksize: 4096})

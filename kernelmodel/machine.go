@@ -310,7 +310,9 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
-		if v.reapIfKilled() || !v.doSignals() {
+		// Signals are taken on the way to user mode, but not before a
+		// parallel phase's exit (hasPending) has been handled.
+		if v.reapIfKilled() || !v.hasPending && !v.doSignals() {
 			continue
 		}
 		v.runUser()

@@ -27,6 +27,7 @@ var procFiles map[string]*procFile
 func init() {
 	procFiles = map[string]*procFile{
 		"/proc/self/maps":                  {gen: (*VCPU).procMaps},
+		"/proc/self/smaps":                 {gen: (*VCPU).procSmaps},
 		"/proc/self/status":                {gen: (*VCPU).procStatus},
 		"/proc/self/comm":                  {gen: func(v *VCPU) []byte { return []byte(v.curr.comm + "\n") }},
 		"/proc/self/cmdline":               {gen: (*VCPU).procCmdline},
@@ -412,4 +413,97 @@ func (v *VCPU) pagemapRead(f *file, buf, n, at uint64, advance bool) int64 {
 		f.pos = at + done*8
 	}
 	return int64(done * 8)
+}
+
+// vmFlagNames are show_smap_vma_flags' two-letter mnemonics for the flags
+// the model uses, in bit order (the order they are printed in).
+var vmFlagNames = []struct {
+	bit  uint64
+	name string
+}{
+	{VM_READ, "rd"}, {VM_WRITE, "wr"}, {VM_EXEC, "ex"}, {VM_SHARED, "sh"}, {VM_MAYREAD, "mr"},
+	{VM_MAYWRITE, "mw"}, {VM_MAYEXEC, "me"}, {VM_MAYSHARE, "ms"}, {VM_GROWSDOWN, "gd"},
+	{VM_UFFD_MISSING, "um"}, {VM_PFNMAP, "pf"}, {VM_UFFD_WP, "uw"}, {VM_LOCKED, "lo"}, {VM_IO, "io"}, {VM_SEQ_READ, "sr"}, {VM_RAND_READ, "rr"},
+	{VM_DONTCOPY, "dc"}, {VM_DONTEXPAND, "de"}, {VM_ACCOUNT, "ac"}, {VM_NORESERVE, "nr"},
+	{VM_HUGETLB, "ht"}, {VM_WIPEONFORK, "wf"}, {VM_DONTDUMP, "dd"}, {VM_SOFTDIRTY, "sd"},
+	{VM_MIXEDMAP, "mm"}, {VM_HUGEPAGE, "hg"}, {VM_NOHUGEPAGE, "nh"}, {VM_MERGEABLE, "mg"},
+}
+
+// procSmaps renders /proc/self/smaps as show_smap (fs/proc/task_mmu.c,
+// v5.10): each maps line followed by the VMA's memory accounting from its
+// present PTEs (smaps_pte_entry/smaps_account: shared when mapcount ≥ 2,
+// dirty from the PTE's D bit, referenced from A, PSS in 1/mapcount
+// shares) and its VmFlags. Swap and hugetlb are absent from the model.
+func (v *VCPU) procSmaps() []byte {
+	mm := v.curr.mm
+	m := v.m
+	maps := strings.SplitAfter(string(v.procMaps()), "\n")
+	var b strings.Builder
+	for i, vma := range mm.vmas {
+		var rss, pss, sc, sd, pc, pd, ref, anon, anonHuge uint64 // bytes; pss in bytes << 12
+		m.walkPresent(mm, vma.start, vma.end, func(_, e uint64, huge bool, _ uint64) {
+			p := ptePFN(e)
+			if !huge && p == m.zeroPage {
+				return
+			}
+			pg := &m.pages[p]
+			mc := uint64(max(pg.mapcount, 1))
+			dirty := e&tlb.PteD != 0
+			rss += 4096
+			pss += 4096 << 12 / mc
+			switch {
+			case mc >= 2 && dirty:
+				sd += 4096
+			case mc >= 2:
+				sc += 4096
+			case dirty:
+				pd += 4096
+			default:
+				pc += 4096
+			}
+			if e&tlb.PteA != 0 {
+				ref += 4096
+			}
+			if pg.anon {
+				anon += 4096
+				if huge {
+					anonHuge += 4096
+				}
+			}
+		})
+		b.WriteString(maps[i])
+		kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
+		kb("Size", vma.end-vma.start)
+		kb("KernelPageSize", 4096)
+		kb("MMUPageSize", 4096)
+		kb("Rss", rss)
+		kb("Pss", pss>>12)
+		kb("Shared_Clean", sc)
+		kb("Shared_Dirty", sd)
+		kb("Private_Clean", pc)
+		kb("Private_Dirty", pd)
+		kb("Referenced", ref)
+		kb("Anonymous", anon)
+		kb("LazyFree", 0)
+		kb("AnonHugePages", anonHuge)
+		kb("ShmemPmdMapped", 0)
+		kb("FilePmdMapped", 0)
+		kb("Shared_Hugetlb", 0)
+		kb("Private_Hugetlb", 0)
+		kb("Swap", 0)
+		kb("SwapPss", 0)
+		kb("Locked", 0)
+		thp := 0
+		if m.cfg.THP && vmaIsAnonymous(vma) && vma.flags&VM_NOHUGEPAGE == 0 {
+			thp = 1
+		}
+		fmt.Fprintf(&b, "THPeligible:    %d\nVmFlags:", thp)
+		for _, f := range vmFlagNames {
+			if vma.flags&f.bit != 0 {
+				b.WriteString(" " + f.name)
+			}
+		}
+		b.WriteString(" \n")
+	}
+	return []byte(b.String())
 }

@@ -434,7 +434,13 @@ func (v *VCPU) interrupt(o *Task) {
 // none (next_signal's order: the synchronous signals first, then by
 // number).
 func (t *Task) pendingFatal() int {
-	p := (t.sigPending | t.mm.sigHand().pending) &^ t.sigBlocked
+	p := t.sigPending &^ t.sigBlocked
+	if t.mm.sig != nil {
+		p |= t.mm.sig.pending &^ t.sigBlocked
+	}
+	if p == 0 {
+		return 0
+	}
 	for _, sig := range []int{SIGSEGV, SIGBUS, SIGILL, SIGTRAP, SIGFPE, SIGSYS} {
 		if p&sigmask(sig) != 0 {
 			return sig

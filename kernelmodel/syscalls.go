@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/ipi"
 	"go.uber.org/zap"
 )
 
@@ -201,15 +202,12 @@ func (v *VCPU) syscall() {
 	case sysFcntl:
 		ret = v.sysFcntl(int(a0), a1, a2)
 	case sysDup:
-		ret = v.sysDup3(int(int32(a0)), -1, 0)
+		ret = v.sysDup(int(int32(a0)))
 	case sysDup2:
 		ret = v.sysDup3(int(int32(a0)), int(int32(a1)), -1)
 	case sysDup3:
-		if a2 == 0 {
-			ret = v.sysDup3(int(int32(a0)), int(int32(a1)), 0)
-			if int32(a0) == int32(a1) {
-				ret = -EINVAL
-			}
+		if a2&^uint64(oCloexec) != 0 {
+			ret = -EINVAL
 			break
 		}
 		ret = v.sysDup3(int(int32(a0)), int(int32(a1)), int64(a2))
@@ -280,6 +278,9 @@ func (v *VCPU) syscall() {
 			break
 		}
 		v.nanosleep(d * cyclesPerNS)
+		return
+	case sysPause:
+		v.nanosleep(ipi.Never - v.c.Clock) // until a signal interrupts it: -EINTR
 		return
 	case sysClockGettime:
 		ret = v.sysClockGettime(int64(int32(a0)), a1)

@@ -325,6 +325,20 @@ static void do_pipe(void)
 	check_sys(syscall4(SYS_rt_sigaction, 13, (long)&ign, 0, 8), "ignore SIGPIPE");
 	put(" write ");
 	putu(-sys_write(fds[1], "x", 1));
+	/* a child in pause(2) killed by SIGTERM: wait status 15 */
+	pid = check_sys(sys_fork(), "fork");
+	if (pid == 0) {
+		syscall0(34);
+		syscall1(60, 1);
+	}
+	{
+		long ts[2] = {0, 100000};
+		sys_nanosleep(ts, 0);
+	}
+	check_sys(syscall2(SYS_kill, pid, 15), "kill");
+	check_sys(sys_wait4(pid, &st, 0, 0), "wait4");
+	put(" paused child ");
+	puthex(st);
 	put("\n");
 }
 
