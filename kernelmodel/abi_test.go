@@ -150,6 +150,9 @@ func TestAuxvLayout(t *testing.T) {
 		if got := readUser(t, m, mm, random, 16); !bytes.Equal(got, wantRand) {
 			t.Errorf("seed %d: AT_RANDOM bytes %x, want %x", seed, got, wantRand)
 		}
+		if absPath("./a/../b//c") != "/b/c" {
+			t.Errorf("absPath = %q", absPath("./a/../b//c"))
+		}
 		if mm.exe != "/usr/bin/prog" || task.comm != "prog" {
 			t.Errorf("exe %q comm %q", mm.exe, task.comm)
 		}
@@ -327,6 +330,17 @@ func TestSyscallErrnos(t *testing.T) {
 			{"access maps W_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), wOK) }, -EACCES},
 			{"access maps R_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), rOK) }, 0},
 			{"access bad mode", func() int64 { return v.sysFaccessat(atFDCWD, p("/"), 8) }, -EINVAL},
+			{"mmap hint taken", func() int64 { return v.sysMmap(0x10000000, 8192, protRead, mapPrivate|mapAnonymous, -1) }, 0x10000000},
+			{"mmap hint taken rounded", func() int64 { return v.sysMmap(0x20000001, 4096, protRead, mapPrivate|mapAnonymous, -1) }, 0x20001000},
+			{"mmap hint below mmap_min_addr", func() int64 {
+				return map[bool]int64{true: 1}[v.sysMmap(0x1000, 4096, protRead, mapPrivate|mapAnonymous, -1) != 0x1000]
+			}, 1},
+			{"mmap FIXED_NOREPLACE over a mapping", func() int64 {
+				return v.sysMmap(0x10001000, 4096, protRead, mapPrivate|mapAnonymous|mapFixedNoreplace, -1)
+			}, -EEXIST},
+			{"mmap FIXED_NOREPLACE", func() int64 {
+				return v.sysMmap(0x10002000, 4096, protRead, mapPrivate|mapAnonymous|mapFixedNoreplace, -1)
+			}, 0x10002000},
 			{"getrusage bad who", func() int64 { return v.sysGetrusage(2, s) }, -EINVAL},
 			{"getrusage", func() int64 { return v.sysGetrusage(0, s) }, 0},
 			{"sysinfo", func() int64 { return v.sysSysinfo(s) }, 0},
@@ -877,4 +891,18 @@ func TestGeneratedFilesThroughFDs(t *testing.T) {
 			t.Errorf("interrupts:\n%s", ints)
 		}
 	})
+}
+
+// TestPipeBetweenProcesses: the parent sleeps in read until the forked
+// child writes, reads end of file once the child has exited, and a write
+// without readers is -EPIPE (SIGPIPE ignored). The expected output is the
+// native run's.
+func TestPipeBetweenProcesses(t *testing.T) {
+	_, out, err := runC(t, 2, "5.10", "pipe")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "ping 0 status 0000000000000700 write 32\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
 }

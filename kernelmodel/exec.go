@@ -93,7 +93,7 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 	if len(comm) > 15 {
 		comm = comm[:15] // TASK_COMM_LEN - 1 (__set_task_comm)
 	}
-	mm.exe = path
+	mm.exe = absPath(path) // d_path of the file: relative names resolve against the cwd, "/"
 	t := m.newTask(mm, 0, comm)
 	t.regs = cpu.InitialRegs(im.Entry, sp)
 	v := m.cpus[0]

@@ -102,6 +102,9 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 		if f != nil && f.shm != nil {
 			f.shm.opens++
 		}
+		if f != nil && f.pipe != nil {
+			fget(f) // dup_fd: another reference to each open pipe end
+		}
 		mm.files = append(mm.files, f)
 	}
 	for fd := range old.cloexec {
@@ -380,6 +383,10 @@ func (v *VCPU) putFiles(mm *MM) {
 // fput models fput of an open file: the last reference to a userfaultfd
 // runs userfaultfd_release.
 func (v *VCPU) fput(f *file) {
+	if f.pipe != nil {
+		v.pipeRelease(f)
+		return
+	}
 	if f.shm != nil {
 		f.shm.opens--
 		v.shmemRelease(f.shm)

@@ -20,6 +20,7 @@ type file struct {
 	pos   uint64     // f_pos
 	stdio int        // fileStdio: which of the guest's fds 0-2 it is
 	proc  *procFile  // fileProc
+	pipe  *pipe      // filePipe
 	flags uint64     // f_flags: O_ACCMODE, O_APPEND, O_NONBLOCK
 }
 
@@ -32,6 +33,7 @@ const (
 	fileZero    // /dev/zero
 	fileURandom // /dev/urandom, /dev/random
 	fileProc    // a generated read-only procfs/sysfs file, or pagemap
+	filePipe    // one end of a pipe
 )
 
 // open(2) flags (include/uapi/asm-generic/fcntl.h).
@@ -113,6 +115,13 @@ func fget(f *file) {
 	if f.shm != nil {
 		f.shm.opens++
 	}
+	if f.pipe != nil {
+		if f.canRead() {
+			f.pipe.readers++
+		} else {
+			f.pipe.writers++
+		}
+	}
 }
 
 // canRead and canWrite are FMODE_READ and FMODE_WRITE.
@@ -127,6 +136,9 @@ func (v *VCPU) sysWrite(fd int, buf, n uint64) int64 {
 	f := v.curr.mm.fd(fd)
 	if f == nil || !f.canWrite() {
 		return -EBADF
+	}
+	if f.kind == filePipe {
+		return v.pipeWrite(f, buf, n, sysWrite, true)
 	}
 	return v.fileWrite(f, buf, n, -1)
 }
@@ -158,6 +170,9 @@ func (v *VCPU) sysRead(fd int, buf, n uint64) int64 {
 	f := v.curr.mm.fd(fd)
 	if f == nil || !f.canRead() {
 		return -EBADF
+	}
+	if f.kind == filePipe {
+		return v.pipeRead(f, buf, n, sysRead, true)
 	}
 	return v.fileRead(f, buf, n, -1)
 }
@@ -228,6 +243,10 @@ func (v *VCPU) sysReadvWritev(fd int, iov, cnt uint64, pos int64, write bool) in
 	if cnt > uioMaxIOV {
 		return -EINVAL
 	}
+	if pos >= 0 && (f.kind == filePipe || f.kind == fileStdio || f.kind == fileUffd) {
+		return -ESPIPE
+	}
+	t := v.curr
 	type seg struct{ base, n uint64 }
 	segs := make([]seg, cnt)
 	var total uint64
@@ -252,10 +271,18 @@ func (v *VCPU) sysReadvWritev(fd int, iov, cnt uint64, pos int64, write bool) in
 			at = pos + done
 		}
 		var r int64
-		if write {
+		switch {
+		case f.kind == filePipe && write: // only an empty-handed call may sleep (and restart)
+			r = v.pipeWrite(f, s.base, s.n, sysWritev, done == 0)
+		case f.kind == filePipe:
+			r = v.pipeRead(f, s.base, s.n, sysReadv, done == 0)
+		case write:
 			r = v.fileWrite(f, s.base, s.n, at)
-		} else {
+		default:
 			r = v.fileRead(f, s.base, s.n, at)
+		}
+		if v.curr != t {
+			return 0 // asleep in the pipe: the call runs again when woken
 		}
 		if r < 0 {
 			if done > 0 {
@@ -284,7 +311,7 @@ func (v *VCPU) sysPread(fd int, buf, n, off uint64, write bool) int64 {
 	if int64(off) < 0 {
 		return -EINVAL
 	}
-	if f.kind == fileStdio || f.kind == fileUffd {
+	if f.kind == fileStdio || f.kind == fileUffd || f.kind == filePipe {
 		return -ESPIPE
 	}
 	if write {
@@ -311,7 +338,7 @@ func (v *VCPU) sysLseek(fd int, off int64, whence uint64) int64 {
 	}
 	var size int64
 	switch f.kind {
-	case fileStdio, fileUffd:
+	case fileStdio, fileUffd, filePipe:
 		return -ESPIPE
 	case fileNull, fileZero, fileURandom:
 		if whence > seekEnd {
@@ -462,9 +489,26 @@ func (v *VCPU) sysIoctl(fd int, cmd, arg uint64) int64 {
 	return -ENOTTY
 }
 
-// cleanPath resolves path against the working directory "/" and the
-// current process's /proc/<pid> and /proc/thread-self, dropping "." and
-// empty components and applying "..".
+// absPath resolves path against the working directory "/", dropping "."
+// and empty components and applying "..".
+func absPath(path string) string {
+	var out []string
+	for _, c := range strings.Split(path, "/") {
+		switch c {
+		case "", ".":
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		default:
+			out = append(out, c)
+		}
+	}
+	return "/" + strings.Join(out, "/")
+}
+
+// cleanPath is absPath with the current process's /proc/<pid> and
+// /proc/thread-self read as /proc/self.
 func (v *VCPU) cleanPath(path string) string {
 	var out []string
 	for _, c := range strings.Split(path, "/") {
@@ -631,6 +675,8 @@ func statOf(f *file, path string) statInfo {
 		return statInfo{dev: 4, ino: 3, mode: sIFREG | mode, blksize: 1024}
 	case fileUffd:
 		return statInfo{dev: 13, ino: 1, mode: 0o600, blksize: 4096}
+	case filePipe:
+		return statInfo{dev: 12, ino: 100, mode: sIFIFO | 0o600, blksize: 4096}
 	}
 	return statInfo{}
 }
@@ -843,6 +889,21 @@ func (v *VCPU) sysPoll(fds, nfds uint64, timeout int64) (int64, uint64) {
 			switch {
 			case f == nil:
 				rev = pollNval
+			case f.kind == filePipe:
+				p := f.pipe
+				if f.canRead() && (len(p.buf) > 0 || p.writers == 0) {
+					rev |= pollIn
+				}
+				if f.canRead() && p.writers == 0 {
+					rev |= 0x10 // POLLHUP
+				}
+				if f.canWrite() && (len(p.buf) < pipeBufSz || p.readers == 0) {
+					rev |= pollOut
+				}
+				if f.canWrite() && p.readers == 0 {
+					rev |= 0x8 // POLLERR
+				}
+				rev &= events | 0x18
 			default:
 				if f.canRead() && f.kind != fileClearRefs {
 					rev |= pollIn
@@ -865,4 +926,136 @@ func (v *VCPU) sysPoll(fds, nfds uint64, timeout int64) (int64, uint64) {
 		return 0, uint64(timeout) * 1_000_000
 	}
 	return ready, 0
+}
+
+// Pipes (fs/pipe.c): a 64 KiB buffer (16 pages, the default pipe size)
+// between the descriptions of its two ends.
+const (
+	sysPipe   = 22
+	sysPipe2  = 293
+	pipeBufSz = 16 * 4096
+	EPIPE     = 32
+)
+
+type pipe struct {
+	buf              []byte
+	readers, writers int     // open descriptions' file-table references per end
+	waiters          []*Task // tasks sleeping in read or write (sleepInSyscall)
+}
+
+// wake makes the pipe's sleepers runnable; each re-runs its call.
+func (v *VCPU) wakePipe(p *pipe) {
+	for _, t := range p.waiters {
+		if t.state == taskBlocked {
+			v.wakeUpTask(t)
+		}
+	}
+	p.waiters = p.waiters[:0]
+}
+
+// sysPipe2 models pipe2 (and pipe): two descriptions, read end first.
+func (v *VCPU) sysPipe2(fds, flags uint64) int64 {
+	if flags&^uint64(oCloexec|oNonblock) != 0 {
+		return -EINVAL
+	}
+	mm := v.curr.mm
+	p := &pipe{readers: 1, writers: 1}
+	r := mm.installFDFrom(&file{kind: filePipe, pipe: p, flags: oRdonly | flags&oNonblock}, 0, flags&oCloexec != 0)
+	if r < 0 {
+		return r
+	}
+	w := mm.installFDFrom(&file{kind: filePipe, pipe: p, flags: oWronly | flags&oNonblock}, 0, flags&oCloexec != 0)
+	if w < 0 {
+		mm.files[r] = nil
+		return w
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(r))
+	binary.LittleEndian.PutUint32(b[4:], uint32(w))
+	if err := v.copyToUser(fds, b[:]); err != 0 {
+		mm.files[r], mm.files[w] = nil, nil
+		mm.setCloexec(int(r), false)
+		mm.setCloexec(int(w), false)
+		return err
+	}
+	return 0
+}
+
+// pipeRead is pipe_read: data if any, end of file without writers,
+// -EAGAIN with O_NONBLOCK, else sleep until a writer acts.
+func (v *VCPU) pipeRead(f *file, buf, n uint64, nr uint64, mayBlock bool) int64 {
+	p := f.pipe
+	if n == 0 {
+		return 0
+	}
+	if len(p.buf) == 0 {
+		if p.writers == 0 {
+			return 0
+		}
+		if f.flags&oNonblock != 0 || !mayBlock {
+			return -EAGAIN
+		}
+		p.waiters = append(p.waiters, v.curr)
+		v.sleepInSyscall(nr)
+		return 0
+	}
+	k := min(n, uint64(len(p.buf)))
+	if err := v.copyToUser(buf, p.buf[:k]); err != 0 {
+		return err
+	}
+	p.buf = append(p.buf[:0], p.buf[k:]...)
+	v.wakePipe(p)
+	return int64(k)
+}
+
+// pipeWrite is pipe_write: -EPIPE and SIGPIPE without readers; as much as
+// fits, or -EAGAIN / sleep when full.
+func (v *VCPU) pipeWrite(f *file, buf, n uint64, nr uint64, mayBlock bool) int64 {
+	p := f.pipe
+	if p.readers == 0 {
+		v.sendSignal(v.curr, SIGPIPE, true)
+		return -EPIPE
+	}
+	if n == 0 {
+		return 0
+	}
+	room := uint64(pipeBufSz - len(p.buf))
+	if room == 0 {
+		if f.flags&oNonblock != 0 || !mayBlock {
+			return -EAGAIN
+		}
+		p.waiters = append(p.waiters, v.curr)
+		v.sleepInSyscall(nr)
+		return 0
+	}
+	k := min(n, room)
+	b := make([]byte, k)
+	if err := v.copyFromUser(b, buf); err != 0 {
+		return err
+	}
+	p.buf = append(p.buf, b...)
+	v.wakePipe(p)
+	return int64(k)
+}
+
+// pipeRelease drops one file-table reference of a pipe end.
+func (v *VCPU) pipeRelease(f *file) {
+	if f.canRead() {
+		f.pipe.readers--
+	} else {
+		f.pipe.writers--
+	}
+	v.wakePipe(f.pipe)
+}
+
+// putPipes drops a dead process's pipe ends (exit_files, for the files
+// whose release others can observe: a reader sees end of file, a writer
+// EPIPE); its other files are released when it is reaped.
+func (v *VCPU) putPipes(mm *MM) {
+	for i, f := range mm.files {
+		if f != nil && f.pipe != nil {
+			mm.files[i] = nil
+			v.fput(f)
+		}
+	}
 }

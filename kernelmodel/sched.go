@@ -228,6 +228,7 @@ func (v *VCPU) exitTask(status int) {
 	t.mm.users--
 	if t.mm.users == 0 {
 		v.exitMMap(t.mm)
+		v.putPipes(t.mm)
 		if t.parent != nil {
 			for _, p := range v.m.tasks {
 				if p.tgid == t.parent.tgid && p.waitingChild && p.state == taskBlocked {

@@ -289,6 +289,10 @@ func (v *VCPU) syscall() {
 		ret = v.sysGettimeofday(a0, a1)
 	case sysTime:
 		ret = v.sysTime(a0)
+	case sysPipe:
+		ret = v.sysPipe2(a0, 0)
+	case sysPipe2:
+		ret = v.sysPipe2(a0, a1)
 	case sysGetrusage:
 		ret = v.sysGetrusage(int64(int32(a0)), a1)
 	case sysSysinfo:

@@ -12,6 +12,7 @@
 //                      SIGABRT, unblock
 // abi_guest handlers   SIGUSR1/SIGSEGV/SIGUSR2 handlers: rt_sigframe,
 //                      siginfo, mask, SA_ONSTACK, rt_sigreturn
+// abi_guest pipe       pipe2 between a parent and a forked child
 // abi_guest sleep      a spinner waits for a nanosleeping thread (one CPU)
 // abi_guest files      /dev/zero, lseek/pread on /proc/self/maps, dup2,
 //                      readlink /proc/self/exe, getcwd
@@ -293,6 +294,40 @@ static void do_handlers(void)
 	put(keep == 0x1234567887654321UL ? " regs kept\n" : " regs lost\n");
 }
 
+/* do_pipe: a child writes into a pipe after 1 ms while the parent sleeps
+ * in read; EOF once the child is gone; -EPIPE with SIGPIPE ignored. */
+#define SYS_pipe2 293
+static void do_pipe(void)
+{
+	int fds[2], st = 0;
+	char b[8];
+	long pid, n;
+	struct ksa ign = {(void (*)(int, void *, void *))1, SA_RESTORER, restorer, 0};
+	check_sys(syscall2(SYS_pipe2, (long)fds, O_CLOEXEC), "pipe2");
+	pid = check_sys(sys_fork(), "fork");
+	if (pid == 0) {
+		long ts[2] = {0, 1000000};
+		sys_close(fds[0]);
+		sys_nanosleep(ts, 0);
+		sys_write(fds[1], "ping", 4);
+		syscall1(60, 7);
+	}
+	sys_close(fds[1]);
+	n = check_sys(sys_read(fds[0], b, sizeof b), "read");
+	sys_write(1, b, n);
+	put(" ");
+	putu(check_sys(sys_read(fds[0], b, sizeof b), "read EOF"));
+	check_sys(sys_wait4(pid, &st, 0, 0), "wait4");
+	put(" status ");
+	puthex(st);
+	check_sys(syscall2(SYS_pipe2, (long)fds, 0), "pipe2");
+	sys_close(fds[0]);
+	check_sys(syscall4(SYS_rt_sigaction, 13, (long)&ign, 0, 8), "ignore SIGPIPE");
+	put(" write ");
+	putu(-sys_write(fds[1], "x", 1));
+	put("\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -305,6 +340,8 @@ int main(int argc, char **argv)
 		do_abort();
 	else if (streq(argv[1], "handlers"))
 		do_handlers();
+	else if (streq(argv[1], "pipe"))
+		do_pipe();
 	else if (streq(argv[1], "sleep"))
 		do_sleep();
 	else if (streq(argv[1], "files"))
