@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 	"github.com/tlbemu/emu/tlb"
 	"github.com/tlbemu/emu/workloads"
@@ -98,7 +99,9 @@ type options struct {
 	pti        bool
 	thp        bool
 	flushOrder string
+	flush      report.FlushOrder // flushOrder, parsed
 	costs      string
+	cmdline    []string // the command line as run, without "emu"
 	json       bool
 	format     string
 	out        string
@@ -141,9 +144,9 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per vCPU beside the main thread)")
 	fs.IntVar(&o.pages, "pages", 0, "size of the workload's mapping in 4 KiB pages (0: workload default)")
 	fs.IntVar(&o.iterations, "iterations", 0, "rounds of the workload's main loop (0: workload default)")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the guest's random generators (first run)")
+	fs.Uint64Var(&o.seed, "seed", report.DefaultSeed, "seed of the guest's random generators (first run)")
 	fs.IntVarP(&o.repeat, "repeat", "r", 1, "runs with seeds seed..seed+N-1; counters become mean ( +- rel. std. error ) as perf stat -r")
-	fs.StringVar(&o.kernel, "kernel", "5.10", "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
+	fs.StringVar(&o.kernel, "kernel", report.DefaultKernel, "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
 	patchHelp := "kernel patch to apply (repeatable or comma-separated; see 'emu list')"
 	if mode == modeAB {
 		patchHelp = "the patch under test: side B runs with it, side A without (required)"
@@ -167,18 +170,18 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	// A built-in workload needs < 10^8 cycles, so the bound only stops a
 	// model bug. A user's program runs until it ends, as under perf stat;
 	// Ctrl-C or -timeout stop it with the counters so far.
-	maxCycles := uint64(20_000_000_000)
+	maxCycles := uint64(report.DefaultMaxCycles)
 	if mode == modeProgram {
 		maxCycles = 0
 	}
 	fs.Uint64Var(&o.maxCycles, "max-cycles", maxCycles, "stop a runaway guest after this many cycles on any CPU (0: no limit)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the run after this much host wall time, like Ctrl-C (0: no limit)")
 	fs.BoolVar(&o.failHazard, "fail-on-hazard", false, "exit 1 at the first stale-TLB hazard, naming it")
-	fs.StringVar(&o.tlbPreset, "tlb", "skylake-sp", "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))
-	fs.BoolVar(&o.pcid, "pcid", true, "use PCIDs (CR4.PCIDE=1, Linux's 6 dynamic ASIDs)")
-	fs.Uint64Var(&o.quantum, "quantum", 1000, "cycles a vCPU may run ahead of the others (≤ IPI latency)")
-	fs.IntVar(&o.flushCeil, "flush-ceiling", 33, "tlb_single_page_flush_ceiling in pages")
-	fs.Uint64Var(&o.memMiB, "mem", 512, "guest-physical memory in MiB")
+	fs.StringVar(&o.tlbPreset, "tlb", report.DefaultTLB, "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))
+	fs.BoolVar(&o.pcid, "pcid", report.DefaultPCID, "use PCIDs (CR4.PCIDE=1, Linux's 6 dynamic ASIDs)")
+	fs.Uint64Var(&o.quantum, "quantum", report.DefaultQuantum, "cycles a vCPU may run ahead of the others (≤ IPI latency)")
+	fs.IntVar(&o.flushCeil, "flush-ceiling", report.DefaultFlushCeil, "tlb_single_page_flush_ceiling in pages")
+	fs.Uint64Var(&o.memMiB, "mem", report.DefaultMemMiB, "guest-physical memory in MiB")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator itself to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the emulator itself to this file")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging to stderr")

@@ -42,28 +42,8 @@ func plainNum(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
-// BenchName is the Go benchmark name of a result:
-// BenchmarkWorkload/workload=W/cpus=N/kernel=K/patch=P[/pti=on][/flush=concurrent],
-// with patches joined by "+" ("none" for none), so `benchstat -col /patch`
-// pivots on the variant (ecosystem.md §3.7).
-func BenchName(r *Result) string {
-	var b strings.Builder
-	b.WriteString("BenchmarkWorkload/workload=" + benchValue(r.Workload))
-	b.WriteString("/cpus=" + benchValue(r.GetString("cpus")))
-	b.WriteString("/kernel=" + benchValue(r.GetString("kernel")))
-	patch := r.GetString("patches")
-	if patch == "" {
-		patch = "none"
-	}
-	b.WriteString("/patch=" + benchValue(patch))
-	if v, ok := r.Get("pti"); ok && v == true {
-		b.WriteString("/pti=on")
-	}
-	if v, ok := r.Get("flush_order"); ok && v == "concurrent" {
-		b.WriteString("/flush=concurrent")
-	}
-	return b.String()
-}
+// BenchName is the Go benchmark name of a result (Identity.BenchName).
+func BenchName(r *Result) string { return r.Identity().BenchName() }
 
 // benchValue keeps a name part free of the characters the benchmark format
 // gives meaning to (white space, '/').
@@ -87,6 +67,9 @@ func BenchUnit(counter string) string { return benchValue(counter) + "/op" }
 // default non-parametric assumption applies).
 func WriteBench(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
+	for _, kv := range r.Identity().BenchConfig() {
+		fmt.Fprintf(ew, "%s: %s\n", kv.Key, formatValue(kv.Value))
+	}
 	assume := ""
 	if r.Runs() == 1 {
 		assume = " assume=exact"

@@ -37,6 +37,9 @@ type Result struct {
 	PerCPU   []CPURow
 	Hists    []Hist
 	Error    string // why the last run failed, if it did
+	// ID is the run identity Command, Workload, Version and Config were
+	// derived from (SetIdentity); nil for a result read from JSON.
+	ID *Identity
 }
 
 // KV is one configuration setting. Value is a string, bool, integer or

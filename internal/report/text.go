@@ -20,23 +20,8 @@ const (
 	metricPref = " # "
 )
 
-// Variant is the kernel model a result ran: the -kernel baseline, then
-// "+patch" for each -patch, "+pti" and "+concurrent-flush" when set.
-func (r *Result) Variant() string {
-	v := r.GetString("kernel")
-	if p, ok := r.Get("patches"); ok {
-		if s := formatValue(p); s != "none" && s != "" {
-			v += "+" + s
-		}
-	}
-	if b, ok := r.Get("pti"); ok && b == true {
-		v += "+pti"
-	}
-	if s, ok := r.Get("flush_order"); ok && s == "concurrent" {
-		v += "+concurrent-flush"
-	}
-	return v
-}
+// Variant is the kernel model a result ran (Identity.Variant).
+func (r *Result) Variant() string { return r.Identity().Variant() }
 
 // metric is the derived value perf prints after '#', or ok=false.
 func (r *Result) metric(name string) (v float64, unit string, ok bool) {
@@ -72,23 +57,16 @@ func (r *Result) metric(name string) (v float64, unit string, ok bool) {
 func WriteText(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
 	runs := r.Runs()
-	var par []string
-	if s := r.GetString("cpus"); s != "" {
-		par = append(par, "cpus="+s)
-	}
-	switch {
-	case runs == 1:
-		par = append(par, fmt.Sprintf("seed=%d", r.Seeds[0]))
-	case runs > 1:
-		par = append(par, fmt.Sprintf("seed=%d..%d", r.Seeds[0], r.Seeds[runs-1]))
-	}
-	if v := r.Variant(); v != "" {
-		par = append(par, "kernel="+v)
-	}
+	id := r.Identity()
+	par := id.headerSettings(r.Seeds)
 	if runs > 1 {
 		par = append(par, fmt.Sprintf("%d runs", runs))
 	}
-	fmt.Fprintf(ew, " Emulated counter stats for '%s' (%s):\n\n", r.Command, strings.Join(par, ", "))
+	cmd := r.Command
+	if r.ID != nil {
+		cmd = r.ID.CommandLine()
+	}
+	fmt.Fprintf(ew, " Emulated counter stats for '%s' (%s):\n\n", cmd, strings.Join(par, ", "))
 
 	width := evnameLen
 	for _, c := range r.Counters {

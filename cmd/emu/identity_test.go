@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/perf/benchfmt"
+)
+
+// TestIdentityHeaderAndBenchName: -thp and -tlb zen4 appear in the text
+// header (the command as run and the settings) and in the benchmark name.
+func TestIdentityHeaderAndBenchName(t *testing.T) {
+	header := func(extra ...string) string {
+		code, out, e := emu(t, args(extra...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		line, _, _ := strings.Cut(out, "\n")
+		return line
+	}
+	plain := header()
+	thp := header("-thp", "-tlb", "zen4")
+	if !strings.Contains(thp, "-thp -tlb zen4'") || !strings.Contains(thp, "kernel=5.10+thp") || !strings.Contains(thp, "tlb=zen4") {
+		t.Errorf("header of -thp -tlb zen4: %s", thp)
+	}
+	if strings.Contains(plain, "thp") || strings.Contains(plain, "tlb=") {
+		t.Errorf("plain header names thp or tlb: %s", plain)
+	}
+
+	var bench bytes.Buffer
+	names := map[string]bool{}
+	for _, extra := range [][]string{nil, {"-thp"}, {"-tlb", "zen4"}} {
+		code, out, e := emu(t, args(append(extra, "-format", "bench")...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		bench.WriteString(out)
+	}
+	rd := benchfmt.NewReader(bytes.NewReader(bench.Bytes()), "two.bench")
+	for rd.Scan() {
+		switch rec := rd.Result().(type) {
+		case *benchfmt.Result:
+			names[string(rec.Name.Full())] = true
+		case *benchfmt.SyntaxError:
+			t.Fatalf("syntax error: %v", rec)
+		}
+	}
+	if err := rd.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 3 {
+		t.Errorf("benchfmt read %d distinct names from 3 variants, want 3: %v", len(names), names)
+	}
+	for _, want := range []string{"/thp=on", "/tlb=zen4"} {
+		found := false
+		for n := range names {
+			found = found || strings.HasSuffix(n, want)
+		}
+		if !found {
+			t.Errorf("no name ends in %s: %v", want, names)
+		}
+	}
+}
+
+// TestJSONConfigHasEverySetting: every flag that shapes a run has its key
+// in the JSON config, with the value given.
+func TestJSONConfigHasEverySetting(t *testing.T) {
+	code, out, e := emu(t, args("-json", "-thp", "-pti", "-tlb", "zen4", "-pcid=false", "-quantum", "500",
+		"-flush-order", "concurrent", "-flush-ceiling", "20", "-mem", "256", "-threads", "1", "-seed", "7",
+		"-max-cycles", "900000000", "-fail-on-hazard", "-kernel", "5.10-stable", "-cpus", "3")...)
+	if code != 0 && code != 1 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	var doc struct {
+		Command string         `json:"command"`
+		Config  map[string]any `json:"config"`
+		Variant string         `json:"variant"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := map[string]any{
+		"workload": "clear_refs", "cpus": 3.0, "threads": 1.0, "pages": 64.0, "iterations": 2.0, "seed": 7.0,
+		"kernel": "5.10-stable", "pti": true, "thp": true, "flush_order": "concurrent", "costs": "default",
+		"tlb": "zen4", "pcid": false, "quantum": 500.0, "flush_ceiling": 20.0, "mem_mib": 256.0,
+		"max_cycles": 900000000.0, "fail_on_hazard": true,
+	}
+	for k, v := range want {
+		if got, ok := doc.Config[k]; !ok || got != v {
+			t.Errorf("config[%q] = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	if _, ok := doc.Config["patches"]; !ok {
+		t.Error("config has no patches")
+	}
+	if !strings.HasPrefix(doc.Command, "emu -workload clear_refs -pages 64") || !strings.HasSuffix(doc.Command, "-cpus 3") {
+		t.Errorf("command %q is not the command line as run", doc.Command)
+	}
+	if doc.Variant != "5.10-stable+pti+thp+concurrent-flush" {
+		t.Errorf("variant %q", doc.Variant)
+	}
+}
+
+// TestCostFileHashInIdentity: two cost files of one name but different
+// content give different benchmark names and JSON costs_sha256.
+func TestCostFileHashInIdentity(t *testing.T) {
+	dir := t.TempDir()
+	var names []string
+	for i, content := range []string{"kernel.spin_poll = 40\n", "kernel.spin_poll = 41\n"} {
+		sub := dir + "/" + string(rune('a'+i))
+		if err := mkdirWrite(sub+"/costs.txt", content); err != nil {
+			t.Fatal(err)
+		}
+		code, out, e := emu(t, args("-format", "bench", "-costs", sub+"/costs.txt")...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "Benchmark") {
+				names = append(names, strings.Fields(l)[0])
+			}
+		}
+	}
+	if len(names) != 2 || names[0] == names[1] || !strings.Contains(names[0], "/costs=costs.txt@") {
+		t.Errorf("names %v: want two different names with costs=costs.txt@HASH", names)
+	}
+}
+
+func mkdirWrite(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(content), 0o644)
+}

@@ -1,0 +1,107 @@
+package report
+
+import (
+	"bytes"
+	"reflect"
+	"testing"
+
+	"golang.org/x/perf/benchfmt"
+)
+
+func testIdentity() *Identity {
+	return &Identity{
+		Args: []string{"-q", "-iterations", "2", "-thp", "-tlb", "zen4"}, Version: "test",
+		Workload: "clear_refs", Threads: 1, Pages: 64, Iterations: 2, DefThreads: 1, DefPages: 1024, DefIterations: 8,
+		CPUs: 2, Seed: 1, Kernel: DefaultKernel, Patches: []string{}, THP: true, TLB: "zen4", PCID: true,
+		Quantum: DefaultQuantum, FlushCeil: DefaultFlushCeil, MemMiB: DefaultMemMiB, Costs: "c.txt",
+		CostsSHA256: "0123456789abcdef0123", MaxCycles: DefaultMaxCycles, DefMaxCycles: DefaultMaxCycles,
+	}
+}
+
+// TestIdentityConfigRoundTrip: a result written to JSON and read back has
+// the same identity config and variant.
+func TestIdentityConfigRoundTrip(t *testing.T) {
+	r := fixture(1, "", 1)
+	r.SetIdentity(testIdentity())
+	var b bytes.Buffer
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(&b, "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ID != nil {
+		t.Fatal("a read result has an ID")
+	}
+	got := back.Identity().Config()
+	if !reflect.DeepEqual(formatKVs(got), formatKVs(r.Config)) {
+		t.Errorf("config after round trip:\n%v\nwant\n%v", got, r.Config)
+	}
+	if back.Variant() != "5.10+thp" || back.Command != "emu -q -iterations 2 -thp -tlb zen4" {
+		t.Errorf("variant %q, command %q", back.Variant(), back.Command)
+	}
+}
+
+func formatKVs(kv []KV) []string {
+	var out []string
+	for _, e := range kv {
+		out = append(out, e.Key+"="+formatValue(e.Value))
+	}
+	return out
+}
+
+// TestIdentityBenchNotPooled: two variants written with WriteBench and read
+// by the benchfmt reader stay apart (distinct names), and a setting at its
+// default is not in the name.
+func TestIdentityBenchNotPooled(t *testing.T) {
+	plain := testIdentity()
+	plain.THP, plain.TLB, plain.Costs, plain.CostsSHA256 = false, DefaultTLB, DefaultCostsLabel, ""
+	plain.Pages, plain.Iterations = plain.DefPages, plain.DefIterations
+	thp := *plain
+	thp.THP = true
+	zen := *plain
+	zen.TLB = "zen4"
+	var b bytes.Buffer
+	for _, id := range []*Identity{plain, &thp, &zen} {
+		r := fixture(2, "", 1)
+		r.SetIdentity(id)
+		if err := WriteBench(&b, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := benchfmt.NewReader(&b, "three.bench")
+	count := map[string]int{}
+	for rd.Scan() {
+		if rec, ok := rd.Result().(*benchfmt.Result); ok {
+			count[string(rec.Name.Full())]++
+		}
+	}
+	want := map[string]int{
+		"Workload/workload=clear_refs/cpus=2/kernel=5.10/patch=none":          2,
+		"Workload/workload=clear_refs/cpus=2/kernel=5.10/patch=none/thp=on":   2,
+		"Workload/workload=clear_refs/cpus=2/kernel=5.10/patch=none/tlb=zen4": 2,
+	}
+	if !reflect.DeepEqual(count, want) {
+		t.Errorf("names read: %v\nwant %v", count, want)
+	}
+}
+
+// TestIdentityHeader: the header quotes the command as run and lists
+// every non-default setting.
+func TestIdentityHeader(t *testing.T) {
+	r := fixture(1, "", 1)
+	r.SetIdentity(testIdentity())
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := bytes.Cut(b.Bytes(), []byte("\n"))
+	want := " Emulated counter stats for 'emu -q -iterations 2 -thp -tlb zen4' (cpus=2, seed=1, workload=clear_refs, kernel=5.10+thp, pages=64, iterations=2, tlb=zen4, costs=c.txt@0123456789ab):"
+	if string(line) != want {
+		t.Errorf("header\n%s\nwant\n%s", line, want)
+	}
+	if got := (&Identity{Args: []string{"run", "./a b", "it's"}}).CommandLine(); got != `emu run './a b' 'it'\''s'` {
+		t.Errorf("CommandLine %s", got)
+	}
+}
