@@ -23,6 +23,7 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
+	asJSON := fs.Bool("json", false, "write the comparison (all results, the changes, fail:runs and verdicts) as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
 		io.WriteString(stderr, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
@@ -66,10 +67,10 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 		results = append(results, r)
 		names = append(names, filepath.Base(path))
 	}
-	return writeComparison(results, names, *out, *plotPath, stdout)
+	return writeComparison(results, names, *out, *plotPath, *asJSON, stdout)
 }
 
-func writeComparison(results []*report.Result, names []string, out, plotPath string, stdout io.Writer) error {
+func writeComparison(results []*report.Result, names []string, out, plotPath string, asJSON bool, stdout io.Writer) error {
 	c, err := report.Compare(results, names)
 	if err != nil {
 		var ce *report.CompareError
@@ -78,7 +79,11 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 		}
 		return err
 	}
-	if err := emit(out, stdout, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
+	write := report.WriteCompare
+	if asJSON {
+		write = report.WriteCompareJSON
+	}
+	if err := emit(out, stdout, stdout, func(w io.Writer) error { return write(w, c) }); err != nil {
 		return err
 	}
 	if plotPath != "" && len(c.Rows) > 0 {
@@ -137,11 +142,13 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		r, err := s.execute(ctx, p)
 		if err != nil {
 			err = timeoutError(ctx, o.timeout, err)
+			r.Status = runStatus(err)
 			return abPartial(results, r, i, o.out, stdout, err)
 		}
+		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.format == "json", stdout)
 }
 
 // abPartial ends an emu ab whose side failed (or was interrupted): there

@@ -156,6 +156,9 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
+	if mode == modeAB {
+		fs.BoolVar(&o.json, "json", false, "write the comparison (both results, the changes, fail:runs and verdicts) as JSON")
+	}
 	if mode != modeAB {
 		fs.BoolVar(&o.json, "json", false, "same as -format json")
 		fs.StringVar(&o.format, "format", "text", "output format: "+strings.Join(formats, ", "))

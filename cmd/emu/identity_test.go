@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -135,4 +136,90 @@ func mkdirWrite(path, content string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(content), 0o644)
+}
+
+// TestStatusLine: the text report's last line says how the run ended.
+func TestStatusLine(t *testing.T) {
+	for _, tc := range []struct {
+		extra []string
+		code  int
+		want  string
+	}{
+		{nil, 0, "status: completed"},
+		{[]string{"-max-cycles", "100000"}, 1, "status: stopped at max-cycles (cpu "},
+		{[]string{"-fail-on-hazard"}, 1, "status: hazard at cpu "},
+		{[]string{"-timeout", "1ns"}, 1, "status: timeout (-timeout 1ns of host time)"},
+	} {
+		code, out, e := emu(t, args(tc.extra...)...)
+		if code != tc.code {
+			t.Fatalf("%v: exit %d, want %d: %s", tc.extra, code, tc.code, e)
+		}
+		lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, tc.want) {
+			t.Errorf("%v: last line %q, want prefix %q", tc.extra, last, tc.want)
+		}
+	}
+}
+
+// TestStatusInterrupted: a run whose context is cancelled (Ctrl-C,
+// SIGTERM) ends "status: interrupted".
+func TestStatusInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var o, e bytes.Buffer
+	code := run(ctx, args(), nil, &o, &e)
+	if code != 1 || !strings.HasSuffix(o.String(), "\nstatus: interrupted\n") {
+		t.Errorf("exit %d, output ends %q (stderr %s)", code, o.String()[max(0, o.Len()-40):], e.String())
+	}
+}
+
+// TestABVerdicts: emu ab of clear_refs on 5.10 without and with
+// clear-refs-flush prints the fail:runs block and the verdict that the
+// lost-soft-dirty hole closes, computed from the counters; -json carries
+// the same.
+func TestABVerdicts(t *testing.T) {
+	ab := args("-patch", "clear-refs-flush", "-r", "2")
+	code, out, e := emu(t, append([]string{"ab"}, ab...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	for _, want := range []string{
+		"       fail:runs  %reproduction    fail:runs\n",
+		"          2:2         -100%            :2     emu_lost_soft_dirty\n",
+		"\nverdict: emu_lost_soft_dirty 4,005 → 0: the hole closes\n",
+		"\nverdict: emu_missed_uffd_wp 0 → 0: no hazard on either side\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ab output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, e = emu(t, append([]string{"ab", "-json"}, ab...)...)
+	if code != 0 {
+		t.Fatalf("ab -json: exit %d: %s", code, e)
+	}
+	var doc struct {
+		Kind    string `json:"kind"`
+		Results []struct {
+			Variant string `json:"variant"`
+			Status  string `json:"status"`
+		} `json:"results"`
+		Hazards []struct {
+			Counter string `json:"counter"`
+			Fails   []int  `json:"fails"`
+		} `json:"hazards"`
+		Verdicts []string `json:"verdicts"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if doc.Kind != "comparison" || len(doc.Results) != 2 || doc.Results[1].Variant != "5.10+clear-refs-flush" || doc.Results[0].Status != "completed" {
+		t.Errorf("ab -json: %+v", doc)
+	}
+	found := false
+	for _, v := range doc.Verdicts {
+		found = found || v == "emu_lost_soft_dirty 4,005 → 0: the hole closes"
+	}
+	if !found {
+		t.Errorf("ab -json verdicts %q", doc.Verdicts)
+	}
 }

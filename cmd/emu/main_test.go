@@ -171,7 +171,7 @@ func TestBadInputs(t *testing.T) {
 		{"ab without patch", []string{"ab", "-workload", "clear_refs"}, "-patch is required"},
 		{"ab patch in kernel", []string{"ab", "-patch", "clear-refs-flush", "-kernel", "5.10-stable"}, "the patch changes nothing (-kernel 5.10-stable already has clear-refs-flush)"},
 		{"empty patch", []string{"-patch", ""}, "-patch: empty patch name (valid: clear-refs-flush,"},
-		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-json"}, "unknown flag: -json"},
+		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-format", "csv"}, "unknown flag: -format"},
 		{"compare one file", []string{"compare", good}, "need at least two result files"},
 		{"compare workloads", []string{"compare", good, other}, `good.json is workload "clear_refs" but other.json is workload "page_fault"`},
 		{"compare versions", []string{"compare", good, newer}, "good.json was written by emu test but newer.json by emu v0.2.0"},

@@ -64,7 +64,7 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
 		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
 	}
-	if o.json {
+	if o.json && mode != modeAB {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
 		}
@@ -72,6 +72,9 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 	}
 	if mode == modeAB {
 		o.format = "text"
+		if o.json {
+			o.format = "json"
+		}
 	}
 	if !slices.Contains(formats, o.format) {
 		return nil, nil, usagef("unknown format %q (valid: %s)", o.format, strings.Join(formats, ", "))
@@ -533,6 +536,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if res.Runs() == 0 {
 		return runErr
 	}
+	res.Status = runStatus(runErr)
 	resultW := stdout
 	if mode == modeProgram {
 		resultW = stderr
@@ -566,10 +570,22 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
+// timeoutErr is the error of a run that -timeout ended.
+type timeoutErr struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutErr) Error() string {
+	return fmt.Sprintf("-timeout %v reached (host time): %v", e.d, e.err)
+}
+
+func (e *timeoutErr) Unwrap() error { return e.err }
+
 // timeoutError names -timeout when it is what ended the run.
 func timeoutError(ctx context.Context, d time.Duration, err error) error {
 	if err != nil && errors.Is(err, kernelmodel.ErrInterrupted) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("-timeout %v reached (host time): %w", d, err)
+		return &timeoutErr{d, err}
 	}
 	return err
 }
@@ -642,4 +658,28 @@ func emit(path string, def, stdout io.Writer, write func(io.Writer) error) error
 		return fmt.Errorf("-o: %w", err)
 	}
 	return nil
+}
+
+// runStatus is the status line of a result: how its runs ended, from the
+// error that ended them (nil: all completed).
+func runStatus(err error) string {
+	var hz *kernelmodel.Hazard
+	var gs *guestStatus
+	var te *timeoutErr
+	switch {
+	case err == nil:
+		return "completed"
+	case errors.As(err, &hz):
+		return fmt.Sprintf("hazard at cpu %d, rip %#x (%s), store to %#x: %s", hz.CPU, hz.RIP, hz.Insn, hz.Addr, hz.Kind)
+	case errors.Is(err, kernelmodel.ErrMaxCycles):
+		_, where, _ := strings.Cut(err.Error(), kernelmodel.ErrMaxCycles.Error()+": ")
+		return fmt.Sprintf("stopped at max-cycles (%s)", where)
+	case errors.As(err, &te):
+		return fmt.Sprintf("timeout (-timeout %v of host time)", te.d)
+	case errors.Is(err, kernelmodel.ErrInterrupted):
+		return "interrupted"
+	case errors.As(err, &gs):
+		return "completed, " + gs.Error()
+	}
+	return "failed: " + strings.ReplaceAll(err.Error(), "\n", " ")
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 
 	"golang.org/x/perf/benchfmt"
@@ -103,5 +104,46 @@ func TestIdentityHeader(t *testing.T) {
 	}
 	if got := (&Identity{Args: []string{"run", "./a b", "it's"}}).CommandLine(); got != `emu run './a b' 'it'\''s'` {
 		t.Errorf("CommandLine %s", got)
+	}
+}
+
+// hazardResult is a result of runs whose emu_stale_tlb_writes samples are
+// given.
+func hazardResult(patch string, stale ...float64) *Result {
+	r := fixture(len(stale), patch, 1)
+	i := indexCounter(r.Counters, "emu_stale_tlb_writes")
+	copy(r.Counters[i].Samples, stale)
+	return r
+}
+
+// TestVerdicts: the fail:runs block and the verdict lines are computed
+// from the hazard counters' samples.
+func TestVerdicts(t *testing.T) {
+	for _, tc := range []struct {
+		a, b     []float64
+		row      string
+		verdicts string
+	}{
+		{[]float64{40050, 40050}, []float64{0, 0},
+			"          2:2         -100%            :2     emu_stale_tlb_writes",
+			"verdict: emu_stale_tlb_writes 40,050 → 0: the hole closes"},
+		{[]float64{0, 0, 0, 0}, []float64{0, 3, 0, 0},
+			"           :4           25%           1:4     emu_stale_tlb_writes",
+			"verdict: emu_stale_tlb_writes 0 → 0.75: a hole opens"},
+		{[]float64{10, 20}, []float64{5, 5},
+			"          2:2            0%           2:2     emu_stale_tlb_writes",
+			"verdict: emu_stale_tlb_writes 15 → 5: fewer, but the hole stays open"},
+	} {
+		c, err := Compare([]*Result{hazardResult("", tc.a...), hazardResult("pte-fault-flush-pending", tc.b...)}, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := string(render(t, func(b *bytes.Buffer) error { return WriteCompare(b, c) }))
+		if !strings.Contains(out, "       fail:runs  %reproduction    fail:runs\n") || !strings.Contains(out, "\n"+tc.row+"\n") {
+			t.Errorf("no row %q in\n%s", tc.row, out)
+		}
+		if !strings.HasSuffix(out, tc.verdicts+"\n") {
+			t.Errorf("does not end in %q:\n%s", tc.verdicts, out)
+		}
 	}
 }

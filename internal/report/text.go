@@ -111,6 +111,9 @@ func WriteText(w io.Writer, r *Result) error {
 		fmt.Fprintln(ew)
 		WriteHist(ew, h)
 	}
+	if r.Status != "" {
+		fmt.Fprintf(ew, "\nstatus: %s\n", r.Status)
+	}
 	return ew.err
 }
 
