@@ -20,15 +20,15 @@ import (
 // %change table of every counter whose mean differs from A's.
 func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu compare", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout) // only -h writes there: parse errors are returned
 	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
 	asJSON := fs.Bool("json", false, "write the comparison (all results, the changes, fail:runs and verdicts) as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
-		io.WriteString(stderr, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
-		fmt.Fprintln(stderr, "from BASE (files written by emu -json of one workload and one emu version);")
-		fmt.Fprintln(stderr, "with -r N ≥ 2 results each change is tested for significance (Mann-Whitney U).")
+		fmt.Fprintln(stdout, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
+		io.WriteString(stdout, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
+		fmt.Fprintln(stdout, "from BASE (files written by emu -json of one workload and one emu version);")
+		fmt.Fprintln(stdout, "with -r N ≥ 2 results each change is tested for significance (Mann-Whitney U).")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -98,7 +98,7 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 // cmdAB is emu ab -patch X [flags]: side A runs the flags without -patch,
 // side B with it; both -r times; the comparison is printed directly.
 func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	o, rest, err := parseRunFlags(args, stderr, modeAB)
+	o, rest, err := parseRunFlags(args, stdout, modeAB)
 	if err != nil {
 		return err
 	}

@@ -133,9 +133,12 @@ const (
 	modeAB                      // emu ab -patch X [flags]
 )
 
-func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
+// newFlagSet defines the run flags on a new flag set whose help (-h)
+// goes to out. Parse errors are returned, never printed by pflag
+// (ContinueOnError), so out receives only the help that was asked for.
+func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("emu", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(out)
 	fs.SortFlags = false
 	if mode != modeProgram {
 		fs.StringVar(&o.workload, "workload", "clear_refs", "built-in workload to run (see 'emu list')")
@@ -189,7 +192,7 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the emulator itself to this file")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging to stderr")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar or log output on stderr")
-	fs.Usage = func() { usage(fs, stderr, mode) }
+	fs.Usage = func() { usage(fs, out, mode) }
 	return fs
 }
 
@@ -208,7 +211,8 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		io.WriteString(w, "       emu compare A.json B.json…  the %change table of saved -json results\n")
 		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
 		fmt.Fprintln(w, "       emu costs [-costs FILE]     print every cost-model key with its value")
-		fmt.Fprintln(w, "       emu version")
+		fmt.Fprintln(w, "       emu help [COMMAND]          this help, or COMMAND's")
+		fmt.Fprintln(w, "       emu version                 (or emu --version)")
 	}
 	fmt.Fprintln(w, "\nFlags (Go-style single-dash long flags such as -workload are accepted):")
 	fs.PrintDefaults()

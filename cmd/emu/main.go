@@ -112,9 +112,14 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdList(args[1:], stdout, stderr)
 		case "costs":
 			return cmdCosts(args[1:], stdout, stderr)
-		case "version":
+		case "version", "--version", "-version":
+			if len(args) > 1 {
+				return usagef("%s: unexpected argument %q", args[0], args[1])
+			}
 			fmt.Fprintln(stdout, "emu", version())
 			return nil
+		case "help":
+			return cmdHelp(ctx, args[1:], stdout, stderr)
 		case "run":
 			return cmdRun(ctx, args[1:], stdin, stdout, stderr, modeProgram)
 		case "ab":
@@ -124,6 +129,28 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 	return cmdRun(ctx, args, nil, stdout, stderr, modeWorkload)
+}
+
+// cmdHelp is emu help [COMMAND]: the help of emu or of COMMAND, on
+// stdout, as COMMAND -h prints it.
+func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+		return dispatch(ctx, []string{"-h"}, nil, stdout, stderr)
+	case len(args) > 1:
+		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
+	}
+	switch args[0] {
+	case "run", "ab", "compare", "list", "costs":
+		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
+		return nil
+	case "help":
+		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version)")
+		return nil
+	}
+	return usagef("emu help: unknown command %q (valid: run, ab, compare, list, costs, version, help)", args[0])
 }
 
 // versionOverride replaces version() in tests, so golden files do not
@@ -162,7 +189,7 @@ func version() string {
 
 func cmdList(args []string, w, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu list", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w) // only -h writes there: parse errors are returned
 	costs := fs.Bool("costs", false, "list the cost-model keys with their defaults instead")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -205,7 +232,7 @@ func cmdList(args []string, w, stderr io.Writer) error {
 // the values after applying -costs FILE.
 func cmdCosts(args []string, w, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu costs", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w) // only -h writes there: parse errors are returned
 	file := fs.String("costs", "", "apply this cost file first and print the resulting values")
 	if err := parseFlags(fs, args); err != nil {
 		return err

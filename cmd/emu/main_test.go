@@ -198,10 +198,28 @@ func TestBadInputs(t *testing.T) {
 }
 
 func TestHelpAndList(t *testing.T) {
-	for _, a := range [][]string{{"-h"}, {"--help"}, {"ab", "-h"}, {"compare", "-h"}, {"run", "-h"}} {
-		code, _, e := emu(t, a...)
-		if code != 0 || !strings.Contains(e, "Usage: emu") {
-			t.Errorf("%v: exit %d, stderr %q", a, code, e)
+	// Help that was asked for goes to stdout (as git, go and perf do),
+	// nothing to stderr.
+	for _, a := range [][]string{{"-h"}, {"--help"}, {"ab", "-h"}, {"compare", "-h"}, {"run", "-h"},
+		{"help"}, {"help", "run"}, {"help", "ab"}, {"help", "compare"}, {"help", "list"}, {"help", "costs"}} {
+		code, out, e := emu(t, a...)
+		if code != 0 || !strings.Contains(out, "Usage") || e != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", a, code, out, e)
+		}
+	}
+	if _, top, _ := emu(t, "help"); !strings.Contains(top, "emu run [flags] PROG") {
+		t.Errorf("emu help is not the top-level help:\n%s", top)
+	}
+	if _, run, _ := emu(t, "help", "run"); !strings.HasPrefix(run, "Usage: emu run") {
+		t.Errorf("emu help run is not emu run's help:\n%s", run)
+	}
+	if code, _, e := emu(t, "help", "frobnicate"); code != exitUsage || !strings.Contains(e, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: exit %d, %q", code, e)
+	}
+	for _, a := range []string{"version", "--version", "-version"} {
+		code, out, e := emu(t, a)
+		if code != 0 || out != "emu test\n" || e != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", a, code, out, e)
 		}
 	}
 	code, out, _ := emu(t, "list")

@@ -43,10 +43,11 @@ type plan struct {
 	id       *report.Identity
 }
 
-// parseRunFlags parses the flags of emu, emu run and emu ab.
-func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []string, error) {
+// parseRunFlags parses the flags of emu, emu run and emu ab; -h prints
+// the help to stdout.
+func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []string, error) {
 	o := &options{}
-	fs := newFlagSet(o, stderr, mode)
+	fs := newFlagSet(o, stdout, mode)
 	if mode == modeProgram {
 		fs.SetInterspersed(false)
 	}
@@ -500,7 +501,7 @@ func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 // emu run writes the result to stderr, as perf stat does, so that the
 // guest's own stdout stays its own; -o FILE (or -o - for stdout) moves it.
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode cmdMode) (err error) {
-	o, rest, err := parseRunFlags(args, stderr, mode)
+	o, rest, err := parseRunFlags(args, stdout, mode)
 	if err != nil {
 		return err
 	}
