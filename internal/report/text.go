@@ -199,7 +199,7 @@ func WriteHist(w io.Writer, h Hist) {
 	for _, b := range h.Buckets {
 		maxCount = max(maxCount, b.Count)
 	}
-	for _, b := range h.Buckets {
+	for _, b := range h.textBuckets() {
 		bar := 0
 		if maxCount > 0 {
 			bar = int(float32(float32(b.Count)/float32(maxCount)) * 52)
@@ -213,6 +213,39 @@ func WriteHist(w io.Writer, h Hist) {
 			fmt.Fprintf(w, "p50 < %s, p99 < %s, count %d\n", pow2(p50), pow2(p99), h.Total())
 		}
 	}
+}
+
+// textBuckets are the buckets WriteHist prints: for a log2 histogram
+// every bucket from the lowest to the highest non-empty one, the empty
+// ones between with count 0, as bpftrace's hist() prints them (the text
+// emitter walks from the first to the last non-zero bucket index); other
+// histograms (exact values) as they are.
+func (h Hist) textBuckets() []Bucket {
+	if !h.Log2 {
+		return h.Buckets
+	}
+	var out []Bucket
+	for i, b := range h.Buckets {
+		if i > 0 {
+			prev := h.Buckets[i-1].Value
+			if prev >= 0 {
+				for v := nextLog2(prev); v < b.Value; v = nextLog2(v) {
+					out = append(out, Bucket{v, 0})
+				}
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// nextLog2 is the low bound of the log2 bucket after the one starting at
+// v ≥ 0: [0], [1], [2, 4), [4, 8), …
+func nextLog2(v int64) int64 {
+	if v == 0 {
+		return 1
+	}
+	return 2 * v
 }
 
 func (h Hist) label(v int64) string {
