@@ -148,7 +148,7 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.format == "json", stdout)
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.outFormat == formatJSON, stdout)
 }
 
 // abPartial ends an emu ab whose side failed (or was interrupted): there

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,6 +105,7 @@ type options struct {
 	cmdline    []string // the command line as run, without "emu"
 	json       bool
 	format     string
+	outFormat  outputFormat // format, parsed
 	out        string
 	plot       string
 	trace      string
@@ -121,8 +123,27 @@ type options struct {
 	quiet      bool
 }
 
-// Formats are the valid -format values.
+// outputFormat is a -format value, parsed once (parseRunFlags).
+type outputFormat int
+
+const (
+	formatText outputFormat = iota
+	formatJSON
+	formatCSV
+	formatBench
+)
+
+// formats are the valid -format values, indexed by outputFormat.
 var formats = []string{"text", "json", "csv", "bench"}
+
+func (f outputFormat) String() string { return formats[f] }
+
+func parseFormat(s string) (outputFormat, error) {
+	if i := slices.Index(formats, s); i >= 0 {
+		return outputFormat(i), nil
+	}
+	return formatText, usagef("unknown format %q (valid: %s)", s, strings.Join(formats, ", "))
+}
 
 // cmdMode says which command a flag set is for.
 type cmdMode int

@@ -77,8 +77,8 @@ func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []s
 			o.format = "json"
 		}
 	}
-	if !slices.Contains(formats, o.format) {
-		return nil, nil, usagef("unknown format %q (valid: %s)", o.format, strings.Join(formats, ", "))
+	if o.outFormat, err = parseFormat(o.format); err != nil {
+		return nil, nil, err
 	}
 	if o.repeat < 1 || o.repeat > 10000 {
 		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
@@ -542,7 +542,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if mode == modeProgram {
 		resultW = stderr
 	}
-	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
+	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.outFormat, res) }); err != nil {
 		return err
 	}
 	if o.plot != "" {
@@ -633,13 +633,13 @@ func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() e
 	return s, finish, nil
 }
 
-func writeFormat(w io.Writer, format string, res *report.Result) error {
+func writeFormat(w io.Writer, format outputFormat, res *report.Result) error {
 	switch format {
-	case "json":
+	case formatJSON:
 		return report.WriteJSON(w, res)
-	case "csv":
+	case formatCSV:
 		return report.WriteCSV(w, res)
-	case "bench":
+	case formatBench:
 		return report.WriteBench(w, res)
 	}
 	return report.WriteText(w, res)
