@@ -223,3 +223,35 @@ func TestABVerdicts(t *testing.T) {
 		t.Errorf("ab -json verdicts %q", doc.Verdicts)
 	}
 }
+
+// TestComparePlotHasHazardPanels: the plot of clear_refs on 5.10 against
+// 5.10-stable has the emu_lost_soft_dirty panel although more than 16
+// counters differ, and labels its units.
+func TestComparePlotHasHazardPanels(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for _, k := range []string{"5.10", "5.10-stable"} {
+		f := filepath.Join(dir, k+".json")
+		if code, _, e := emu(t, args("-kernel", k, "-json", "-o", f)...); code != 0 {
+			t.Fatalf("exit %d: %s", code, e)
+		}
+		files = append(files, f)
+	}
+	svg := filepath.Join(dir, "ab.svg")
+	code, out, e := emu(t, "compare", "-plot", svg, files[0], files[1])
+	if code != 0 {
+		t.Fatalf("compare: exit %d: %s", code, e)
+	}
+	if n := strings.Count(out, "%  "); n <= 16 {
+		t.Logf("only %d differing counters: the test does not exercise the 16-panel limit", n)
+	}
+	data, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"emu_lost_soft_dirty", "emu_stale_tlb_writes", "emu_missed_uffd_wp", ">cycles<"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("the plot has no %q", want)
+		}
+	}
+}

@@ -147,3 +147,37 @@ func TestVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// TestPlotRowsKeepHazards: with more differing counters than panels, the
+// hazard counters are still plotted, and the panel count stays bounded.
+func TestPlotRowsKeepHazards(t *testing.T) {
+	mk := func(scale float64) *Result {
+		r := &Result{Tool: "emu", Version: "test", Workload: "w"}
+		var s []Sample
+		for i := range 20 {
+			s = append(s, Sample{Name: "c" + string(rune('a'+i)), Value: scale * float64(i+1)})
+		}
+		s = append(s, Sample{Name: "emu_lost_soft_dirty", Value: 100 * (2 - scale)}, Sample{Name: "emu_missed_uffd_wp"})
+		r.AddRun(1, s, nil, nil)
+		return r
+	}
+	c, err := Compare([]*Result{mk(1), mk(2)}, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := plotRows(c, 16)
+	var names []string
+	for _, r := range rows {
+		names = append(names, r.Name)
+	}
+	if len(rows) != 16 || names[14] != "emu_lost_soft_dirty" || names[15] != "emu_missed_uffd_wp" {
+		t.Errorf("panels %v", names)
+	}
+	var b bytes.Buffer
+	if err := PlotCompare(&b, "svg", c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "emu_lost_soft_dirty") {
+		t.Error("the SVG has no emu_lost_soft_dirty panel")
+	}
+}
