@@ -105,18 +105,27 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if len(o.patches) == 0 {
 		return usagef("emu ab: -patch is required (the patch under test; see 'emu list')")
 	}
-	pb, err := newPlan(o, rest, modeAB)
+	if slices.Contains(o.basePatch, "") {
+		return usagef("-base-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
+	ob := *o
+	ob.patches = append(slices.Clone(o.basePatch), o.patches...)
+	pb, err := newPlan(&ob, rest, modeAB)
 	if err != nil {
 		return err
 	}
 	oa := *o
-	oa.patches = nil
+	oa.patches = slices.Clone(o.basePatch)
 	pa, err := newPlan(&oa, rest, modeAB)
 	if err != nil {
 		return err
 	}
 	if slices.Equal(effectivePatches(pa.cfg), effectivePatches(pb.cfg)) {
-		return usagef("emu ab: the patch changes nothing (-kernel %s already has %s)", o.kernel, strings.Join(patchNames(pb.cfg.Patches), ","))
+		has := "-kernel " + o.kernel
+		if len(o.basePatch) > 0 {
+			has += " with -base-patch " + strings.Join(o.basePatch, ",")
+		}
+		return usagef("emu ab: the patch changes nothing (%s already has %s)", has, strings.Join(patchNames(pb.cfg.Patches), ","))
 	}
 	if err := checkOutputs(o.outputs()...); err != nil {
 		return err

@@ -97,6 +97,7 @@ type options struct {
 	repeat     int
 	kernel     string
 	patches    []string
+	basePatch  []string // emu ab -base-patch: on both sides
 	pti        bool
 	thp        bool
 	flushOrder string
@@ -176,6 +177,9 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 		patchHelp = "the patch under test: side B runs with it, side A without (required)"
 	}
 	fs.StringSliceVar(&o.patches, "patch", nil, patchHelp)
+	if mode == modeAB {
+		fs.StringSliceVar(&o.basePatch, "base-patch", nil, "patches applied on both sides: A = base + these, B = base + these + -patch")
+	}
 	fs.BoolVar(&o.pti, "pti", false, "model page-table isolation (user PCIDs, deferred user flush)")
 	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
@@ -222,8 +226,9 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 	case modeProgram:
 		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (a static, non-PIE x86-64 Linux executable)")
 	case modeAB:
-		fmt.Fprintln(w, "Usage: emu ab -patch X [-workload W] [-r N] [flags]")
-		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags), and prints")
+		fmt.Fprintln(w, "Usage: emu ab -patch X [-base-patch P] [-workload W] [-r N] [flags]")
+		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags and the")
+		fmt.Fprintln(w, "-base-patch ones), and prints")
 		io.WriteString(w, "the LKP-style %change table, as 'emu compare' would for the two JSON results.\n")
 	default:
 		fmt.Fprintln(w, "Usage: emu [flags]                 run a built-in workload (default: -workload clear_refs)")

@@ -255,3 +255,27 @@ func TestComparePlotHasHazardPanels(t *testing.T) {
 		}
 	}
 }
+
+// TestABBasePatch: emu ab -base-patch P -patch X compares base+P with
+// base+P+X.
+func TestABBasePatch(t *testing.T) {
+	code, out, e := emu(t, append([]string{"ab", "-json", "-base-patch", "clear-refs-flush", "-patch", "pte-fault-flush-pending"}, args()...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	var doc struct {
+		Results []struct {
+			Variant string `json:"variant"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Results) != 2 || doc.Results[0].Variant != "5.10+clear-refs-flush" || doc.Results[1].Variant != "5.10+clear-refs-flush+pte-fault-flush-pending" {
+		t.Errorf("variants %+v", doc.Results)
+	}
+	code, _, e = emu(t, append([]string{"ab", "-base-patch", "clear-refs-flush", "-patch", "clear-refs-flush"}, args()...)...)
+	if code != exitUsage || !strings.Contains(e, "the patch changes nothing (-kernel 5.10 with -base-patch clear-refs-flush already has clear-refs-flush)") {
+		t.Errorf("same patch on both sides: exit %d, %q", code, e)
+	}
+}
