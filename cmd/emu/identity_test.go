@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/tlbemu/emu/kernelmodel"
+	"github.com/tlbemu/emu/workloads"
 )
 
 // TestIdentityHeaderAndBenchName: -thp and -tlb zen4 appear in the text
@@ -277,5 +281,28 @@ func TestABBasePatch(t *testing.T) {
 	code, _, e = emu(t, append([]string{"ab", "-base-patch", "clear-refs-flush", "-patch", "clear-refs-flush"}, args()...)...)
 	if code != exitUsage || !strings.Contains(e, "the patch changes nothing (-kernel 5.10 with -base-patch clear-refs-flush already has clear-refs-flush)") {
 		t.Errorf("same patch on both sides: exit %d, %q", code, e)
+	}
+}
+
+// TestListJSON: emu list -json names every workload, kernel and patch.
+func TestListJSON(t *testing.T) {
+	code, out, e := emu(t, "list", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	var doc listDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Workloads) != len(workloads.All()) || len(doc.Kernels) != len(kernelmodel.KernelNames()) || len(doc.Patches) != len(kernelmodel.Patches) {
+		t.Errorf("%d workloads, %d kernels, %d patches", len(doc.Workloads), len(doc.Kernels), len(doc.Patches))
+	}
+	for _, k := range doc.Kernels {
+		if k.Name == "5.10-stable" && !slices.Contains(k.Patches, "clear-refs-flush") {
+			t.Errorf("5.10-stable: %v", k.Patches)
+		}
+	}
+	if doc.Workloads[0].Name != "clear_refs" || doc.Workloads[0].Pages == 0 {
+		t.Errorf("first workload %+v", doc.Workloads[0])
 	}
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,14 +192,21 @@ func cmdList(args []string, w, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu list", pflag.ContinueOnError)
 	fs.SetOutput(w) // only -h writes there: parse errors are returned
 	costs := fs.Bool("costs", false, "list the cost-model keys with their defaults instead")
+	asJSON := fs.Bool("json", false, "write the workloads, kernels and patches as one JSON object")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("emu list: unexpected argument %q", fs.Arg(0))
 	}
+	if *costs && *asJSON {
+		return usagef("emu list: -costs and -json conflict (emu costs prints the cost file format)")
+	}
 	if *costs {
 		return printCosts(w, kernelmodel.DefaultConfig())
+	}
+	if *asJSON {
+		return writeListJSON(w)
 	}
 	fmt.Fprintln(w, "Workloads (-workload):")
 	for _, wl := range workloads.All() {
@@ -226,6 +234,57 @@ func cmdList(args []string, w, stderr io.Writer) error {
 	}
 	fmt.Fprintln(w, "\nCost model: 'emu costs' lists every key; override with -costs FILE.")
 	return nil
+}
+
+// The emu list -json document.
+type listDoc struct {
+	Workloads []listWorkload `json:"workloads"`
+	Kernels   []listKernel   `json:"kernels"`
+	Patches   []listPatch    `json:"patches"`
+}
+
+type listWorkload struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Doc     string `json:"doc,omitempty"`
+	CPUs    int    `json:"cpus"`
+	// Threads 0: one per vCPU beside the main thread.
+	Threads    int `json:"threads"`
+	Pages      int `json:"pages"`
+	Iterations int `json:"iterations"`
+}
+
+type listKernel struct {
+	Name    string   `json:"name"`
+	Patches []string `json:"patches"`
+}
+
+type listPatch struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Origin  string `json:"origin"`
+}
+
+func writeListJSON(w io.Writer) error {
+	doc := listDoc{Workloads: []listWorkload{}, Kernels: []listKernel{}, Patches: []listPatch{}}
+	for _, wl := range workloads.All() {
+		cpus := wl.CPUs
+		if cpus == 0 {
+			cpus = 2
+		}
+		doc.Workloads = append(doc.Workloads, listWorkload{Name: wl.Name, Summary: wl.Summary, Doc: wl.Doc, CPUs: cpus,
+			Threads: wl.Defaults.Threads, Pages: wl.Defaults.Pages, Iterations: wl.Defaults.Iterations})
+	}
+	for _, k := range kernelmodel.KernelNames() {
+		doc.Kernels = append(doc.Kernels, listKernel{Name: k, Patches: patchNames(kernelmodel.Kernels[k])})
+	}
+	for _, p := range kernelmodel.Patches {
+		doc.Patches = append(doc.Patches, listPatch{Name: string(p.Name), Summary: p.Summary, Origin: p.Origin})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
 }
 
 // cmdCosts prints every cost-model key with its value: the defaults, or
