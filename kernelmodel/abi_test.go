@@ -933,3 +933,16 @@ func TestProcSmaps(t *testing.T) {
 		}
 	})
 }
+
+// TestSigsuspend: rt_sigsuspend with an empty mask sleeps until another
+// thread's kill; the handler runs, the call returns -EINTR and the old
+// mask (SIGUSR1 blocked) is back. The expected output is the native run's.
+func TestSigsuspend(t *testing.T) {
+	_, out, err := runC(t, 2, "5.10", "suspend")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "sigsuspend 4 got 10 mask 0000000000000200\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+}

@@ -33,6 +33,8 @@ type Task struct {
 	futexBitset uint32 // FUTEX_WAIT_BITSET mask while in futexWait
 	sigBlocked  uint64 // blocked signal mask
 	sigPending  uint64 // thread-directed pending signals
+	savedMask   uint64 // saved_sigmask of rt_sigsuspend, while hasSaved
+	hasSaved    bool
 	altStack    altStack
 	termSig     int    // the signal that ended the thread group (wait status)
 	robustList  uint64 // set_robust_list head

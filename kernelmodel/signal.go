@@ -156,11 +156,12 @@ func (mm *MM) sigHand() *sigHand {
 
 // Syscall numbers of the signal calls.
 const (
-	sysRtSigreturn = 15
-	sysKill        = 62
-	sysSigaltstack = 131
-	sysTkill       = 200
-	sysTgkill      = 234
+	sysRtSigreturn  = 15
+	sysKill         = 62
+	sysSigaltstack  = 131
+	sysRtSigsuspend = 130
+	sysTkill        = 200
+	sysTgkill       = 234
 )
 
 // sysRtSigaction models rt_sigaction: the old action is stored to oact,
@@ -546,6 +547,9 @@ func (v *VCPU) doSignals() bool {
 	for t != nil && v.curr == t && t.state == taskRunning {
 		sig := t.pendingFatal()
 		if sig == 0 {
+			if t.hasSaved { // restore_saved_sigmask: no handler ran
+				t.sigBlocked, t.hasSaved = t.savedMask, false
+			}
 			return true
 		}
 		s := t.mm.sigHand()
@@ -617,10 +621,14 @@ func (v *VCPU) setupRtFrame(sig int, f signalFault) bool {
 	le.PutUint16(sc[scCSetc+6:], 0x2b) // __USER_DS as ss
 	le.PutUint64(sc[scErr:], f.err)
 	le.PutUint64(sc[scTrapno:], f.trapno)
-	le.PutUint64(sc[scOldmask:], t.sigBlocked)
+	oldMask := t.sigBlocked
+	if t.hasSaved { // rt_sigsuspend: the handler returns to the mask before the call
+		oldMask, t.hasSaved = t.savedMask, false
+	}
+	le.PutUint64(sc[scOldmask:], oldMask)
 	le.PutUint64(sc[scCR2:], f.addr)
 	le.PutUint64(sc[scFpstate:], fx)
-	le.PutUint64(uc[ucSigmask:], t.sigBlocked)
+	le.PutUint64(uc[ucSigmask:], oldMask)
 	info := b[frameInfo:]
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(f.code))
@@ -746,4 +754,24 @@ func (v *VCPU) sysRtSigreturn() bool {
 		t.altStack = altStack{sp: ssp, size: ssize, flags: sflags & ssAutodisarm}
 	}
 	return v.doSignals()
+}
+
+// sysRtSigsuspend models rt_sigsuspend: the mask is replaced until a
+// signal is taken, then restored (by the handler's sigreturn, as the frame
+// carries the old mask, or at once); the call returns -EINTR.
+func (v *VCPU) sysRtSigsuspend(set, sigsetsize uint64) (int64, bool) {
+	if sigsetsize != 8 {
+		return -EINVAL, false
+	}
+	ns, err := v.getUser64(set)
+	if err != 0 {
+		return err, false
+	}
+	t := v.curr
+	t.savedMask, t.hasSaved = t.sigBlocked, true
+	t.sigBlocked = ns &^ sigUnblockable
+	if t.pendingFatal() != 0 {
+		return -EINTR, false // taken on the way out
+	}
+	return 0, true // sleep until interrupted
 }

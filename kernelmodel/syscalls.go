@@ -279,6 +279,12 @@ func (v *VCPU) syscall() {
 		}
 		v.nanosleep(d * cyclesPerNS)
 		return
+	case sysRtSigsuspend:
+		var sleep bool
+		if ret, sleep = v.sysRtSigsuspend(a0, a1); sleep {
+			v.nanosleep(ipi.Never - v.c.Clock)
+			return
+		}
 	case sysPause:
 		v.nanosleep(ipi.Never - v.c.Clock) // until a signal interrupts it: -EINTR
 		return
