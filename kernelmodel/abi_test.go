@@ -342,6 +342,20 @@ func TestSyscallErrnos(t *testing.T) {
 			{"mmap FIXED_NOREPLACE", func() int64 {
 				return v.sysMmap(0x10002000, 4096, protRead, mapPrivate|mapAnonymous|mapFixedNoreplace, -1)
 			}, 0x10002000},
+			{"prctl SET_NAME", func() int64 { return v.sysPrctl(prSetName, p("a-very-long-thread-name")) }, 0},
+			{"prctl GET_NAME", func() int64 {
+				v.sysPrctl(prGetName, s)
+				return map[bool]int64{true: 1}[string(readBytes(t, v, s, 16)) == "a-very-long-thr\x00"]
+			}, 1},
+			{"prctl unknown", func() int64 { return v.sysPrctl(9999, 0) }, -EINVAL},
+			{"prctl dumpable", func() int64 { v.sysPrctl(prSetDumpable, 0); return v.sysPrctl(prGetDumpable, 0) }, 0},
+			{"mincore unaligned", func() int64 { return v.sysMincore(s+1, 4096, s+1024) }, -EINVAL},
+			{"mincore hole", func() int64 { return v.sysMincore(0x50000000, 4096, s+1024) }, -ENOMEM},
+			{"mincore", func() int64 {
+				putWords(t, v, s, 1) // page 0 present; pages 1-3 not touched
+				v.sysMincore(s, 4*4096, s+1024)
+				return int64(binary.LittleEndian.Uint32(readBytes(t, v, s+1024, 4)))
+			}, 1},
 			{"getrusage bad who", func() int64 { return v.sysGetrusage(2, s) }, -EINVAL},
 			{"getrusage", func() int64 { return v.sysGetrusage(0, s) }, 0},
 			{"sysinfo", func() int64 { return v.sysSysinfo(s) }, 0},

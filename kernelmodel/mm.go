@@ -62,6 +62,8 @@ type MM struct {
 	sig             *sigHand               // signal dispositions and shared pending set
 	rlim            [rlimNlimits][2]uint64 // signal->rlim, once rlimSet
 	rlimSet         bool
+	notDumpable     bool // PR_SET_DUMPABLE 0
+	thpDisable      bool // PR_SET_THP_DISABLE (MMF_DISABLE_THP)
 
 	// revokeOps counts kernel operations in progress that removed a right
 	// from a PTE with a deferred flush (clear_refs, uffd-wp, mprotect): a

@@ -34,6 +34,7 @@ type Task struct {
 	sigBlocked  uint64 // blocked signal mask
 	sigPending  uint64 // thread-directed pending signals
 	savedMask   uint64 // saved_sigmask of rt_sigsuspend, while hasSaved
+	pdeathSig   int    // PR_SET_PDEATHSIG (kept, not sent: parents outlive children in the model's runs)
 	hasSaved    bool
 	altStack    altStack
 	termSig     int    // the signal that ended the thread group (wait status)
