@@ -960,3 +960,16 @@ func TestSigsuspend(t *testing.T) {
 		t.Errorf("output %q, want %q", out, want)
 	}
 }
+
+// TestSigchldHandler: a forked child's exit sends its parent SIGCHLD with
+// CLD_EXITED; the parent's handler runs in rt_sigsuspend. The expected
+// output is the native run's.
+func TestSigchldHandler(t *testing.T) {
+	_, out, err := runC(t, 2, "5.10", "sigchld")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if want := "sigchld 4 got 17 code 1\n"; out != want {
+		t.Errorf("output %q, want %q", out, want)
+	}
+}

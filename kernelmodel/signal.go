@@ -112,7 +112,8 @@ type sigAction struct {
 // and the shared pending set.
 type sigHand struct {
 	action  [nSig + 1]sigAction
-	pending uint64 // shared_pending
+	pending uint64          // shared_pending
+	code    [nSig + 1]int32 // si_code of each shared pending signal
 }
 
 func (s *sigHand) ignored() uint64 {
@@ -384,18 +385,30 @@ func (v *VCPU) sysTgkill(tgid, tid, sig int64) int64 {
 // dropped; otherwise it is pending (on the thread, or shared for a
 // process-directed signal) until a thread of the group that does not
 // block it returns to user mode (doSignals). The caller's own syscall
-// return is such a point; another thread sleeping in futex, nanosleep or
-// wait4 is woken for it (signal_wake_up: futex and nanosleep return
-// -EINTR, wait4 restarts).
+// return is such a point; another thread sleeping in futex, nanosleep,
+// pause, wait4 or a pipe is woken for it (signal_wake_up: futex, nanosleep
+// and pause return -EINTR, wait4 and pipe I/O restart).
 func (v *VCPU) sendSignal(t *Task, sig int, thread bool) {
+	code := int32(siUser)
+	if thread {
+		code = siTkill
+	}
+	v.sendSignalCode(t, sig, thread, code)
+}
+
+// sendSignalCode is sendSignal with the siginfo code the handler will see
+// (a kernel-generated signal such as SIGCHLD's CLD_EXITED).
+func (v *VCPU) sendSignalCode(t *Task, sig int, thread bool, code int32) {
 	s := t.mm.sigHand()
 	if s.ignoredSig(sig) {
 		return
 	}
 	if thread {
 		t.sigPending |= sigmask(sig)
+		t.sigCode[sig] = code
 	} else {
 		s.pending |= sigmask(sig)
+		s.code[sig] = code
 	}
 	cur := v.curr
 	if cur.tgid == t.tgid && cur.sigBlocked&sigmask(sig) == 0 && (!thread || t == cur) {
@@ -425,6 +438,8 @@ func (v *VCPU) interrupt(o *Task) {
 		o.regs.GPR[cpu.RAX] = negErrno(EINTR)
 	case o.waitingChild:
 		o.waitingChild = false // wait4 runs again (sleepInSyscall)
+	case o.pipeWait:
+		o.pipeWait = false // the read or write runs again: restarted, as with SA_RESTART
 	default:
 		return // not an interruptible sleep the model knows (userfaultfd waits)
 	}
@@ -566,9 +581,9 @@ func (v *VCPU) doSignals() bool {
 			v.killGroup(sig, "")
 			return false
 		}
-		code := int32(siUser)
+		code := s.code[sig]
 		if thread {
-			code = siTkill
+			code = t.sigCode[sig]
 		}
 		return v.setupRtFrame(sig, signalFault{code: code})
 	}
