@@ -65,9 +65,10 @@
 //
 // # Limitations
 //
-// x87, MMX, SSE and AVX instructions, 16-bit addressing, far transfers,
-// ENTER, IRET, INT n (other than INT3), 32-bit-address string instructions
-// and RDFSBASE/WRFSBASE are not implemented: they exit with ExitUD and an
+// AVX and other VEX/EVEX-encoded instructions are #UD (the CPUID model
+// reports no AVX). 16-bit addressing, far transfers, ENTER, IRET, INT n
+// (other than INT3), 32-bit-address string instructions and
+// RDFSBASE/WRFSBASE are not implemented: they exit with ExitUD and an
 // *UnimplementedError naming the instruction. The frame → PFN mapping needed
 // for the decode cache is recovered from the page tables; through a stale
 // TLB entry (the tables now map the page elsewhere) it is not known, so such

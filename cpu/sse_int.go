@@ -127,6 +127,7 @@ const (
 	opPmovsxwq
 	opPmovsxdq
 	opPhminposuw
+	opMpsadbw
 	endPacked // the ops above are packed(fn) with a pfn
 )
 
@@ -299,9 +300,24 @@ func subU(sz int) func(a, b uint64) uint64 {
 
 func ones(b bool) uint64 { return -b2u(b) }
 
+// cmpEq compares the elements of a lane without per-element work: an
+// element of x = a^b is zero iff adding the low bits of each element to
+// themselves' complement neither carries into nor finds the top bit.
 func cmpEq(sz int) func(a, b uint64) uint64 {
+	h := uint64(hiB)
+	switch sz {
+	case 2:
+		h = hiW
+	case 4:
+		h = hiD
+	case 8:
+		h = 1 << 63
+	}
+	low, shift, m := ^h, uint(8*sz-1), sizeMask(uint8(sz))
 	return func(a, b uint64) uint64 {
-		return map2(a, b, sz, func(x, y uint64) uint64 { return ones(x == y) })
+		x := a ^ b
+		t := (x&low + low) | x
+		return (^t & h >> shift) * m
 	}
 }
 
@@ -586,6 +602,22 @@ func phorizontal(sz int, sub, sat bool) pfn {
 	}
 }
 
+// mpsadbw: eight sums of absolute differences of the four source bytes
+// at 4*imm[1:0] against the destination bytes from 4*imm[2]+i.
+func mpsadbw(d, s XMM, imm uint8, _ bool) XMM {
+	src, dst := 4*int(imm&3), 4*int(imm>>2&1)
+	var r XMM
+	for i := range 8 {
+		var sum uint64
+		for k := range 4 {
+			a, b := int(elem(d, 1, dst+i+k)), int(elem(s, 1, src+k))
+			sum += uint64(max(a-b, b-a))
+		}
+		r = setElem(r, 2, i, sum)
+	}
+	return r
+}
+
 func pblendw(d, s XMM, imm uint8, _ bool) XMM {
 	for i := range 8 {
 		if imm>>i&1 != 0 {
@@ -733,6 +765,7 @@ var packedFns = [numPackedOps]struct {
 	opPmovsxwq - famSSEInt:   {"pmovsxwq", pmovx(2, 8, true)},
 	opPmovsxdq - famSSEInt:   {"pmovsxdq", pmovx(4, 8, true)},
 	opPhminposuw - famSSEInt: {"phminposuw", phminposuw},
+	opMpsadbw - famSSEInt:    {"mpsadbw", mpsadbw},
 }
 
 // packedOps maps the x86asm ops of the packed family to their opcodes.
@@ -771,8 +804,8 @@ var packedOps = map[x86asm.Op]opcode{
 	x86asm.PMOVZXWD: opPmovzxwd, x86asm.PMOVZXWQ: opPmovzxwq, x86asm.PMOVZXDQ: opPmovzxdq,
 	x86asm.PMOVSXBW: opPmovsxbw, x86asm.PMOVSXBD: opPmovsxbd, x86asm.PMOVSXBQ: opPmovsxbq,
 	x86asm.PMOVSXWD: opPmovsxwd, x86asm.PMOVSXWQ: opPmovsxwq, x86asm.PMOVSXDQ: opPmovsxdq,
-	x86asm.PHMINPOSUW: opPhminposuw,
-	x86asm.PBLENDVB:   opPblendvb, x86asm.PTEST: opPtest,
+	x86asm.PHMINPOSUW: opPhminposuw, x86asm.MPSADBW: opMpsadbw,
+	x86asm.PBLENDVB: opPblendvb, x86asm.PTEST: opPtest,
 }
 
 // setSSESrc sets u's source from a (XMM, MMX, memory or imm8) and, for
@@ -881,8 +914,13 @@ func hPmovmskb(c *CPU, u *uop) stepResult {
 		n = 16
 	}
 	var v uint64
-	for i := range n {
-		v |= elem(s, 1, i) >> 7 << i
+	for i := range 8 {
+		v |= s.Lo >> (8*i + 7) & 1 << i
+	}
+	if n == 16 {
+		for i := range 8 {
+			v |= s.Hi >> (8*i + 7) & 1 << (i + 8)
+		}
 	}
 	c.setReg(u.r0, 8, v)
 	return stepOK

@@ -132,6 +132,22 @@ func TestSSEFaultHasNoEffect(t *testing.T) {
 		t.Errorf("faulting MMX instruction changed FSW/FTW to %#x/%#x", c.Regs.X87.FSW, c.Regs.X87.FTW)
 	}
 
+	for _, code := range [][]byte{
+		{0x66, 0x0F, 0xFC, 0x06},             // paddb xmm0, [rsi]
+		{0x66, 0x0F, 0x3A, 0x63, 0x06, 0x0C}, // pcmpistri xmm0, [rsi], 0x0c
+		{0x66, 0x0F, 0x3A, 0x20, 0x06, 0x03}, // pinsrb xmm0, [rsi], 3
+		{0x0F, 0xAE, 0x3E},                   // clflush [rsi]
+	} {
+		m = sseMachine(t, code...)
+		c = m.cpu
+		c.Regs.GPR[RSI] = testUnmapped
+		c.Regs.XMM[0] = XMM{1, 2}
+		c.Regs.GPR[RCX] = 7
+		if e := c.Run(); e.Kind != ExitPageFault || c.Regs.XMM[0] != (XMM{1, 2}) || c.Regs.GPR[RCX] != 7 {
+			t.Errorf("% x on an unmapped page: exit %v xmm0 %x rcx %d, want #PF and no effect", code, e.Kind, c.Regs.XMM[0], c.Regs.GPR[RCX])
+		}
+	}
+
 	m = sseMachine(t, 0x0F, 0x7F, 0x06) // movq [rsi], mm0 to a read-only page
 	c = m.cpu
 	c.Regs.GPR[RSI] = testRO

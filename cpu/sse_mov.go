@@ -117,8 +117,8 @@ func hMovHalf(c *CPU, u *uop) stepResult {
 
 // hMaskmov stores the bytes of the first operand whose mask byte (second
 // operand) has its top bit set at DS:rDI (MASKMOVDQU, MASKMOVQ). The whole
-// range is translated for writing first, so a fault leaves memory unchanged;
-// unselected bytes are rewritten with their current value.
+// range is translated for writing first, so a fault leaves memory
+// unchanged; unselected bytes are not written.
 func hMaskmov(c *CPU, u *uop) stepResult {
 	var d, m XMM
 	n := uint64(16)
@@ -135,14 +135,22 @@ func hMaskmov(c *CPU, u *uop) stepResult {
 	if !ok {
 		return stepFault
 	}
-	var b [16]byte
-	s.get(b[:n])
-	for i := range int(n) {
-		if elem(m, 1, i)&0x80 != 0 {
-			b[i] = byte(elem(d, 1, i))
+	off := s.va & pageMask
+	for i := range n {
+		if elem(m, 1, int(i))&0x80 == 0 {
+			continue
+		}
+		v := byte(elem(d, 1, int(i)))
+		if i < s.n1 {
+			s.f1[off+i] = v
+		} else {
+			s.f2[i-s.n1] = v
 		}
 	}
-	c.put(&s, b[:n])
+	c.noteWrite(s.f1, s.va)
+	if s.f2 != nil {
+		c.noteWrite(s.f2, (s.va+pageSize)&^pageMask)
+	}
 	if u.dk == kindMMX {
 		c.mmxEnter()
 	}

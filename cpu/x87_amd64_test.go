@@ -33,6 +33,11 @@ var x87Specials = []F80{
 	{intBit, 0x3FFF + 63}, {intBit, 0x3FFF + 31}, {intBit, 0x3FFF + 15}, // 2^63, 2^31, 2^15
 	{0xC000000000000000, 0x3FFE}, {0xA000000000000000, 0x3FFE}, // 0.75, 0.625
 	{intBit, 40}, {intBit, 0x3FFF + 16000}, // scales into the denormal range
+	// Integer-conversion boundaries: 32767.5, -32768.5, 2^31-0.5,
+	// -(2^31+0.5), 2^63-1, -(2^63+1), 10^18-0.5, 10^18, -(10^18-1).
+	{0xFFFF000000000000, 0x400D}, {0x8000800000000000, 0xC00E}, {0xFFFFFFFF00000000, 0x401D},
+	{0x8000000080000000, 0xC01E}, {0xFFFFFFFFFFFFFFFE, 0x403D}, {0x8000000000000001, 0xC03E},
+	{0xDE0B6B3A763FFFF8, 0x403A}, {0xDE0B6B3A76400000, 0x403A}, {0xDE0B6B3A763FFFF0, 0xC03A},
 }
 
 // randF80 returns a special value or a random supported value, mostly in a
@@ -304,7 +309,7 @@ func FuzzX87Native(f *testing.F) {
 			return // FNSAVE/FRSTOR: 108-byte image, see TestFxsaveNative
 		}
 		rr := rand.New(rand.NewPCG(seed, seed>>7))
-		s := randX87State(t, rr, []uint16{0, 2, 3}[rr.IntN(3)], uint16(rr.IntN(4)), rr.IntN(2) == 0)
+		s := randX87State(t, rr, uint16(rr.IntN(4)), uint16(rr.IntN(4)), rr.IntN(2) == 0) // PC 01 (reserved) too
 		if x87TranscendentalOp(esc, modrm) {
 			v := s.X87.ST[s.X87.Top()]
 			e := v.SExp & 0x7FFF

@@ -141,8 +141,9 @@ type rounder struct {
 	up     bool   // the last rounding increased the magnitude (C1)
 }
 
-// x87 returns a rounder for an extended-format result with the precision
-// and rounding control of fcw.
+// x87Rounder returns a rounder for an extended-format result with the
+// precision (when usePC) and rounding control of fcw. The reserved PC value
+// 01 rounds to 64 bits, as the processor does.
 func x87Rounder(fcw uint16, usePC bool) rounder {
 	r := rounder{prec: 64, rc: uint8(fcw>>fcwRCShift) & 3, maxExp: x80ExpMax - 1}
 	if usePC {

@@ -194,7 +194,9 @@ func fscale(a, b F80, fcw uint16, f *fpx) F80 {
 	}
 	ua := unpack(a)
 	r := x87Rounder(fcw, false)
-	res := r.pack80(ua.sign, int32(int64(ua.exp)+n), ua.sig, 0)
+	// Any exponent beyond ±2^17 overflows or underflows all the same.
+	e := max(min(int64(ua.exp)+n, 1<<17), -1<<17)
+	res := r.pack80(ua.sign, int32(e), ua.sig, 0)
 	f.flags |= r.flags
 	f.c1 = r.up
 	return res
@@ -222,10 +224,11 @@ func fxtract(v F80, f *fpx) (exp, sig F80) {
 	return fromInt(int64(uv.exp - x80Bias)), F80{uv.sig, sexp(uv.sign, x80Bias)}
 }
 
-// fpremN is the reduction step of an incomplete partial remainder: FPREM
-// and FPREM1 reduce the exponent difference by at most this many bits per
-// execution when it is 64 or more (SDM Vol. 2 FPREM: "an
-// implementation-dependent number between 32 and 63").
+// fpremN is the reduction step of an incomplete partial remainder: when the
+// exponent difference d is 64 or more, FPREM and FPREM1 compute N+1
+// quotient bits, reducing d by N (SDM Vol. 2 FPREM: N is "an
+// implementation-dependent number between 32 and 63"; 32 + d mod 32 is
+// what this machine's processor does, per the differential tests).
 func fpremN(d int32) int32 { return 32 + d%32 }
 
 // fprem returns the partial remainder of a / b (FPREM truncates the
@@ -272,8 +275,9 @@ func fprem(a, b F80, nearest bool, fsw uint16, f *fpx) F80 {
 	var rh, rl uint64 = 0, ua.sig
 	bs := ub.sig
 	if d == -1 {
-		// FPREM1 with |b|/2 <= |a|... < |b| possible: at a's scale b is
-		// 2B; the quotient rounds to 1 when 2|a| > |b|, i.e. A > B.
+		// FPREM1 with |a| < |b|: at a's scale b is 2B, and the quotient
+		// rounds to 1 when 2|a| > |b|, i.e. A > B, leaving |b| - |a| with
+		// the opposite sign.
 		if ua.sig > bs {
 			bh, bl := bs>>63, bs<<1
 			rl, bw := bits.Sub64(bl, ua.sig, 0)

@@ -491,7 +491,7 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 			return f80Indefinite
 		}
 		if xb.Sign() == 0 {
-			return r.mulLogInf(y, true)
+			return r.mulLogInf(y)
 		}
 		if cy == x87ClsInf {
 			return signedInf(y.sign() != (toBig(x).Sign() < 0))
@@ -514,7 +514,7 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 		r.flags |= fswIE
 		return f80Indefinite
 	case cx == x87ClsZero:
-		return r.mulLogInf(y, true)
+		return r.mulLogInf(y)
 	case cx == x87ClsInf:
 		if cy == x87ClsZero {
 			r.flags |= fswIE
@@ -544,7 +544,7 @@ func (r *rounder) fyl2xFinite(y, x F80, p1 bool) F80 {
 
 // mulLogInf returns y * log2(0) = y * -inf: a zero y is invalid, a finite
 // y divides by zero.
-func (r *rounder) mulLogInf(y F80, _ bool) F80 {
+func (r *rounder) mulLogInf(y F80) F80 {
 	switch y.class() {
 	case x87ClsZero:
 		r.flags |= fswIE

@@ -163,6 +163,8 @@ func TestBadInputs(t *testing.T) {
 		{"plot type", []string{"-plot", "x.gif"}, `(valid: .svg, .png)`},
 		{"repeat", []string{"-r", "0"}, "-r/-repeat must be 1..10000"},
 		{"cpus", []string{"-cpus", "0"}, "-cpus must be 1..256"},
+		{"threads", []string{"-threads", "2000"}, "-threads must be 1..1024, got 2000"},
+		{"pages", []string{"-pages", "16777217"}, "-pages must be 1..16777216, got 16777217"},
 		{"costs missing", []string{"-costs", filepath.Join(dir, "none.costs")}, "-costs: stat"},
 		{"costs bad", []string{"-costs", write("bad.costs", "kernel.nope = 1\n")}, `unknown key "kernel.nope"`},
 		{"stray arg", []string{"clear_refs"}, `unexpected argument "clear_refs"`},

@@ -118,6 +118,14 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		if o.threads < 0 || o.pages < 0 || o.iterations < 0 {
 			return nil, usagef("-threads, -pages and -iterations must not be negative")
 		}
+		// The limits every built-in guest's runtime enforces
+		// (workloads/rt.c parse_params: MAX_THREADS, 2^24 pages).
+		if o.threads > maxWorkloadThreads {
+			return nil, usagef("-threads must be 1..%d, got %d", maxWorkloadThreads, o.threads)
+		}
+		if o.pages > maxWorkloadPages {
+			return nil, usagef("-pages must be 1..%d, got %d", maxWorkloadPages, o.pages)
+		}
 		if o.threads > 0 {
 			params.Threads = o.threads
 		} else if params.Threads == 0 {
@@ -147,6 +155,13 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 	p.setCommandAndConfig(o)
 	return p, nil
 }
+
+// Limits of the built-in workloads' parameters (workloads/rt.h MAX_THREADS,
+// workloads/rt.c parse_params).
+const (
+	maxWorkloadThreads = 1024
+	maxWorkloadPages   = 1 << 24
+)
 
 // readProgram reads the executable of emu run, as execve would accept it:
 // a regular file, whose ELF and program headers are checked before the
@@ -528,6 +543,9 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			err = ferr
 		}
 	}()
+	if stdin != nil {
+		stdin = newCtxReader(ctx, stdin)
+	}
 	s.stdin, s.stdout, s.stderr = stdin, stdout, stderr
 	res, runErr := s.execute(ctx, p)
 	runErr = timeoutError(ctx, o.timeout, runErr)

@@ -449,3 +449,73 @@ func TestRunUnimplementedSyscalls(t *testing.T) {
 		t.Errorf("a guest that made no unimplemented call: %q", e)
 	}
 }
+
+// TestRunStdinInterruptible: a guest blocked reading an idle stdin is
+// stopped by -timeout (as by Ctrl-C or SIGTERM), with its counters.
+func TestRunStdinInterruptible(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	start := time.Now()
+	code, _, e := emuIn(t, pr, "run", "-q", "-timeout", "200ms", guestELF, "cat")
+	if code != exitFail || !strings.Contains(e, reportHead) || !strings.Contains(e, "-timeout 200ms reached") {
+		t.Errorf("exit %d, stderr %.300q", code, e)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// sizeReader records the size of each read.
+type sizeReader struct {
+	sizes []int
+	data  string
+}
+
+func (r *sizeReader) Read(p []byte) (int, error) {
+	r.sizes = append(r.sizes, len(p))
+	if r.data == "" {
+		return 0, io.EOF
+	}
+	n := copy(p, r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+func TestCtxReader(t *testing.T) {
+	src := &sizeReader{data: "abcdefgh"}
+	r := newCtxReader(context.Background(), src)
+	buf := make([]byte, 3)
+	var got []byte
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if string(got) != "abcdefgh" {
+		t.Errorf("read %q", got)
+	}
+	for _, n := range src.sizes {
+		if n != 3 {
+			t.Errorf("the source saw reads of %v bytes: want only the guest's 3 (no read-ahead)", src.sizes)
+			break
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	r = newCtxReader(ctx, pr)
+	done := make(chan error)
+	go func() { _, err := r.Read(buf); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Errorf("cancelled read: %v, want EOF", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a blocked read did not end when the context was cancelled")
+	}
+}

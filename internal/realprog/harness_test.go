@@ -137,12 +137,19 @@ type result struct {
 // elf/dl-tunables.list and sysdeps/x86/cpu-tunables.c in glibc 2.36).
 var nativeEnv = []string{"GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX,-AVX2,-FMA,-FMA4,-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-BMI1,-BMI2"}
 
+// runDir is the working directory of the next runs of a test (a fresh
+// temporary directory if empty).
+var runDir string
+
 func run(t *testing.T, timeout time.Duration, env []string, prog string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, args...)
-	cmd.Dir = t.TempDir()
+	cmd.Dir = runDir
+	if cmd.Dir == "" {
+		cmd.Dir = t.TempDir()
+	}
 	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -173,6 +180,9 @@ func runNative(t *testing.T, bin string, args ...string) result {
 	return run(t, time.Minute, nativeEnv, bin, args...)
 }
 
+// emuEnv is added to the environment of the next emu runs of a test.
+var emuEnv []string
+
 // runEmu runs bin under `emu run -q -o REPORT flags... bin args...` and
 // returns the run and the path of emu's report.
 func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, string) {
@@ -181,7 +191,7 @@ func runEmu(t *testing.T, flags []string, bin string, args ...string) (result, s
 	a := append([]string{"run", "-q", "-o", report}, flags...)
 	a = append(a, bin)
 	a = append(a, args...)
-	return run(t, 5*time.Minute, os.Environ(), emuBin, a...), report
+	return run(t, 5*time.Minute, append(os.Environ(), emuEnv...), emuBin, a...), report
 }
 
 // clip shortens b for a failure message.

@@ -56,6 +56,13 @@ var needs = []need{
 	{"TestWillItScaleTLBFlush2/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl pthread_barrier_init)"},
 	// SSE2 moves (sseint or ssefp): MOVSD xmm, m64 loads a double constant.
 	{"TestNative/floats/musl", "(movsd xmm0, qword ptr", "MOVSD xmm, m64 (F2 0F 10; main's double constants)"},
+	{"TestAVXIsSIGILL/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
+	{"TestAVXIsSIGILL/glibc", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; glibc _dl_aux_init)"},
+	{"TestRelativePath/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
+	{"TestRelativePath/glibc", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; glibc _dl_aux_init)"},
+	// The Linux ABI: readlink("/proc/self/exe") returns the path as
+	// given, not the absolute one Linux's d_path gives.
+	{"TestRelativePath/glibc", "_dl_get_origin: Assertion `linkval[0] == '/'' failed", "readlink(\"/proc/self/exe\") giving an absolute path (kernelmodel/fs.go)"},
 	{"TestSoftDirty/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
 	{"TestSoftDirtyBaseline/musl", "(pxor xmm0, xmm0)", "PXOR xmm, xmm (66 0F EF; musl vfprintf)"},
 }
@@ -82,6 +89,31 @@ func TestNative(t *testing.T) {
 	}
 }
 
+// TestRelativePath runs a program by a relative path, as a user types
+// `emu run ./a.out`: glibc's static startup (_dl_non_dynamic_init →
+// _dl_get_origin) asserts that readlink("/proc/self/exe") is absolute, as
+// Linux's d_path makes it.
+func TestRelativePath(t *testing.T) {
+	for _, lc := range libcs {
+		t.Run(lc.name, func(t *testing.T) {
+			src := binary(t, lc, "hello")
+			b, err := os.ReadFile(src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "hello"), b, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			runDir = dir
+			defer func() { runDir = "" }()
+			native := runNative(t, "./hello", "x")
+			emu, _ := runEmu(t, nil, "./hello", "x")
+			compare(t, native, emu)
+		})
+	}
+}
+
 // TestNativeSelfCheck pins what the native runs print where the programs
 // promise something independent of the libc: a wrong program would
 // otherwise make emu and native agree on nonsense.
@@ -102,6 +134,9 @@ func TestNativeSelfCheck(t *testing.T) {
 	for _, c := range cases {
 		for _, lc := range libcs {
 			t.Run(c.name+"/"+lc.name, func(t *testing.T) {
+				if testing.Short() && !lc.committed {
+					t.Skip("not in the -short subset (builds)")
+				}
 				bin := binary(t, lc, c.name)
 				var args []string
 				if c.name == "hello" {
@@ -215,7 +250,8 @@ var shootdownsRE = regexp.MustCompile(`(?m)^TLB shootdowns:(\d+)$`)
 // interrupts.TLB, and more than zero. The threads run in a forked child
 // that the reading parent reaps, so the guest's window holds every TLB
 // interrupt of the run, those of the child's exit_mmap included (the
-// single-threaded parent's own exit flushes no other CPU).
+// single-threaded parent's own exit flushes no other CPU). A rerun with
+// GOMAXPROCS=1 must give the same output and count.
 func TestWillItScaleTLBFlush2(t *testing.T) {
 	iter := "10"
 	if testing.Short() {
@@ -251,6 +287,14 @@ func TestWillItScaleTLBFlush2(t *testing.T) {
 				t.Errorf("guest's /proc/interrupts TLB delta %v, emu's interrupts.TLB %v (want equal and > 0)", guest, emuTLB)
 			}
 			t.Logf("TLB shootdowns: guest %v, emu %v, native (this machine) %s", guest, emuTLB, shootdownsRE.FindSubmatch(native.stdout)[1])
+			// The same flags and seed give the same run whatever the
+			// host's parallelism.
+			emuEnv = []string{"GOMAXPROCS=1"}
+			defer func() { emuEnv = nil }()
+			again, report2 := runEmu(t, []string{"-cpus", "4", "-json"}, bin, "3", iter)
+			if !bytes.Equal(again.stdout, emu.stdout) || counters(t, report2)["interrupts.TLB"] != emuTLB {
+				t.Errorf("GOMAXPROCS=1 rerun differs: stdout\n%s\ninterrupts.TLB %v", again.stdout, counters(t, report2)["interrupts.TLB"])
+			}
 		})
 	}
 }
@@ -296,5 +340,30 @@ func TestCommittedBinariesReproducible(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAVXIsSIGILL runs a program that asks CPUID (libgcc's
+// __builtin_cpu_supports) what the CPU has and then executes VPXOR
+// anyway: under emu it must see the x86-64-v2 feature set of emu's CPUID
+// model and no AVX, and die of SIGILL (status 132) at the VEX
+// instruction, as on a CPU without AVX, with its earlier output intact.
+func TestAVXIsSIGILL(t *testing.T) {
+	const want = "sse2 1 sse3 1 ssse3 1 sse4.1 1 sse4.2 1 popcnt 1\n" +
+		"avx 0 avx2 0 fma 0 bmi 0 bmi2 0 avx512f 0\n"
+	for _, lc := range libcs {
+		t.Run(lc.name, func(t *testing.T) {
+			bin := binary(t, lc, "avx")
+			native := runNative(t, bin)
+			if bytes.Contains(native.stdout, []byte("avx 1")) && (native.status != 0 || !bytes.HasSuffix(native.stdout, []byte("AVX ran\n"))) {
+				t.Errorf("native run on a CPU with AVX: status %d\n%s%s", native.status, native.stdout, native.stderr)
+			}
+			emu, _ := runEmu(t, nil, bin)
+			if string(emu.stdout) == want && emu.status == 128+4 && bytes.HasPrefix(emu.stderr, []byte("emu: guest killed by SIGILL:")) {
+				return
+			}
+			skipIfNeeds(t, emu)
+			t.Errorf("emu: status %d, want 132 (SIGILL)\nstdout:\n%s\nwant:\n%s\nstderr:\n%s", emu.status, emu.stdout, want, clip(emu.stderr))
+		})
 	}
 }
