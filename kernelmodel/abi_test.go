@@ -153,6 +153,12 @@ func TestAuxvLayout(t *testing.T) {
 		if absPath("./a/../b//c") != "/b/c" {
 			t.Errorf("absPath = %q", absPath("./a/../b//c"))
 		}
+		if mm.argStart != word(1) || mm.argEnd != word(4) || mm.envStart != word(4) || mm.envEnd != execfn || mm.startStack != sp {
+			t.Errorf("arg %#x-%#x env %#x-%#x start_stack %#x", mm.argStart, mm.argEnd, mm.envStart, mm.envEnd, mm.startStack)
+		}
+		if mm.startCode != guestText || mm.endCode != guestText+uint64(len(prog)) || mm.startData != guestData || mm.endData != guestData {
+			t.Errorf("code %#x-%#x data %#x-%#x", mm.startCode, mm.endCode, mm.startData, mm.endData)
+		}
 		if mm.exe != "/usr/bin/prog" || task.comm != "prog" {
 			t.Errorf("exe %q comm %q", mm.exe, task.comm)
 		}
@@ -653,6 +659,10 @@ func TestProcMapsFormat(t *testing.T) {
 		}
 		if v.sysBrk(0x404000) != 0x404000 || mm.findVMA(0x405000) != nil {
 			t.Errorf("brk shrink did not unmap")
+		}
+		stat := strings.Fields(string(v.procStat()))
+		if len(stat) != 52 || stat[1] != "(test)" || stat[2] != "R" || stat[19] != "1" || stat[50] != strconv.FormatUint(mm.envEnd, 10) {
+			t.Errorf("stat %d fields: %q", len(stat), stat)
 		}
 		status := string(v.procStatus())
 		for _, l := range []string{"Name:\ttest\n", "Pid:\t", "Threads:\t1\n", "VmRSS:\t", "Cpus_allowed_list:\t0\n"} {

@@ -58,6 +58,13 @@ type MM struct {
 	exe             string                 // the executable's path (/proc/self/exe)
 	argStart        uint64                 // arg_start, arg_end: the argument strings
 	argEnd          uint64                 //
+	envStart        uint64                 // env_start, env_end: the environment strings
+	envEnd          uint64                 //
+	startStack      uint64                 // start_stack: the initial RSP
+	startCode       uint64                 // start_code, end_code, start_data, end_data
+	endCode         uint64                 //
+	startData       uint64                 //
+	endData         uint64                 //
 	cloexec         map[int]bool           // FD_CLOEXEC of the file-table slots
 	sig             *sigHand               // signal dispositions and shared pending set
 	rlim            [rlimNlimits][2]uint64 // signal->rlim, once rlimSet
