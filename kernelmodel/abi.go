@@ -73,18 +73,18 @@ const (
 
 // clock ids (include/uapi/linux/time.h).
 const (
-	clockRealtime       = 0
-	clockMonotonic      = 1
-	clockProcessCPUTime = 2
-	clockThreadCPUTime  = 3
-	clockMonotonicRaw   = 4
-	clockRealtimeCoarse = 5
-	clockMonotonicCoars = 6
-	clockBoottime       = 7
-	clockRealtimeAlarm  = 8
-	clockBoottimeAlarm  = 9
-	clockTAI            = 11
-	timerAbstime        = 1
+	clockRealtime        = 0
+	clockMonotonic       = 1
+	clockProcessCPUTime  = 2
+	clockThreadCPUTime   = 3
+	clockMonotonicRaw    = 4
+	clockRealtimeCoarse  = 5
+	clockMonotonicCoarse = 6
+	clockBoottime        = 7
+	clockRealtimeAlarm   = 8
+	clockBoottimeAlarm   = 9
+	clockTAI             = 11
+	timerAbstime         = 1
 )
 
 // monoNS returns CLOCK_MONOTONIC in nanoseconds. The vCPU clocks differ by
@@ -122,7 +122,7 @@ func (v *VCPU) clockNS(id int64) (uint64, bool) {
 	switch id {
 	case clockRealtime, clockRealtimeCoarse, clockRealtimeAlarm, clockTAI:
 		return realtimeEpoch*1e9 + v.monoNS(), true
-	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoars, clockBoottime, clockBoottimeAlarm:
+	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime, clockBoottimeAlarm:
 		return v.monoNS(), true
 	case clockProcessCPUTime:
 		return v.cpuTimeNS(v.curr, true), true
@@ -172,7 +172,7 @@ func (v *VCPU) sysClockGetres(id int64, tp uint64) int64 {
 		return -EINVAL
 	}
 	res := uint64(1)
-	if id == clockRealtimeCoarse || id == clockMonotonicCoars {
+	if id == clockRealtimeCoarse || id == clockMonotonicCoarse {
 		res = 4_000_000
 	}
 	if tp == 0 {

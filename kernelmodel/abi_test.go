@@ -246,7 +246,7 @@ func TestSyscallErrnos(t *testing.T) {
 			{"getrandom bad buffer", func() int64 { return v.sysGetrandom(0x1000, 16, 0) }, -EFAULT},
 			{"clock_gettime bad clock", func() int64 { return v.sysClockGettime(99, s) }, -EINVAL},
 			{"clock_gettime bad buffer", func() int64 { return v.sysClockGettime(clockMonotonic, 0x1000) }, -EFAULT},
-			{"clock_getres coarse", func() int64 { v.sysClockGetres(clockMonotonicCoars, s); return int64(getWord(t, v, s+8)) }, 4_000_000},
+			{"clock_getres coarse", func() int64 { v.sysClockGetres(clockMonotonicCoarse, s); return int64(getWord(t, v, s+8)) }, 4_000_000},
 			{"clock_getres NULL", func() int64 { return v.sysClockGetres(clockRealtime, 0) }, 0},
 			{"clock_nanosleep cputime", func() int64 { _, e := v.sleepNS(clockThreadCPUTime, 0, s); return e }, -EINVAL},
 			{"nanosleep bad nsec", func() int64 { _, e := v.getTimespec(set(0, 1e9)); return e }, -EINVAL},
@@ -390,10 +390,6 @@ func TestSyscallErrnos(t *testing.T) {
 			if got := c.got(); got != c.want {
 				t.Errorf("%s = %d, want %d", c.name, got, c.want)
 			}
-		}
-		if got := string(readBytes(t, v, s, 4)); got != "/bin" {
-			// the last readlink wrote "/bin/test" at s; getcwd then wrote "/\0"
-			_ = got
 		}
 		v.sysUname(s)
 		u := readBytes(t, v, s, 6*65)
@@ -652,7 +648,7 @@ func TestProcMapsFormat(t *testing.T) {
 		got := string(v.procMaps())
 		want := "00400000-00402000 r-xp 00000000 00:00 0                                  /bin/test\n" +
 			"00403000-00406000 rw-p 00000000 00:00 0                                  [heap]\n" +
-			strings.TrimPrefix(strconv.FormatUint(s, 16)+"-"+strconv.FormatUint(s+4*4096, 16), "") + " rw-p 00000000 00:00 0 \n" +
+			strconv.FormatUint(s, 16) + "-" + strconv.FormatUint(s+4*4096, 16) + " rw-p 00000000 00:00 0 \n" +
 			"7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0                          [stack]\n"
 		if got != want {
 			t.Errorf("maps\n%s\nwant\n%s", got, want)
