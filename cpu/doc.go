@@ -7,7 +7,7 @@
 // # Decoding
 //
 // Instructions are decoded once with golang.org/x/arch/x86/x86asm (only in
-// translate.go) into compact uop values, cached per vCPU in a direct-mapped
+// the translators) into compact uop values, cached per vCPU in a direct-mapped
 // array keyed by the guest-physical address of the first byte. Every fetch
 // still translates RIP through the MMU (tlb.Exec), so iTLB hits, misses and
 // walks are accounted exactly; the cache is consulted with the physical
@@ -18,6 +18,19 @@
 // so self-modifying code, loaders and the kernel model's writes are seen by
 // the next fetch. An instruction that crosses a page boundary is fetched
 // through both pages and tracked on both.
+//
+// # Families
+//
+// The ISA is split into families (family.go): integer ALU, data movement,
+// branches, strings, system, SSE integer, SSE floating point, x87. Each
+// owns a range of uop opcodes and registers, per x86asm opcode, a
+// translator (x86asm.Inst → uop) and, per uop opcode, a handler; translate
+// handles prefixes and looks the translator up, step calls the handler.
+// The register file (state.go) holds the GPRs, RFLAGS, FS/GS bases,
+// XMM0-15, MXCSR and the x87/MMX state that FXSAVE covers; InitialRegs is
+// the psABI start state. Memory operands are 1, 2, 4 or 8 bytes through
+// load/store, and any size up to a page (m80, m128, FXSAVE areas) through
+// loadBytes/storeBytes, which translate every page first.
 //
 // # Faults
 //
@@ -52,9 +65,10 @@
 //
 // # Limitations
 //
-// x87, MMX, SSE and AVX instructions, 16-bit addressing, far transfers,
-// ENTER, IRET, INT n (other than INT3), 32-bit-address string instructions
-// and RDFSBASE/WRFSBASE are not implemented: they exit with ExitUD and an
+// AVX and other VEX/EVEX-encoded instructions are #UD (the CPUID model
+// reports no AVX). 16-bit addressing, far transfers, ENTER, IRET, INT n
+// (other than INT3), 32-bit-address string instructions and
+// RDFSBASE/WRFSBASE are not implemented: they exit with ExitUD and an
 // *UnimplementedError naming the instruction. The frame → PFN mapping needed
 // for the decode cache is recovered from the page tables; through a stale
 // TLB entry (the tables now map the page elsewhere) it is not known, so such

@@ -13,11 +13,11 @@ func checkUop(u *uop, n int) string {
 	switch {
 	case int(u.len) != n:
 		return "uop length differs from the decoded length"
-	case u.op == opInvalid || u.op >= numOpcodes:
-		return "opcode out of range"
+	case u.op == opInvalid || u.op >= numOps || (handlers[u.op] == nil && u.op != opUD):
+		return "opcode out of range or without a handler"
 	case u.cost >= numCostClasses:
 		return "cost class out of range"
-	case u.op != opNop && u.op != opUD && u.op != opGP && u.size != 0 && !validSize(u.size) && !(u.op == opCmpxchg2 && u.size == 16):
+	case u.op < numOpcodes && u.op != opNop && u.op != opUD && u.op != opGP && u.size != 0 && !validSize(u.size) && !(u.op == opCmpxchg2 && u.size == 16):
 		return "bad operand size"
 	case u.r0 > regAH+3 || u.r1 > regAH+3:
 		return "register out of range"

@@ -85,8 +85,10 @@ func fxsaveImage(s *xstate) [512]byte {
 	binary.LittleEndian.PutUint32(b[24:], s.MXCSR)
 	binary.LittleEndian.PutUint32(b[28:], 0xFFFF)
 	for i := range 8 {
-		binary.LittleEndian.PutUint64(b[32+16*i:], x.ST[i].Mant)
-		binary.LittleEndian.PutUint16(b[40+16*i:], x.ST[i].SExp)
+		// FXSAVE stores the registers in stack order: slot i is ST(i) = R[(TOP+i)&7].
+		p := (int(x.Top()) + i) & 7
+		binary.LittleEndian.PutUint64(b[32+16*i:], x.ST[p].Mant)
+		binary.LittleEndian.PutUint16(b[40+16*i:], x.ST[p].SExp)
 	}
 	for i := range 16 {
 		binary.LittleEndian.PutUint64(b[160+16*i:], s.XMM[i].Lo)
@@ -102,7 +104,7 @@ func fromFxsave(s *xstate, b []byte) {
 	x.FTW = b[4]
 	s.MXCSR = binary.LittleEndian.Uint32(b[24:])
 	for i := range 8 {
-		x.ST[i] = F80{binary.LittleEndian.Uint64(b[32+16*i:]), binary.LittleEndian.Uint16(b[40+16*i:])}
+		x.ST[(int(x.Top())+i)&7] = F80{binary.LittleEndian.Uint64(b[32+16*i:]), binary.LittleEndian.Uint16(b[40+16*i:])}
 	}
 	for i := range 16 {
 		s.XMM[i] = XMM{binary.LittleEndian.Uint64(b[160+16*i:]), binary.LittleEndian.Uint64(b[168+16*i:])}

@@ -128,6 +128,9 @@ type Config struct {
 	// keep a bounded capture (Machine.Output) instead.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Seed keys the guest's randomness: the AT_RANDOM bytes, getrandom(2)
+	// and /dev/urandom (emu run's -seed).
+	Seed uint64
 }
 
 // TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's

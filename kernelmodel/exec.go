@@ -15,13 +15,30 @@ const (
 	stackSize = uint64(8 << 20) // RLIMIT_STACK default
 )
 
-// Load creates the first process from a static ELF executable, as execve
-// does: an mm with one VMA per PT_LOAD segment and a stack holding argc,
-// argv, envp and the auxiliary vector, and its first thread on CPU 0.
-// Segments are populated eagerly (the model has no page cache): their pages
-// are private anonymous pages with contents, so text never faults.
+// Load creates the first process from a static ELF executable with an
+// empty environment; the program's path is argv[0].
 func (m *Machine) Load(data []byte, argv []string) error {
+	path := "/guest"
+	if len(argv) > 0 {
+		path = argv[0]
+	}
+	return m.Exec(data, path, argv, nil)
+}
+
+// Exec creates the first process from a static ELF executable, as execve
+// does (fs/exec.c, fs/binfmt_elf.c load_elf_binary, v5.10): an mm with one
+// VMA per PT_LOAD segment, the program break just past the highest
+// segment, and a stack holding argc, argv, envp and the auxiliary vector
+// (create_elf_tables), and its first thread on CPU 0. path is the
+// executable's name as execve received it (AT_EXECFN, /proc/self/exe).
+// Segments are populated eagerly (the model has no page cache): their
+// pages are private anonymous pages with contents, so text never faults.
+func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 	im, err := elfload.Load(data)
+	if err != nil {
+		return err
+	}
+	hdr, err := elfHeader(data)
 	if err != nil {
 		return err
 	}
@@ -29,7 +46,7 @@ func (m *Machine) Load(data []byte, argv []string) error {
 	if err != nil {
 		return err
 	}
-	mm.files = []*file{{kind: fileStdout}, {kind: fileStdout}, {kind: fileStdout}}
+	mm.files = []*file{{kind: fileStdio, stdio: 0, flags: oRdonly}, {kind: fileStdio, stdio: 1, flags: oWronly}, {kind: fileStdio, stdio: 2, flags: oWronly}}
 	for _, s := range im.Segments {
 		start := s.Vaddr &^ 0xfff
 		end := (s.Vaddr + s.Memsz + 0xfff) &^ 0xfff
@@ -43,7 +60,7 @@ func (m *Machine) Load(data []byte, argv []string) error {
 		if s.Exec {
 			f |= VM_EXEC
 		}
-		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf"}
+		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf", exeBias: int64(hdr.offsets[s.Vaddr]>>12) - int64(start>>12)}
 		mm.insertVMA(vma)
 		for a := start; a < end; a += 4096 {
 			p, err := m.populate(mm, vma, a)
@@ -58,22 +75,25 @@ func (m *Machine) Load(data []byte, argv []string) error {
 		}
 	}
 	mm.brk = im.Brk()
+	mm.startBrk = mm.brk
 	stack := &VMA{start: stackTop - stackSize, end: stackTop, flags: VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | VM_GROWSDOWN | VM_SOFTDIRTY, anon: true, name: "[stack]"}
 	mm.insertVMA(stack)
-	sp, err := m.setupArgs(mm, stack, argv)
+	hdr.entry = im.Entry
+	sp, err := m.setupArgs(mm, stack, path, argv, envp, hdr)
 	if err != nil {
 		return err
 	}
-	comm := "guest"
-	if len(argv) > 0 {
-		comm = argv[0]
-		for i := len(comm) - 1; i >= 0; i-- {
-			if comm[i] == '/' {
-				comm = comm[i+1:]
-				break
-			}
+	comm := path
+	for i := len(comm) - 1; i >= 0; i-- {
+		if comm[i] == '/' {
+			comm = comm[i+1:]
+			break
 		}
 	}
+	if len(comm) > 15 {
+		comm = comm[:15] // TASK_COMM_LEN - 1 (__set_task_comm)
+	}
+	mm.exe = absPath(path) // d_path of the file: relative names resolve against the cwd, "/"
 	t := m.newTask(mm, 0, comm)
 	t.regs = cpu.InitialRegs(im.Entry, sp)
 	v := m.cpus[0]
@@ -81,6 +101,45 @@ func (m *Machine) Load(data []byte, argv []string) error {
 	v.runq = append(v.runq, t)
 	v.wakeAt = 0
 	return nil
+}
+
+// execHeader is what create_elf_tables takes from the ELF header.
+type execHeader struct {
+	phdr         uint64 // load_addr + e_phoff
+	phent, phnum uint64
+	entry        uint64
+	offsets      map[uint64]uint64 // p_vaddr → p_offset of each PT_LOAD
+}
+
+// elfHeader reads e_phoff, e_phentsize and e_phnum and the first PT_LOAD's
+// p_vaddr - p_offset (load_elf_binary's load_addr; the load bias of an
+// ET_EXEC file is 0). elfload.Load has validated the file.
+func elfHeader(data []byte) (execHeader, error) {
+	h := execHeader{offsets: map[uint64]uint64{}}
+	le := binary.LittleEndian
+	if len(data) < 64 {
+		return h, fmt.Errorf("kernelmodel: exec: short ELF header")
+	}
+	phoff := le.Uint64(data[32:])
+	h.phent = uint64(le.Uint16(data[54:]))
+	h.phnum = uint64(le.Uint16(data[56:]))
+	for i := uint64(0); i < h.phnum; i++ {
+		o := phoff + i*h.phent
+		if h.phent < 56 || o+56 > uint64(len(data)) || o < phoff {
+			return h, fmt.Errorf("kernelmodel: exec: program headers beyond the file")
+		}
+		if le.Uint32(data[o:]) == 1 { // PT_LOAD
+			vaddr, off := le.Uint64(data[o+16:]), le.Uint64(data[o+8:])
+			if len(h.offsets) == 0 {
+				h.phdr = vaddr - off + phoff
+			}
+			h.offsets[vaddr] = off
+		}
+	}
+	if len(h.offsets) == 0 {
+		return h, fmt.Errorf("kernelmodel: exec: no PT_LOAD")
+	}
+	return h, nil
 }
 
 // populate maps a fresh zeroed page at addr with the VMA's protection.
@@ -124,29 +183,129 @@ func (m *Machine) pteAllocBoot(mm *MM, addr uint64) (phys.Addr, error) {
 	return table.Addr() + phys.Addr(tlb.VirtAddr(addr).Index(1)*8), nil
 }
 
-// setupArgs lays out the initial stack (create_elf_tables) and returns the
-// initial RSP, which points at argc.
-func (m *Machine) setupArgs(mm *MM, stack *VMA, argv []string) (uint64, error) {
+// Auxiliary vector types (include/uapi/linux/auxvec.h,
+// arch/x86/include/uapi/asm/auxvec.h).
+const (
+	atNull        = 0
+	atPhdr        = 3
+	atPhent       = 4
+	atPhnum       = 5
+	atPagesz      = 6
+	atBase        = 7
+	atFlags       = 8
+	atEntry       = 9
+	atUID         = 11
+	atEUID        = 12
+	atGID         = 13
+	atEGID        = 14
+	atPlatform    = 15
+	atHwcap       = 16
+	atClktck      = 17
+	atSecure      = 23
+	atRandom      = 25
+	atHwcap2      = 26
+	atExecfn      = 31
+	atMinSigStkSz = 51
+)
+
+// hwcap is ELF_HWCAP on x86 (boot_cpu_data.x86_capability[CPUID_1_EDX]):
+// CPUID.1:EDX of the modelled vCPU, FPU TSC CX8 CMOV CLFSH MMX FXSR SSE
+// SSE2 (TestAuxvHWCAPMatchesCPUID checks it against the CPU model).
+const hwcap = 1<<0 | 1<<4 | 1<<8 | 1<<15 | 1<<19 | 1<<23 | 1<<24 | 1<<25 | 1<<26
+
+// minSigStkSz is AT_MINSIGSTKSZ, get_sigframe_size() (arch/x86/kernel/
+// signal.c init_sigframe_size, 1c33bb050750 in v5.14; v5.10 does not pass
+// it, glibc then assumes its constant): sizeof(struct rt_sigframe) 440 +
+// FRAME_ALIGNMENT-1 + the 512-byte FXSAVE fpstate of a CPU without XSAVE +
+// 63 bytes of XSAVE alignment padding, rounded up to 16.
+const minSigStkSz = (440 + 15 + 512 + 63 + 15) &^ 15
+
+// Credentials of the first process: root, so that /proc/self/pagemap
+// shows PFNs (pagemap_open: CAP_SYS_ADMIN).
+const (
+	guestUID = 0
+	guestGID = 0
+)
+
+// setupArgs lays out the initial stack as v5.10 does with stack
+// randomization off (fs/exec.c copy_strings, fs/binfmt_elf.c
+// create_elf_tables) and returns the initial RSP, which points at argc and
+// is 16-byte aligned. From the top: a NULL word, the filename (AT_EXECFN),
+// the environment and argument strings, the platform string "x86_64", the
+// 16 AT_RANDOM bytes, then argc, argv[], NULL, envp[], NULL and the
+// auxiliary vector.
+func (m *Machine) setupArgs(mm *MM, stack *VMA, path string, argv, envp []string, h execHeader) (uint64, error) {
+	// bprm->p starts one pointer below the top; copy_string_kernel puts
+	// the filename there, then copy_strings copies envp and argv, each
+	// array from its last string down, so the strings read upwards in
+	// order: argv[0] … argv[argc-1] envp[0] … filename NUL-word.
+	p := stackTop - 8
+	p -= uint64(len(path)) + 1
+	execfn := p
 	var strs []byte
-	var offs []uint64
+	var argvAt, envpAt []uint64
+	total := uint64(len(path)) + 1
 	for _, a := range argv {
-		offs = append(offs, uint64(len(strs)))
+		total += uint64(len(a)) + 1
+	}
+	for _, e := range envp {
+		total += uint64(len(e)) + 1
+	}
+	if total > stackSize/4 { // MAX_ARG_STRLEN aside, bprm_stack_limits: 1/4 of RLIMIT_STACK
+		return 0, fmt.Errorf("kernelmodel: exec: argument list too long (%d bytes)", total)
+	}
+	strBase := execfn - (total - uint64(len(path)) - 1)
+	for _, a := range argv {
+		argvAt = append(argvAt, strBase+uint64(len(strs)))
 		strs = append(strs, a...)
 		strs = append(strs, 0)
 	}
-	random := [16]byte{0x37, 0x13, 0x42, 0x24, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef}
-	strBase := (stackTop - 64 - uint64(len(strs))) &^ 15
-	randAddr := strBase - 16
-	// words: argc, argv..., NULL, envp NULL, auxv pairs (AT_PAGESZ, AT_RANDOM, AT_NULL)
+	for _, e := range envp {
+		envpAt = append(envpAt, strBase+uint64(len(strs)))
+		strs = append(strs, e...)
+		strs = append(strs, 0)
+	}
+	strs = append(strs, path...)
+	strs = append(strs, 0)
+	// create_elf_tables
+	p = strBase &^ 15 // arch_align_stack
+	const platform = "x86_64"
+	p -= uint64(len(platform)) + 1
+	uPlatform := p
+	p -= 16
+	uRandom := p
+	var random [16]byte
+	m.randomBytes(random[:])
+	auxv := []uint64{
+		atMinSigStkSz, minSigStkSz, // ARCH_DLINFO (no vDSO: no AT_SYSINFO_EHDR)
+		atHwcap, hwcap,
+		atPagesz, 4096,
+		atClktck, 100, // CLOCKS_PER_SEC (USER_HZ)
+		atPhdr, h.phdr,
+		atPhent, h.phent,
+		atPhnum, h.phnum,
+		atBase, 0,
+		atFlags, 0,
+		atEntry, h.entry,
+		atUID, guestUID,
+		atEUID, guestUID,
+		atGID, guestGID,
+		atEGID, guestGID,
+		atSecure, 0,
+		atRandom, uRandom,
+		atHwcap2, 0,
+		atExecfn, execfn,
+		atPlatform, uPlatform,
+		atNull, 0,
+	}
+	items := uint64(len(argv)+1) + uint64(len(envp)+1) + 1
+	sp := (p - uint64(len(auxv))*8 - items*8) &^ 15 // STACK_ADD, STACK_ROUND
 	words := []uint64{uint64(len(argv))}
-	for _, o := range offs {
-		words = append(words, strBase+o)
-	}
-	words = append(words, 0, 0, 6, 4096, 25, randAddr, 0, 0)
-	sp := (randAddr - uint64(len(words))*8) &^ 15
-	if stackTop-sp > 64<<10 {
-		return 0, fmt.Errorf("kernelmodel: argument list too long (%d bytes)", stackTop-sp)
-	}
+	words = append(words, argvAt...)
+	words = append(words, 0)
+	words = append(words, envpAt...)
+	words = append(words, 0)
+	words = append(words, auxv...)
 	for a := sp &^ 0xfff; a < stackTop; a += 4096 {
 		if _, err := m.populate(mm, stack, a); err != nil {
 			return 0, err
@@ -156,11 +315,13 @@ func (m *Machine) setupArgs(mm *MM, stack *VMA, argv []string) (uint64, error) {
 	for i, w := range words {
 		binary.LittleEndian.PutUint64(buf[i*8:], w)
 	}
-	copy(buf[randAddr-sp:], random[:])
+	copy(buf[uRandom-sp:], random[:])
+	copy(buf[uPlatform-sp:], platform)
 	copy(buf[strBase-sp:], strs)
 	if err := m.writeUser(mm, sp, buf); err != nil {
 		return 0, err
 	}
+	mm.argStart, mm.argEnd = strBase, strBase+uint64(len(strs))-uint64(len(path))-1
 	return sp, nil
 }
 

@@ -86,7 +86,7 @@ func (v *VCPU) sysMemfdCreate(uname, flags uint64) int64 {
 		return err
 	}
 	s := &shmemFile{name: "memfd:" + name, cache: map[uint64]phys.PFN{}, opens: 1}
-	return v.curr.mm.installFD(&file{kind: fileMemfd, shm: s})
+	return v.curr.mm.installFDFrom(&file{kind: fileMemfd, shm: s, flags: oRdwr}, 0, flags&mfdCloexec != 0)
 }
 
 // shmemGetPage models shmem_getpage_gfp: the cached page at index, or (if

@@ -291,7 +291,7 @@ func TestMemfdErrors(t *testing.T) {
 			if e := v.copyToUser(scratch+64, append(long, 0)); e != 0 {
 				t.Fatal(e)
 			}
-			so := v.curr.mm.installFD(&file{kind: fileStdout})
+			so := v.curr.mm.installFD(&file{kind: fileStdio, stdio: 1})
 			cases := []struct {
 				name string
 				got  int64

@@ -55,6 +55,7 @@ func (v *VCPU) cloneProcess(flags, newsp, parentTID, childTID, tls uint64) int64
 		return err
 	}
 	c := m.newTask(mm, 0, p.comm)
+	c.sigBlocked = p.sigBlocked
 	c.parent = p
 	if flags&cloneParent != 0 {
 		c.parent = p.parent
@@ -101,7 +102,18 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 		if f != nil && f.shm != nil {
 			f.shm.opens++
 		}
+		if f != nil && f.pipe != nil {
+			fget(f) // dup_fd: another reference to each open pipe end
+		}
 		mm.files = append(mm.files, f)
+	}
+	for fd := range old.cloexec {
+		mm.setCloexec(fd, true)
+	}
+	mm.brk, mm.startBrk, mm.exe, mm.argStart, mm.argEnd = old.brk, old.startBrk, old.exe, old.argStart, old.argEnd
+	mm.rlim, mm.rlimSet = old.rlim, old.rlimSet
+	if old.sig != nil { // copy_sighand: the dispositions, not the pending set
+		mm.sig = &sigHand{action: old.sig.action}
 	}
 	if e := v.dupMMap(mm, old); e != 0 {
 		v.exitMMap(mm) // mmput of the half-built mm
@@ -276,6 +288,9 @@ func (v *VCPU) sysWait4(upid int64, statAddr, options, ru uint64) int64 {
 			continue
 		}
 		status := uint32(c.exitStatus&0xff) << 8
+		if c.termSig != 0 {
+			status = uint32(c.termSig) // WIFSIGNALED, no core dump
+		}
 		m.releaseTask(v, c)
 		if statAddr != 0 && v.putUser32(statAddr, status) != 0 {
 			return -EFAULT
@@ -368,6 +383,10 @@ func (v *VCPU) putFiles(mm *MM) {
 // fput models fput of an open file: the last reference to a userfaultfd
 // runs userfaultfd_release.
 func (v *VCPU) fput(f *file) {
+	if f.pipe != nil {
+		v.pipeRelease(f)
+		return
+	}
 	if f.shm != nil {
 		f.shm.opens--
 		v.shmemRelease(f.shm)

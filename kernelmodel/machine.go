@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 
@@ -55,11 +56,16 @@ type Machine struct {
 	stopped  bool
 	err      error
 	exitCode int
-	quit     chan struct{}
-	ctx      context.Context
-	stdout   []byte        // what the guest wrote to fds 0-2 (read by tests)
-	scripts  int           // tests: scripts still running
-	progress atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
+	// exitSignal is the signal that killed the first process (0: none).
+	exitSignal    int
+	rng           *rand.ChaCha8     // AT_RANDOM, getrandom, /dev/urandom (abi.go)
+	unimplemented map[string]uint64 // -ENOSYS answers by syscall name
+	lastMonoNS    uint64            // the largest CLOCK_MONOTONIC value returned
+	quit          chan struct{}
+	ctx           context.Context
+	stdout        []byte        // what the guest wrote to fds 0-2 (read by tests)
+	scripts       int           // tests: scripts still running
+	progress      atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 
 	par parallel // deterministic parallel execution of user code (parallel.go)
 }
@@ -96,8 +102,13 @@ type VCPU struct {
 	script func(v *VCPU) // tests: kernel code to run on this CPU instead of a task
 
 	tlbIRQs    uint64 // irq_tlb_count
-	idleCycles uint64
-	idleSince  uint64
+	callIRQs   uint64 // irq_call_count
+	switchedAt uint64 // clock when curr was switched in (CPU-time clocks)
+	// nextSleeper is no later than the earliest timeout of a task sleeping
+	// with v as its home (0: unknown, recomputed by wakeSleepers).
+	nextSleeper uint64
+	idleCycles  uint64
+	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
 }
@@ -299,7 +310,9 @@ func (v *VCPU) loop() {
 			v.idleLoop()
 			continue
 		}
-		if v.reapIfKilled() {
+		// Signals are taken on the way to user mode, but not before a
+		// parallel phase's exit (hasPending) has been handled.
+		if v.reapIfKilled() || !v.hasPending && !v.doSignals() {
 			continue
 		}
 		v.runUser()
@@ -353,6 +366,9 @@ func (v *VCPU) idleLoop() {
 // quantum after a stop (parallel.go), or always serially when parallel
 // execution is off. It returns after the resulting exit has been handled.
 func (v *VCPU) runUser() {
+	if v.c.Clock >= v.nextSleeper {
+		v.wakeSleepers() // a timeout expired while the CPU was busy (hrtimer interrupt)
+	}
 	if v.hasPending {
 		v.hasPending = false
 		if v.pendingTask == v.curr { // else exit_group took the task away meanwhile
@@ -368,6 +384,9 @@ func (v *VCPU) runUser() {
 	dl := v.horizon()
 	if e := v.mbox.Earliest(); e < dl {
 		dl = e
+	}
+	if v.nextSleeper < dl {
+		dl = v.nextSleeper
 	}
 	if len(v.runq) > 0 && v.sliceAt < dl {
 		dl = v.sliceAt
@@ -417,7 +436,12 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 	case cpu.ExitBreakpoint:
 		v.forceSig(SIGTRAP, v.c.Regs.RIP, "int3")
 	case cpu.ExitUD:
-		if ex.Err != nil {
+		// An architectural #UD (UD2, an instruction of a feature the CPU
+		// model does not advertise) is do_error_trap → SIGILL, as on
+		// Linux; a gap in the interpreter ends the run with an error
+		// naming the instruction.
+		var ue *cpu.UnimplementedError
+		if ex.Err != nil && !(errors.As(ex.Err, &ue) && ue.Undefined) {
 			v.m.stop(fmt.Errorf("cpu %d: %w", v.id, ex.Err))
 			panic(errStop{})
 		}

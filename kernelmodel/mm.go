@@ -32,6 +32,10 @@ type VMA struct {
 	// address 0, so splits and merges, which copy it, keep
 	// linear_page_index right without adjusting it.
 	fileBias int64
+	// exeBias is p_offset/PAGE_SIZE - vm_start/PAGE_SIZE of an ELF
+	// segment's VMA, for the offset /proc/self/maps shows.
+	exeBias int64
+	heap    bool // created by brk
 }
 
 // MM is an mm_struct.
@@ -50,7 +54,14 @@ type MM struct {
 	cpumask         []bool   // mm_cpumask
 	users           int      // live threads
 	files           []*file  // files_struct, shared by the threads
-	brk             uint64
+	brk, startBrk   uint64
+	exe             string                 // the executable's path (/proc/self/exe)
+	argStart        uint64                 // arg_start, arg_end: the argument strings
+	argEnd          uint64                 //
+	cloexec         map[int]bool           // FD_CLOEXEC of the file-table slots
+	sig             *sigHand               // signal dispositions and shared pending set
+	rlim            [rlimNlimits][2]uint64 // signal->rlim, once rlimSet
+	rlimSet         bool
 
 	// revokeOps counts kernel operations in progress that removed a right
 	// from a PTE with a deferred flush (clear_refs, uffd-wp, mprotect): a

@@ -16,6 +16,12 @@ const (
 	mapFixed     = 0x10
 	mapAnonymous = 0x20
 	mapPopulate  = 0x8000
+	// mapFixedNoreplace is MAP_FIXED_NOREPLACE: MAP_FIXED that fails with
+	// -EEXIST instead of replacing a mapping.
+	mapFixedNoreplace = 0x100000
+	// stackGuardGap is the default stack_guard_gap (256 pages) kept free
+	// below a VM_GROWSDOWN mapping.
+	stackGuardGap = 256 << 12
 )
 
 const taskSize = uint64(0x7fff_ffff_f000) // TASK_SIZE_MAX for 4-level paging
@@ -78,14 +84,29 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 // held for write: MAP_FIXED replaces whatever is mapped there (do_mmap →
 // do_munmap), otherwise get_unmapped_area searches top-down.
 func (v *VCPU) getUnmappedAreaLocked(mm *MM, addr, length, flags uint64) (uint64, int64) {
-	if flags&mapFixed != 0 {
+	if flags&(mapFixed|mapFixedNoreplace) != 0 {
 		if addr&0xfff != 0 || addr+length > taskSize || addr+length < addr {
 			return 0, -EINVAL
 		}
 		if !mm.free(addr, addr+length) {
+			if flags&mapFixed == 0 {
+				return 0, -EEXIST // do_mmap: MAP_FIXED_NOREPLACE over a mapping
+			}
 			v.doMunmapLocked(mm, addr, addr+length)
 		}
 		return addr, 0
+	}
+	if addr != 0 {
+		// A hint (arch_get_unmapped_area_topdown): taken when the page-
+		// aligned range is free, above mmap_min_addr, and clear of a
+		// stack's guard gap.
+		addr = (addr + 0xfff) &^ 0xfff
+		if addr >= mmapMinAddr && addr <= taskSize-length && mm.free(addr, addr+length) {
+			next := mm.findVMAAbove(addr)
+			if next == nil || next.flags&VM_GROWSDOWN == 0 || addr+length+stackGuardGap <= next.start {
+				return addr, 0
+			}
+		}
 	}
 	addr = mm.getUnmappedArea(length)
 	if addr == 0 {

@@ -29,6 +29,14 @@ type Task struct {
 	parent        *Task
 	exitStatus    int
 	waitingChild  bool // blocked in wait4
+
+	futexBitset uint32 // FUTEX_WAIT_BITSET mask while in futexWait
+	sigBlocked  uint64 // blocked signal mask
+	sigPending  uint64 // thread-directed pending signals
+	altStack    altStack
+	termSig     int    // the signal that ended the thread group (wait status)
+	robustList  uint64 // set_robust_list head
+	runtime     uint64 // cycles on a CPU before the current stint (sum_exec_runtime)
 }
 
 type futexKey struct {
@@ -91,6 +99,7 @@ func (v *VCPU) wakeUpTask(t *Task) {
 func (v *VCPU) scheduleNext() {
 	prev := v.curr
 	if prev != nil {
+		prev.runtime += v.c.Clock - v.switchedAt
 		prev.regs = v.c.Regs
 		if prev.state == taskRunning {
 			prev.state = taskRunnable
@@ -109,6 +118,7 @@ func (v *VCPU) scheduleNext() {
 		}
 		next.state = taskRunning
 		v.curr = next
+		v.switchedAt = v.c.Clock
 		v.c.Regs = next.regs
 		v.sliceAt = v.c.Clock + v.m.cfg.Timeslice
 		v.switchMMIrqsOff(next.mm)
@@ -137,8 +147,10 @@ func (v *VCPU) block() {
 	v.scheduleNext()
 }
 
-// futexWait models FUTEX_WAIT: sleep if *uaddr == val.
-func (v *VCPU) futexWait(addr uint64, val uint32) int64 {
+// futexWait models futex_wait: sleep if *uaddr == val, until a wake
+// whose bitset intersects bitset or, if d > 0, for at most d cycles
+// (-ETIMEDOUT; wakeSleepers ends the wait).
+func (v *VCPU) futexWait(addr uint64, val, bitset uint32, d uint64) int64 {
 	cur, err := v.getUser32(addr)
 	if err != 0 {
 		return err
@@ -146,8 +158,16 @@ func (v *VCPU) futexWait(addr uint64, val uint32) int64 {
 	if cur != val {
 		return -EAGAIN
 	}
+	if d == 1 {
+		return -ETIMEDOUT // the timeout has already passed
+	}
 	t := v.curr
 	t.futexKey = futexKey{t.mm, addr}
+	t.futexBitset = bitset
+	if d > 0 {
+		t.sleepUntil = v.c.Clock + d
+		v.nextSleeper = min(v.nextSleeper, t.sleepUntil)
+	}
 	v.c.Regs.GPR[cpu.RAX] = 0 // the return value when woken; scheduleNext saves v.c.Regs
 	v.block()
 	return 0
@@ -156,18 +176,42 @@ func (v *VCPU) futexWait(addr uint64, val uint32) int64 {
 // futexWake models FUTEX_WAKE: wake up to n waiters on (mm, addr), in the
 // order they started waiting.
 func (v *VCPU) futexWake(mm *MM, addr uint64, n int) int64 {
+	return v.futexWakeBits(mm, addr, n, futexBitsetAll)
+}
+
+// futexWakeBits models futex_wake with a bitset (FUTEX_WAKE_BITSET).
+func (v *VCPU) futexWakeBits(mm *MM, addr uint64, n int, bitset uint32) int64 {
 	woken := 0
 	for _, t := range v.m.tasks {
 		if woken >= n {
 			break
 		}
-		if t.state == taskBlocked && t.futexKey == (futexKey{mm, addr}) {
+		if t.state == taskBlocked && t.futexKey == (futexKey{mm, addr}) && t.futexBitset&bitset != 0 {
 			t.futexKey = futexKey{}
+			t.sleepUntil = 0
 			v.wakeUpTask(t)
 			woken++
 		}
 	}
 	return int64(woken)
+}
+
+// futexRequeue models futex_requeue without PI: wake up to nrWake waiters
+// of addr, move up to nrRequeue of the others to addr2. It returns the
+// number woken plus requeued.
+func (v *VCPU) futexRequeue(mm *MM, addr, addr2 uint64, nrWake, nrRequeue int) int64 {
+	woken := int(v.futexWake(mm, addr, nrWake))
+	moved := 0
+	for _, t := range v.m.tasks {
+		if moved >= nrRequeue {
+			break
+		}
+		if t.state == taskBlocked && t.futexKey == (futexKey{mm, addr}) {
+			t.futexKey.addr = addr2
+			moved++
+		}
+	}
+	return int64(woken + moved)
 }
 
 // exitTask models do_exit for the current task: mm_release clears and wakes
@@ -184,6 +228,7 @@ func (v *VCPU) exitTask(status int) {
 	t.mm.users--
 	if t.mm.users == 0 {
 		v.exitMMap(t.mm)
+		v.putPipes(t.mm)
 		if t.parent != nil {
 			for _, p := range v.m.tasks {
 				if p.tgid == t.parent.tgid && p.waitingChild && p.state == taskBlocked {
@@ -234,12 +279,15 @@ func (v *VCPU) reapIfKilled() bool {
 func (v *VCPU) nanosleep(d uint64) {
 	t := v.curr
 	t.sleepUntil = v.c.Clock + d
+	v.nextSleeper = min(v.nextSleeper, t.sleepUntil)
 	v.c.Regs.GPR[cpu.RAX] = 0
 	v.block()
 }
 
-// wakeSleepers makes tasks whose nanosleep expired runnable, and returns the
-// earliest pending expiry.
+// wakeSleepers makes tasks whose nanosleep or futex timeout expired
+// runnable, and returns the earliest pending expiry (also kept in
+// v.nextSleeper, so that a busy CPU comes back to the kernel for it: the
+// hrtimer interrupt).
 func (v *VCPU) wakeSleepers() uint64 {
 	next := uint64(ipi.Never)
 	for _, t := range v.m.tasks {
@@ -248,10 +296,15 @@ func (v *VCPU) wakeSleepers() uint64 {
 		}
 		if t.sleepUntil <= v.c.Clock {
 			t.sleepUntil = 0
+			if t.futexKey.mm != nil { // a futex wait timed out
+				t.futexKey = futexKey{}
+				t.regs.GPR[cpu.RAX] = negErrno(ETIMEDOUT)
+			}
 			v.wakeUpTask(t)
 		} else if t.sleepUntil < next {
 			next = t.sleepUntil
 		}
 	}
+	v.nextSleeper = next
 	return next
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tlbemu/emu/cpu"
+	"github.com/tlbemu/emu/ipi"
 	"go.uber.org/zap"
 )
 
@@ -37,8 +38,6 @@ const (
 	SIGSEGV = 11
 )
 
-var signalNames = map[int]string{SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV"}
-
 // x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
 const (
 	sysRead          = 0
@@ -65,28 +64,21 @@ const (
 	sysFutex         = 202
 	sysSetTidAddress = 218
 	sysExitGroup     = 231
+	sysOpen          = 2
 	sysOpenat        = 257
 	sysUserfaultfd   = 323
 )
 
 func syscallName(nr uint64) string {
-	if n, ok := syscallNames[nr]; ok {
+	if n, ok := syscallTable[nr]; ok {
 		return n
 	}
-	return "syscall"
+	return "syscall_" + itoa(int(nr))
 }
 
-var syscallNames = map[uint64]string{
-	sysRead: "read", sysWrite: "write", sysClose: "close", sysMmap: "mmap", sysMprotect: "mprotect",
-	sysMunmap: "munmap", sysIoctl: "ioctl", sysSchedYield: "sched_yield", sysMadvise: "madvise",
-	sysNanosleep: "nanosleep", sysClone: "clone", sysFork: "fork", sysExit: "exit", sysWait4: "wait4",
-	sysFutex: "futex", sysExitGroup: "exit_group", sysOpenat: "openat", sysUserfaultfd: "userfaultfd",
-	sysPread64: "pread64", sysPwrite64: "pwrite64", sysFtruncate: "ftruncate", sysMemfdCreate: "memfd_create",
-	sysMremap: "mremap",
-}
-
-// GuestSignal is a fatal signal that killed the guest, reported the way the
-// kernel's show_signal_msg logs it.
+// GuestSignal is a fatal signal that killed the guest: a fault, reported
+// the way the kernel's show_signal_msg logs it, or (Sent) a signal the
+// guest sent with kill/tgkill/tkill, such as abort's SIGABRT.
 type GuestSignal struct {
 	Comm string
 	PID  int
@@ -96,38 +88,55 @@ type GuestSignal struct {
 	RSP  uint64
 	What string
 	CPU  int
+	Sent bool
 }
 
 func (g *GuestSignal) Error() string {
+	if g.Sent {
+		return fmt.Sprintf("guest killed by %s: %s[%d] on cpu %d", SignalName(g.Sig), g.Comm, g.PID, g.CPU)
+	}
 	return fmt.Sprintf("guest killed by %s: %s[%d]: %s at %x ip %016x sp %016x on cpu %d",
-		signalNames[g.Sig], g.Comm, g.PID, g.What, g.Addr, g.RIP, g.RSP, g.CPU)
+		SignalName(g.Sig), g.Comm, g.PID, g.What, g.Addr, g.RIP, g.RSP, g.CPU)
 }
 
-// forceSig delivers a fatal signal to the current task's thread group. The
-// model has no signal handlers: every such signal kills the process.
+// forceSig delivers a fatal signal for a fault to the current task's
+// thread group (force_sig_fault: the default action, whatever the
+// handler, as the model runs no handlers).
 func (v *VCPU) forceSig(sig int, addr uint64, what string) {
 	t := v.curr
+	if h := t.mm.sigHand().action[sig].handler; h > sigIgn && t.sigBlocked&sigmask(sig) == 0 && sig != SIGKILL {
+		// force_sig_fault with a handler: the handler runs, with the fault
+		// in siginfo and sigcontext (a handler that returns retries the
+		// instruction).
+		f := signalFault{fault: true, code: siKernel, addr: addr}
+		switch sig {
+		case SIGSEGV:
+			f.code, f.trapno = segvMapErr, 14
+			if t.mm.findVMA(addr) != nil {
+				f.code = segvAccErr
+			}
+			if what == "general protection fault" {
+				f.code, f.trapno = siKernel, 13
+			}
+		case SIGBUS:
+			f.code, f.trapno = 2, 14 // BUS_ADRERR
+		case SIGILL:
+			f.code, f.trapno = 2, 6 // ILL_ILLOPN, #UD
+		case SIGFPE:
+			f.code, f.trapno = 1, 0 // FPE_INTDIV, #DE
+		case SIGTRAP:
+			f.code, f.trapno = siKernel, 3
+		}
+		v.setupRtFrame(sig, f)
+		return
+	}
 	if t.tgid == 1 {
+		v.m.exitSignal = sig
 		v.m.stop(&GuestSignal{Comm: t.comm, PID: t.tgid, Sig: sig, Addr: addr, RIP: v.c.Regs.RIP, RSP: v.c.Regs.GPR[cpu.RSP], What: what, CPU: v.id})
 		panic(errStop{})
 	}
-	v.exitGroup(128 + sig)
+	v.killGroup(sig, what)
 }
-
-// file is an open file description.
-type file struct {
-	kind int
-	uffd *userfaultCtx
-	shm  *shmemFile // memfd (fileMemfd)
-	pos  uint64     // f_pos (memfd)
-}
-
-const (
-	fileStdout = iota
-	fileClearRefs
-	fileUffd
-	fileMemfd
-)
 
 // syscall dispatches the system call in RAX (entry_SYSCALL_64 →
 // do_syscall_64), charging the entry/exit cost, and resumes the task with
@@ -146,23 +155,79 @@ func (v *VCPU) syscall() {
 			v.trace("syscall", syscallName(nr), start, "ret", ret)
 		}
 	}()
+	a5 := r.GPR[cpu.R9]
 	switch nr {
 	case sysRead:
 		ret = v.sysRead(int(a0), a1, a2)
 	case sysWrite:
 		ret = v.sysWrite(int(a0), a1, a2)
+	case sysReadv, sysWritev:
+		ret = v.sysReadvWritev(int(a0), a1, a2, -1, nr == sysWritev)
+	case sysPreadv, sysPwritev:
+		if int64(a3) < 0 {
+			ret = -EINVAL
+			break
+		}
+		ret = v.sysReadvWritev(int(a0), a1, a2, int64(a3), nr == sysPwritev)
 	case sysClose:
 		ret = v.sysClose(int(a0))
+	case sysLseek:
+		ret = v.sysLseek(int(a0), int64(a1), a2)
+	case sysFstat:
+		ret = v.sysFstat(int(a0), a1)
+	case sysStat, sysLstat:
+		fl := uint64(0)
+		if nr == sysLstat {
+			fl = atSymlinkNofoll
+		}
+		ret = v.sysNewfstatat(atFDCWD, a0, a1, fl)
+	case sysNewfstatat:
+		ret = v.sysNewfstatat(int64(a0), a1, a2, a3)
+	case sysStatx:
+		ret = -ENOSYS // C libraries fall back to newfstatat
+	case sysReadlink:
+		ret = v.sysReadlinkat(atFDCWD, a0, a1, int64(int32(a2)))
+	case sysReadlinkat:
+		ret = v.sysReadlinkat(int64(a0), a1, a2, int64(int32(a3)))
+	case sysAccess:
+		ret = v.sysFaccessat(atFDCWD, a0, a1)
+	case sysFaccessat, sysFaccessat2:
+		if nr == sysFaccessat2 && a3&^uint64(0x200|atSymlinkNofoll|atEmptyPath) != 0 { // AT_EACCESS
+			ret = -EINVAL
+			break
+		}
+		ret = v.sysFaccessat(int64(a0), a1, a2)
+	case sysGetcwd:
+		ret = v.sysGetcwd(a0, a1)
+	case sysFcntl:
+		ret = v.sysFcntl(int(a0), a1, a2)
+	case sysDup:
+		ret = v.sysDup(int(int32(a0)))
+	case sysDup2:
+		ret = v.sysDup3(int(int32(a0)), int(int32(a1)), -1)
+	case sysDup3:
+		if a2&^uint64(oCloexec) != 0 {
+			ret = -EINVAL
+			break
+		}
+		ret = v.sysDup3(int(int32(a0)), int(int32(a1)), int64(a2))
+	case sysPoll:
+		var sleep uint64
+		ret, sleep = v.sysPoll(a0, a1, int64(int32(a2)))
+		if ret == 0 && sleep > 0 {
+			v.nanosleep(sleep * cyclesPerNS)
+			return
+		}
 	case sysMmap:
 		if a3&mapAnonymous == 0 {
-			ret = v.mmapFile(a0, a1, a2, a3, int64(a4), r.GPR[cpu.R9])
+			ret = v.mmapFile(a0, a1, a2, a3, int64(a4), a5)
 		} else {
 			ret = v.sysMmap(a0, a1, a2, a3, int64(a4))
 		}
 	case sysMremap:
 		ret = v.sysMremap(a0, a1, a2, a3, a4)
 	case sysPread64, sysPwrite64:
-		ret = v.sysPreadPwrite(int(a0), a1, a2, a3, nr == sysPwrite64)
+		ret = v.sysPread(int(a0), a1, a2, a3, nr == sysPwrite64)
 	case sysFtruncate:
 		ret = v.sysFtruncate(int(a0), a1)
 	case sysMemfdCreate:
@@ -174,9 +239,22 @@ func (v *VCPU) syscall() {
 	case sysMadvise:
 		ret = v.sysMadvise(a0, a1, a2)
 	case sysBrk:
-		ret = 0
-	case sysRtSigaction, sysRtSigprocmask:
-		ret = 0
+		ret = v.sysBrk(a0)
+	case sysRtSigreturn:
+		v.sysRtSigreturn()
+		return
+	case sysRtSigaction:
+		ret = v.sysRtSigaction(int64(int32(a0)), a1, a2, a3)
+	case sysRtSigprocmask:
+		ret = v.sysRtSigprocmask(int64(int32(a0)), a1, a2, a3)
+	case sysSigaltstack:
+		ret = v.sysSigaltstack(a0, a1)
+	case sysKill:
+		ret = v.sysKill(int64(a0), int64(int32(a1)))
+	case sysTkill:
+		ret = v.sysTgkill(-1, int64(a0), int64(int32(a1)))
+	case sysTgkill:
+		ret = v.sysTgkill(int64(int32(a0)), int64(a1), int64(int32(a2)))
 	case sysIoctl:
 		ret = v.sysIoctl(int(a0), a1, a2)
 	case sysSchedYield:
@@ -187,23 +265,63 @@ func (v *VCPU) syscall() {
 			v.scheduleNext()
 			return
 		}
-	case sysNanosleep:
-		sec, e1 := v.getUser64(a0)
-		nsec, e2 := v.getUser64(a0 + 8)
-		if e1 != 0 || e2 != 0 {
-			ret = -EFAULT
+	case sysNanosleep, sysClockNanosleep:
+		var d uint64
+		var err int64
+		if nr == sysNanosleep {
+			d, err = v.getTimespec(a0)
+		} else {
+			d, err = v.sleepNS(int64(int32(a0)), a1, a2)
+		}
+		if err != 0 {
+			ret = err
 			break
 		}
-		if nsec >= 1e9 || int64(sec) < 0 {
-			ret = -EINVAL
-			break
-		}
-		v.nanosleep((sec*1e9 + nsec) * 3) // 3.0 GHz reference clock (calibration.md §3)
+		v.nanosleep(d * cyclesPerNS)
 		return
+	case sysPause:
+		v.nanosleep(ipi.Never - v.c.Clock) // until a signal interrupts it: -EINTR
+		return
+	case sysClockGettime:
+		ret = v.sysClockGettime(int64(int32(a0)), a1)
+	case sysClockGetres:
+		ret = v.sysClockGetres(int64(int32(a0)), a1)
+	case sysGettimeofday:
+		ret = v.sysGettimeofday(a0, a1)
+	case sysTime:
+		ret = v.sysTime(a0)
+	case sysPipe:
+		ret = v.sysPipe2(a0, 0)
+	case sysPipe2:
+		ret = v.sysPipe2(a0, a1)
+	case sysGetrusage:
+		ret = v.sysGetrusage(int64(int32(a0)), a1)
+	case sysSysinfo:
+		ret = v.sysSysinfo(a0)
+	case sysUname:
+		ret = v.sysUname(a0)
+	case sysGetrandom:
+		ret = v.sysGetrandom(a0, a1, a2)
+	case sysPrlimit64:
+		ret = v.sysPrlimit64(int64(a0), a1, a2, a3)
+	case sysGetrlimit:
+		ret = v.sysPrlimit64(0, a0, 0, a1)
+	case sysSetrlimit:
+		ret = v.sysPrlimit64(0, a0, a1, 0)
+	case sysSchedGetaffin:
+		ret = v.sysSchedGetaffinity(int64(a0), a1, a2)
+	case sysSchedSetaffin:
+		ret = v.sysSchedSetaffinity(int64(a0), a1, a2)
+	case sysSetRobustList:
+		ret = v.sysSetRobustList(a0, a1)
+	case sysRseq, sysClone3:
+		ret = -ENOSYS // as a kernel without them: the C library falls back
 	case sysGetpid:
 		ret = int64(t.tgid)
 	case sysGettid:
 		ret = int64(t.tid)
+	case sysGetuid, sysGeteuid, sysGetgid, sysGetegid, sysGetppid:
+		ret = v.getID(nr)
 	case sysClone:
 		ret = v.sysClone(a0, a1, a2, a3, a4)
 	case sysFork:
@@ -214,18 +332,12 @@ func (v *VCPU) syscall() {
 			return // asleep: the call runs again when the task is woken
 		}
 	case sysArchPrctl:
-		if a0 == 0x1002 { // ARCH_SET_FS
-			r.FSBase = a1
-		} else if a0 == 0x1001 { // ARCH_SET_GS
-			r.GSBase = a1
-		} else {
-			ret = -EINVAL
-		}
+		ret = v.sysArchPrctl(a0, a1)
 	case sysSetTidAddress:
 		t.clearChildTID = a0
 		ret = int64(t.tid)
 	case sysFutex:
-		ret = v.sysFutex(a0, int(a1), uint32(a2))
+		ret = v.sysFutex(a0, int(a1), uint32(a2), a3, a4, uint32(a5))
 		if v.curr != t {
 			return // blocked: RAX was set in the saved registers
 		}
@@ -235,6 +347,8 @@ func (v *VCPU) syscall() {
 	case sysExitGroup:
 		v.exitGroup(int(a0 & 0xff))
 		return
+	case sysOpen:
+		ret = v.sysOpenat(atFDCWD, a0, a1)
 	case sysOpenat:
 		ret = v.sysOpenat(int64(a0), a1, a2)
 	case sysUserfaultfd:
@@ -243,130 +357,104 @@ func (v *VCPU) syscall() {
 		if ce := m.log.Check(zap.DebugLevel, "unimplemented syscall"); ce != nil {
 			ce.Write(zap.Uint64("nr", nr), zap.Int("cpu", v.id))
 		}
-		ret = -ENOSYS
+		ret = v.countUnimplemented(syscallName(nr))
 	}
 	if ce := m.log.Check(zap.DebugLevel, "syscall"); ce != nil {
 		ce.Write(zap.Int("cpu", v.id), zap.Int("tid", t.tid), zap.Uint64("nr", nr), zap.Uint64("a0", a0), zap.Uint64("a1", a1), zap.Uint64("a2", a2), zap.Int64("ret", ret), zap.Uint64("clock", v.c.Clock))
 	}
 	if v.curr == t && t.state == taskRunning {
 		v.c.Regs.GPR[cpu.RAX] = uint64(ret)
+		v.doSignals() // exit_to_user_mode: pending signals
 	}
 }
 
-func (mm *MM) fd(n int) *file {
-	if n < 0 || n >= len(mm.files) {
-		return nil
-	}
-	return mm.files[n]
-}
-
-func (mm *MM) installFD(f *file) int64 {
-	for i, g := range mm.files {
-		if g == nil {
-			mm.files[i] = f
-			return int64(i)
-		}
-	}
-	mm.files = append(mm.files, f)
-	return int64(len(mm.files) - 1)
-}
-
-func (v *VCPU) sysWrite(fd int, buf, n uint64) int64 {
-	f := v.curr.mm.fd(fd)
-	if f == nil {
-		return -EBADF
-	}
-	if f.shm != nil {
-		return v.fileRW(f, buf, n, -1, true)
-	}
-	if n > 1<<20 {
-		n = 1 << 20
-	}
-	b := make([]byte, n)
-	if err := v.copyFromUser(b, buf); err != 0 {
-		return err
-	}
-	switch f.kind {
-	case fileStdout:
-		v.m.stdout = append(v.m.stdout, b...)
-		return int64(n)
-	case fileClearRefs:
-		return v.clearRefsWrite(b)
-	}
-	return -EINVAL
-}
-
-func (v *VCPU) sysRead(fd int, buf, n uint64) int64 {
-	f := v.curr.mm.fd(fd)
-	if f == nil {
-		return -EBADF
-	}
-	if f.kind == fileUffd {
-		return v.userfaultfdRead(f.uffd, buf, n)
-	}
-	if f.shm != nil {
-		return v.fileRW(f, buf, n, -1, false)
-	}
-	return -EINVAL
-}
-
-func (v *VCPU) sysClose(fd int) int64 {
-	mm := v.curr.mm
-	f := mm.fd(fd)
-	if f == nil {
-		return -EBADF
-	}
-	mm.files[fd] = nil
-	v.fput(f)
-	return 0
-}
-
-func (v *VCPU) sysOpenat(dirfd int64, path, flags uint64) int64 {
-	name, err := v.strncpyFromUser(path, 4096)
-	if err != 0 {
-		return err
-	}
-	switch name {
-	case "/proc/self/clear_refs":
-		if flags&3 == 0 {
-			return -EINVAL // the model only supports writing it
-		}
-		return v.curr.mm.installFD(&file{kind: fileClearRefs})
-	case "/dev/null", "/dev/stdout":
-		return v.curr.mm.installFD(&file{kind: fileStdout})
-	}
-	return -ENOENT
-}
-
-func (v *VCPU) sysIoctl(fd int, cmd, arg uint64) int64 {
-	f := v.curr.mm.fd(fd)
-	if f == nil {
-		return -EBADF
-	}
-	if f.kind == fileUffd {
-		return v.userfaultfdIoctl(f.uffd, cmd, arg)
-	}
-	return -EINVAL // -ENOTTY in Linux for non-ioctl files; EINVAL is close enough
-}
-
-// Futex operations.
+// Futex operations (include/uapi/linux/futex.h).
 const (
-	futexWait        = 0
-	futexWake        = 1
-	futexPrivateFlag = 128
+	futexWait          = 0
+	futexWake          = 1
+	futexRequeue       = 3
+	futexCmpRequeue    = 4
+	futexWaitBitset    = 9
+	futexWakeBitset    = 10
+	futexPrivateFlag   = 128
+	futexClockRealtime = 256
+	futexBitsetAll     = 0xffffffff
+	ETIMEDOUT          = 110
 )
 
-func (v *VCPU) sysFutex(addr uint64, op int, val uint32) int64 {
+// sysFutex models do_futex for the operations C libraries use for locks,
+// condition variables, joins and barriers: WAIT and WAIT_BITSET (with a
+// relative, resp. absolute, timeout), WAKE and WAKE_BITSET, REQUEUE and
+// CMP_REQUEUE. Every futex is private to its mm in the model, so
+// FUTEX_PRIVATE_FLAG changes nothing. Other operations (PI, WAKE_OP):
+// -ENOSYS, counted.
+func (v *VCPU) sysFutex(addr uint64, op int, val uint32, timeout, addr2 uint64, val3 uint32) int64 {
+	cmd := op &^ (futexPrivateFlag | futexClockRealtime)
+	if op&futexClockRealtime != 0 && cmd != futexWaitBitset {
+		return -ENOSYS
+	}
 	if addr&3 != 0 {
 		return -EINVAL
 	}
-	switch op &^ futexPrivateFlag {
-	case futexWait:
-		return v.futexWait(addr, val)
-	case futexWake:
-		return v.futexWake(v.curr.mm, addr, int(val))
+	mm := v.curr.mm
+	switch cmd {
+	case futexWait, futexWaitBitset:
+		bitset := uint32(futexBitsetAll)
+		if cmd == futexWaitBitset {
+			if val3 == 0 {
+				return -EINVAL
+			}
+			bitset = val3
+		}
+		var d uint64 // cycles until the timeout, 0: none
+		if timeout != 0 {
+			ns, err := v.getTimespec(timeout)
+			if err != 0 {
+				return err
+			}
+			if cmd == futexWaitBitset { // absolute on CLOCK_MONOTONIC or _REALTIME
+				id := int64(clockMonotonic)
+				if op&futexClockRealtime != 0 {
+					id = clockRealtime
+				}
+				now, _ := v.clockNS(id)
+				if ns <= now {
+					ns = 0
+				} else {
+					ns -= now
+				}
+			}
+			d = ns*cyclesPerNS + 1 // +1: a zero timeout expires at once, not never
+		}
+		return v.futexWait(addr, val, bitset, d)
+	case futexWake, futexWakeBitset:
+		bitset := uint32(futexBitsetAll)
+		if cmd == futexWakeBitset {
+			if val3 == 0 {
+				return -EINVAL
+			}
+			bitset = val3
+		}
+		return v.futexWakeBits(mm, addr, int(int32(val)), bitset)
+	case futexRequeue, futexCmpRequeue:
+		if addr2&3 != 0 {
+			return -EINVAL
+		}
+		if int32(val) < 0 || int32(timeout) < 0 {
+			return -EINVAL
+		}
+		if cmd == futexCmpRequeue {
+			cur, err := v.getUser32(addr)
+			if err != 0 {
+				return err
+			}
+			if cur != val3 {
+				return -EAGAIN
+			}
+		}
+		return v.futexRequeue(mm, addr, addr2, int(val), int(uint32(timeout)))
 	}
-	return -ENOSYS
+	return v.countUnimplemented("futex_op_" + itoa(cmd))
 }
 
 // Clone flags.
@@ -393,7 +481,8 @@ func (v *VCPU) sysClone(flags, newsp, parentTID, childTID, tls uint64) int64 {
 	}
 	p := v.curr
 	t := v.m.newTask(p.mm, p.tgid, p.comm)
-	t.parent = p.parent // a thread's parent is its group leader's
+	t.sigBlocked = p.sigBlocked // copy_process: the new thread inherits the mask
+	t.parent = p.parent         // a thread's parent is its group leader's
 	t.regs = v.c.Regs
 	t.regs.GPR[cpu.RAX] = 0
 	if newsp != 0 {

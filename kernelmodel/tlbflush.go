@@ -268,6 +268,7 @@ func (v *VCPU) handleIRQs() {
 		v.enterKernel()
 		start := v.c.Clock
 		v.inIRQ = true
+		v.callIRQs++ // sysvec_call_function: inc_irq_stat(irq_call_count)
 		v.c.Clock += ic.IRQEntryCycles
 		v.flushTLBFuncRemote(info)
 		info.pending--

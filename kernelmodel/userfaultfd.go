@@ -98,7 +98,7 @@ func (v *VCPU) sysUserfaultfd(flags uint64) int64 {
 	}
 	mm := v.curr.mm
 	c := &userfaultCtx{mm: mm, flags: flags, files: 1}
-	return mm.installFD(&file{kind: fileUffd, uffd: c})
+	return mm.installFDFrom(&file{kind: fileUffd, uffd: c, flags: oRdwr | flags&oNonblock}, 0, flags&oCloexec != 0)
 }
 
 // userfaultfdIoctl models userfaultfd_ioctl: every command but UFFDIO_API

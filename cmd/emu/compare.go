@@ -1,13 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -19,7 +21,7 @@ import (
 func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu compare", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.StringP("output", "o", "", "write the table to this file (atomically) instead of stdout")
+	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
@@ -39,6 +41,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 			return usagef("-plot: %v", err)
 		}
 	}
+	if err := checkOutputs(outputPath{"-o", *out}, outputPath{"-plot", *plotPath}); err != nil {
+		return err
+	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
@@ -47,12 +52,14 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	var results []*report.Result
 	var names []string
 	for _, path := range fs.Args() {
-		f, err := os.Open(path)
+		data, err := readInput(path, maxResultBytes)
 		if err != nil {
 			return usagef("%v", err)
 		}
-		r, err := report.ReadJSON(f, path)
-		f.Close()
+		if err := oneJSONValue(data); err != nil {
+			return usagef("%s: %v", path, err)
+		}
+		r, err := report.ReadJSON(bytes.NewReader(data), path)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -71,12 +78,12 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 		}
 		return err
 	}
-	if err := emit(out, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
+	if err := emit(out, stdout, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
 		return err
 	}
 	if plotPath != "" && len(c.Rows) > 0 {
 		format, _ := report.PlotFormat(plotPath)
-		if err := writeFileAtomic(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
+		if err := writeFile(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
 		}
 	}
@@ -103,15 +110,18 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
-	if slices.Equal(patchNames(pa.cfg.Patches), patchNames(pb.cfg.Patches)) {
-		return usagef("emu ab: the patch changes nothing")
+	if slices.Equal(effectivePatches(pa.cfg), effectivePatches(pb.cfg)) {
+		return usagef("emu ab: the patch changes nothing (-kernel %s already has %s)", o.kernel, strings.Join(patchNames(pb.cfg.Patches), ","))
+	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
 	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr)
+	s, finish, err := openSession(o, stderr, modeAB)
 	if err != nil {
 		return err
 	}
@@ -120,13 +130,70 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			err = ferr
 		}
 	}()
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
 	var results []*report.Result
-	for _, p := range []*plan{pa, pb} {
+	for i, p := range []*plan{pa, pb} {
 		r, err := s.execute(ctx, p)
 		if err != nil {
-			return fmt.Errorf("%s: %w", r.Variant(), err)
+			err = timeoutError(ctx, o.timeout, err)
+			return abPartial(results, r, i, o.out, stdout, err)
 		}
 		results = append(results, r)
 	}
 	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+}
+
+// abPartial ends an emu ab whose side failed (or was interrupted): there
+// is no comparison, so the result of each side that ran is printed (the
+// failed side's with the runs it finished), and the error says which side
+// did not finish.
+func abPartial(done []*report.Result, failed *report.Result, side int, out string, stdout io.Writer, err error) error {
+	names := []string{"A", "B"}
+	shown := append([]*report.Result(nil), done...)
+	if failed.Runs() > 0 {
+		shown = append(shown, failed)
+	}
+	if len(shown) > 0 {
+		werr := emit(out, stdout, stdout, func(w io.Writer) error {
+			for i, r := range shown {
+				if i > 0 {
+					fmt.Fprintln(w)
+				}
+				fmt.Fprintf(w, "# side %s (%s)\n", names[i], r.Variant())
+				if err := report.WriteText(w, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if werr != nil {
+			return werr
+		}
+	}
+	what := "nothing printed"
+	switch {
+	case side == 1 && failed.Runs() > 0:
+		what = "printed A, and B so far; no comparison"
+	case side == 1:
+		what = "printed A; no comparison"
+	case failed.Runs() > 0:
+		what = "printed A so far; no comparison"
+	}
+	return fmt.Errorf("side %s (%s) did not finish (%s): %w", names[side], failed.Variant(), what, err)
+}
+
+// oneJSONValue refuses data that holds more than one JSON value (a result
+// with something appended). Data that is not JSON at all is left to
+// report.ReadJSON, which names the problem.
+func oneJSONValue(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var v json.RawMessage
+	if dec.Decode(&v) != nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after the JSON result at byte %d", dec.InputOffset())
+	}
+	return nil
 }

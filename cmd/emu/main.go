@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 
@@ -20,7 +21,8 @@ import (
 	"github.com/tlbemu/emu/workloads"
 )
 
-// Exit codes (ecosystem.md §3.3).
+// Exit codes of emu's own outcomes (README "Exit status"). emu run exits
+// with the guest's status instead when the guest ran to its end.
 const (
 	exitOK    = 0
 	exitFail  = 1
@@ -28,11 +30,31 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// SIGTERM (timeout(1), batch schedulers) ends a run as Ctrl-C does:
+	// the counters so far are printed and temporary files removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+// guestStatus is the end of an emu run guest that exited non-zero or was
+// killed: emu exits with the guest's status, as a shell reports it (the
+// exit code, or 128+N for signal N). err, if set, is printed (a killing
+// signal is named, as a shell does); a plain exit prints nothing.
+type guestStatus struct {
+	code int
+	err  error
+}
+
+func (e *guestStatus) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("guest exited with status %d", e.code)
+}
+
+func (e *guestStatus) Unwrap() error { return e.err }
 
 // usageError is a bad command line or bad input file: exit 2.
 type usageError struct{ msg string }
@@ -43,7 +65,7 @@ func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(form
 
 // run is the whole program; tests call it directly. It returns the exit
 // code and writes one line "emu: …" to stderr for any error.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		// A panic is a bug in emu, but the user still gets one line and a
 		// failure exit instead of a Go trace; -v shows the stack.
@@ -55,9 +77,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 			code = exitFail
 		}
 	}()
-	err := dispatch(ctx, args, stdout, stderr)
+	err := dispatch(ctx, args, stdin, stdout, stderr)
 	if err == nil || errors.Is(err, pflag.ErrHelp) {
 		return exitOK
+	}
+	var gs *guestStatus
+	if errors.As(err, &gs) {
+		if gs.err != nil {
+			fmt.Fprintf(stderr, "emu: %s\n", strings.ReplaceAll(gs.err.Error(), "\n", " "))
+		}
+		return gs.code
 	}
 	fmt.Fprintf(stderr, "emu: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 	var ue *usageError
@@ -76,7 +105,7 @@ func hasVerbose(args []string) bool {
 	return false
 }
 
-func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
@@ -87,14 +116,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stdout, "emu", version())
 			return nil
 		case "run":
-			return cmdRun(ctx, args[1:], stdout, stderr, modeProgram)
+			return cmdRun(ctx, args[1:], stdin, stdout, stderr, modeProgram)
 		case "ab":
 			return cmdAB(ctx, args[1:], stdout, stderr)
 		case "compare":
 			return cmdCompare(args[1:], stdout, stderr)
 		}
 	}
-	return cmdRun(ctx, args, stdout, stderr, modeWorkload)
+	return cmdRun(ctx, args, nil, stdout, stderr, modeWorkload)
 }
 
 // versionOverride replaces version() in tests, so golden files do not
@@ -194,23 +223,9 @@ func cmdCosts(args []string, w, stderr io.Writer) error {
 func printCosts(w io.Writer, cfg kernelmodel.Config) error {
 	fmt.Fprintln(w, "# emu cost model, in cycles at 3.0 GHz (reference/calibration.md §3).")
 	fmt.Fprintln(w, "# Copy to a file, edit, and pass it with -costs FILE.")
+	fmt.Fprintln(w, costRangesDoc())
 	for _, k := range kernelmodel.CostKeys(cfg) {
 		fmt.Fprintln(w, k)
-	}
-	return nil
-}
-
-func applyCostFile(cfg *kernelmodel.Config, path string) error {
-	if path == "" {
-		return nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return usagef("-costs: %v", err)
-	}
-	defer f.Close()
-	if err := kernelmodel.ParseCostFile(cfg, f); err != nil {
-		return usagef("%s: %v", path, err)
 	}
 	return nil
 }

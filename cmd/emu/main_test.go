@@ -29,7 +29,7 @@ var small = []string{"-workload", "clear_refs", "-pages", "64", "-iterations", "
 func emu(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = run(context.Background(), args, &o, &e)
+	code = run(context.Background(), args, nil, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -143,6 +143,7 @@ func TestBadInputs(t *testing.T) {
 	}
 	truncated := write("truncated.json", string(data[:len(data)/3]))
 	foreign := write("foreign.json", `{"traceEvents": []}`)
+	trailing := write("trailing.json", string(data)+"{}\n")
 	newer := write("newer.json", strings.Replace(string(data), `"emu_version": "test"`, `"emu_version": "v0.2.0"`, 1))
 
 	for _, tc := range []struct {
@@ -162,16 +163,21 @@ func TestBadInputs(t *testing.T) {
 		{"plot type", []string{"-plot", "x.gif"}, `(valid: .svg, .png)`},
 		{"repeat", []string{"-r", "0"}, "-r/-repeat must be 1..10000"},
 		{"cpus", []string{"-cpus", "0"}, "-cpus must be 1..256"},
-		{"costs missing", []string{"-costs", filepath.Join(dir, "none.costs")}, "-costs: open"},
+		{"threads", []string{"-threads", "2000"}, "-threads must be 1..1024, got 2000"},
+		{"pages", []string{"-pages", "16777217"}, "-pages must be 1..16777216, got 16777217"},
+		{"costs missing", []string{"-costs", filepath.Join(dir, "none.costs")}, "-costs: stat"},
 		{"costs bad", []string{"-costs", write("bad.costs", "kernel.nope = 1\n")}, `unknown key "kernel.nope"`},
 		{"stray arg", []string{"clear_refs"}, `unexpected argument "clear_refs"`},
 		{"ab without patch", []string{"ab", "-workload", "clear_refs"}, "-patch is required"},
+		{"ab patch in kernel", []string{"ab", "-patch", "clear-refs-flush", "-kernel", "5.10-stable"}, "the patch changes nothing (-kernel 5.10-stable already has clear-refs-flush)"},
+		{"empty patch", []string{"-patch", ""}, "-patch: empty patch name (valid: clear-refs-flush,"},
 		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-json"}, "unknown flag: -json"},
 		{"compare one file", []string{"compare", good}, "need at least two result files"},
 		{"compare workloads", []string{"compare", good, other}, `good.json is workload "clear_refs" but other.json is workload "page_fault"`},
 		{"compare versions", []string{"compare", good, newer}, "good.json was written by emu test but newer.json by emu v0.2.0"},
 		{"compare truncated", []string{"compare", good, truncated}, truncated + ": truncated or malformed JSON"},
 		{"compare foreign", []string{"compare", foreign, good}, foreign + ": not an emu result"},
+		{"compare trailing", []string{"compare", good, trailing}, "trailing.json: trailing data after the JSON result"},
 		{"compare missing", []string{"compare", good, filepath.Join(dir, "missing.json")}, "missing.json: no such file"},
 		{"list arg", []string{"list", "x"}, `unexpected argument "x"`},
 		{"run no program", []string{"run"}, "no program given"},
@@ -348,7 +354,7 @@ func FuzzFlags(f *testing.F) {
 			args = args[:1]
 		}
 		var o, e bytes.Buffer
-		code := run(context.Background(), args, &o, &e)
+		code := run(context.Background(), args, nil, &o, &e)
 		if code != 0 && code != 1 && code != 2 {
 			t.Fatalf("run(%q) = %d", args, code)
 		}

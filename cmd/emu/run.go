@@ -10,10 +10,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tlbemu/emu/internal/elfload"
+	"github.com/tlbemu/emu/internal/outfile"
 	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 	"github.com/tlbemu/emu/tlb"
@@ -56,6 +59,9 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 			o.cpus = wl.CPUs
 		}
 	}
+	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
+		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
 	if o.json {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
@@ -92,7 +98,7 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		if len(args) == 0 {
 			return nil, usagef("emu run: no program given (usage: emu run [flags] PROGRAM [ARGS...])")
 		}
-		b, err := os.ReadFile(args[0])
+		b, err := readProgram(args[0])
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
@@ -111,6 +117,14 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		params := wl.Defaults
 		if o.threads < 0 || o.pages < 0 || o.iterations < 0 {
 			return nil, usagef("-threads, -pages and -iterations must not be negative")
+		}
+		// The limits every built-in guest's runtime enforces
+		// (workloads/rt.c parse_params: MAX_THREADS, 2^24 pages).
+		if o.threads > maxWorkloadThreads {
+			return nil, usagef("-threads must be 1..%d, got %d", maxWorkloadThreads, o.threads)
+		}
+		if o.pages > maxWorkloadPages {
+			return nil, usagef("-pages must be 1..%d, got %d", maxWorkloadPages, o.pages)
 		}
 		if o.threads > 0 {
 			params.Threads = o.threads
@@ -140,6 +154,52 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 	p.cfg = cfg
 	p.setCommandAndConfig(o)
 	return p, nil
+}
+
+// Limits of the built-in workloads' parameters (workloads/rt.h MAX_THREADS,
+// workloads/rt.c parse_params).
+const (
+	maxWorkloadThreads = 1024
+	maxWorkloadPages   = 1 << 24
+)
+
+// readProgram reads the executable of emu run, as execve would accept it:
+// a regular file, whose ELF and program headers are checked before the
+// rest is read (so a dynamic or PIE executable, or a large non-ELF file,
+// is refused at once), of at most maxProgramBytes.
+func readProgram(path string) ([]byte, error) {
+	// Stat first: opening a FIFO would wait for a writer.
+	if fi, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if err := elfload.CheckHeaders(f, fi.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if fi.Size() > maxProgramBytes {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d MiB limit", path, fi.Size(), maxProgramBytes>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxProgramBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxProgramBytes {
+		return nil, fmt.Errorf("%s: grew beyond the %d MiB limit while read", path, maxProgramBytes>>20)
+	}
+	return b, nil
 }
 
 func buildConfig(o *options) (kernelmodel.Config, error) {
@@ -185,6 +245,20 @@ func buildConfig(o *options) (kernelmodel.Config, error) {
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
 	return cfg, nil
+}
+
+func patchList() []string {
+	var out []string
+	for _, p := range kernelmodel.Patches {
+		out = append(out, string(p.Name))
+	}
+	return out
+}
+
+// effectivePatches is every patch a configuration runs with: its
+// kernel's and its -patch ones.
+func effectivePatches(cfg kernelmodel.Config) []string {
+	return patchNames(append(slices.Clone(kernelmodel.Kernels[cfg.Kernel]), cfg.Patches...))
 }
 
 func patchNames(ps []kernelmodel.Patch) []string {
@@ -266,10 +340,38 @@ func newLogger(o *options, stderr io.Writer) *zap.Logger {
 // session is what the runs of one command share: logging, the progress
 // bar and the trace.
 type session struct {
-	log      *zap.Logger
-	progress *progress
-	trace    *report.TraceWriter
-	pid      int // the trace's process id of the next run
+	stdin          io.Reader // emu run: the guest's fd 0
+	stdout, stderr io.Writer // the guest's fds 1 and 2 (emu run), fd 2 (workloads)
+	log            *zap.Logger
+	progress       *progress
+	trace          *report.TraceWriter
+	pid            int               // the trace's process id of the next run
+	nosys          map[string]uint64 // unimplemented system calls of all runs: name → calls
+}
+
+// reportUnimplemented prints the system calls the guests made that the
+// model does not implement (they got -ENOSYS), most frequent first, on
+// one line: "emu: unimplemented syscalls: name ×count, …".
+func (s *session) reportUnimplemented(w io.Writer) {
+	if len(s.nosys) == 0 {
+		return
+	}
+	names := make([]string, 0, len(s.nosys))
+	for n := range s.nosys {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		a, b := names[i], names[j]
+		if s.nosys[a] != s.nosys[b] {
+			return s.nosys[a] > s.nosys[b]
+		}
+		return a < b
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s ×%d", n, s.nosys[n])
+	}
+	fmt.Fprintf(w, "emu: unimplemented syscalls: %s\n", strings.Join(parts, ", "))
 }
 
 // execute runs p.runs times with seeds p.seed, p.seed+1, …, each on a
@@ -310,6 +412,15 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
 		}
 	}
+	if p.userProg {
+		// As perf stat: the guest's output streams to emu's own stdout and
+		// stderr as the guest writes it, and stdin passes through.
+		cfg.Stdin, cfg.Stdout, cfg.Stderr = s.stdin, s.stdout, s.stderr
+	} else {
+		// Built-in workloads are silent on success; what one says on its
+		// stderr when it fails is shown.
+		cfg.Stderr = s.stderr
+	}
 	m, err := kernelmodel.New(cfg, s.log)
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -325,11 +436,46 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	s.progress.start(m, i, p.runs)
 	runErr := m.Run(ctx)
 	s.progress.done()
-	if runErr == nil && m.ExitCode() != 0 {
-		runErr = fmt.Errorf("guest exited with status %d", m.ExitCode())
+	runErr = guestEnd(p, m, runErr)
+	for _, u := range m.UnimplementedSyscalls() {
+		if s.nosys == nil {
+			s.nosys = map[string]uint64{}
+		}
+		s.nosys[u.Name] += u.Count
 	}
 	st := m.Stats()
 	return &st, runErr
+}
+
+// guestEnd turns how the guest ended into the run's error. A workload that
+// exits non-zero or is killed has failed (exit 1). An emu run guest's
+// non-zero exit or killing signal becomes emu's exit status (guestStatus):
+// the code, or 128+N for signal N, as a shell reports it.
+func guestEnd(p *plan, m *kernelmodel.Machine, runErr error) error {
+	code, sig := m.ExitStatus()
+	var gs *kernelmodel.GuestSignal
+	if sig == 0 && errors.As(runErr, &gs) {
+		sig = gs.Sig
+	}
+	killed := runErr
+	if killed == nil && sig != 0 {
+		killed = fmt.Errorf("guest killed by %s", kernelmodel.SignalName(sig))
+	}
+	switch {
+	case !p.userProg && runErr == nil && sig != 0:
+		return killed
+	case !p.userProg && runErr == nil && code != 0:
+		return fmt.Errorf("guest exited with status %d", code)
+	case !p.userProg:
+		return runErr
+	case sig != 0:
+		return &guestStatus{code: 128 + sig, err: killed}
+	case runErr != nil:
+		return runErr
+	case code&0xff != 0:
+		return &guestStatus{code: code & 0xff}
+	}
+	return nil
 }
 
 func variantOf(cfg kernelmodel.Config) string {
@@ -366,7 +512,10 @@ func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 }
 
 // cmdRun is emu [flags] and emu run [flags] PROG [ARGS].
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode cmdMode) (err error) {
+//
+// emu run writes the result to stderr, as perf stat does, so that the
+// guest's own stdout stays its own; -o FILE (or -o - for stdout) moves it.
+func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode cmdMode) (err error) {
 	o, rest, err := parseRunFlags(args, stderr, mode)
 	if err != nil {
 		return err
@@ -375,12 +524,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode c
 	if err != nil {
 		return err
 	}
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
+	}
 	if testHookPlanned != nil {
 		if err := testHookPlanned(); err != nil {
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr)
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
+	s, finish, err := openSession(o, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -389,25 +543,61 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, mode c
 			err = ferr
 		}
 	}()
+	if stdin != nil {
+		stdin = newCtxReader(ctx, stdin)
+	}
+	s.stdin, s.stdout, s.stderr = stdin, stdout, stderr
 	res, runErr := s.execute(ctx, p)
+	runErr = timeoutError(ctx, o.timeout, runErr)
 	if res.Runs() == 0 {
 		return runErr
 	}
-	if err := emit(o.out, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
+	resultW := stdout
+	if mode == modeProgram {
+		resultW = stderr
+	}
+	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
 		return err
 	}
 	if o.plot != "" {
 		format, _ := report.PlotFormat(o.plot)
-		if err := writeFileAtomic(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
+		if err := writeFile(o.plot, func(w io.Writer) error { return report.PlotHists(w, format, res) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
 		}
+	}
+	if mode == modeProgram {
+		s.reportUnimplemented(stderr)
 	}
 	return runErr
 }
 
+// outputs lists the output paths of the run flags, for checkOutputs.
+func (o *options) outputs() []outputPath {
+	return []outputPath{{"-o", o.out}, {"-trace", o.trace}, {"-plot", o.plot},
+		{"-cpuprofile", o.cpuProfile}, {"-memprofile", o.memProfile}}
+}
+
+// withTimeout bounds ctx by -timeout (0: no bound).
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// timeoutError names -timeout when it is what ended the run.
+func timeoutError(ctx context.Context, d time.Duration, err error) error {
+	if err != nil && errors.Is(err, kernelmodel.ErrInterrupted) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("-timeout %v reached (host time): %w", d, err)
+	}
+	return err
+}
+
 // openSession starts what the runs share: profiles, logger, progress bar
 // and trace file. finish stops and writes them.
-func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
+//
+// emu run draws no progress bar: stderr carries the guest's own output.
+func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -423,9 +613,9 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 	closers = append(closers, stopProf)
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
-	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose)}
+	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
 	if o.trace != "" {
-		f, err := createAtomic(o.trace)
+		f, err := outfile.Create(o.trace)
 		if err != nil {
 			finish()
 			return nil, nil, fmt.Errorf("-trace: %w", err)
@@ -433,10 +623,13 @@ func openSession(o *options, stderr io.Writer) (*session, func() error, error) {
 		s.trace = report.NewTraceWriter(f)
 		closers = append(closers, func() error {
 			if err := s.trace.Close(); err != nil {
-				f.abort()
+				f.Abort()
 				return fmt.Errorf("-trace: %w", err)
 			}
-			return f.commit()
+			if err := f.Commit(); err != nil {
+				return fmt.Errorf("-trace: %w", err)
+			}
+			return nil
 		})
 	}
 	return s, finish, nil
@@ -454,10 +647,18 @@ func writeFormat(w io.Writer, format string, res *report.Result) error {
 	return report.WriteText(w, res)
 }
 
-// emit writes to stdout, or whole-or-nothing to path.
-func emit(path string, stdout io.Writer, write func(io.Writer) error) error {
-	if path == "" {
+// emit writes a result to def when path is empty, to stdout for "-",
+// and otherwise to the file (writeFile: whole or nothing for a regular
+// file).
+func emit(path string, def, stdout io.Writer, write func(io.Writer) error) error {
+	switch path {
+	case "":
+		return write(def)
+	case "-":
 		return write(stdout)
 	}
-	return writeFileAtomic(path, write)
+	if err := writeFile(path, write); err != nil {
+		return fmt.Errorf("-o: %w", err)
+	}
+	return nil
 }

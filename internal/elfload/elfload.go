@@ -143,9 +143,9 @@ func image(f *elf.File, data []byte) (*Image, error) {
 	for i, p := range f.Progs {
 		switch p.Type {
 		case elf.PT_INTERP:
-			return nil, fmt.Errorf("%w: has PT_INTERP", ErrDynamic)
+			return nil, fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
 		case elf.PT_DYNAMIC:
-			return nil, fmt.Errorf("%w: has PT_DYNAMIC", ErrDynamic)
+			return nil, fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
 		case elf.PT_LOAD:
 		default:
 			continue
@@ -189,4 +189,77 @@ func image(f *elf.File, data []byte) (*Image, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: entry %#x", ErrEntry, im.Entry)
+}
+
+// staticHint ends the message of a dynamically linked executable.
+const staticHint = " (dynamically linked); link with -static -no-pie"
+
+// Header sizes a CheckHeaders caller may rely on.
+const (
+	phdrSize  = 56   // Elf64_Phdr
+	maxPhnum  = 4096 // more program headers than any linker emits
+	maxInterp = 4096 // PATH_MAX
+)
+
+// CheckHeaders validates the ELF header and the program headers of the
+// size-byte file r without reading the rest, so that a wrong file (a
+// dynamic or PIE executable, a huge non-ELF) is refused before it is read
+// whole. It returns the same sentinel errors as Load; a dynamically linked
+// executable's error names its interpreter. A file that passes may still
+// fail Load.
+func CheckHeaders(r io.ReaderAt, size int64) error {
+	var eh [ehdrSize]byte
+	n, err := r.ReadAt(eh[:], 0)
+	if n < len(elf.ELFMAG) || string(eh[:len(elf.ELFMAG)]) != elf.ELFMAG {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %v", ErrTruncated, err)
+		}
+		return ErrNotELF
+	}
+	if n < ehdrSize {
+		return fmt.Errorf("%w: %d bytes, shorter than the ELF header", ErrTruncated, n)
+	}
+	herr := checkHeader(eh[:])
+	if herr != nil && !errors.Is(herr, ErrPIE) {
+		return herr
+	}
+	phoff := binary.LittleEndian.Uint64(eh[32:])
+	phentsize := binary.LittleEndian.Uint16(eh[54:])
+	phnum := uint64(binary.LittleEndian.Uint16(eh[56:]))
+	if phnum == 0 || phnum == 0xffff { // none, or PN_XNUM: Load decides
+		return herr
+	}
+	if phentsize != phdrSize {
+		return fmt.Errorf("%w: program header size %d, want %d", ErrMalformed, phentsize, phdrSize)
+	}
+	if phnum > maxPhnum || phoff > uint64(size) || phnum*phdrSize > uint64(size)-phoff {
+		return fmt.Errorf("%w: %d program headers at %#x beyond %d bytes", ErrTruncated, phnum, phoff, size)
+	}
+	ph := make([]byte, phnum*phdrSize)
+	if _, err := r.ReadAt(ph, int64(phoff)); err != nil {
+		return fmt.Errorf("%w: reading the program headers: %v", ErrTruncated, err)
+	}
+	for i := uint64(0); i < phnum; i++ {
+		p := ph[i*phdrSize:]
+		switch elf.ProgType(binary.LittleEndian.Uint32(p)) {
+		case elf.PT_INTERP:
+			off, sz := binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[32:])
+			interp := ""
+			if sz > 1 && sz <= maxInterp && off <= uint64(size) && sz <= uint64(size)-off {
+				b := make([]byte, sz)
+				if _, err := r.ReadAt(b, int64(off)); err == nil {
+					interp = string(bytes.TrimRight(b, "\x00"))
+				}
+			}
+			if interp != "" {
+				return fmt.Errorf("%w: dynamically linked (interpreter %s); link with -static -no-pie", ErrDynamic, interp)
+			}
+			return fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
+		case elf.PT_DYNAMIC:
+			if herr == nil {
+				return fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
+			}
+		}
+	}
+	return herr
 }

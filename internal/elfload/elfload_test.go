@@ -364,3 +364,72 @@ func FuzzLoad(f *testing.F) {
 		checkImage(t, im, data)
 	})
 }
+
+// countingReader is an io.ReaderAt that counts the bytes read.
+type countingReader struct {
+	r *bytes.Reader
+	n int
+}
+
+func (c *countingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += n
+	return n, err
+}
+
+func TestCheckHeaders(t *testing.T) {
+	good := realELF(t)
+	cr := &countingReader{r: bytes.NewReader(good)}
+	if err := elfload.CheckHeaders(cr, int64(len(good))); err != nil {
+		t.Fatalf("a workload ELF: %v", err)
+	}
+	if cr.n >= len(good)/2 {
+		t.Errorf("read %d of %d bytes: want only the headers", cr.n, len(good))
+	}
+	interp := func(path string) []byte {
+		b := realELF(t)
+		for i := 0; i < int(le.Uint16(b[offPhnum:])); i++ {
+			p := phdr(b, i)
+			if elf.ProgType(le.Uint32(p[phType:])) != elf.PT_LOAD {
+				le.PutUint32(p[phType:], uint32(elf.PT_INTERP))
+				off := uint64(len(b))
+				b = append(b, path...)
+				b = append(b, 0)
+				le.PutUint64(p[phOffset:], off)
+				le.PutUint64(p[phFilesz:], uint64(len(path)+1))
+				return b
+			}
+		}
+		t.Fatal("no non-load program header")
+		return nil
+	}
+	pie := func(b []byte) []byte { le.PutUint16(b[16:], uint16(elf.ET_DYN)); return b }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+		text string
+	}{
+		{"not ELF", []byte("#!/bin/sh\n"), elfload.ErrNotELF, ""},
+		{"empty", nil, elfload.ErrNotELF, ""},
+		{"short", good[:40], elfload.ErrTruncated, ""},
+		{"static PIE", pie(realELF(t)), elfload.ErrPIE, "link with -static -no-pie"},
+		{"dynamic", interp("/lib64/ld-linux-x86-64.so.2"), elfload.ErrDynamic,
+			"dynamically linked (interpreter /lib64/ld-linux-x86-64.so.2); link with -static -no-pie"},
+		{"dynamic PIE", pie(interp("/lib/ld-musl-x86_64.so.1")), elfload.ErrDynamic, "interpreter /lib/ld-musl-x86_64.so.1"},
+		{"phdrs beyond the file", good[:100], elfload.ErrTruncated, ""},
+		{"aarch64", func() []byte { b := realELF(t); le.PutUint16(b[18:], uint16(elf.EM_AARCH64)); return b }(), elfload.ErrNotX86_64, ""},
+	} {
+		err := elfload.CheckHeaders(bytes.NewReader(tc.b), int64(len(tc.b)))
+		if !errors.Is(err, tc.want) || !bytes.Contains([]byte(errText(err)), []byte(tc.text)) {
+			t.Errorf("%s: %v, want %v containing %q", tc.name, err, tc.want, tc.text)
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
