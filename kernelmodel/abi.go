@@ -73,18 +73,18 @@ const (
 
 // clock ids (include/uapi/linux/time.h).
 const (
-	clockRealtime       = 0
-	clockMonotonic      = 1
-	clockProcessCPUTime = 2
-	clockThreadCPUTime  = 3
-	clockMonotonicRaw   = 4
-	clockRealtimeCoarse = 5
-	clockMonotonicCoars = 6
-	clockBoottime       = 7
-	clockRealtimeAlarm  = 8
-	clockBoottimeAlarm  = 9
-	clockTAI            = 11
-	timerAbstime        = 1
+	clockRealtime        = 0
+	clockMonotonic       = 1
+	clockProcessCPUTime  = 2
+	clockThreadCPUTime   = 3
+	clockMonotonicRaw    = 4
+	clockRealtimeCoarse  = 5
+	clockMonotonicCoarse = 6
+	clockBoottime        = 7
+	clockRealtimeAlarm   = 8
+	clockBoottimeAlarm   = 9
+	clockTAI             = 11
+	timerAbstime         = 1
 )
 
 // monoNS returns CLOCK_MONOTONIC in nanoseconds. The vCPU clocks differ by
@@ -122,7 +122,7 @@ func (v *VCPU) clockNS(id int64) (uint64, bool) {
 	switch id {
 	case clockRealtime, clockRealtimeCoarse, clockRealtimeAlarm, clockTAI:
 		return realtimeEpoch*1e9 + v.monoNS(), true
-	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoars, clockBoottime, clockBoottimeAlarm:
+	case clockMonotonic, clockMonotonicRaw, clockMonotonicCoarse, clockBoottime, clockBoottimeAlarm:
 		return v.monoNS(), true
 	case clockProcessCPUTime:
 		return v.cpuTimeNS(v.curr, true), true
@@ -172,7 +172,7 @@ func (v *VCPU) sysClockGetres(id int64, tp uint64) int64 {
 		return -EINVAL
 	}
 	res := uint64(1)
-	if id == clockRealtimeCoarse || id == clockMonotonicCoars {
+	if id == clockRealtimeCoarse || id == clockMonotonicCoarse {
 		res = 4_000_000
 	}
 	if tp == 0 {
@@ -521,7 +521,9 @@ type UnimplementedSyscall struct {
 // model answered with -ENOSYS because it does not implement them, most
 // frequent first (ties by name). Calls the model deliberately answers
 // with -ENOSYS as a v5.10 kernel built without them would (rseq, clone3)
-// are not included. cmd/emu prints them at the end of a run.
+// are not included; operations of implemented calls the model lacks are,
+// as "futex_op_N" (-ENOSYS) and "prctl_op_N" (-EINVAL, as Linux answers
+// an unknown option). cmd/emu prints them at the end of a run.
 func (m *Machine) UnimplementedSyscalls() []UnimplementedSyscall {
 	var out []UnimplementedSyscall
 	for n, c := range m.unimplemented {
@@ -664,4 +666,123 @@ func (v *VCPU) sysSysinfo(info uint64) int64 {
 	le.PutUint16(b[80:], uint16(procs))
 	le.PutUint32(b[104:], 1)
 	return v.copyToUser(info, b)
+}
+
+// Syscall numbers of prctl and mincore.
+const (
+	sysPrctl   = 157
+	sysMincore = 27
+)
+
+// prctl options (include/uapi/linux/prctl.h).
+const (
+	prSetPdeathsig  = 1
+	prGetPdeathsig  = 2
+	prGetDumpable   = 3
+	prSetDumpable   = 4
+	prSetName       = 15
+	prGetName       = 16
+	prSetTHPDisable = 41
+	prGetTHPDisable = 42
+	taskCommLen     = 16
+)
+
+// sysPrctl models the prctl options programs use to name threads and to
+// query or set their process's flags. The model keeps the values; THP
+// disable is recorded but the THP model (Config.THP) does not consult it.
+// Other options are -EINVAL, counted as unimplemented ("prctl_op_N").
+func (v *VCPU) sysPrctl(op, a1 uint64) int64 {
+	t := v.curr
+	switch op {
+	case prSetPdeathsig:
+		if a1 > nSig {
+			return -EINVAL
+		}
+		t.pdeathSig = int(a1)
+		return 0
+	case prGetPdeathsig:
+		return v.putUser32(a1, uint32(t.pdeathSig))
+	case prGetDumpable:
+		if t.mm.notDumpable {
+			return 0
+		}
+		return 1
+	case prSetDumpable:
+		if a1 > 1 {
+			return -EINVAL
+		}
+		t.mm.notDumpable = a1 == 0
+		return 0
+	case prSetName:
+		name, err := v.strncpyFromUser(a1, taskCommLen)
+		if err == -ENAMETOOLONG {
+			b := make([]byte, taskCommLen-1)
+			if e := v.copyFromUser(b, a1); e != 0 {
+				return e
+			}
+			name, err = string(b), 0
+		}
+		if err != 0 {
+			return err
+		}
+		t.comm = name
+		return 0
+	case prGetName:
+		b := make([]byte, taskCommLen)
+		copy(b, t.comm)
+		return v.copyToUser(a1, b)
+	case prSetTHPDisable:
+		t.mm.thpDisable = a1 != 0
+		return 0
+	case prGetTHPDisable:
+		if t.mm.thpDisable {
+			return 1
+		}
+		return 0
+	}
+	v.countUnimplemented("prctl_op_" + itoa(int(op)))
+	return -EINVAL
+}
+
+// sysMincore models mincore: one byte per page of [start, start+len),
+// bit 0 set when the page is resident — a present PTE (the zero page
+// included), or for a memfd/shared-anonymous VMA a page in its page
+// cache. -EINVAL for an unaligned start, -ENOMEM for a range that is not
+// entirely mapped.
+func (v *VCPU) sysMincore(start, length, vec uint64) int64 {
+	if start&0xfff != 0 {
+		return -EINVAL
+	}
+	if length > taskSize || start+length > taskSize {
+		return -ENOMEM
+	}
+	pages := (length + 0xfff) >> 12
+	if pages == 0 {
+		return 0
+	}
+	m := v.m
+	mm := v.curr.mm
+	pages = min(pages, 1<<20) // one call answers at most 4 GiB here: a short vector, never a wrong one
+	end := start + pages<<12
+	out := make([]byte, pages)
+	v.mmapReadLock(mm)
+	for a := start; a < end; {
+		vma := mm.findVMA(a)
+		if vma == nil {
+			v.mmapReadUnlock(mm)
+			return -ENOMEM // do_mincore: a hole in the range
+		}
+		hi := min(vma.end, end)
+		if vma.file != nil {
+			for x := a; x < hi; x += 4096 {
+				if _, ok := vma.file.cache[vma.linearPageIndex(x)]; ok {
+					out[(x-start)>>12] = 1
+				}
+			}
+		}
+		m.walkPresent(mm, a, hi, func(x, _ uint64, _ bool, _ uint64) { out[(x-start)>>12] = 1 })
+		a = hi
+	}
+	v.mmapReadUnlock(mm)
+	return v.copyToUser(vec, out)
 }

@@ -76,6 +76,24 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 	}
 	mm.brk = im.Brk()
 	mm.startBrk = mm.brk
+	// load_elf_binary's start_code/end_code (executable segments) and
+	// start_data/end_data (the file part of the others).
+	mm.startCode = ^uint64(0)
+	for _, s := range im.Segments {
+		end := s.Vaddr + uint64(len(s.Data))
+		if s.Exec {
+			mm.startCode = min(mm.startCode, s.Vaddr)
+			mm.endCode = max(mm.endCode, end)
+		} else {
+			if mm.startData == 0 || s.Vaddr < mm.startData {
+				mm.startData = s.Vaddr
+			}
+			mm.endData = max(mm.endData, end)
+		}
+	}
+	if mm.startCode == ^uint64(0) {
+		mm.startCode = 0
+	}
 	stack := &VMA{start: stackTop - stackSize, end: stackTop, flags: VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT | VM_GROWSDOWN | VM_SOFTDIRTY, anon: true, name: "[stack]"}
 	mm.insertVMA(stack)
 	hdr.entry = im.Entry
@@ -321,7 +339,14 @@ func (m *Machine) setupArgs(mm *MM, stack *VMA, path string, argv, envp []string
 	if err := m.writeUser(mm, sp, buf); err != nil {
 		return 0, err
 	}
-	mm.argStart, mm.argEnd = strBase, strBase+uint64(len(strs))-uint64(len(path))-1
+	mm.argStart = strBase
+	mm.envStart = strBase
+	for _, a := range argv {
+		mm.envStart += uint64(len(a)) + 1
+	}
+	mm.argEnd = mm.envStart
+	mm.envEnd = execfn
+	mm.startStack = sp
 	return sp, nil
 }
 

@@ -111,6 +111,8 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 		mm.setCloexec(fd, true)
 	}
 	mm.brk, mm.startBrk, mm.exe, mm.argStart, mm.argEnd = old.brk, old.startBrk, old.exe, old.argStart, old.argEnd
+	mm.envStart, mm.envEnd, mm.startStack = old.envStart, old.envEnd, old.startStack
+	mm.startCode, mm.endCode, mm.startData, mm.endData = old.startCode, old.endCode, old.startData, old.endData
 	mm.rlim, mm.rlimSet = old.rlim, old.rlimSet
 	if old.sig != nil { // copy_sighand: the dispositions, not the pending set
 		mm.sig = &sigHand{action: old.sig.action}

@@ -954,7 +954,8 @@ type pipe struct {
 // wake makes the pipe's sleepers runnable; each re-runs its call.
 func (v *VCPU) wakePipe(p *pipe) {
 	for _, t := range p.waiters {
-		if t.state == taskBlocked {
+		if t.state == taskBlocked && t.pipeWait {
+			t.pipeWait = false
 			v.wakeUpTask(t)
 		}
 	}
@@ -1004,6 +1005,7 @@ func (v *VCPU) pipeRead(f *file, buf, n uint64, nr uint64, mayBlock bool) int64 
 			return -EAGAIN
 		}
 		p.waiters = append(p.waiters, v.curr)
+		v.curr.pipeWait = true
 		v.sleepInSyscall(nr)
 		return 0
 	}
@@ -1033,6 +1035,7 @@ func (v *VCPU) pipeWrite(f *file, buf, n uint64, nr uint64, mayBlock bool) int64
 			return -EAGAIN
 		}
 		p.waiters = append(p.waiters, v.curr)
+		v.curr.pipeWait = true
 		v.sleepInSyscall(nr)
 		return 0
 	}

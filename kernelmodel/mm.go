@@ -58,10 +58,19 @@ type MM struct {
 	exe             string                 // the executable's path (/proc/self/exe)
 	argStart        uint64                 // arg_start, arg_end: the argument strings
 	argEnd          uint64                 //
+	envStart        uint64                 // env_start, env_end: the environment strings
+	envEnd          uint64                 //
+	startStack      uint64                 // start_stack: the initial RSP
+	startCode       uint64                 // start_code, end_code, start_data, end_data
+	endCode         uint64                 //
+	startData       uint64                 //
+	endData         uint64                 //
 	cloexec         map[int]bool           // FD_CLOEXEC of the file-table slots
 	sig             *sigHand               // signal dispositions and shared pending set
 	rlim            [rlimNlimits][2]uint64 // signal->rlim, once rlimSet
 	rlimSet         bool
+	notDumpable     bool // PR_SET_DUMPABLE 0
+	thpDisable      bool // PR_SET_THP_DISABLE (MMF_DISABLE_THP)
 
 	// revokeOps counts kernel operations in progress that removed a right
 	// from a PTE with a deferred flush (clear_refs, uffd-wp, mprotect): a

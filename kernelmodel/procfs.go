@@ -30,6 +30,7 @@ func init() {
 		"/proc/self/smaps":                 {gen: (*VCPU).procSmaps},
 		"/proc/self/status":                {gen: (*VCPU).procStatus},
 		"/proc/self/comm":                  {gen: func(v *VCPU) []byte { return []byte(v.curr.comm + "\n") }},
+		"/proc/self/stat":                  {gen: (*VCPU).procStat},
 		"/proc/self/cmdline":               {gen: (*VCPU).procCmdline},
 		"/proc/self/pagemap":               {pagemap: true},
 		"/proc/interrupts":                 {gen: (*VCPU).procInterrupts},
@@ -506,4 +507,38 @@ func (v *VCPU) procSmaps() []byte {
 		b.WriteString(" \n")
 	}
 	return []byte(b.String())
+}
+
+// procStat renders /proc/self/stat as do_task_stat (fs/proc/array.c,
+// v5.10) for the thread group: times in USER_HZ (100) ticks of CPU time
+// (all counted as user time), minflt the machine's page faults, rss in
+// pages; fields the model has no notion of (tty, scheduling policy,
+// delay accounting, guest time) are 0, the start time is the machine's
+// start.
+func (v *VCPU) procStat() []byte {
+	t := v.curr
+	mm := t.mm
+	m := v.m
+	ppid := 0
+	if t.parent != nil {
+		ppid = t.parent.tgid
+	}
+	threads := 0
+	for _, o := range m.tasks {
+		if o.tgid == t.tgid && o.state != taskDead {
+			threads++
+		}
+	}
+	var vsize uint64
+	for _, vma := range mm.vmas {
+		vsize += vma.end - vma.start
+	}
+	a, f, sh := m.rss(mm)
+	s := mm.sigHand()
+	ticks := v.cpuTimeNS(t, true) / 10_000_000
+	return fmt.Appendf(nil, "%d (%s) R %d 1 1 0 -1 0 %d 0 0 0 %d 0 0 0 20 0 %d 0 0 %d %d %d %d %d %d 0 0 %d %d %d %d 0 0 0 17 %d 0 0 0 0 0 %d %d %d %d %d %d %d 0\n",
+		t.tgid, t.comm, ppid, m.pgfault, ticks, threads, vsize, a+f+sh, rlimInfinity,
+		mm.startCode, mm.endCode, mm.startStack,
+		s.pending|t.sigPending, t.sigBlocked, s.ignored(), s.caught(), v.id,
+		mm.startData, mm.endData, mm.startBrk, mm.argStart, mm.argEnd, mm.envStart, mm.envEnd)
 }

@@ -30,14 +30,25 @@ type Task struct {
 	exitStatus    int
 	waitingChild  bool // blocked in wait4
 
-	futexBitset uint32 // FUTEX_WAIT_BITSET mask while in futexWait
-	sigBlocked  uint64 // blocked signal mask
-	sigPending  uint64 // thread-directed pending signals
+	futexBitset uint32          // FUTEX_WAIT_BITSET mask while in futexWait
+	pipeWait    bool            // asleep in a pipe read or write (interruptible)
+	sigCode     [nSig + 1]int32 // si_code of each thread-directed pending signal
+	sigBlocked  uint64          // blocked signal mask
+	sigPending  uint64          // thread-directed pending signals
+	savedMask   uint64          // saved_sigmask of rt_sigsuspend, while hasSaved
+	pdeathSig   int             // PR_SET_PDEATHSIG (kept, not sent: parents outlive children in the model's runs)
+	hasSaved    bool
 	altStack    altStack
 	termSig     int    // the signal that ended the thread group (wait status)
 	robustList  uint64 // set_robust_list head
 	runtime     uint64 // cycles on a CPU before the current stint (sum_exec_runtime)
 }
+
+// SIGCHLD si_code values (include/uapi/asm-generic/siginfo.h).
+const (
+	cldExited = 1
+	cldKilled = 2
+)
 
 type futexKey struct {
 	mm   *MM
@@ -235,6 +246,13 @@ func (v *VCPU) exitTask(status int) {
 					p.waitingChild = false
 					v.wakeUpTask(p)
 				}
+			}
+			if t.parent.state != taskDead {
+				code := int32(cldExited)
+				if t.termSig != 0 {
+					code = cldKilled
+				}
+				v.sendSignalCode(t.parent, SIGCHLD, false, code) // do_notify_parent (dropped unless handled)
 			}
 		}
 	}

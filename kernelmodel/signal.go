@@ -112,7 +112,8 @@ type sigAction struct {
 // and the shared pending set.
 type sigHand struct {
 	action  [nSig + 1]sigAction
-	pending uint64 // shared_pending
+	pending uint64          // shared_pending
+	code    [nSig + 1]int32 // si_code of each shared pending signal
 }
 
 func (s *sigHand) ignored() uint64 {
@@ -156,11 +157,12 @@ func (mm *MM) sigHand() *sigHand {
 
 // Syscall numbers of the signal calls.
 const (
-	sysRtSigreturn = 15
-	sysKill        = 62
-	sysSigaltstack = 131
-	sysTkill       = 200
-	sysTgkill      = 234
+	sysRtSigreturn  = 15
+	sysKill         = 62
+	sysSigaltstack  = 131
+	sysRtSigsuspend = 130
+	sysTkill        = 200
+	sysTgkill       = 234
 )
 
 // sysRtSigaction models rt_sigaction: the old action is stored to oact,
@@ -383,18 +385,30 @@ func (v *VCPU) sysTgkill(tgid, tid, sig int64) int64 {
 // dropped; otherwise it is pending (on the thread, or shared for a
 // process-directed signal) until a thread of the group that does not
 // block it returns to user mode (doSignals). The caller's own syscall
-// return is such a point; another thread sleeping in futex, nanosleep or
-// wait4 is woken for it (signal_wake_up: futex and nanosleep return
-// -EINTR, wait4 restarts).
+// return is such a point; another thread sleeping in futex, nanosleep,
+// pause, wait4 or a pipe is woken for it (signal_wake_up: futex, nanosleep
+// and pause return -EINTR, wait4 and pipe I/O restart).
 func (v *VCPU) sendSignal(t *Task, sig int, thread bool) {
+	code := int32(siUser)
+	if thread {
+		code = siTkill
+	}
+	v.sendSignalCode(t, sig, thread, code)
+}
+
+// sendSignalCode is sendSignal with the siginfo code the handler will see
+// (a kernel-generated signal such as SIGCHLD's CLD_EXITED).
+func (v *VCPU) sendSignalCode(t *Task, sig int, thread bool, code int32) {
 	s := t.mm.sigHand()
 	if s.ignoredSig(sig) {
 		return
 	}
 	if thread {
 		t.sigPending |= sigmask(sig)
+		t.sigCode[sig] = code
 	} else {
 		s.pending |= sigmask(sig)
+		s.code[sig] = code
 	}
 	cur := v.curr
 	if cur.tgid == t.tgid && cur.sigBlocked&sigmask(sig) == 0 && (!thread || t == cur) {
@@ -424,6 +438,8 @@ func (v *VCPU) interrupt(o *Task) {
 		o.regs.GPR[cpu.RAX] = negErrno(EINTR)
 	case o.waitingChild:
 		o.waitingChild = false // wait4 runs again (sleepInSyscall)
+	case o.pipeWait:
+		o.pipeWait = false // the read or write runs again: restarted, as with SA_RESTART
 	default:
 		return // not an interruptible sleep the model knows (userfaultfd waits)
 	}
@@ -546,6 +562,9 @@ func (v *VCPU) doSignals() bool {
 	for t != nil && v.curr == t && t.state == taskRunning {
 		sig := t.pendingFatal()
 		if sig == 0 {
+			if t.hasSaved { // restore_saved_sigmask: no handler ran
+				t.sigBlocked, t.hasSaved = t.savedMask, false
+			}
 			return true
 		}
 		s := t.mm.sigHand()
@@ -562,9 +581,9 @@ func (v *VCPU) doSignals() bool {
 			v.killGroup(sig, "")
 			return false
 		}
-		code := int32(siUser)
+		code := s.code[sig]
 		if thread {
-			code = siTkill
+			code = t.sigCode[sig]
 		}
 		return v.setupRtFrame(sig, signalFault{code: code})
 	}
@@ -617,10 +636,14 @@ func (v *VCPU) setupRtFrame(sig int, f signalFault) bool {
 	le.PutUint16(sc[scCSetc+6:], 0x2b) // __USER_DS as ss
 	le.PutUint64(sc[scErr:], f.err)
 	le.PutUint64(sc[scTrapno:], f.trapno)
-	le.PutUint64(sc[scOldmask:], t.sigBlocked)
+	oldMask := t.sigBlocked
+	if t.hasSaved { // rt_sigsuspend: the handler returns to the mask before the call
+		oldMask, t.hasSaved = t.savedMask, false
+	}
+	le.PutUint64(sc[scOldmask:], oldMask)
 	le.PutUint64(sc[scCR2:], f.addr)
 	le.PutUint64(sc[scFpstate:], fx)
-	le.PutUint64(uc[ucSigmask:], t.sigBlocked)
+	le.PutUint64(uc[ucSigmask:], oldMask)
 	info := b[frameInfo:]
 	le.PutUint32(info, uint32(sig))
 	le.PutUint32(info[8:], uint32(f.code))
@@ -746,4 +769,24 @@ func (v *VCPU) sysRtSigreturn() bool {
 		t.altStack = altStack{sp: ssp, size: ssize, flags: sflags & ssAutodisarm}
 	}
 	return v.doSignals()
+}
+
+// sysRtSigsuspend models rt_sigsuspend: the mask is replaced until a
+// signal is taken, then restored (by the handler's sigreturn, as the frame
+// carries the old mask, or at once); the call returns -EINTR.
+func (v *VCPU) sysRtSigsuspend(set, sigsetsize uint64) (int64, bool) {
+	if sigsetsize != 8 {
+		return -EINVAL, false
+	}
+	ns, err := v.getUser64(set)
+	if err != 0 {
+		return err, false
+	}
+	t := v.curr
+	t.savedMask, t.hasSaved = t.sigBlocked, true
+	t.sigBlocked = ns &^ sigUnblockable
+	if t.pendingFatal() != 0 {
+		return -EINTR, false // taken on the way out
+	}
+	return 0, true // sleep until interrupted
 }

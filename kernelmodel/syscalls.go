@@ -279,6 +279,12 @@ func (v *VCPU) syscall() {
 		}
 		v.nanosleep(d * cyclesPerNS)
 		return
+	case sysRtSigsuspend:
+		var sleep bool
+		if ret, sleep = v.sysRtSigsuspend(a0, a1); sleep {
+			v.nanosleep(ipi.Never - v.c.Clock)
+			return
+		}
 	case sysPause:
 		v.nanosleep(ipi.Never - v.c.Clock) // until a signal interrupts it: -EINTR
 		return
@@ -294,6 +300,10 @@ func (v *VCPU) syscall() {
 		ret = v.sysPipe2(a0, 0)
 	case sysPipe2:
 		ret = v.sysPipe2(a0, a1)
+	case sysPrctl:
+		ret = v.sysPrctl(a0, a1)
+	case sysMincore:
+		ret = v.sysMincore(a0, a1, a2)
 	case sysGetrusage:
 		ret = v.sysGetrusage(int64(int32(a0)), a1)
 	case sysSysinfo:

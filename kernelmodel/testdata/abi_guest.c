@@ -12,6 +12,8 @@
 //                      SIGABRT, unblock
 // abi_guest handlers   SIGUSR1/SIGSEGV/SIGUSR2 handlers: rt_sigframe,
 //                      siginfo, mask, SA_ONSTACK, rt_sigreturn
+// abi_guest sigchld    a SIGCHLD handler runs when a forked child exits
+// abi_guest suspend    rt_sigsuspend woken by a signal from another thread
 // abi_guest pipe       pipe2 between a parent and a forked child
 // abi_guest sleep      a spinner waits for a nanosleeping thread (one CPU)
 // abi_guest files      /dev/zero, lseek/pread on /proc/self/maps, dup2,
@@ -342,6 +344,60 @@ static void do_pipe(void)
 	put("\n");
 }
 
+/* do_suspend: SIGUSR1 blocked, a thread kill()s the process after 1 ms
+ * while main waits in rt_sigsuspend with an empty mask: the handler runs,
+ * the call returns -EINTR, SIGUSR1 is blocked again. */
+static void killer(void *arg)
+{
+	long ts[2] = {0, 1000000};
+	(void)arg;
+	sys_nanosleep(ts, 0);
+	syscall2(SYS_kill, sys_getpid(), 10);
+}
+
+static void do_suspend(void)
+{
+	u64 blk = 1UL << 9, empty = 0, now = 0;
+	struct thread *t;
+	long r;
+	install(10, 0);
+	check_sys(syscall4(SYS_rt_sigprocmask, 0, (long)&blk, 0, 8), "block");
+	t = thread_create(killer, 0);
+	r = syscall2(130, (long)&empty, 8);
+	syscall4(SYS_rt_sigprocmask, 0, 0, (long)&now, 8);
+	put("sigsuspend ");
+	putu(-r);
+	put(" got ");
+	putu(got_sig);
+	put(" mask ");
+	puthex(now);
+	put("\n");
+	thread_join(t);
+}
+
+/* do_sigchld: SIGCHLD blocked, a forked child exits, the parent waits in
+ * rt_sigsuspend: its SIGCHLD handler runs. */
+static void do_sigchld(void)
+{
+	u64 blk = 1UL << 16, empty = 0;
+	long pid, r;
+	int st;
+	install(17, 0);
+	check_sys(syscall4(SYS_rt_sigprocmask, 0, (long)&blk, 0, 8), "block");
+	pid = check_sys(sys_fork(), "fork");
+	if (pid == 0)
+		syscall1(60, 0);
+	r = syscall2(130, (long)&empty, 8);
+	put("sigchld ");
+	putu(-r);
+	put(" got ");
+	putu(got_sig);
+	put(" code ");
+	putu(got_code);
+	check_sys(sys_wait4(pid, &st, 0, 0), "wait4");
+	put("\n");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -354,6 +410,10 @@ int main(int argc, char **argv)
 		do_abort();
 	else if (streq(argv[1], "handlers"))
 		do_handlers();
+	else if (streq(argv[1], "sigchld"))
+		do_sigchld();
+	else if (streq(argv[1], "suspend"))
+		do_suspend();
 	else if (streq(argv[1], "pipe"))
 		do_pipe();
 	else if (streq(argv[1], "sleep"))
