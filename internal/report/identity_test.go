@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -179,5 +180,50 @@ func TestPlotRowsKeepHazards(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "emu_lost_soft_dirty") {
 		t.Error("the SVG has no emu_lost_soft_dirty panel")
+	}
+}
+
+// TestTraceIntegerNesting: spans that abut or nest in cycles abut or nest
+// in the trace's ns, although 2 cycles round up to 1 ns and 4 down to 1.
+func TestTraceIntegerNesting(t *testing.T) {
+	var b bytes.Buffer
+	tw := NewTraceWriter(&b)
+	tw.Event(1, 0, "c", "a", 2, 2, nil)     // [0.67, 1.33) ns
+	tw.Event(1, 0, "c", "b", 4, 2, nil)     // abuts a
+	tw.Event(1, 0, "c", "p", 10, 3000, nil) // parent
+	tw.Event(1, 0, "c", "k", 11, 2998, nil) // child ending with the parent
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		TraceEvents []struct {
+			Ph, Name string
+			Ts, Dur  json.Number
+		} `json:"traceEvents"`
+	}
+	dec := json.NewDecoder(&b)
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	ns := func(n json.Number) int64 { // "1.234" µs → 1234 ns, exactly
+		s := strings.Replace(string(n), ".", "", 1)
+		var v int64
+		for _, c := range s {
+			v = 10*v + int64(c-'0')
+		}
+		return v
+	}
+	span := map[string][2]int64{}
+	for _, ev := range doc.TraceEvents {
+		if ev.Ph == "X" {
+			span[ev.Name] = [2]int64{ns(ev.Ts), ns(ev.Ts) + ns(ev.Dur)}
+		}
+	}
+	if span["a"][1] > span["b"][0] {
+		t.Errorf("a %v overlaps b %v", span["a"], span["b"])
+	}
+	if span["k"][0] < span["p"][0] || span["k"][1] > span["p"][1] {
+		t.Errorf("k %v is not inside p %v", span["k"], span["p"])
 	}
 }
