@@ -132,10 +132,11 @@ const (
 	formatJSON
 	formatCSV
 	formatBench
+	formatPerfJSON
 )
 
 // formats are the valid -format values, indexed by outputFormat.
-var formats = []string{"text", "json", "csv", "bench"}
+var formats = []string{"text", "json", "csv", "bench", "perf-json"}
 
 func (f outputFormat) String() string { return formats[f] }
 

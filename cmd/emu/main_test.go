@@ -157,7 +157,7 @@ func TestBadInputs(t *testing.T) {
 		{"unknown workload", []string{"-workload", "nope"}, `unknown workload "nope" (valid: clear_refs,`},
 		{"unknown patch", []string{"-patch", "nope"}, `unknown patch "nope" (valid: clear-refs-flush,`},
 		{"unknown kernel", []string{"-kernel", "4.19"}, `unknown kernel "4.19" (valid: 5.10, 5.10-stable)`},
-		{"unknown format", []string{"-format", "xml"}, `unknown format "xml" (valid: text, json, csv, bench)`},
+		{"unknown format", []string{"-format", "xml"}, `unknown format "xml" (valid: text, json, csv, bench, perf-json)`},
 		{"json conflicts", []string{"-json", "-format", "csv"}, "-json conflicts with -format csv"},
 		{"flush order", []string{"-flush-order", "random"}, `unknown -flush-order "random" (valid: serial, concurrent)`},
 		{"plot type", []string{"-plot", "x.gif"}, `(valid: .svg, .png)`},

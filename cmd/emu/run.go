@@ -639,6 +639,8 @@ func writeFormat(w io.Writer, format outputFormat, res *report.Result) error {
 		return report.WriteJSON(w, res)
 	case formatCSV:
 		return report.WriteCSV(w, res)
+	case formatPerfJSON:
+		return report.WritePerfJSON(w, res)
 	case formatBench:
 		return report.WriteBench(w, res)
 	}

@@ -227,3 +227,34 @@ func TestTraceIntegerNesting(t *testing.T) {
 		t.Errorf("k %v is not inside p %v", span["k"], span["p"])
 	}
 }
+
+// TestPerfJSON: -format perf-json is perf stat -j: one object per line,
+// counter-value a string, variance with several runs, event-runtime and
+// pcnt-running, the metric where there is one.
+func TestPerfJSON(t *testing.T) {
+	for _, runs := range []int{1, 3} {
+		out := render(t, func(b *bytes.Buffer) error { return WritePerfJSON(b, fixture(runs, "", 1)) })
+		lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(lines) != 7 {
+			t.Fatalf("%d lines, want one per counter (7)", len(lines))
+		}
+		for _, l := range lines {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			if _, ok := m["counter-value"].(string); !ok {
+				t.Errorf("counter-value is not a string: %s", l)
+			}
+			if _, ok := m["variance"]; ok != (runs > 1) {
+				t.Errorf("runs %d: variance present %v: %s", runs, ok, l)
+			}
+			if m["pcnt-running"] != 100.0 || m["event-runtime"] == nil {
+				t.Errorf("no runtime: %s", l)
+			}
+		}
+		if runs == 1 && lines[1] != `{"counter-value" : "4.000000", "unit" : "", "event" : "nr_tlb_remote_flush_received", "event-runtime" : 7558617, "pcnt-running" : 100.00, "metric-value" : "1.333333", "metric-unit" : "per remote flush"}` {
+			t.Errorf("line %s", lines[1])
+		}
+	}
+}
