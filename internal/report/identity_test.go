@@ -258,3 +258,16 @@ func TestPerfJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSVGEmbedsFonts: an SVG plot carries its font, so that a viewer
+// without Liberation Serif lays the titles out as they were measured.
+func TestSVGEmbedsFonts(t *testing.T) {
+	var b bytes.Buffer
+	if err := PlotHists(&b, "svg", fixture(1, "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	s := b.String()
+	if !strings.Contains(s, "@font-face") || !strings.Contains(s, "font/ttf;base64,") && !strings.Contains(s, ";base64,") {
+		t.Errorf("the SVG embeds no font (%d bytes)", len(s))
+	}
+}

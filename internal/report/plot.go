@@ -209,7 +209,10 @@ func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	var canvas vg.CanvasWriterTo
 	switch format {
 	case "svg":
-		canvas = vgsvg.New(width, height)
+		// The fonts (Liberation, metric-compatible with Times) are
+		// embedded: the text was laid out with their metrics, and a viewer
+		// without them would substitute a font whose titles overlap.
+		canvas = vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))
 	case "png":
 		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
 	default:
