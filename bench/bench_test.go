@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,25 @@ func TestRunMetrics(t *testing.T) {
 	}
 	if n := len(Variants()); n != len(kernelmodel.Patches)+2 {
 		t.Errorf("%d variants", n)
+	}
+}
+
+// TestNamesDistinct: the sub-benchmarks of BenchmarkWorkload have one
+// name per distinct setting, each without the blanks benchfmt splits on.
+func TestNamesDistinct(t *testing.T) {
+	seen := map[string]Case{}
+	for _, wl := range workloads.All() {
+		for _, v := range Variants() {
+			c := v
+			c.Workload, c.CPUs, c.Pages, c.Iterations = wl.Name, 2, smallPages, smallIterations
+			n := c.Name()
+			if prev, ok := seen[n]; ok {
+				t.Errorf("%+v and %+v share the name %q", prev, c, n)
+			}
+			seen[n] = c
+			if strings.ContainsAny(n, " \t") || !strings.HasPrefix(n, "workload="+wl.Name+"/cpus=2/kernel=") {
+				t.Errorf("name %q", n)
+			}
+		}
 	}
 }
