@@ -121,6 +121,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return nil
 		case "help":
 			return cmdHelp(ctx, args[1:], stdout, stderr)
+		case "completion":
+			return cmdCompletion(args[1:], stdout)
 		case "run":
 			return cmdRun(ctx, args[1:], stdin, stdout, stderr, modeProgram)
 		case "ab":
