@@ -149,11 +149,14 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
 		return nil
+	case "completion":
+		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
+		return nil
 	case "help":
-		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version)")
+		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version, completion)")
 		return nil
 	}
-	return usagef("emu help: unknown command %q (valid: run, ab, compare, list, costs, version, help)", args[0])
+	return usagef("emu help: unknown command %q (valid: %s)", args[0], strings.Join(subcommands, ", "))
 }
 
 // versionOverride replaces version() in tests, so golden files do not
