@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,42 @@ func TestBashCompletion(t *testing.T) {
 	}
 	if code, _, e := emu(t, "completion", "tcsh"); code != exitUsage || !strings.Contains(e, "valid: bash") {
 		t.Errorf("completion tcsh: exit %d, %q", code, e)
+	}
+}
+
+// TestManPage renders emu man with man(1) and checks that groff warns of
+// nothing and that the page documents every flag, workload and patch.
+func TestManPage(t *testing.T) {
+	code, page, e := emu(t, "man")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	if !strings.HasPrefix(page, ".TH EMU 1 ") {
+		t.Fatalf("not a man page:\n%.200s", page)
+	}
+	manBin, err := exec.LookPath("man")
+	if err != nil {
+		t.Skip("no man(1) on this machine to render the page")
+	}
+	path := filepath.Join(t.TempDir(), "emu.1")
+	if err := os.WriteFile(path, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(manBin, "--warnings", "-l", path)
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "MANWIDTH=200")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("man: %v: %s", err, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("man warns: %s", stderr.String())
+	}
+	text := regexp.MustCompile(".\x08").ReplaceAllString(string(out), "") // overstrike bold
+	for _, want := range []string{"-fail-on-hazard", "-base-patch STRINGSLICE", "-o, -output STRING", "clear_refs", "pte-fault-flush-pending", "EXIT STATUS", "%change"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the rendered page lacks %q", want)
+		}
 	}
 }

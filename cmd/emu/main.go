@@ -123,6 +123,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdHelp(ctx, args[1:], stdout, stderr)
 		case "completion":
 			return cmdCompletion(args[1:], stdout)
+		case "man":
+			return cmdMan(args[1:], stdout)
 		case "run":
 			return cmdRun(ctx, args[1:], stdin, stdout, stderr, modeProgram)
 		case "ab":
@@ -148,6 +150,9 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
+		return nil
+	case "man":
+		fmt.Fprintln(stdout, "Usage: emu man: print the emu(1) manual page in roff (read it with: emu man | man -l -)")
 		return nil
 	case "completion":
 		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
