@@ -46,6 +46,9 @@ type Workload struct {
 	// CPUs is the vCPU count emu uses for this workload when -cpus is not
 	// given (0: emu's default, 2).
 	CPUs int
+	// MinPages is the smallest PAGES the guest accepts (0: 1); the CLI
+	// refuses smaller values instead of letting the guest fail.
+	MinPages int
 }
 
 // ErrUnknown is wrapped by Lookup's error for a name that is not a workload.
@@ -122,8 +125,9 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 10, Seed: 1},
 	},
 	{
-		Name:    "mprotect",
-		Summary: "mprotect RO/RW flips of a range that writer threads read",
+		Name:     "mprotect",
+		MinPages: 2, // the mapping is split into a written and a read half (mprotect.c)
+		Summary:  "mprotect RO/RW flips of a range that writer threads read",
 		Doc: "THREADS threads store into the lower half of a PAGES-page mapping and read the upper half, " +
 			"while main flips the upper half read-only and back ITERATIONS times and then stores into up " +
 			"to 64 of its pages. Exercises mprotect -> change_protection -> change_pte_range under " +
@@ -154,8 +158,9 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 10, Seed: 1},
 	},
 	{
-		Name:    "uffd_wp",
-		Summary: "userfaultfd write-protect / un-protect with a monitor thread (the selftest pattern)",
+		Name:     "uffd_wp",
+		MinPages: 16, // writers store into a window of HOT_PAGES = 16 pages (uffd_wp.c)
+		Summary:  "userfaultfd write-protect / un-protect with a monitor thread (the selftest pattern)",
 		Doc: "The Linux userfaultfd selftest's write-protect pattern: THREADS writers store into PAGES " +
 			"registered pages, a monitor thread reads uffd messages and resolves write-protect faults, and " +
 			"main write-protects and un-protects the whole range ITERATIONS times. Exercises " +

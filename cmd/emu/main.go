@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -226,6 +227,13 @@ func cmdList(args []string, w, stderr io.Writer) error {
 				fmt.Fprintf(w, "      %s\n", line)
 			}
 		}
+		d := wl.Defaults
+		threads := strconv.Itoa(d.Threads)
+		if d.Threads == 0 {
+			threads = "one per vCPU beside main"
+		}
+		fmt.Fprintf(w, "      defaults: -threads %s, -pages %d, -iterations %d; valid: -threads 1..%d, -pages %d..%d\n",
+			threads, d.Pages, d.Iterations, maxWorkloadThreads, max(wl.MinPages, 1), maxWorkloadPages)
 	}
 	fmt.Fprintln(w, "\nKernels (-kernel):")
 	for _, k := range kernelmodel.KernelNames() {
@@ -262,6 +270,7 @@ type listWorkload struct {
 	Threads    int `json:"threads"`
 	Pages      int `json:"pages"`
 	Iterations int `json:"iterations"`
+	MinPages   int `json:"min_pages"`
 }
 
 type listKernel struct {
@@ -283,7 +292,7 @@ func writeListJSON(w io.Writer) error {
 			cpus = 2
 		}
 		doc.Workloads = append(doc.Workloads, listWorkload{Name: wl.Name, Summary: wl.Summary, Doc: wl.Doc, CPUs: cpus,
-			Threads: wl.Defaults.Threads, Pages: wl.Defaults.Pages, Iterations: wl.Defaults.Iterations})
+			Threads: wl.Defaults.Threads, Pages: wl.Defaults.Pages, Iterations: wl.Defaults.Iterations, MinPages: max(wl.MinPages, 1)})
 	}
 	for _, k := range kernelmodel.KernelNames() {
 		doc.Kernels = append(doc.Kernels, listKernel{Name: k, Patches: patchNames(kernelmodel.Kernels[k])})

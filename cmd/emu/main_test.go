@@ -152,6 +152,8 @@ func TestBadInputs(t *testing.T) {
 		want string // in the one-line error
 	}{
 		{"unknown flag", []string{"-bogus"}, "unknown flag: -bogus (valid: -workload -cpus"},
+		{"uffd_wp pages below its window", []string{"-workload", "uffd_wp", "-pages", "3"}, "-pages must be 16..16777216 for workload uffd_wp, got 3"},
+		{"mprotect needs two halves", []string{"-workload", "mprotect", "-pages", "1"}, "-pages must be 2..16777216 for workload mprotect, got 1"},
 		{"unknown long flag", []string{"--bogus=1"}, "unknown flag: --bogus (valid: -workload -cpus"},
 		{"unknown shorthand", []string{"-x"}, "unknown shorthand flag: 'x' in -x (valid:"},
 		{"unknown workload", []string{"-workload", "nope"}, `unknown workload "nope" (valid: clear_refs,`},

@@ -152,6 +152,9 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		if o.iterations > 0 {
 			params.Iterations = o.iterations
 		}
+		if params.Pages < wl.MinPages {
+			return nil, usagef("-pages must be %d..%d for workload %s, got %d", wl.MinPages, maxWorkloadPages, wl.Name, params.Pages)
+		}
 		p.params = params
 		p.prog = wl.ELF
 		p.argv = func(seed uint64) []string {
