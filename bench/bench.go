@@ -6,9 +6,11 @@
 //	go test -run '^$' -bench . -count 6 ./bench > new.txt
 //	benchstat old.txt new.txt
 //
-// Benchmark names match `emu -format bench`
-// (Workload/workload=W/cpus=N/kernel=K/patch=P), so either source can be
-// compared with benchstat. This file holds the helper the benchmarks share;
+// Benchmark names are derived from the same run identity as `emu -format
+// bench` (Workload/workload=W/cpus=N/kernel=K/patch=P, then every setting
+// that differs from its default, e.g. /pages=1024/iterations=2), so either
+// source can be compared with benchstat and different settings never share
+// a name. This file holds the helper the benchmarks share;
 // `go test ./bench` runs only its quick self-test.
 package bench
 
@@ -16,8 +18,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 	"github.com/tlbemu/emu/workloads"
 )
@@ -33,24 +39,72 @@ type Case struct {
 	Seed       uint64 // 0 counts as 1
 }
 
-// Name is the case's benchmark sub-name, in emu -format bench's spelling.
+// Name is the case's benchmark sub-name: the run identity's benchmark
+// name (report.Identity.BenchName) without "BenchmarkWorkload/", so that a
+// case and `emu -format bench` with the same settings share one name, and
+// cases of different settings (pages, iterations, ...) never do.
 func (c Case) Name() string {
-	patch := "none"
-	if len(c.Patches) > 0 {
-		patch = ""
-		for i, p := range c.Patches {
-			if i > 0 {
-				patch += "+"
-			}
-			patch += string(p)
-		}
+	return strings.TrimPrefix(c.Identity().BenchName(), "BenchmarkWorkload/")
+}
+
+// Identity is the run identity of c, as emu would record it for
+// `emu -workload W -cpus N -kernel K -patch P -pages … -iterations …`.
+func (c Case) Identity() *report.Identity {
+	cfg := c.config()
+	id := &report.Identity{
+		Workload: c.Workload, CPUs: cfg.CPUs, Seed: max(c.Seed, 1), Kernel: cfg.Kernel,
+		TLB: cfg.TLB.Name, PCID: cfg.PCID, Quantum: cfg.Quantum, FlushCeil: cfg.FlushCeil,
+		MemMiB: cfg.MemBytes >> 20, Costs: report.DefaultCostsLabel,
+		MaxCycles: cfg.MaxCycles, DefMaxCycles: cfg.MaxCycles,
 	}
-	return fmt.Sprintf("workload=%s/cpus=%d/kernel=%s/patch=%s", c.Workload, c.CPUs, c.kernel(), patch)
+	for _, p := range c.Patches {
+		id.Patches = append(id.Patches, string(p))
+	}
+	sort.Strings(id.Patches)
+	id.Patches = slices.Compact(id.Patches)
+	if wl, err := workloads.Lookup(c.Workload); err == nil {
+		def := c.defaults(wl)
+		p := c.params(wl)
+		id.Threads, id.Pages, id.Iterations = p.Threads, p.Pages, p.Iterations
+		id.DefThreads, id.DefPages, id.DefIterations = def.Threads, def.Pages, def.Iterations
+	}
+	return id
+}
+
+// defaults are wl's parameters on c's CPUs, as emu resolves them without
+// -threads, -pages and -iterations.
+func (c Case) defaults(wl *workloads.Workload) workloads.Params {
+	p := wl.Defaults
+	if p.Threads == 0 {
+		p.Threads = max(c.CPUs-1, 1)
+	}
+	return p
+}
+
+// params are the parameters c runs wl with.
+func (c Case) params(wl *workloads.Workload) workloads.Params {
+	p := c.defaults(wl)
+	if c.Pages > 0 {
+		p.Pages = c.Pages
+	}
+	if c.Iterations > 0 {
+		p.Iterations = c.Iterations
+	}
+	p.Seed = max(c.Seed, 1)
+	return p
+}
+
+func (c Case) config() kernelmodel.Config {
+	cfg := kernelmodel.DefaultConfig()
+	cfg.CPUs = c.CPUs
+	cfg.Kernel = c.kernel()
+	cfg.Patches = c.Patches
+	return cfg
 }
 
 func (c Case) kernel() string {
 	if c.Kernel == "" {
-		return "5.10"
+		return report.DefaultKernel
 	}
 	return c.Kernel
 }
@@ -74,21 +128,8 @@ func Run(ctx context.Context, c Case) (Metrics, error) {
 	if err != nil {
 		return Metrics{}, err
 	}
-	p := wl.Defaults
-	if p.Threads == 0 {
-		p.Threads = max(c.CPUs-1, 1)
-	}
-	if c.Pages > 0 {
-		p.Pages = c.Pages
-	}
-	if c.Iterations > 0 {
-		p.Iterations = c.Iterations
-	}
-	p.Seed = max(c.Seed, 1)
-	cfg := kernelmodel.DefaultConfig()
-	cfg.CPUs = c.CPUs
-	cfg.Kernel = c.kernel()
-	cfg.Patches = c.Patches
+	p := c.params(wl)
+	cfg := c.config()
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	start := time.Now()

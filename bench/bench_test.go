@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,13 +137,42 @@ func TestRunMetrics(t *testing.T) {
 	if m.Instructions == 0 || m.Cycles == 0 || m.RemoteFlushes == 0 || m.IPIs == 0 || m.TLBIRQs == 0 || m.Host <= 0 || m.Mallocs == 0 {
 		t.Errorf("zero metric in %+v", m)
 	}
-	if got, want := c.Name(), "workload=clear_refs/cpus=2/kernel=5.10/patch=pte-fault-flush-pending"; got != want {
+	// The name `emu -format bench -pages 1024 -iterations 2 -patch
+	// pte-fault-flush-pending` prints, without "Benchmark".
+	if got, want := c.Name(), "Workload/workload=clear_refs/cpus=2/kernel=5.10/patch=pte-fault-flush-pending/pages=1024/iterations=2"[len("Workload/"):]; got != want {
 		t.Errorf("Name() = %q, want %q", got, want)
+	}
+	// Other parameters, other name (1.55 M and 25.4 M cycles must not
+	// share one benchstat row).
+	d := c
+	d.Pages = 64
+	if d.Name() == c.Name() {
+		t.Errorf("-pages 64 and -pages 1024 share the name %q", c.Name())
 	}
 	if m.Host > 10*time.Second {
 		t.Errorf("a tiny run took %v", m.Host)
 	}
 	if n := len(Variants()); n != len(kernelmodel.Patches)+2 {
 		t.Errorf("%d variants", n)
+	}
+}
+
+// TestNamesDistinct: the sub-benchmarks of BenchmarkWorkload have one
+// name per distinct setting, each without the blanks benchfmt splits on.
+func TestNamesDistinct(t *testing.T) {
+	seen := map[string]Case{}
+	for _, wl := range workloads.All() {
+		for _, v := range Variants() {
+			c := v
+			c.Workload, c.CPUs, c.Pages, c.Iterations = wl.Name, 2, smallPages, smallIterations
+			n := c.Name()
+			if prev, ok := seen[n]; ok {
+				t.Errorf("%+v and %+v share the name %q", prev, c, n)
+			}
+			seen[n] = c
+			if strings.ContainsAny(n, " \t") || !strings.HasPrefix(n, "workload="+wl.Name+"/cpus=2/kernel=") {
+				t.Errorf("name %q", n)
+			}
+		}
 	}
 }

@@ -2,6 +2,9 @@ package cpu
 
 import (
 	"testing"
+
+	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
 )
 
 // reportInst reports per-instruction metrics for n retired instructions.
@@ -22,6 +25,25 @@ func reportInst(b *testing.B, n uint64, allocs uint64) {
 func BenchmarkRun(b *testing.B) {
 	m := newHotLoop(b)
 	c := m.cpu
+	c.Deadline = c.Clock + 10000
+	c.Run()
+	start := c.Instructions
+	b.ReportAllocs()
+	ms0 := mallocs()
+	for b.Loop() {
+		c.Deadline = c.Clock + 10000
+		c.Run()
+	}
+	reportInst(b, c.Instructions-start, mallocs()-ms0)
+}
+
+// BenchmarkRunHazardHook is BenchmarkRun with tlb.MMU.OnStaleWrite set, as
+// the kernel model sets it (the hazard detector): every store hit checks
+// the current leaf PTE.
+func BenchmarkRunHazardHook(b *testing.B) {
+	m := newHotLoop(b)
+	c := m.cpu
+	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64) { b.Fatal("stale write") }
 	c.Deadline = c.Clock + 10000
 	c.Run()
 	start := c.Instructions

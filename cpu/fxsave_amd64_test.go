@@ -37,20 +37,9 @@ func runEmuMem(t *testing.T, insn []byte, s xstate, mem []byte) (xstate, []byte,
 	m.write(buf, mem)
 	m.write(testCode, insn)
 	c := m.cpu
-	c.Regs.GPR = s.GPR
-	c.Regs.GPR[RSP] = testRSP
-	c.Regs.RFLAGS = s.RFLAGS&FlagsArith | 0x202
-	c.Regs.XMM = s.XMM
-	c.Regs.MXCSR = s.MXCSR
-	c.Regs.X87 = s.X87
+	setXState(c, s)
 	e := c.Run()
-	var out xstate
-	out.GPR = c.Regs.GPR
-	out.GPR[RSP] = s.GPR[RSP]
-	out.RFLAGS = c.Regs.RFLAGS
-	out.XMM = c.Regs.XMM
-	out.MXCSR = c.Regs.MXCSR
-	out.X87 = c.Regs.X87
+	out := getXState(c, s)
 	return out, m.read(buf, len(mem)), e
 }
 

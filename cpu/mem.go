@@ -58,7 +58,9 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 	var f *phys.Frame
 	var extra, pf uint32
 	if c.Own == OwnOff {
-		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+		if f = c.MMU.Hit(tlb.VirtAddr(va), acc); f == nil {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+		}
 	} else {
 		f, extra, pf = c.translateOwned(va, acc)
 	}
@@ -315,7 +317,9 @@ func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
 	var f *phys.Frame
 	var extra, pf uint32
 	if c.Own == OwnOff {
-		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+		if f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f == nil {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+		}
 	} else {
 		f, extra, pf = c.translateOwned(va, tlb.Read)
 	}
@@ -429,7 +433,9 @@ func (c *CPU) store(va uint64, size uint8, v uint64) bool {
 	var f *phys.Frame // c.xlate, inlined by hand
 	var extra, pf uint32
 	if c.Own == OwnOff {
-		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Write)
+		if f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Write); f == nil {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Write)
+		}
 	} else {
 		f, extra, pf = c.translateOwned(va, tlb.Write)
 	}

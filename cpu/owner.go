@@ -167,7 +167,11 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	e := &c.oc[ocIndex(vpn)]
 	key := vpn<<ocEpochBits | c.ocEpoch
 	if c.Own != OwnParallel {
-		f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), acc)
+		var extra, pf uint32
+		f := c.MMU.Hit(tlb.VirtAddr(va), acc)
+		if f == nil {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+		}
 		if pf == 0 && (e.key[acc&3] != key || f != e.frame) {
 			c.acquire(f, va, acc, e, key)
 		}
@@ -180,8 +184,13 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 			return nil, 0, faultSerialize
 		}
 	}
-	// parAbort is false here: it is cleared at Run entry and below.
-	f, extra, pf := c.MMU.Translate(tlb.VirtAddr(va), acc)
+	// parAbort is false here: it is cleared at Run entry and below. (Hit
+	// calls no hook, so it cannot set parAbort.)
+	var extra, pf uint32
+	f := c.MMU.Hit(tlb.VirtAddr(va), acc)
+	if f == nil {
+		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+	}
 	if pf == 0 && (f != frame || c.parAbort) {
 		c.parAbort = false
 		return nil, extra, faultSerialize

@@ -61,7 +61,9 @@ func (c *CPU) Run() Exit {
 		var f *phys.Frame
 		var extra, pf uint32
 		if c.Own == OwnOff {
-			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
+			if f = c.MMU.Hit(tlb.VirtAddr(rip), tlb.Exec); f == nil {
+				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
+			}
 		} else {
 			f, extra, pf = c.translateOwned(rip, tlb.Exec)
 		}

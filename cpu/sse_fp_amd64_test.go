@@ -393,20 +393,9 @@ func (h *fpEmu) run(insn []byte, s xstate) (xstate, Exit) {
 	m.write(testCode, code[:])
 	c := m.cpu
 	c.Regs.RIP = testCode
-	c.Regs.GPR = s.GPR
-	c.Regs.GPR[RSP] = testRSP
-	c.Regs.RFLAGS = s.RFLAGS&FlagsArith | 0x202
-	c.Regs.XMM = s.XMM
-	c.Regs.MXCSR = s.MXCSR
-	c.Regs.X87 = s.X87
+	setXState(c, s)
 	e := c.Run()
-	var out xstate
-	out.GPR = c.Regs.GPR
-	out.GPR[RSP] = s.GPR[RSP]
-	out.RFLAGS = c.Regs.RFLAGS
-	out.XMM = c.Regs.XMM
-	out.MXCSR = c.Regs.MXCSR
-	out.X87 = c.Regs.X87
+	out := getXState(c, s)
 	copy(out.Mem[:], m.read(buf, len(out.Mem)))
 	return out, e
 }

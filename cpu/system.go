@@ -10,6 +10,11 @@ func init() {
 	defLockable(trSyscall, x86asm.SYSCALL)
 	defLockable(trInt3, x86asm.INT)
 	defLockable(trUD, x86asm.UD0, x86asm.UD1, x86asm.UD2)
+	// With CPUID.1:ECX.XSAVE = 0 (so CR4.OSXSAVE = 0) XGETBV and the XSAVE
+	// family are #UD (SDM Vol. 2 XGETBV, XSAVE "Protected Mode Exceptions").
+	defTranslator(trUD, x86asm.XGETBV, x86asm.XSAVE, x86asm.XSAVE64, x86asm.XSAVEC, x86asm.XSAVEC64,
+		x86asm.XSAVEOPT, x86asm.XSAVEOPT64, x86asm.XSAVES, x86asm.XSAVES64, x86asm.XRSTOR, x86asm.XRSTOR64,
+		x86asm.XRSTORS, x86asm.XRSTORS64)
 	defLockable(trCpuid, x86asm.CPUID)
 	defLockable(trRdtsc, x86asm.RDTSC)
 	defLockable(trRdtscp, x86asm.RDTSCP)

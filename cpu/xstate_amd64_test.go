@@ -216,13 +216,25 @@ func runEmu(t testing.TB, insn []byte, s xstate) (xstate, Exit) {
 	m.write(buf, s.Mem[:])
 	m.write(testCode, insn)
 	c := m.cpu
+	setXState(c, s)
+	e := c.Run()
+	out := getXState(c, s)
+	copy(out.Mem[:], m.read(buf, len(out.Mem)))
+	return out, e
+}
+
+// setXState loads s into c's registers (RSP stays the test stack).
+func setXState(c *CPU, s xstate) {
 	c.Regs.GPR = s.GPR
 	c.Regs.GPR[RSP] = testRSP
 	c.Regs.RFLAGS = s.RFLAGS&FlagsArith | 0x202
 	c.Regs.XMM = s.XMM
 	c.Regs.MXCSR = s.MXCSR
 	c.Regs.X87 = s.X87
-	e := c.Run()
+}
+
+// getXState reads c's registers back into an xstate (RSP as in s).
+func getXState(c *CPU, s xstate) xstate {
 	var out xstate
 	out.GPR = c.Regs.GPR
 	out.GPR[RSP] = s.GPR[RSP]
@@ -230,8 +242,7 @@ func runEmu(t testing.TB, insn []byte, s xstate) (xstate, Exit) {
 	out.XMM = c.Regs.XMM
 	out.MXCSR = c.Regs.MXCSR
 	out.X87 = c.Regs.X87
-	copy(out.Mem[:], m.read(buf, len(out.Mem)))
-	return out, e
+	return out
 }
 
 // xdiff describes how two final states differ ("" if they agree), with

@@ -51,6 +51,10 @@ type Config struct {
 	PDECache, PDECacheWays     int
 
 	Costs Costs
+
+	// NoMemo turns off the host-side hit memo (memo.go). It changes no
+	// result and no count, only host speed: for differential tests.
+	NoMemo bool
 }
 
 // Costs are translation and invalidation latencies in cycles (calibration.md

@@ -17,5 +17,8 @@
 // bits with compare-and-swap (a locked RMW, SDM 4.8).
 //
 // Hot path: an L1 hit is an index, one or two tag compares and a rights
-// check, with no allocation (TestTranslateDoesNotAllocate).
+// check, with no allocation (TestTranslateDoesNotAllocate). A repeated L1
+// hit is answered by a host-side memo (memo.go; MMU.Hit, which the
+// interpreter inlines) that skips the probe but counts and updates LRU
+// state exactly as the probe would (TestMemoEquivalence).
 package tlb

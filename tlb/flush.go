@@ -104,6 +104,7 @@ func (m *MMU) Invpcid(typ int, pcid uint16, va VirtAddr) uint32 {
 // the instruction's cycles.
 func (m *MMU) WriteCR3(v uint64) uint32 {
 	m.Stats.CR3Writes++
+	m.bumpAll() // the PCID may change
 	noflush := m.pcide && v&CR3NoFlush != 0
 	v &^= CR3NoFlush
 	m.cr3 = v
@@ -129,6 +130,7 @@ func (m *MMU) WriteCR3(v uint64) uint32 {
 // check). It returns the instruction's cycles.
 func (m *MMU) SetCR4(pge, pcide bool) uint32 {
 	flush := pge != m.pge || (m.pcide && !pcide)
+	m.bumpAll() // the PCID may change
 	m.pge, m.pcide = pge, pcide
 	if pcide {
 		m.pcid = uint16(m.cr3 & CR3PCIDMask)

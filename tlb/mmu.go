@@ -48,6 +48,10 @@ type MMU struct {
 	fast                           [4]fastProbe // by Access
 	psc                            [nPSC]array
 
+	// Host-side hit memo (memo.go): not modelled state.
+	memo [4][memoSize]memoEntry // by Access
+	gen  [2]uint64              // by memo side; bumped on any change to its L1 arrays
+
 	Stats Stats
 	// OnStaleWrite, if non-nil, observes stores through stale writable
 	// entries (the hazard detector). Nil costs one compare per store hit.
@@ -124,6 +128,15 @@ func New(mem *phys.Memory, cfg Config) *MMU {
 			m.fast[acc] = fastProbe{a: l1[0], shift: classShift[c], bits: uint64(c)<<tagClassShift | tagValid}
 		}
 	}
+	for side, l1 := range [2][]*array{memoData: m.l1d, memoExec: m.l1i} {
+		m.gen[side] = 1
+		for _, a := range l1 {
+			if a.gen != nil {
+				panic("tlb: an L1 array serves both data and instructions")
+			}
+			a.gen = &m.gen[side]
+		}
+	}
 	m.psc[pscPDE] = newArray(cfg.PDECache, cfg.PDECacheWays, Size2M)
 	m.psc[pscPDPTE] = newArray(cfg.PDPTECache, cfg.PDPTECacheWays, Size1G)
 	m.psc[pscPML4E] = newArray(cfg.PML4ECache, cfg.PML4ECacheWays, class512G)
@@ -154,6 +167,15 @@ func (m *MMU) PCID() uint16 { return m.pcid }
 // (SDM 4.10.4.1), so a fault caused only by stale cached state does not
 // recur.
 func (m *MMU) Translate(va VirtAddr, acc Access) (*phys.Frame, uint32, uint32) {
+	if e := m.memoLookup(va, acc); e != nil {
+		// A repeated L1 hit (memo.go): what the hit below does, without
+		// the probe. A memo's page is canonical.
+		e.hit()
+		if acc == Write && m.OnStaleWrite != nil {
+			m.checkStale(va, e.ent)
+		}
+		return e.frame, 0, 0
+	}
 	if !va.Canonical() {
 		return nil, 0, FaultGP
 	}
@@ -195,7 +217,9 @@ func (m *MMU) Translate(va VirtAddr, acc Access) (*phys.Frame, uint32, uint32) {
 			default:
 				m.Stats.ITLBHits++
 			}
-			return m.mem.Frame(e.base + phys.PFN(uint32(uint64(va)>>12)&e.pmask)), 0, 0
+			f := m.mem.Frame(e.base + phys.PFN(uint32(uint64(va)>>12)&e.pmask))
+			m.memoize(va, acc, a, hit, f)
+			return f, 0, 0
 		}
 	}
 	return m.frameResult(m.slowL1(va, acc, true))
@@ -249,6 +273,10 @@ func (m *MMU) slowL1(va VirtAddr, acc Access, skipFast bool) (phys.PFN, uint32, 
 				}
 			default:
 				m.Stats.ITLBHits++
+			}
+			if skipFast { // called by Translate, which needs the frame
+				f := m.mem.Frame(e.frame(va))
+				m.memoize(va, acc, a, i, f)
 			}
 			return e.frame(va), 0, 0
 		}

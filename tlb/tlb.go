@@ -93,6 +93,9 @@ type array struct {
 	// change what is found, only how fast.
 	hint     []int32
 	hintMask uint64
+	// gen, for an L1 array, is the MMU's memo generation of its side,
+	// bumped by every change to tags (put, drop); nil for other arrays.
+	gen *uint64
 }
 
 // hintWays is the associativity above which an array keeps hints.
@@ -192,7 +195,12 @@ func (a *array) touch(i int) {
 	a.clock++
 	a.stamps[i] = a.clock
 	if a.hint != nil {
-		*a.hintSlot(a.tags[i] &^ (tagPCIDMask | tagGlobal)) = int32(i)
+		if h := a.hintSlot(a.tags[i] &^ (tagPCIDMask | tagGlobal)); *h != int32(i) {
+			*h = int32(i)
+			if a.gen != nil { // a hint can decide which of two entries a probe finds
+				*a.gen++
+			}
+		}
 	}
 }
 
@@ -259,6 +267,9 @@ func (a *array) fill(tag uint64, n Entry) int {
 
 // put stores a valid entry into the invalid way i.
 func (a *array) put(i int, tag uint64, n Entry) {
+	if a.gen != nil {
+		*a.gen++
+	}
 	a.tags[i] = tag
 	a.ents[i] = n
 	a.valid++
@@ -268,6 +279,9 @@ func (a *array) put(i int, tag uint64, n Entry) {
 
 // drop invalidates entry i, which must be valid.
 func (a *array) drop(i int) {
+	if a.gen != nil {
+		*a.gen++
+	}
 	a.nclsv[(a.tags[i]>>tagClassShift)&3]--
 	a.valid--
 	a.tags[i] = 0

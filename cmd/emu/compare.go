@@ -20,14 +20,15 @@ import (
 // %change table of every counter whose mean differs from A's.
 func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu compare", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(stdout) // only -h writes there: parse errors are returned
 	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
+	asJSON := fs.Bool("json", false, "write the comparison (all results, the changes, fail:runs and verdicts) as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
-		io.WriteString(stderr, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
-		fmt.Fprintln(stderr, "from BASE (files written by emu -json of one workload and one emu version);")
-		fmt.Fprintln(stderr, "with -r N ≥ 2 results each change is tested for significance (Mann-Whitney U).")
+		fmt.Fprintln(stdout, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
+		io.WriteString(stdout, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
+		fmt.Fprintln(stdout, "from BASE (files written by emu -json of one workload and one emu version);")
+		fmt.Fprintln(stdout, "with -r N ≥ 2 results each change is tested for significance (Mann-Whitney U).")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
@@ -66,10 +67,10 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 		results = append(results, r)
 		names = append(names, filepath.Base(path))
 	}
-	return writeComparison(results, names, *out, *plotPath, stdout)
+	return writeComparison(results, names, *out, *plotPath, *asJSON, stdout)
 }
 
-func writeComparison(results []*report.Result, names []string, out, plotPath string, stdout io.Writer) error {
+func writeComparison(results []*report.Result, names []string, out, plotPath string, asJSON bool, stdout io.Writer) error {
 	c, err := report.Compare(results, names)
 	if err != nil {
 		var ce *report.CompareError
@@ -78,7 +79,11 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 		}
 		return err
 	}
-	if err := emit(out, stdout, stdout, func(w io.Writer) error { return report.WriteCompare(w, c) }); err != nil {
+	write := report.WriteCompare
+	if asJSON {
+		write = report.WriteCompareJSON
+	}
+	if err := emit(out, stdout, stdout, func(w io.Writer) error { return write(w, c) }); err != nil {
 		return err
 	}
 	if plotPath != "" && len(c.Rows) > 0 {
@@ -93,25 +98,34 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 // cmdAB is emu ab -patch X [flags]: side A runs the flags without -patch,
 // side B with it; both -r times; the comparison is printed directly.
 func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	o, rest, err := parseRunFlags(args, stderr, modeAB)
+	o, rest, err := parseRunFlags(args, stdout, modeAB)
 	if err != nil {
 		return err
 	}
 	if len(o.patches) == 0 {
 		return usagef("emu ab: -patch is required (the patch under test; see 'emu list')")
 	}
-	pb, err := newPlan(o, rest, modeAB)
+	if slices.Contains(o.basePatch, "") {
+		return usagef("-base-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
+	}
+	ob := *o
+	ob.patches = append(slices.Clone(o.basePatch), o.patches...)
+	pb, err := newPlan(&ob, rest, modeAB)
 	if err != nil {
 		return err
 	}
 	oa := *o
-	oa.patches = nil
+	oa.patches = slices.Clone(o.basePatch)
 	pa, err := newPlan(&oa, rest, modeAB)
 	if err != nil {
 		return err
 	}
 	if slices.Equal(effectivePatches(pa.cfg), effectivePatches(pb.cfg)) {
-		return usagef("emu ab: the patch changes nothing (-kernel %s already has %s)", o.kernel, strings.Join(patchNames(pb.cfg.Patches), ","))
+		has := "-kernel " + o.kernel
+		if len(o.basePatch) > 0 {
+			has += " with -base-patch " + strings.Join(o.basePatch, ",")
+		}
+		return usagef("emu ab: the patch changes nothing (%s already has %s)", has, strings.Join(patchNames(pb.cfg.Patches), ","))
 	}
 	if err := checkOutputs(o.outputs()...); err != nil {
 		return err
@@ -137,11 +151,13 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		r, err := s.execute(ctx, p)
 		if err != nil {
 			err = timeoutError(ctx, o.timeout, err)
+			r.Status = runStatus(err)
 			return abPartial(results, r, i, o.out, stdout, err)
 		}
+		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, stdout)
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.outFormat == formatJSON, stdout)
 }
 
 // abPartial ends an emu ab whose side failed (or was interrupted): there

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,13 +32,26 @@ func costRange(key string) (lo, hi uint64) { return minCost[key], maxCost }
 // applyCostFile applies the cost file at path to cfg and checks every value
 // it sets against its range (costRange).
 func applyCostFile(cfg *kernelmodel.Config, path string) error {
+	_, err := applyCostFileHash(cfg, path)
+	return err
+}
+
+// applyCostFileHash is applyCostFile that also returns the hex SHA-256 of
+// the file's content ("" for no file), for the run identity: two files of
+// one name but different costs must not give one result name.
+func applyCostFileHash(cfg *kernelmodel.Config, path string) (string, error) {
 	if path == "" {
-		return nil
+		return "", nil
 	}
 	data, err := readInput(path, maxCostBytes)
 	if err != nil {
-		return usagef("-costs: %v", err)
+		return "", usagef("-costs: %v", err)
 	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), checkCostFile(cfg, path, data)
+}
+
+func checkCostFile(cfg *kernelmodel.Config, path string, data []byte) error {
 	if err := kernelmodel.ParseCostFile(cfg, bytes.NewReader(data)); err != nil {
 		return usagef("%s: %v", path, err)
 	}

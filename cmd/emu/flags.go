@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 	"github.com/tlbemu/emu/tlb"
 	"github.com/tlbemu/emu/workloads"
@@ -95,12 +97,16 @@ type options struct {
 	repeat     int
 	kernel     string
 	patches    []string
+	basePatch  []string // emu ab -base-patch: on both sides
 	pti        bool
 	thp        bool
 	flushOrder string
+	flush      report.FlushOrder // flushOrder, parsed
 	costs      string
+	cmdline    []string // the command line as run, without "emu"
 	json       bool
 	format     string
+	outFormat  outputFormat // format, parsed
 	out        string
 	plot       string
 	trace      string
@@ -118,8 +124,28 @@ type options struct {
 	quiet      bool
 }
 
-// Formats are the valid -format values.
-var formats = []string{"text", "json", "csv", "bench"}
+// outputFormat is a -format value, parsed once (parseRunFlags).
+type outputFormat int
+
+const (
+	formatText outputFormat = iota
+	formatJSON
+	formatCSV
+	formatBench
+	formatPerfJSON
+)
+
+// formats are the valid -format values, indexed by outputFormat.
+var formats = []string{"text", "json", "csv", "bench", "perf-json"}
+
+func (f outputFormat) String() string { return formats[f] }
+
+func parseFormat(s string) (outputFormat, error) {
+	if i := slices.Index(formats, s); i >= 0 {
+		return outputFormat(i), nil
+	}
+	return formatText, usagef("unknown format %q (valid: %s)", s, strings.Join(formats, ", "))
+}
 
 // cmdMode says which command a flag set is for.
 type cmdMode int
@@ -130,9 +156,12 @@ const (
 	modeAB                      // emu ab -patch X [flags]
 )
 
-func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
+// newFlagSet defines the run flags on a new flag set whose help (-h)
+// goes to out. Parse errors are returned, never printed by pflag
+// (ContinueOnError), so out receives only the help that was asked for.
+func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("emu", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(out)
 	fs.SortFlags = false
 	if mode != modeProgram {
 		fs.StringVar(&o.workload, "workload", "clear_refs", "built-in workload to run (see 'emu list')")
@@ -141,18 +170,24 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per vCPU beside the main thread)")
 	fs.IntVar(&o.pages, "pages", 0, "size of the workload's mapping in 4 KiB pages (0: workload default)")
 	fs.IntVar(&o.iterations, "iterations", 0, "rounds of the workload's main loop (0: workload default)")
-	fs.Uint64Var(&o.seed, "seed", 1, "seed of the guest's random generators (first run)")
+	fs.Uint64Var(&o.seed, "seed", report.DefaultSeed, "seed of the guest's random generators (first run)")
 	fs.IntVarP(&o.repeat, "repeat", "r", 1, "runs with seeds seed..seed+N-1; counters become mean ( +- rel. std. error ) as perf stat -r")
-	fs.StringVar(&o.kernel, "kernel", "5.10", "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
+	fs.StringVar(&o.kernel, "kernel", report.DefaultKernel, "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
 	patchHelp := "kernel patch to apply (repeatable or comma-separated; see 'emu list')"
 	if mode == modeAB {
 		patchHelp = "the patch under test: side B runs with it, side A without (required)"
 	}
 	fs.StringSliceVar(&o.patches, "patch", nil, patchHelp)
+	if mode == modeAB {
+		fs.StringSliceVar(&o.basePatch, "base-patch", nil, "patches applied on both sides: A = base + these, B = base + these + -patch")
+	}
 	fs.BoolVar(&o.pti, "pti", false, "model page-table isolation (user PCIDs, deferred user flush)")
 	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
+	if mode == modeAB {
+		fs.BoolVar(&o.json, "json", false, "write the comparison (both results, the changes, fail:runs and verdicts) as JSON")
+	}
 	if mode != modeAB {
 		fs.BoolVar(&o.json, "json", false, "same as -format json")
 		fs.StringVar(&o.format, "format", "text", "output format: "+strings.Join(formats, ", "))
@@ -167,23 +202,23 @@ func newFlagSet(o *options, stderr io.Writer, mode cmdMode) *pflag.FlagSet {
 	// A built-in workload needs < 10^8 cycles, so the bound only stops a
 	// model bug. A user's program runs until it ends, as under perf stat;
 	// Ctrl-C or -timeout stop it with the counters so far.
-	maxCycles := uint64(20_000_000_000)
+	maxCycles := uint64(report.DefaultMaxCycles)
 	if mode == modeProgram {
 		maxCycles = 0
 	}
 	fs.Uint64Var(&o.maxCycles, "max-cycles", maxCycles, "stop a runaway guest after this many cycles on any CPU (0: no limit)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the run after this much host wall time, like Ctrl-C (0: no limit)")
 	fs.BoolVar(&o.failHazard, "fail-on-hazard", false, "exit 1 at the first stale-TLB hazard, naming it")
-	fs.StringVar(&o.tlbPreset, "tlb", "skylake-sp", "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))
-	fs.BoolVar(&o.pcid, "pcid", true, "use PCIDs (CR4.PCIDE=1, Linux's 6 dynamic ASIDs)")
-	fs.Uint64Var(&o.quantum, "quantum", 1000, "cycles a vCPU may run ahead of the others (≤ IPI latency)")
-	fs.IntVar(&o.flushCeil, "flush-ceiling", 33, "tlb_single_page_flush_ceiling in pages")
-	fs.Uint64Var(&o.memMiB, "mem", 512, "guest-physical memory in MiB")
+	fs.StringVar(&o.tlbPreset, "tlb", report.DefaultTLB, "TLB geometry preset: "+strings.Join(tlb.ConfigNames(), ", "))
+	fs.BoolVar(&o.pcid, "pcid", report.DefaultPCID, "use PCIDs (CR4.PCIDE=1, Linux's 6 dynamic ASIDs)")
+	fs.Uint64Var(&o.quantum, "quantum", report.DefaultQuantum, "cycles a vCPU may run ahead of the others (≤ IPI latency)")
+	fs.IntVar(&o.flushCeil, "flush-ceiling", report.DefaultFlushCeil, "tlb_single_page_flush_ceiling in pages")
+	fs.Uint64Var(&o.memMiB, "mem", report.DefaultMemMiB, "guest-physical memory in MiB")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the emulator itself to this file")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile of the emulator itself to this file")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "debug logging to stderr")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress bar or log output on stderr")
-	fs.Usage = func() { usage(fs, stderr, mode) }
+	fs.Usage = func() { usage(fs, out, mode) }
 	return fs
 }
 
@@ -192,8 +227,9 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 	case modeProgram:
 		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (a static, non-PIE x86-64 Linux executable)")
 	case modeAB:
-		fmt.Fprintln(w, "Usage: emu ab -patch X [-workload W] [-r N] [flags]")
-		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags), and prints")
+		fmt.Fprintln(w, "Usage: emu ab -patch X [-base-patch P] [-workload W] [-r N] [flags]")
+		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags and the")
+		fmt.Fprintln(w, "-base-patch ones), and prints")
 		io.WriteString(w, "the LKP-style %change table, as 'emu compare' would for the two JSON results.\n")
 	default:
 		fmt.Fprintln(w, "Usage: emu [flags]                 run a built-in workload (default: -workload clear_refs)")
@@ -202,7 +238,10 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		io.WriteString(w, "       emu compare A.json B.json…  the %change table of saved -json results\n")
 		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
 		fmt.Fprintln(w, "       emu costs [-costs FILE]     print every cost-model key with its value")
-		fmt.Fprintln(w, "       emu version")
+		fmt.Fprintln(w, "       emu help [COMMAND]          this help, or COMMAND's")
+		fmt.Fprintln(w, "       emu completion bash         a bash completion script (source <(emu completion bash))")
+		fmt.Fprintln(w, "       emu man                     the manual page (emu man | man -l -)")
+		fmt.Fprintln(w, "       emu version                 (or emu --version)")
 	}
 	fmt.Fprintln(w, "\nFlags (Go-style single-dash long flags such as -workload are accepted):")
 	fs.PrintDefaults()

@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,9 +113,18 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdList(args[1:], stdout, stderr)
 		case "costs":
 			return cmdCosts(args[1:], stdout, stderr)
-		case "version":
+		case "version", "--version", "-version":
+			if len(args) > 1 {
+				return usagef("%s: unexpected argument %q", args[0], args[1])
+			}
 			fmt.Fprintln(stdout, "emu", version())
 			return nil
+		case "help":
+			return cmdHelp(ctx, args[1:], stdout, stderr)
+		case "completion":
+			return cmdCompletion(args[1:], stdout)
+		case "man":
+			return cmdMan(args[1:], stdout)
 		case "run":
 			return cmdRun(ctx, args[1:], stdin, stdout, stderr, modeProgram)
 		case "ab":
@@ -124,6 +134,34 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		}
 	}
 	return cmdRun(ctx, args, nil, stdout, stderr, modeWorkload)
+}
+
+// cmdHelp is emu help [COMMAND]: the help of emu or of COMMAND, on
+// stdout, as COMMAND -h prints it.
+func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+		return dispatch(ctx, []string{"-h"}, nil, stdout, stderr)
+	case len(args) > 1:
+		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
+	}
+	switch args[0] {
+	case "run", "ab", "compare", "list", "costs":
+		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
+		return nil
+	case "man":
+		fmt.Fprintln(stdout, "Usage: emu man: print the emu(1) manual page in roff (read it with: emu man | man -l -)")
+		return nil
+	case "completion":
+		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
+		return nil
+	case "help":
+		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version, completion)")
+		return nil
+	}
+	return usagef("emu help: unknown command %q (valid: %s)", args[0], strings.Join(subcommands, ", "))
 }
 
 // versionOverride replaces version() in tests, so golden files do not
@@ -162,16 +200,23 @@ func version() string {
 
 func cmdList(args []string, w, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu list", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w) // only -h writes there: parse errors are returned
 	costs := fs.Bool("costs", false, "list the cost-model keys with their defaults instead")
+	asJSON := fs.Bool("json", false, "write the workloads, kernels and patches as one JSON object")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("emu list: unexpected argument %q", fs.Arg(0))
 	}
+	if *costs && *asJSON {
+		return usagef("emu list: -costs and -json conflict (emu costs prints the cost file format)")
+	}
 	if *costs {
 		return printCosts(w, kernelmodel.DefaultConfig())
+	}
+	if *asJSON {
+		return writeListJSON(w)
 	}
 	fmt.Fprintln(w, "Workloads (-workload):")
 	for _, wl := range workloads.All() {
@@ -201,11 +246,62 @@ func cmdList(args []string, w, stderr io.Writer) error {
 	return nil
 }
 
+// The emu list -json document.
+type listDoc struct {
+	Workloads []listWorkload `json:"workloads"`
+	Kernels   []listKernel   `json:"kernels"`
+	Patches   []listPatch    `json:"patches"`
+}
+
+type listWorkload struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Doc     string `json:"doc,omitempty"`
+	CPUs    int    `json:"cpus"`
+	// Threads 0: one per vCPU beside the main thread.
+	Threads    int `json:"threads"`
+	Pages      int `json:"pages"`
+	Iterations int `json:"iterations"`
+}
+
+type listKernel struct {
+	Name    string   `json:"name"`
+	Patches []string `json:"patches"`
+}
+
+type listPatch struct {
+	Name    string `json:"name"`
+	Summary string `json:"summary"`
+	Origin  string `json:"origin"`
+}
+
+func writeListJSON(w io.Writer) error {
+	doc := listDoc{Workloads: []listWorkload{}, Kernels: []listKernel{}, Patches: []listPatch{}}
+	for _, wl := range workloads.All() {
+		cpus := wl.CPUs
+		if cpus == 0 {
+			cpus = 2
+		}
+		doc.Workloads = append(doc.Workloads, listWorkload{Name: wl.Name, Summary: wl.Summary, Doc: wl.Doc, CPUs: cpus,
+			Threads: wl.Defaults.Threads, Pages: wl.Defaults.Pages, Iterations: wl.Defaults.Iterations})
+	}
+	for _, k := range kernelmodel.KernelNames() {
+		doc.Kernels = append(doc.Kernels, listKernel{Name: k, Patches: patchNames(kernelmodel.Kernels[k])})
+	}
+	for _, p := range kernelmodel.Patches {
+		doc.Patches = append(doc.Patches, listPatch{Name: string(p.Name), Summary: p.Summary, Origin: p.Origin})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}
+
 // cmdCosts prints every cost-model key with its value: the defaults, or
 // the values after applying -costs FILE.
 func cmdCosts(args []string, w, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("emu costs", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(w) // only -h writes there: parse errors are returned
 	file := fs.String("costs", "", "apply this cost file first and print the resulting values")
 	if err := parseFlags(fs, args); err != nil {
 		return err

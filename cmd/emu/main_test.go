@@ -157,7 +157,7 @@ func TestBadInputs(t *testing.T) {
 		{"unknown workload", []string{"-workload", "nope"}, `unknown workload "nope" (valid: clear_refs,`},
 		{"unknown patch", []string{"-patch", "nope"}, `unknown patch "nope" (valid: clear-refs-flush,`},
 		{"unknown kernel", []string{"-kernel", "4.19"}, `unknown kernel "4.19" (valid: 5.10, 5.10-stable)`},
-		{"unknown format", []string{"-format", "xml"}, `unknown format "xml" (valid: text, json, csv, bench)`},
+		{"unknown format", []string{"-format", "xml"}, `unknown format "xml" (valid: text, json, csv, bench, perf-json)`},
 		{"json conflicts", []string{"-json", "-format", "csv"}, "-json conflicts with -format csv"},
 		{"flush order", []string{"-flush-order", "random"}, `unknown -flush-order "random" (valid: serial, concurrent)`},
 		{"plot type", []string{"-plot", "x.gif"}, `(valid: .svg, .png)`},
@@ -171,7 +171,7 @@ func TestBadInputs(t *testing.T) {
 		{"ab without patch", []string{"ab", "-workload", "clear_refs"}, "-patch is required"},
 		{"ab patch in kernel", []string{"ab", "-patch", "clear-refs-flush", "-kernel", "5.10-stable"}, "the patch changes nothing (-kernel 5.10-stable already has clear-refs-flush)"},
 		{"empty patch", []string{"-patch", ""}, "-patch: empty patch name (valid: clear-refs-flush,"},
-		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-json"}, "unknown flag: -json"},
+		{"ab format", []string{"ab", "-patch", "clear-refs-flush", "-format", "csv"}, "unknown flag: -format"},
 		{"compare one file", []string{"compare", good}, "need at least two result files"},
 		{"compare workloads", []string{"compare", good, other}, `good.json is workload "clear_refs" but other.json is workload "page_fault"`},
 		{"compare versions", []string{"compare", good, newer}, "good.json was written by emu test but newer.json by emu v0.2.0"},
@@ -198,10 +198,28 @@ func TestBadInputs(t *testing.T) {
 }
 
 func TestHelpAndList(t *testing.T) {
-	for _, a := range [][]string{{"-h"}, {"--help"}, {"ab", "-h"}, {"compare", "-h"}, {"run", "-h"}} {
-		code, _, e := emu(t, a...)
-		if code != 0 || !strings.Contains(e, "Usage: emu") {
-			t.Errorf("%v: exit %d, stderr %q", a, code, e)
+	// Help that was asked for goes to stdout (as git, go and perf do),
+	// nothing to stderr.
+	for _, a := range [][]string{{"-h"}, {"--help"}, {"ab", "-h"}, {"compare", "-h"}, {"run", "-h"},
+		{"help"}, {"help", "run"}, {"help", "ab"}, {"help", "compare"}, {"help", "list"}, {"help", "costs"}, {"help", "completion"}, {"help", "version"}} {
+		code, out, e := emu(t, a...)
+		if code != 0 || !strings.Contains(out, "Usage") || e != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", a, code, out, e)
+		}
+	}
+	if _, top, _ := emu(t, "help"); !strings.Contains(top, "emu run [flags] PROG") {
+		t.Errorf("emu help is not the top-level help:\n%s", top)
+	}
+	if _, run, _ := emu(t, "help", "run"); !strings.HasPrefix(run, "Usage: emu run") {
+		t.Errorf("emu help run is not emu run's help:\n%s", run)
+	}
+	if code, _, e := emu(t, "help", "frobnicate"); code != exitUsage || !strings.Contains(e, `unknown command "frobnicate"`) {
+		t.Errorf("help frobnicate: exit %d, %q", code, e)
+	}
+	for _, a := range []string{"version", "--version", "-version"} {
+		code, out, e := emu(t, a)
+		if code != 0 || out != "emu test\n" || e != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", a, code, out, e)
 		}
 	}
 	code, out, _ := emu(t, "list")

@@ -31,25 +31,28 @@ var testHookPlanned func() error
 // plan is one validated configuration to run, -r times.
 type plan struct {
 	name     string // workload name or the program's base name
-	command  string // for the report header
 	cfg      kernelmodel.Config
+	costsSum string           // SHA-256 of the -costs file
+	defaults workloads.Params // the workload's parameters without -threads/-pages/-iterations
 	prog     []byte
 	argv     func(seed uint64) []string
 	params   workloads.Params // resolved workload parameters (workloads only)
 	userProg bool
 	seed     uint64
 	runs     int
-	config   []report.KV
+	id       *report.Identity
 }
 
-// parseRunFlags parses the flags of emu, emu run and emu ab.
-func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []string, error) {
+// parseRunFlags parses the flags of emu, emu run and emu ab; -h prints
+// the help to stdout.
+func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []string, error) {
 	o := &options{}
-	fs := newFlagSet(o, stderr, mode)
+	fs := newFlagSet(o, stdout, mode)
 	if mode == modeProgram {
 		fs.SetInterspersed(false)
 	}
-	if err := parseFlags(fs, args); err != nil {
+	err := parseFlags(fs, args)
+	if err != nil {
 		return nil, nil, err
 	}
 	if !fs.Changed("cpus") && mode != modeProgram {
@@ -62,7 +65,7 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 	if fs.Changed("patch") && (len(o.patches) == 0 || slices.Contains(o.patches, "")) {
 		return nil, nil, usagef("-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))
 	}
-	if o.json {
+	if o.json && mode != modeAB {
 		if fs.Changed("format") && o.format != "json" {
 			return nil, nil, usagef("-json conflicts with -format %s", o.format)
 		}
@@ -70,15 +73,26 @@ func parseRunFlags(args []string, stderr io.Writer, mode cmdMode) (*options, []s
 	}
 	if mode == modeAB {
 		o.format = "text"
+		if o.json {
+			o.format = "json"
+		}
 	}
-	if !slices.Contains(formats, o.format) {
-		return nil, nil, usagef("unknown format %q (valid: %s)", o.format, strings.Join(formats, ", "))
+	if o.outFormat, err = parseFormat(o.format); err != nil {
+		return nil, nil, err
 	}
 	if o.repeat < 1 || o.repeat > 10000 {
 		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
 	}
-	if o.flushOrder != "serial" && o.flushOrder != "concurrent" {
-		return nil, nil, usagef("unknown -flush-order %q (valid: serial, concurrent)", o.flushOrder)
+	if o.flush, err = report.ParseFlushOrder(o.flushOrder); err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	switch mode {
+	case modeProgram:
+		o.cmdline = append([]string{"run"}, args...)
+	case modeAB:
+		o.cmdline = append([]string{"ab"}, args...)
+	default:
+		o.cmdline = slices.Clone(args)
 	}
 	if o.plot != "" {
 		if _, err := report.PlotFormat(o.plot); err != nil {
@@ -105,7 +119,6 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		argv := slices.Clone(args)
 		p.prog, p.argv = b, func(uint64) []string { return argv }
 		p.name = filepath.Base(args[0])
-		p.command = "emu run " + strings.Join(args, " ")
 	} else {
 		if len(args) > 0 {
 			return nil, usagef("unexpected argument %q (flags start with - or --)", args[0])
@@ -115,6 +128,10 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 			return nil, usagef("%v", err)
 		}
 		params := wl.Defaults
+		if params.Threads == 0 {
+			params.Threads = max(o.cpus-1, 1)
+		}
+		p.defaults = params
 		if o.threads < 0 || o.pages < 0 || o.iterations < 0 {
 			return nil, usagef("-threads, -pages and -iterations must not be negative")
 		}
@@ -128,8 +145,6 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		}
 		if o.threads > 0 {
 			params.Threads = o.threads
-		} else if params.Threads == 0 {
-			params.Threads = max(o.cpus-1, 1)
 		}
 		if o.pages > 0 {
 			params.Pages = o.pages
@@ -145,14 +160,13 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 			return wl.Argv(q)
 		}
 		p.name = wl.Name
-		p.command = "emu -workload " + wl.Name
 	}
-	cfg, err := buildConfig(o)
+	cfg, sum, err := buildConfig(o)
 	if err != nil {
 		return nil, err
 	}
-	p.cfg = cfg
-	p.setCommandAndConfig(o)
+	p.cfg, p.costsSum = cfg, sum
+	p.id = p.identity(o)
 	return p, nil
 }
 
@@ -202,49 +216,56 @@ func readProgram(path string) ([]byte, error) {
 	return b, nil
 }
 
-func buildConfig(o *options) (kernelmodel.Config, error) {
-	cfg := kernelmodel.DefaultConfig()
+func buildConfig(o *options) (kernelmodel.Config, string, error) {
+	cfg, sum := kernelmodel.DefaultConfig(), ""
+	err := buildConfigInto(o, &cfg, &sum)
+	return cfg, sum, err
+}
+
+func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err error) {
+	cfg := *cfgp
+	defer func() { *cfgp = cfg }()
 	if o.cpus < 1 || o.cpus > 256 {
-		return cfg, usagef("-cpus must be 1..256, got %d", o.cpus)
+		return usagef("-cpus must be 1..256, got %d", o.cpus)
 	}
 	cfg.CPUs = o.cpus
 	if _, ok := kernelmodel.Kernels[o.kernel]; !ok {
-		return cfg, usagef("unknown kernel %q (valid: %s)", o.kernel, strings.Join(kernelmodel.KernelNames(), ", "))
+		return usagef("unknown kernel %q (valid: %s)", o.kernel, strings.Join(kernelmodel.KernelNames(), ", "))
 	}
 	cfg.Kernel = o.kernel
 	ps, err := kernelmodel.ParsePatches(o.patches)
 	if err != nil {
-		return cfg, usagef("%v", err)
+		return usagef("%v", err)
 	}
 	cfg.Patches = ps
 	tc, err := tlb.ConfigByName(o.tlbPreset)
 	if err != nil {
-		return cfg, usagef("%v", err)
+		return usagef("%v", err)
 	}
 	cfg.TLB = tc
 	// The cost file may set tlb.* costs, so it applies after the preset.
-	if err := applyCostFile(&cfg, o.costs); err != nil {
-		return cfg, err
+	if *sum, err = applyCostFileHash(&cfg, o.costs); err != nil {
+		return err
 	}
 	cfg.PCID = o.pcid
 	cfg.PTI = o.pti
 	cfg.THP = o.thp
-	cfg.ConcurrentFlush = o.flushOrder == "concurrent"
+	cfg.ConcurrentFlush = o.flush == report.FlushConcurrent
 	if o.quantum == 0 || o.quantum > cfg.IPICosts.DeliveryCycles {
-		return cfg, usagef("-quantum must be 1..%d cycles (the IPI delivery latency)", cfg.IPICosts.DeliveryCycles)
+		return usagef("-quantum must be 1..%d cycles (the IPI delivery latency)", cfg.IPICosts.DeliveryCycles)
 	}
 	cfg.Quantum = o.quantum
 	if o.flushCeil < 0 {
-		return cfg, usagef("-flush-ceiling must not be negative")
+		return usagef("-flush-ceiling must not be negative")
 	}
 	cfg.FlushCeil = o.flushCeil
 	if o.memMiB < 16 || o.memMiB > 64<<10 {
-		return cfg, usagef("-mem must be 16..65536 MiB")
+		return usagef("-mem must be 16..65536 MiB")
 	}
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
-	return cfg, nil
+	return nil
 }
 
 func patchList() []string {
@@ -270,59 +291,30 @@ func patchNames(ps []kernelmodel.Patch) []string {
 	return slices.Compact(out)
 }
 
-// setCommandAndConfig records the settings that shape the run, in the order
-// reports show them.
-func (p *plan) setCommandAndConfig(o *options) {
+// identity is the run identity of p: what ran, with which settings.
+func (p *plan) identity(o *options) *report.Identity {
 	cfg := p.cfg
-	patches := patchNames(cfg.Patches)
-	cmd := p.command
-	if len(patches) > 0 {
-		cmd += " -patch " + strings.Join(patches, ",")
-	}
-	if cfg.Kernel != "5.10" {
-		cmd += " -kernel " + cfg.Kernel
-	}
-	if cfg.PTI {
-		cmd += " -pti"
-	}
-	if cfg.THP {
-		cmd += " -thp"
-	}
-	if cfg.ConcurrentFlush {
-		cmd += " -flush-order concurrent"
-	}
-	p.command = cmd
-	flushOrder := "serial"
-	if cfg.ConcurrentFlush {
-		flushOrder = "concurrent"
-	}
-	costs := "default"
+	costs := report.DefaultCostsLabel
 	if o.costs != "" {
 		costs = filepath.Base(o.costs)
 	}
-	kv := []report.KV{{Key: "workload", Value: p.name}, {Key: "cpus", Value: cfg.CPUs}}
+	id := &report.Identity{
+		Args: o.cmdline, Version: version(), Workload: p.name, Program: p.userProg,
+		CPUs: cfg.CPUs, Seed: p.seed,
+		Kernel: cfg.Kernel, Patches: patchNames(cfg.Patches), PTI: cfg.PTI, THP: cfg.THP,
+		FlushOrder: o.flush, TLB: cfg.TLB.Name, PCID: cfg.PCID, Quantum: cfg.Quantum,
+		FlushCeil: cfg.FlushCeil, MemMiB: cfg.MemBytes >> 20,
+		Costs: costs, CostsSHA256: p.costsSum,
+		MaxCycles: cfg.MaxCycles, DefMaxCycles: report.DefaultMaxCycles, FailOnHazard: cfg.FailHazard,
+	}
 	if p.userProg {
-		kv = append(kv, report.KV{Key: "argv", Value: p.argv(p.seed)})
+		id.Argv = p.argv(p.seed)
+		id.DefMaxCycles = 0
 	} else {
-		kv = append(kv,
-			report.KV{Key: "threads", Value: p.params.Threads}, report.KV{Key: "pages", Value: p.params.Pages},
-			report.KV{Key: "iterations", Value: p.params.Iterations})
+		id.Threads, id.Pages, id.Iterations = p.params.Threads, p.params.Pages, p.params.Iterations
+		id.DefThreads, id.DefPages, id.DefIterations = p.defaults.Threads, p.defaults.Pages, p.defaults.Iterations
 	}
-	kv = append(kv,
-		report.KV{Key: "seed", Value: p.seed},
-		report.KV{Key: "kernel", Value: cfg.Kernel}, report.KV{Key: "patches", Value: patches},
-		report.KV{Key: "pti", Value: cfg.PTI})
-	if cfg.THP { // listed only when on, so THP-off reports are unchanged
-		kv = append(kv, report.KV{Key: "thp", Value: cfg.THP})
-	}
-	kv = append(kv, report.KV{Key: "flush_order", Value: flushOrder},
-		report.KV{Key: "costs", Value: costs},
-		report.KV{Key: "tlb", Value: cfg.TLB.Name}, report.KV{Key: "pcid", Value: cfg.PCID},
-		report.KV{Key: "quantum", Value: cfg.Quantum}, report.KV{Key: "flush_ceiling", Value: cfg.FlushCeil},
-		report.KV{Key: "mem_mib", Value: cfg.MemBytes >> 20}, report.KV{Key: "max_cycles", Value: cfg.MaxCycles},
-		report.KV{Key: "fail_on_hazard", Value: cfg.FailHazard},
-	)
-	p.config = kv
+	return id
 }
 
 func newLogger(o *options, stderr io.Writer) *zap.Logger {
@@ -378,7 +370,8 @@ func (s *session) reportUnimplemented(w io.Writer) {
 // fresh machine, and collects the result. It stops at the first failing
 // run; the result then holds the runs so far and Error says why.
 func (s *session) execute(ctx context.Context, p *plan) (*report.Result, error) {
-	res := &report.Result{Tool: "emu", Version: version(), Command: p.command, Workload: p.name, Config: p.config}
+	res := &report.Result{}
+	res.SetIdentity(p.id)
 	for i := range p.runs {
 		seed := p.seed + uint64(i)
 		st, err := s.runOnce(ctx, p, seed, i)
@@ -401,7 +394,7 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	s.pid++
 	if s.trace != nil {
 		pid := s.pid
-		s.trace.Process(pid, fmt.Sprintf("%s %s seed=%d", p.name, variantOf(cfg), seed))
+		s.trace.Process(pid, fmt.Sprintf("%s %s seed=%d", p.name, p.id.Variant(), seed))
 		var args []report.TraceArg
 		tw := s.trace
 		cfg.Trace = func(ev kernelmodel.TraceEvent) {
@@ -478,14 +471,6 @@ func guestEnd(p *plan, m *kernelmodel.Machine, runErr error) error {
 	return nil
 }
 
-func variantOf(cfg kernelmodel.Config) string {
-	v := cfg.Kernel
-	for _, p := range patchNames(cfg.Patches) {
-		v += "+" + p
-	}
-	return v
-}
-
 // addStats converts one run's kernelmodel.Stats into report samples.
 func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 	counters := make([]report.Sample, 0, len(st.Counters))
@@ -516,7 +501,7 @@ func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 // emu run writes the result to stderr, as perf stat does, so that the
 // guest's own stdout stays its own; -o FILE (or -o - for stdout) moves it.
 func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode cmdMode) (err error) {
-	o, rest, err := parseRunFlags(args, stderr, mode)
+	o, rest, err := parseRunFlags(args, stdout, mode)
 	if err != nil {
 		return err
 	}
@@ -552,11 +537,12 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if res.Runs() == 0 {
 		return runErr
 	}
+	res.Status = runStatus(runErr)
 	resultW := stdout
 	if mode == modeProgram {
 		resultW = stderr
 	}
-	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.format, res) }); err != nil {
+	if err := emit(o.out, resultW, stdout, func(w io.Writer) error { return writeFormat(w, o.outFormat, res) }); err != nil {
 		return err
 	}
 	if o.plot != "" {
@@ -585,10 +571,22 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 	return context.WithTimeout(ctx, d)
 }
 
+// timeoutErr is the error of a run that -timeout ended.
+type timeoutErr struct {
+	d   time.Duration
+	err error
+}
+
+func (e *timeoutErr) Error() string {
+	return fmt.Sprintf("-timeout %v reached (host time): %v", e.d, e.err)
+}
+
+func (e *timeoutErr) Unwrap() error { return e.err }
+
 // timeoutError names -timeout when it is what ended the run.
 func timeoutError(ctx context.Context, d time.Duration, err error) error {
 	if err != nil && errors.Is(err, kernelmodel.ErrInterrupted) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("-timeout %v reached (host time): %w", d, err)
+		return &timeoutErr{d, err}
 	}
 	return err
 }
@@ -635,13 +633,15 @@ func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() e
 	return s, finish, nil
 }
 
-func writeFormat(w io.Writer, format string, res *report.Result) error {
+func writeFormat(w io.Writer, format outputFormat, res *report.Result) error {
 	switch format {
-	case "json":
+	case formatJSON:
 		return report.WriteJSON(w, res)
-	case "csv":
+	case formatCSV:
 		return report.WriteCSV(w, res)
-	case "bench":
+	case formatPerfJSON:
+		return report.WritePerfJSON(w, res)
+	case formatBench:
 		return report.WriteBench(w, res)
 	}
 	return report.WriteText(w, res)
@@ -661,4 +661,28 @@ func emit(path string, def, stdout io.Writer, write func(io.Writer) error) error
 		return fmt.Errorf("-o: %w", err)
 	}
 	return nil
+}
+
+// runStatus is the status line of a result: how its runs ended, from the
+// error that ended them (nil: all completed).
+func runStatus(err error) string {
+	var hz *kernelmodel.Hazard
+	var gs *guestStatus
+	var te *timeoutErr
+	switch {
+	case err == nil:
+		return "completed"
+	case errors.As(err, &hz):
+		return fmt.Sprintf("hazard at cpu %d, rip %#x (%s), store to %#x: %s", hz.CPU, hz.RIP, hz.Insn, hz.Addr, hz.Kind)
+	case errors.Is(err, kernelmodel.ErrMaxCycles):
+		_, where, _ := strings.Cut(err.Error(), kernelmodel.ErrMaxCycles.Error()+": ")
+		return fmt.Sprintf("stopped at max-cycles (%s)", where)
+	case errors.As(err, &te):
+		return fmt.Sprintf("timeout (-timeout %v of host time)", te.d)
+	case errors.Is(err, kernelmodel.ErrInterrupted):
+		return "interrupted"
+	case errors.As(err, &gs):
+		return "completed, " + gs.Error()
+	}
+	return "failed: " + strings.ReplaceAll(err.Error(), "\n", " ")
 }

@@ -27,6 +27,97 @@ type Comparison struct {
 	// Repeated is set when every result has at least two runs: rows then
 	// carry a significance test per non-baseline result.
 	Repeated bool
+	// Hazards holds one row per hazard counter (HazardCounters) that any
+	// result has: LKP's fail:runs block.
+	Hazards []HazardRow
+}
+
+// HazardCounters are the counters of functional failures: writes that
+// went through a stale TLB entry and lost an effect the kernel promised.
+// ab and compare show them as LKP shows functional failures (fail:runs,
+// %reproduction) and give a verdict per column.
+var HazardCounters = []string{"emu_stale_tlb_writes", "emu_lost_soft_dirty", "emu_write_after_cow", "emu_missed_uffd_wp"}
+
+// HazardRow is one hazard counter across the results.
+type HazardRow struct {
+	Name  string
+	Fails []int     // per result: runs in which the counter is non-zero
+	Runs  []int     // per result: runs
+	Means []float64 // per result: the counter's mean
+}
+
+// Reproduction is LKP's %reproduction of result i against the baseline:
+// the difference of the failing fractions, in percent.
+func (h HazardRow) Reproduction(i int) float64 {
+	frac := func(j int) float64 {
+		if h.Runs[j] == 0 {
+			return 0
+		}
+		return float64(h.Fails[j]) / float64(h.Runs[j])
+	}
+	return 100 * (frac(i) - frac(0))
+}
+
+// Verdict is the one-line correctness verdict of result i (> 0) against
+// the baseline for h, computed from the means: e.g.
+// "emu_stale_tlb_writes 40,050 → 0: the hole closes".
+func (h HazardRow) Verdict(i int) string {
+	a, b := h.Means[0], h.Means[i]
+	var what string
+	switch {
+	case a > 0 && b == 0:
+		what = "the hole closes"
+	case a == 0 && b > 0:
+		what = "a hole opens"
+	case a == 0 && b == 0:
+		what = "no hazard on either side"
+	case b < a:
+		what = "fewer, but the hole stays open"
+	case b > a:
+		what = "more: the hole widens"
+	default:
+		what = "the hole stays open"
+	}
+	return fmt.Sprintf("%s %s → %s: %s", h.Name, bigNum(a), bigNum(b), what)
+}
+
+// Verdicts are the verdict lines of c: per non-baseline result, one per
+// hazard row, prefixed by the result's label when there are several.
+func (c *Comparison) Verdicts() []string {
+	var out []string
+	for i := 1; i < len(c.Results); i++ {
+		for _, h := range c.Hazards {
+			v := h.Verdict(i)
+			if len(c.Results) > 2 {
+				v = c.Labels[i] + ": " + v
+			}
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (c *Comparison) hazards() {
+	for _, name := range HazardCounters {
+		h := HazardRow{Name: name}
+		present := false
+		for _, r := range c.Results {
+			ctr, ok := r.Counter(name)
+			present = present || ok
+			fails := 0
+			for _, v := range ctr.Samples {
+				if v != 0 {
+					fails++
+				}
+			}
+			h.Fails = append(h.Fails, fails)
+			h.Runs = append(h.Runs, r.Runs())
+			h.Means = append(h.Means, ctr.Mean())
+		}
+		if present {
+			c.Hazards = append(c.Hazards, h)
+		}
+	}
 }
 
 // CompareRow is one counter whose mean differs between results.
@@ -72,6 +163,7 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 		}
 	}
 	c.axes(names)
+	c.hazards()
 
 	var order []string
 	seen := map[string]bool{}
@@ -220,6 +312,7 @@ func WriteCompare(w io.Writer, c *Comparison) error {
 	}
 	fmt.Fprintln(ew)
 	n := len(c.Results) - 1
+	writeFailures(ew, c)
 	fmt.Fprintf(ew, "         %%stddev%s\n", strings.Repeat("     %change         %stddev", n))
 	fmt.Fprintf(ew, "             \\  %s\n", strings.Repeat("        |                \\  ", n))
 	for _, row := range c.Rows {
@@ -252,7 +345,40 @@ func WriteCompare(w io.Writer, c *Comparison) error {
 	if c.Repeated && len(c.Rows) > 0 {
 		fmt.Fprintln(ew, "~: not significant at α=0.05 (Mann-Whitney U over the per-seed samples, golang.org/x/perf/benchmath)")
 	}
+	for _, v := range c.Verdicts() {
+		fmt.Fprintf(ew, "verdict: %s\n", v)
+	}
 	return ew.err
+}
+
+// writeFailures writes LKP's functional-failure block (lib/compare.rb,
+// the "fail:runs  %reproduction" header before the %stddev one): per
+// hazard counter the runs in which it was non-zero out of all runs ("1:4",
+// ":4" for none), and per other result the change of the failing
+// fraction in percent.
+func writeFailures(w io.Writer, c *Comparison) {
+	if len(c.Hazards) == 0 {
+		return
+	}
+	n := len(c.Results) - 1
+	fmt.Fprintf(w, "       fail:runs%s\n", strings.Repeat("  %reproduction    fail:runs", n))
+	fmt.Fprintln(w, strings.TrimRight("           |    "+strings.Repeat("         |             |    ", n), " "))
+	failRuns := func(h HazardRow, i int) string {
+		f := ""
+		if h.Fails[i] > 0 {
+			f = fmt.Sprint(h.Fails[i])
+		}
+		return fmt.Sprintf("%s:%d", f, h.Runs[i])
+	}
+	for _, h := range c.Hazards {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%13s", failRuns(h, 0))
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "%13.0f%%%14s", h.Reproduction(i), failRuns(h, i))
+		}
+		fmt.Fprintf(&b, "     %s", h.Name)
+		fmt.Fprintln(w, b.String())
+	}
 }
 
 // formatChange formats a % change as show_perf_change: %+.1f, or %+.2g

@@ -29,6 +29,7 @@ type jsonDoc struct {
 	PerCPU        []jsonCPU  `json:"per_cpu"`
 	Hists         []jsonHist `json:"histograms"`
 	Error         string     `json:"error,omitempty"`
+	Status        string     `json:"status,omitempty"`
 }
 
 // jsonCounts is the "counters" object: keyed by the counter's name (the
@@ -206,11 +207,17 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 // display order), counters with per-run samples, per-CPU counters and
 // histograms.
 func WriteJSON(w io.Writer, r *Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(toJSONDoc(r))
+}
+
+func toJSONDoc(r *Result) jsonDoc {
 	doc := jsonDoc{
 		Tool: r.Tool, FormatVersion: FormatVersion, Version: r.Version, Command: r.Command,
 		Workload: r.Workload, Variant: r.Variant(), Runs: r.Runs(), Seeds: r.Seeds,
 		Config: orderedKV(r.Config), Counters: toJSONCounts(r.Counters),
-		PerCPU: []jsonCPU{}, Hists: []jsonHist{}, Error: r.Error,
+		PerCPU: []jsonCPU{}, Hists: []jsonHist{}, Error: r.Error, Status: r.Status,
 	}
 	if doc.Seeds == nil {
 		doc.Seeds = []uint64{}
@@ -238,6 +245,67 @@ func WriteJSON(w io.Writer, r *Result) error {
 			}
 		}
 		doc.Hists = append(doc.Hists, jh)
+	}
+	return doc
+}
+
+// The JSON document of a comparison (emu ab -json): every result in
+// full, the rows of the %change table, the hazard counters' fail:runs
+// and the verdict lines.
+type jsonCompare struct {
+	Tool          string       `json:"tool"`
+	FormatVersion int          `json:"format_version"`
+	Kind          string       `json:"kind"`
+	Labels        []string     `json:"labels"`
+	AxisKeys      []string     `json:"axes"`
+	Results       []jsonDoc    `json:"results"`
+	Changes       []jsonChange `json:"changes"`
+	Hazards       []jsonHazard `json:"hazards"`
+	Verdicts      []string     `json:"verdicts"`
+}
+
+type jsonChange struct {
+	Counter string    `json:"counter"`
+	Means   []float64 `json:"means"`
+	// Change is the % change of each non-baseline result's mean.
+	Change []float64  `json:"change_percent"`
+	P      []*float64 `json:"p_value,omitempty"`
+}
+
+type jsonHazard struct {
+	Counter      string    `json:"counter"`
+	Fails        []int     `json:"fails"`
+	Runs         []int     `json:"runs"`
+	Means        []float64 `json:"means"`
+	Reproduction []float64 `json:"reproduction_percent"`
+}
+
+// WriteCompareJSON writes c as one indented JSON object (kind
+// "comparison").
+func WriteCompareJSON(w io.Writer, c *Comparison) error {
+	doc := jsonCompare{Tool: "emu", FormatVersion: FormatVersion, Kind: "comparison",
+		Labels: c.Labels, AxisKeys: c.AxisKeys, Results: []jsonDoc{}, Changes: []jsonChange{},
+		Hazards: []jsonHazard{}, Verdicts: c.Verdicts()}
+	if doc.Verdicts == nil {
+		doc.Verdicts = []string{}
+	}
+	for _, r := range c.Results {
+		doc.Results = append(doc.Results, toJSONDoc(r))
+	}
+	for _, row := range c.Rows {
+		jc := jsonChange{Counter: row.Name, Means: row.Means, Change: row.Changes}
+		for _, t := range row.Tests {
+			p := t.P
+			jc.P = append(jc.P, &p)
+		}
+		doc.Changes = append(doc.Changes, jc)
+	}
+	for _, h := range c.Hazards {
+		jh := jsonHazard{Counter: h.Name, Fails: h.Fails, Runs: h.Runs, Means: h.Means, Reproduction: []float64{}}
+		for i := 1; i < len(c.Results); i++ {
+			jh.Reproduction = append(jh.Reproduction, h.Reproduction(i))
+		}
+		doc.Hazards = append(doc.Hazards, jh)
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -279,7 +347,7 @@ func ReadJSON(r io.Reader, name string) (*Result, error) {
 	}
 	res := &Result{
 		Tool: doc.Tool, Version: doc.Version, Command: doc.Command, Workload: doc.Workload,
-		Config: []KV(doc.Config), Seeds: doc.Seeds, Error: doc.Error,
+		Config: []KV(doc.Config), Seeds: doc.Seeds, Error: doc.Error, Status: doc.Status,
 	}
 	fromJSON := func(jcs []jsonCount) ([]Counter, error) {
 		var cs []Counter

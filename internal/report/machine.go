@@ -1,8 +1,10 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -42,28 +44,8 @@ func plainNum(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
-// BenchName is the Go benchmark name of a result:
-// BenchmarkWorkload/workload=W/cpus=N/kernel=K/patch=P[/pti=on][/flush=concurrent],
-// with patches joined by "+" ("none" for none), so `benchstat -col /patch`
-// pivots on the variant (ecosystem.md §3.7).
-func BenchName(r *Result) string {
-	var b strings.Builder
-	b.WriteString("BenchmarkWorkload/workload=" + benchValue(r.Workload))
-	b.WriteString("/cpus=" + benchValue(r.GetString("cpus")))
-	b.WriteString("/kernel=" + benchValue(r.GetString("kernel")))
-	patch := r.GetString("patches")
-	if patch == "" {
-		patch = "none"
-	}
-	b.WriteString("/patch=" + benchValue(patch))
-	if v, ok := r.Get("pti"); ok && v == true {
-		b.WriteString("/pti=on")
-	}
-	if v, ok := r.Get("flush_order"); ok && v == "concurrent" {
-		b.WriteString("/flush=concurrent")
-	}
-	return b.String()
-}
+// BenchName is the Go benchmark name of a result (Identity.BenchName).
+func BenchName(r *Result) string { return r.Identity().BenchName() }
 
 // benchValue keeps a name part free of the characters the benchmark format
 // gives meaning to (white space, '/').
@@ -87,6 +69,9 @@ func BenchUnit(counter string) string { return benchValue(counter) + "/op" }
 // default non-parametric assumption applies).
 func WriteBench(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
+	for _, kv := range r.Identity().BenchConfig() {
+		fmt.Fprintf(ew, "%s: %s\n", kv.Key, formatValue(kv.Value))
+	}
 	assume := ""
 	if r.Runs() == 1 {
 		assume = " assume=exact"
@@ -106,6 +91,40 @@ func WriteBench(w io.Writer, r *Result) error {
 			b.WriteString(BenchUnit(c.Name))
 		}
 		fmt.Fprintln(ew, b.String())
+	}
+	return ew.err
+}
+
+// WritePerfJSON writes r as `perf stat -j` does: one JSON object per
+// counter per line, with perf's field names, order and number formats
+// (tools/perf/util/stat-display.c: print_counter_value_json,
+// print_noise_pct_json, print_running_json, print_metric_json):
+// "counter-value" a string "%f", "unit", "event", "variance" (%.2f, only
+// with several runs), "event-runtime" (ns, an integer), "pcnt-running"
+// (%.2f), then "metric-value" ("%f") and "metric-unit" when the counter
+// has a derived metric. Fields are separated by ", " and keys by " : ",
+// as perf prints them.
+func WritePerfJSON(w io.Writer, r *Result) error {
+	ew := &errWriter{w: w}
+	var runtime uint64
+	if el, ok := r.Counter("emu_elapsed_cycles"); ok {
+		runtime = uint64(math.Round(el.Mean() * 1000 / CyclesPerMicrosecond))
+	}
+	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	for _, c := range r.Counters {
+		f := []string{
+			`"counter-value" : "` + strconv.FormatFloat(c.Mean(), 'f', 6, 64) + `"`,
+			`"unit" : ` + q(c.Unit),
+			`"event" : ` + q(c.Name),
+		}
+		if r.Runs() > 1 {
+			f = append(f, fmt.Sprintf(`"variance" : %.2f`, c.RelStderr()))
+		}
+		f = append(f, fmt.Sprintf(`"event-runtime" : %d`, runtime), `"pcnt-running" : 100.00`)
+		if v, unit, ok := r.metric(c.Name); ok {
+			f = append(f, `"metric-value" : "`+strconv.FormatFloat(v, 'f', 6, 64)+`"`, `"metric-unit" : `+q(unit))
+		}
+		fmt.Fprintln(ew, "{"+strings.Join(f, ", ")+"}")
 	}
 	return ew.err
 }

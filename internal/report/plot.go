@@ -86,13 +86,48 @@ func histXLabel(h Hist) string {
 	return strings.ReplaceAll(h.Name, "_", " ")
 }
 
+// plotRows are the panels of PlotCompare, at most n: the differing
+// counters in table order, then every hazard counter (HazardCounters),
+// whether it differs or not ("0 → 0" is a result too), which are never
+// left out to make room.
+func plotRows(c *Comparison, n int) []CompareRow {
+	var hz []CompareRow
+	isHazard := map[string]bool{}
+	for _, h := range c.Hazards {
+		isHazard[h.Name] = true
+		row := CompareRow{Name: h.Name, Means: h.Means}
+		for i := range h.Means {
+			row.RelStd = append(row.RelStd, -1)
+			if ctr, ok := c.Results[i].Counter(h.Name); ok && len(ctr.Samples) > 1 {
+				sd := ctr.Stddev()
+				if m := ctr.Mean(); m != 0 {
+					sd = 100 * sd / m
+				}
+				row.RelStd[i] = sd
+			}
+			if i > 0 {
+				b := h.Means[0]
+				if b == 0 {
+					b = 1e-100
+				}
+				row.Changes = append(row.Changes, 100*(h.Means[i]-b)/b)
+			}
+		}
+		hz = append(hz, row)
+	}
+	var out []CompareRow
+	for _, row := range c.Rows {
+		if !isHazard[row.Name] && len(out)+len(hz) < n {
+			out = append(out, row)
+		}
+	}
+	return append(out, hz...)
+}
+
 // PlotCompare draws, for each counter of c (at most 16), the results' means
 // side by side with their standard deviation as error bars.
 func PlotCompare(w io.Writer, format string, c *Comparison) error {
-	rows := c.Rows
-	if len(rows) > 16 {
-		rows = rows[:16]
-	}
+	rows := plotRows(c, 16)
 	if len(rows) == 0 {
 		return fmt.Errorf("no counter differs: nothing to plot")
 	}
@@ -100,6 +135,13 @@ func PlotCompare(w io.Writer, format string, c *Comparison) error {
 	for _, row := range rows {
 		p := plot.New()
 		p.Title.Text = row.Name
+		p.Y.Label.Text = "count"
+		if ctr, ok := c.Results[0].Counter(row.Name); ok && ctr.Unit != "" {
+			p.Y.Label.Text = ctr.Unit
+		}
+		if row.RelStd[0] >= 0 {
+			p.Y.Label.Text += " (mean ± stddev)"
+		}
 		for i, m := range row.Means {
 			bars, err := plotter.NewBarChart(plotter.Values{m}, vg.Points(28))
 			if err != nil {
@@ -167,7 +209,10 @@ func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	var canvas vg.CanvasWriterTo
 	switch format {
 	case "svg":
-		canvas = vgsvg.New(width, height)
+		// The fonts (Liberation, metric-compatible with Times) are
+		// embedded: the text was laid out with their metrics, and a viewer
+		// without them would substitute a font whose titles overlap.
+		canvas = vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))
 	case "png":
 		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
 	default:

@@ -37,6 +37,13 @@ type Result struct {
 	PerCPU   []CPURow
 	Hists    []Hist
 	Error    string // why the last run failed, if it did
+	// Status is how the runs ended, for the text report's last line:
+	// "completed", "stopped at max-cycles …", "hazard at …",
+	// "interrupted", "timeout …" or "failed: …"; "" if not known.
+	Status string
+	// ID is the run identity Command, Workload, Version and Config were
+	// derived from (SetIdentity); nil for a result read from JSON.
+	ID *Identity
 }
 
 // KV is one configuration setting. Value is a string, bool, integer or

@@ -98,17 +98,36 @@ func TestGolden(t *testing.T) {
 }
 
 func TestWriteHistLayout(t *testing.T) {
-	h := Hist{Name: "x", Key: "K", Log2: true, Buckets: []Bucket{{0, 1}, {1, 3}, {2, 2}, {1 << 20, 100}}}
+	// The empty buckets between [2, 4) and [2K, 4K) are printed, as
+	// bpftrace's hist() does.
+	h := Hist{Name: "x", Key: "K", Log2: true, Buckets: []Bucket{{0, 1}, {1, 3}, {2, 2}, {2048, 100}}}
 	var b bytes.Buffer
 	WriteHist(&b, h)
 	want := "@x[K]:\n" +
 		"[0]                    1 |                                                    |\n" +
 		"[1]                    3 |@                                                   |\n" +
 		"[2, 4)                 2 |@                                                   |\n" +
-		"[1M, 2M)             100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
-		"p50 < 2M, p99 < 2M, count 106\n"
+		"[4, 8)                 0 |                                                    |\n" +
+		"[8, 16)                0 |                                                    |\n" +
+		"[16, 32)               0 |                                                    |\n" +
+		"[32, 64)               0 |                                                    |\n" +
+		"[64, 128)              0 |                                                    |\n" +
+		"[128, 256)             0 |                                                    |\n" +
+		"[256, 512)             0 |                                                    |\n" +
+		"[512, 1K)              0 |                                                    |\n" +
+		"[1K, 2K)               0 |                                                    |\n" +
+		"[2K, 4K)             100 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+		"p50 < 4K, p99 < 4K, count 106\n"
 	if got := b.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	// Exact-value histograms (count by value) print only their buckets.
+	b.Reset()
+	WriteHist(&b, Hist{Name: "y", Buckets: []Bucket{{-1, 1}, {1, 2}, {33, 1}}})
+	if got, want := b.String(), "@y:\n[FULL]                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"+
+		"[1]                    2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"+
+		"[33]                   1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"; got != want {
+		t.Errorf("exact histogram:\n%s\nwant\n%s", got, want)
 	}
 	// Layout: label 16, count 8, " |", 52, "|" (bpftrace text.cpp).
 	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[1:5] {

@@ -20,23 +20,8 @@ const (
 	metricPref = " # "
 )
 
-// Variant is the kernel model a result ran: the -kernel baseline, then
-// "+patch" for each -patch, "+pti" and "+concurrent-flush" when set.
-func (r *Result) Variant() string {
-	v := r.GetString("kernel")
-	if p, ok := r.Get("patches"); ok {
-		if s := formatValue(p); s != "none" && s != "" {
-			v += "+" + s
-		}
-	}
-	if b, ok := r.Get("pti"); ok && b == true {
-		v += "+pti"
-	}
-	if s, ok := r.Get("flush_order"); ok && s == "concurrent" {
-		v += "+concurrent-flush"
-	}
-	return v
-}
+// Variant is the kernel model a result ran (Identity.Variant).
+func (r *Result) Variant() string { return r.Identity().Variant() }
 
 // metric is the derived value perf prints after '#', or ok=false.
 func (r *Result) metric(name string) (v float64, unit string, ok bool) {
@@ -72,23 +57,16 @@ func (r *Result) metric(name string) (v float64, unit string, ok bool) {
 func WriteText(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
 	runs := r.Runs()
-	var par []string
-	if s := r.GetString("cpus"); s != "" {
-		par = append(par, "cpus="+s)
-	}
-	switch {
-	case runs == 1:
-		par = append(par, fmt.Sprintf("seed=%d", r.Seeds[0]))
-	case runs > 1:
-		par = append(par, fmt.Sprintf("seed=%d..%d", r.Seeds[0], r.Seeds[runs-1]))
-	}
-	if v := r.Variant(); v != "" {
-		par = append(par, "kernel="+v)
-	}
+	id := r.Identity()
+	par := id.headerSettings(r.Seeds)
 	if runs > 1 {
 		par = append(par, fmt.Sprintf("%d runs", runs))
 	}
-	fmt.Fprintf(ew, " Emulated counter stats for '%s' (%s):\n\n", r.Command, strings.Join(par, ", "))
+	cmd := r.Command
+	if r.ID != nil {
+		cmd = r.ID.CommandLine()
+	}
+	fmt.Fprintf(ew, " Emulated counter stats for '%s' (%s):\n\n", cmd, strings.Join(par, ", "))
 
 	width := evnameLen
 	for _, c := range r.Counters {
@@ -132,6 +110,9 @@ func WriteText(w io.Writer, r *Result) error {
 		}
 		fmt.Fprintln(ew)
 		WriteHist(ew, h)
+	}
+	if r.Status != "" {
+		fmt.Fprintf(ew, "\nstatus: %s\n", r.Status)
 	}
 	return ew.err
 }
@@ -218,7 +199,7 @@ func WriteHist(w io.Writer, h Hist) {
 	for _, b := range h.Buckets {
 		maxCount = max(maxCount, b.Count)
 	}
-	for _, b := range h.Buckets {
+	for _, b := range h.textBuckets() {
 		bar := 0
 		if maxCount > 0 {
 			bar = int(float32(float32(b.Count)/float32(maxCount)) * 52)
@@ -232,6 +213,39 @@ func WriteHist(w io.Writer, h Hist) {
 			fmt.Fprintf(w, "p50 < %s, p99 < %s, count %d\n", pow2(p50), pow2(p99), h.Total())
 		}
 	}
+}
+
+// textBuckets are the buckets WriteHist prints: for a log2 histogram
+// every bucket from the lowest to the highest non-empty one, the empty
+// ones between with count 0, as bpftrace's hist() prints them (the text
+// emitter walks from the first to the last non-zero bucket index); other
+// histograms (exact values) as they are.
+func (h Hist) textBuckets() []Bucket {
+	if !h.Log2 {
+		return h.Buckets
+	}
+	var out []Bucket
+	for i, b := range h.Buckets {
+		if i > 0 {
+			prev := h.Buckets[i-1].Value
+			if prev >= 0 {
+				for v := nextLog2(prev); v < b.Value; v = nextLog2(v) {
+					out = append(out, Bucket{v, 0})
+				}
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// nextLog2 is the low bound of the log2 bucket after the one starting at
+// v ≥ 0: [0], [1], [2, 4), [4, 8), …
+func nextLog2(v int64) int64 {
+	if v == 0 {
+		return 1
+	}
+	return 2 * v
 }
 
 func (h Hist) label(v int64) string {

@@ -65,9 +65,16 @@ func (t *TraceWriter) Process(run int, name string) {
 	t.printf(`{"ph":"M","name":"process_name","pid":%d,"tid":0,"args":{"name":%s}}`, run, q)
 }
 
-// us formats cycles as microseconds at the reference clock, to the ns.
-func us(cycles uint64) string {
-	return strconv.FormatFloat(float64(cycles)/CyclesPerMicrosecond, 'f', 3, 64)
+// nsOf is the emulated time of a cycle count in whole ns at the reference
+// clock, rounded to nearest.
+func nsOf(cycles uint64) uint64 {
+	const cyclesPerNs = CyclesPerMicrosecond / 1000
+	return (cycles + cyclesPerNs/2) / cyclesPerNs
+}
+
+// us formats a time in ns as microseconds with three decimals, exactly.
+func us(ns uint64) string {
+	return strconv.FormatUint(ns/1000, 10) + "." + fmt.Sprintf("%03d", ns%1000)
 }
 
 // Event writes one span or instant; the first event of a CPU also names
@@ -81,10 +88,14 @@ func (t *TraceWriter) Event(run, cpu int, cat, name string, start, dur uint64, a
 	qn, _ := json.Marshal(name)
 	qc, _ := json.Marshal(cat)
 	t.sep()
+	// dur is the rounded end minus the rounded start, not the rounded
+	// duration: spans that nest or abut in cycles then nest or abut in
+	// the trace too (Perfetto requires slices on a thread to nest).
+	ts := nsOf(start)
 	if dur > 0 {
-		t.printf(`{"ph":"X","pid":%d,"tid":%d,"ts":%s,"dur":%s,"cat":%s,"name":%s`, run, cpu, us(start), us(dur), qc, qn)
+		t.printf(`{"ph":"X","pid":%d,"tid":%d,"ts":%s,"dur":%s,"cat":%s,"name":%s`, run, cpu, us(ts), us(nsOf(start+dur)-ts), qc, qn)
 	} else {
-		t.printf(`{"ph":"i","s":"t","pid":%d,"tid":%d,"ts":%s,"cat":%s,"name":%s`, run, cpu, us(start), qc, qn)
+		t.printf(`{"ph":"i","s":"t","pid":%d,"tid":%d,"ts":%s,"cat":%s,"name":%s`, run, cpu, us(ts), qc, qn)
 	}
 	if len(args) > 0 {
 		t.printf(`,"args":{`)
