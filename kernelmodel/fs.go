@@ -191,10 +191,9 @@ func (v *VCPU) fileRead(f *file, buf, n uint64, pos int64) int64 {
 	case fileNull:
 		return 0
 	case fileZero:
-		b = make([]byte, n)
+		return v.fillUser(buf, n, func(b []byte) { clear(b) })
 	case fileURandom:
-		b = make([]byte, n)
-		v.m.randomBytes(b)
+		return v.fillUser(buf, n, v.m.randomBytes)
 	case fileStdio:
 		r := v.m.cfg.Stdin
 		if f.stdio != 0 || r == nil {
