@@ -100,6 +100,7 @@ type options struct {
 	basePatch  []string // emu ab -base-patch: on both sides
 	pti        bool
 	thp        bool
+	envClear   bool
 	flushOrder string
 	flush      report.FlushOrder // flushOrder, parsed
 	costs      string
@@ -183,6 +184,9 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.BoolVar(&o.pti, "pti", false, "model page-table isolation (user PCIDs, deferred user flush)")
 	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
+	if mode == modeProgram {
+		fs.BoolVar(&o.envClear, "env-clear", false, "start the program with an empty environment (default: emu's own, as perf stat passes it)")
+	}
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
 	if mode == modeAB {

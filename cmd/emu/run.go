@@ -35,6 +35,8 @@ type plan struct {
 	costsSum string           // SHA-256 of the -costs file
 	defaults workloads.Params // the workload's parameters without -threads/-pages/-iterations
 	prog     []byte
+	exe      string   // the program's absolute path: the guest's /proc/self/exe, AT_EXECFN
+	env      []string // the guest's environment (emu run: emu's own, as perf stat passes it)
 	argv     func(seed uint64) []string
 	params   workloads.Params // resolved workload parameters (workloads only)
 	userProg bool
@@ -119,6 +121,15 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		argv := slices.Clone(args)
 		p.prog, p.argv = b, func(uint64) []string { return argv }
 		p.name = filepath.Base(args[0])
+		if p.exe, err = filepath.Abs(args[0]); err != nil {
+			return nil, usagef("%s: %v", args[0], err)
+		}
+		// The environment is the guest's input as argv is (perf stat
+		// passes its own); -env-clear starts the guest with none, so that
+		// runs from different shells lay out the stack identically.
+		if !o.envClear {
+			p.env = os.Environ()
+		}
 	} else {
 		if len(args) > 0 {
 			return nil, usagef("unexpected argument %q (flags start with - or --)", args[0])
@@ -394,6 +405,7 @@ func (s *session) execute(ctx context.Context, p *plan) (*report.Result, error) 
 
 func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*kernelmodel.Stats, error) {
 	cfg := p.cfg
+	cfg.Seed = seed // AT_RANDOM, getrandom, /dev/urandom
 	s.pid++
 	if s.trace != nil {
 		pid := s.pid
@@ -422,7 +434,11 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 		return nil, usagef("%v", err)
 	}
 	argv := p.argv(seed)
-	if err := m.Load(p.prog, argv); err != nil {
+	exe := p.exe
+	if exe == "" {
+		exe = argv[0]
+	}
+	if err := m.Exec(p.prog, exe, argv, p.env); err != nil {
 		if p.userProg {
 			// A malformed, dynamic or PIE program is bad input: exit 2.
 			return nil, usagef("%s: %v", argv[0], err)

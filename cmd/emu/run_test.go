@@ -519,3 +519,18 @@ func TestCtxReader(t *testing.T) {
 		t.Fatal("a blocked read did not end when the context was cancelled")
 	}
 }
+
+// TestRunEnvironment: the guest gets emu's environment, as perf stat passes
+// its own; -env-clear gives it none.
+func TestRunEnvironment(t *testing.T) {
+	t.Setenv("EMU_TEST_ENV", "value with spaces")
+	res := filepath.Join(t.TempDir(), "r.txt")
+	code, out, e := emu(t, "run", "-q", "-o", res, guestELF, "env")
+	if code != 0 || !strings.Contains(out, "\nEMU_TEST_ENV=value with spaces\n") && !strings.HasPrefix(out, "EMU_TEST_ENV=value with spaces\n") {
+		t.Errorf("exit %d, stdout %q, stderr %q: want EMU_TEST_ENV in the guest's environment", code, out, e)
+	}
+	code, out, e = emu(t, "run", "-q", "-env-clear", "-o", res, guestELF, "env")
+	if code != 0 || out != "" {
+		t.Errorf("-env-clear: exit %d, stdout %q, stderr %q: want no environment", code, out, e)
+	}
+}

@@ -6,6 +6,7 @@
 //   guest cat         copy stdin to stdout, exit 0
 //   guest spam K      write K KiB of 'x' lines to stdout, exit 0
 //   guest nosys       call syscall 500 (unimplemented) twice and 501 once, exit 0
+//   guest env         write each environment string on a line, exit 0
 //
 // Built by build.sh (go generate ./cmd/emu) into guest.elf; no libc.
 
@@ -82,6 +83,13 @@ int main(int argc, char **argv)
 			buf[i] = i == 63 ? '\n' : 'x';
 		for (long k = num(arg) * 16; k > 0; k--)
 			sys3(1, 1, (long)buf, 64);
+		exit_group(0);
+	}
+	if (eq(mode, "env")) {
+		for (char **e = argv + argc + 1; *e; e++) {
+			put(1, *e);
+			put(1, "\n");
+		}
 		exit_group(0);
 	}
 	if (eq(mode, "nosys")) {
