@@ -41,6 +41,9 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		return -EINVAL
 	}
 	mm := v.curr.mm
+	if typ == clearRefsSoftDirty {
+		v.endSoftDirtyInterval(mm) // the interval since the previous "4" ends here
+	}
 	writeLock := m.cfg.Has(PatchClearRefsMmapWriteLock)
 	flushFix := m.cfg.Has(PatchClearRefsFlush)
 	if typ == clearRefsMMHiwaterRSS || writeLock {
@@ -96,6 +99,9 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		v.tlbFinishMMU(gather)
 	}
 	mm.revokeOps--
+	if typ == clearRefsSoftDirty {
+		v.beginSoftDirtyInterval(mm)
+	}
 	if writeLock {
 		v.mmapWriteUnlock(mm)
 	} else {
@@ -145,4 +151,89 @@ func (v *VCPU) clearRefsPTERange(mm *MM, vma *VMA, typ int) {
 		v.spinUnlock(ptl)
 		addr = next
 	}
+}
+
+// sdInterval is one open soft-dirty tracking interval of an mm: from the
+// return of a write(clear_refs, "4") to the next such write or the mm's
+// exit. written holds the pages stored to through a stale entry while the
+// PTE was not soft-dirty (the stores emu_lost_soft_dirty counts), with true
+// when a task other than the clearer stored to the page.
+type sdInterval struct {
+	clearer *Task
+	written map[uint64]bool
+}
+
+// noteSoftDirtyStore records a store to va that left no soft-dirty mark in
+// mm's open interval, if any.
+func (v *VCPU) noteSoftDirtyStore(mm *MM, va uint64) {
+	if mm == nil {
+		return
+	}
+	iv := v.m.sdIntervals[mm]
+	if iv == nil {
+		return
+	}
+	page := va &^ 4095
+	iv.written[page] = iv.written[page] || v.curr != iv.clearer
+}
+
+// beginSoftDirtyInterval opens mm's interval after a clear_refs "4" write by
+// the current task.
+func (v *VCPU) beginSoftDirtyInterval(mm *MM) {
+	v.m.sdIntervals[mm] = &sdInterval{clearer: v.curr, written: map[uint64]bool{}}
+}
+
+// endSoftDirtyInterval closes mm's open interval (at the next clear_refs
+// "4" write and at exit_mmap): every page written during it whose pagemap
+// entry is present without PM_SOFT_DIRTY is one lost (page, interval) pair,
+// counted in emu_lost_soft_dirty_pages, or in
+// emu_lost_soft_dirty_pages_clearer when only the clearing task stored to
+// it. The entry is read as pagemap_read would (pagemap_pmd_range,
+// pte_to_pagemap_entry, fs/proc/task_mmu.c at v5.10): pte_soft_dirty of the
+// PTE, pmd_soft_dirty of a huge PMD, or VM_SOFTDIRTY of the VMA. A page no
+// longer mapped is not counted: pagemap shows a hole, which a checkpoint
+// restores as such.
+func (v *VCPU) endSoftDirtyInterval(mm *MM) {
+	m := v.m
+	iv := m.sdIntervals[mm]
+	if iv == nil {
+		return
+	}
+	delete(m.sdIntervals, mm)
+	for page, byOthers := range iv.written {
+		if m.pagemapSoftDirtyAt(mm, page) {
+			continue
+		}
+		if byOthers {
+			m.lostSoftDirtyPages++
+		} else {
+			m.lostSoftDirtyClearer++
+		}
+	}
+}
+
+// pagemapSoftDirtyAt reports whether addr's pagemap entry is present and
+// soft-dirty; an address without a present entry reports true (nothing to
+// lose).
+func (m *Machine) pagemapSoftDirtyAt(mm *MM, addr uint64) bool {
+	vma := mm.findVMA(addr)
+	if vma == nil {
+		return true
+	}
+	slot, ok := m.pmdSlot(mm, addr)
+	if !ok {
+		return true
+	}
+	pmd := m.mem.LoadPTE(slot)
+	var ent uint64
+	switch {
+	case pmdTransHuge(pmd):
+		ent = m.pagemapEntry(vma, pmd, true, (addr>>12)&511)
+	case pmd&tlb.PteP == 0:
+		return true
+	default:
+		e := m.mem.LoadPTE(ptePFN(pmd).Addr() + phys.Addr(tlb.VirtAddr(addr).Index(1)*8))
+		ent = m.pagemapEntry(vma, e, false, 0)
+	}
+	return ent&pmPresent == 0 || ent&pmSoftDirty != 0
 }

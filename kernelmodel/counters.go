@@ -47,6 +47,8 @@ type counters struct {
 	flushPendingFlushes      uint64 // flushes issued by the pte-fault/uffd-wp pending checks
 	writeAfterCOW            uint64
 	lostSoftDirty            uint64
+	lostSoftDirtyPages       uint64 // (page, clear_refs interval) pairs written but not soft-dirty at its end
+	lostSoftDirtyClearer     uint64 // the same, for pages only the clearing thread stored to
 	missedUffdWP             uint64
 	writeToWrprotected       uint64
 	staleInWindow            uint64
@@ -58,6 +60,7 @@ type counters struct {
 	ipisPerFlush             map[uint64]uint64                // IPIs sent per flush_tlb_mm_range → count
 	faultCycles              map[uint64]uint64                // page-fault latency in cycles, log2 bucket → count
 	ptlWaits                 map[uint64]uint64                // PTE-lock wait cycles per contended acquisition, log2 bucket → count
+	sdIntervals              map[*MM]*sdInterval              // open clear_refs intervals (clear_refs.go)
 }
 
 func (c *counters) init() {
@@ -68,6 +71,7 @@ func (c *counters) init() {
 	c.ipisPerFlush = map[uint64]uint64{}
 	c.faultCycles = map[uint64]uint64{}
 	c.ptlWaits = map[uint64]uint64{}
+	c.sdIntervals = map[*MM]*sdInterval{}
 }
 
 // traceTLBFlush models trace_tlb_flush(reason, pages).

@@ -63,6 +63,7 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		kind, path = "emu_missed_uffd_wp", "mwriteprotect_range (UFFDIO_WRITEPROTECT) returned with the flush of a racing un-protect still deferred"
 	case cur&tlb.PteSoftDirty == 0:
 		m.lostSoftDirty++
+		v.noteSoftDirtyStore(mm, uint64(va))
 		kind, path = "emu_lost_soft_dirty", "clear_refs_write (v5.10: clear_soft_dirty write-protected the PTE and tlb_finish_mmu flushed nothing)"
 	default:
 		m.writeToWrprotected++

@@ -355,6 +355,7 @@ func (v *VCPU) exitMMap(mm *MM) {
 		return
 	}
 	mm.dead = true
+	v.endSoftDirtyInterval(mm) // the last clear_refs interval ends at exit
 	t := v.tlbGatherMMU(mm, 0, ^uint64(0))
 	for _, vma := range mm.vmas {
 		v.zapRange(t, vma.start, vma.end)

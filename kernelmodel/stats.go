@@ -64,6 +64,8 @@ func (m *Machine) Stats() Stats {
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")
 	add("emu_lost_soft_dirty", m.lostSoftDirty, "")
+	add("emu_lost_soft_dirty_pages", m.lostSoftDirtyPages, "")
+	add("emu_lost_soft_dirty_pages_clearer", m.lostSoftDirtyClearer, "")
 	add("emu_missed_uffd_wp", m.missedUffdWP, "")
 	add("emu_write_to_wrprotected", m.writeToWrprotected, "")
 	add("emu_stale_tlb_writes_in_window", m.staleInWindow, "")
