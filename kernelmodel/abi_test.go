@@ -1025,3 +1025,27 @@ func TestSyscallsRandomArgumentsNoPanic(t *testing.T) {
 		}
 	})
 }
+
+// TestMmapMaxMapCount: do_mmap refuses a new mapping once map_count is
+// above vm.max_map_count (-ENOMEM), as mm/mmap.c does at v5.10.
+func TestMmapMaxMapCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("65,530 mmaps: not in -short")
+	}
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		mm := v.curr.mm
+		// Alternate protections so that no two neighbours could merge.
+		for i := 0; len(mm.vmas) <= sysctlMaxMapCount; i++ {
+			prot := uint64(protRead)
+			if i&1 == 0 {
+				prot |= protWrite
+			}
+			if r := v.sysMmap(0, 4096, prot, mapPrivate|mapAnonymous, -1); r < 0 {
+				t.Fatalf("mmap %d with %d VMAs: %d before the limit", i, len(mm.vmas), r)
+			}
+		}
+		if r := v.sysMmap(0, 4096, protRead, mapPrivate|mapAnonymous, -1); r != -ENOMEM {
+			t.Fatalf("mmap with %d VMAs = %d, want -ENOMEM", len(mm.vmas), r)
+		}
+	})
+}
