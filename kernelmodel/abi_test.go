@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"github.com/tlbemu/emu/ipi"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -1046,6 +1047,23 @@ func TestMmapMaxMapCount(t *testing.T) {
 		}
 		if r := v.sysMmap(0, 4096, protRead, mapPrivate|mapAnonymous, -1); r != -ENOMEM {
 			t.Fatalf("mmap with %d VMAs = %d, want -ENOMEM", len(mm.vmas), r)
+		}
+	})
+}
+
+// TestTimeoutSaturates: a timespec of INT64_MAX seconds is KTIME_MAX and
+// never expires (it used to wrap the cycle clock and return at once);
+// shorter timeouts convert exactly.
+func TestTimeoutSaturates(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		putWords(t, v, s, 1<<63-1, 999_999_999)
+		ns, err := v.getTimespec(s)
+		if err != 0 || timeoutCycles(ns) != ipi.Never {
+			t.Errorf("INT64_MAX s: %d ns (err %d) → %d cycles, want never", ns, err, timeoutCycles(ns))
+		}
+		putWords(t, v, s, 2, 5)
+		if ns, _ := v.getTimespec(s); ns != 2_000_000_005 || timeoutCycles(ns) != 3*2_000_000_005 {
+			t.Errorf("2 s 5 ns: %d ns → %d cycles", ns, timeoutCycles(ns))
 		}
 	})
 }
