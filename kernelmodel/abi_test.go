@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"github.com/tlbemu/emu/ipi"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tlbemu/emu/ipi"
 	"github.com/tlbemu/emu/tlb"
 )
 
