@@ -2,9 +2,10 @@ package kernelmodel
 
 import (
 	"encoding/binary"
-	"github.com/tlbemu/emu/ipi"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/tlbemu/emu/ipi"
 )
 
 // The process-level user ABI a C library's start-up and threads need:
