@@ -1067,3 +1067,22 @@ func TestTimeoutSaturates(t *testing.T) {
 		}
 	})
 }
+
+// TestDontneedTextRefaults: MADV_DONTNEED on the page of the running code
+// drops it, and the next fetch refaults it from the executable (a private
+// file mapping on Linux), not as a zero page: the program goes on to exit
+// with its code.
+func TestDontneedTextRefaults(t *testing.T) {
+	var a asm
+	a.syscall(sysMadvise, guestText, 4096, madvDontneed)
+	a.exitGroup(42)
+	cfg := DefaultConfig()
+	cfg.MemBytes = 64 << 20
+	m, err := runGuest(t, cfg, a.b)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if code, sig := m.ExitStatus(); code != 42 || sig != 0 {
+		t.Errorf("ExitStatus = %d, %d; want 42, 0", code, sig)
+	}
+}

@@ -60,18 +60,15 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 		if s.Exec {
 			f |= VM_EXEC
 		}
-		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf", exeBias: int64(hdr.offsets[s.Vaddr]>>12) - int64(start>>12)}
+		img := &segmentImage{vaddr: s.Vaddr, data: s.Data}
+		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf", exeBias: int64(hdr.offsets[s.Vaddr]>>12) - int64(start>>12), image: img}
 		mm.insertVMA(vma)
 		for a := start; a < end; a += 4096 {
 			p, err := m.populate(mm, vma, a)
 			if err != nil {
 				return err
 			}
-			// copy the part of the file image that falls in this page
-			lo, hi := max(a, s.Vaddr), min(a+4096, s.Vaddr+uint64(len(s.Data)))
-			if lo < hi {
-				copy(m.mem.Frame(p)[lo-a:hi-a], s.Data[lo-s.Vaddr:hi-s.Vaddr])
-			}
+			img.fill(m.mem.Frame(p)[:], a)
 		}
 	}
 	mm.brk = im.Brk()
