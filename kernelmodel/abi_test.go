@@ -1086,3 +1086,31 @@ func TestDontneedTextRefaults(t *testing.T) {
 		t.Errorf("ExitStatus = %d, %d; want 42, 0", code, sig)
 	}
 }
+
+// TestExecRefusesBadSegments: a PT_LOAD below vm.mmap_min_addr or reaching
+// into the stack is refused at exec, not run as a broken image.
+func TestExecRefusesBadSegments(t *testing.T) {
+	var a asm
+	a.exitGroup(0)
+	for _, tc := range []struct {
+		vaddr uint64
+		want  string
+	}{
+		{0, "below vm.mmap_min_addr"},
+		{stackTop - 0x10000, "overlaps the stack"},
+	} {
+		b := guestELF(a.b)
+		p := b[64+56:] // the data segment's program header
+		binary.LittleEndian.PutUint64(p[16:], tc.vaddr)
+		binary.LittleEndian.PutUint64(p[24:], tc.vaddr)
+		cfg := DefaultConfig()
+		cfg.MemBytes = 64 << 20
+		m, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Exec(b, "/guest", []string{"/guest"}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("PT_LOAD at %#x: Exec error %v, want %q", tc.vaddr, err, tc.want)
+		}
+	}
+}
