@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"sort"
+
+	"github.com/tlbemu/emu/ipi"
 )
 
 // The process-level user ABI a C library's start-up and threads need:
@@ -149,11 +151,25 @@ func (v *VCPU) getTimespec(addr uint64) (uint64, int64) {
 	if nsec >= 1e9 || int64(sec) < 0 {
 		return 0, -EINVAL
 	}
-	const maxSec = (1<<63 - 1) / 1_000_000_000 / cyclesPerNS
-	if sec > maxSec {
-		sec = maxSec // KTIME_MAX: never expires in a run
+	if sec >= ktimeMaxNS/1_000_000_000 {
+		return ktimeMaxNS, 0 // KTIME_MAX: an hrtimer that never expires
 	}
 	return sec*1e9 + nsec, 0
+}
+
+// ktimeMaxNS is the longest timeout the model represents (KTIME_MAX in
+// the kernel, scaled so that it fits the cycle clock); a timeout of at
+// least this long never expires.
+const ktimeMaxNS = (1<<63 - 1) / cyclesPerNS
+
+// timeoutCycles converts a relative timeout in ns to cycles: ipi.Never for
+// KTIME_MAX or more, so a sleep that long only ends by a signal (or the run
+// ends as a deadlock), as hrtimer_nanosleep of KTIME_MAX does.
+func timeoutCycles(ns uint64) uint64 {
+	if ns >= ktimeMaxNS {
+		return ipi.Never
+	}
+	return ns * cyclesPerNS
 }
 
 func (v *VCPU) sysClockGettime(id int64, tp uint64) int64 {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tlbemu/emu/ipi"
 	"github.com/tlbemu/emu/tlb"
 )
 
@@ -1024,4 +1025,92 @@ func TestSyscallsRandomArgumentsNoPanic(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMmapMaxMapCount: do_mmap refuses a new mapping once map_count is
+// above vm.max_map_count (-ENOMEM), as mm/mmap.c does at v5.10.
+func TestMmapMaxMapCount(t *testing.T) {
+	if testing.Short() {
+		t.Skip("65,530 mmaps: not in -short")
+	}
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		mm := v.curr.mm
+		// Alternate protections so that no two neighbours could merge.
+		for i := 0; len(mm.vmas) <= sysctlMaxMapCount; i++ {
+			prot := uint64(protRead)
+			if i&1 == 0 {
+				prot |= protWrite
+			}
+			if r := v.sysMmap(0, 4096, prot, mapPrivate|mapAnonymous, -1); r < 0 {
+				t.Fatalf("mmap %d with %d VMAs: %d before the limit", i, len(mm.vmas), r)
+			}
+		}
+		if r := v.sysMmap(0, 4096, protRead, mapPrivate|mapAnonymous, -1); r != -ENOMEM {
+			t.Fatalf("mmap with %d VMAs = %d, want -ENOMEM", len(mm.vmas), r)
+		}
+	})
+}
+
+// TestTimeoutSaturates: a timespec of INT64_MAX seconds is KTIME_MAX and
+// never expires (it used to wrap the cycle clock and return at once);
+// shorter timeouts convert exactly.
+func TestTimeoutSaturates(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		putWords(t, v, s, 1<<63-1, 999_999_999)
+		ns, err := v.getTimespec(s)
+		if err != 0 || timeoutCycles(ns) != ipi.Never {
+			t.Errorf("INT64_MAX s: %d ns (err %d) → %d cycles, want never", ns, err, timeoutCycles(ns))
+		}
+		putWords(t, v, s, 2, 5)
+		if ns, _ := v.getTimespec(s); ns != 2_000_000_005 || timeoutCycles(ns) != 3*2_000_000_005 {
+			t.Errorf("2 s 5 ns: %d ns → %d cycles", ns, timeoutCycles(ns))
+		}
+	})
+}
+
+// TestDontneedTextRefaults: MADV_DONTNEED on the page of the running code
+// drops it, and the next fetch refaults it from the executable (a private
+// file mapping on Linux), not as a zero page: the program goes on to exit
+// with its code.
+func TestDontneedTextRefaults(t *testing.T) {
+	var a asm
+	a.syscall(sysMadvise, guestText, 4096, madvDontneed)
+	a.exitGroup(42)
+	cfg := DefaultConfig()
+	cfg.MemBytes = 64 << 20
+	m, err := runGuest(t, cfg, a.b)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if code, sig := m.ExitStatus(); code != 42 || sig != 0 {
+		t.Errorf("ExitStatus = %d, %d; want 42, 0", code, sig)
+	}
+}
+
+// TestExecRefusesBadSegments: a PT_LOAD below vm.mmap_min_addr or reaching
+// into the stack is refused at exec, not run as a broken image.
+func TestExecRefusesBadSegments(t *testing.T) {
+	var a asm
+	a.exitGroup(0)
+	for _, tc := range []struct {
+		vaddr uint64
+		want  string
+	}{
+		{0, "below vm.mmap_min_addr"},
+		{stackTop - 0x10000, "overlaps the stack"},
+	} {
+		b := guestELF(a.b)
+		p := b[64+56:] // the data segment's program header
+		binary.LittleEndian.PutUint64(p[16:], tc.vaddr)
+		binary.LittleEndian.PutUint64(p[24:], tc.vaddr)
+		cfg := DefaultConfig()
+		cfg.MemBytes = 64 << 20
+		m, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Exec(b, "/guest", []string{"/guest"}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("PT_LOAD at %#x: Exec error %v, want %q", tc.vaddr, err, tc.want)
+		}
+	}
 }

@@ -50,6 +50,16 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 	for _, s := range im.Segments {
 		start := s.Vaddr &^ 0xfff
 		end := (s.Vaddr + s.Memsz + 0xfff) &^ 0xfff
+		// elf_map's vm_mmap refuses an address below vm.mmap_min_addr
+		// (security_mmap_addr), and a segment reaching into the stack
+		// (whose top is fixed here: no randomisation) would be clobbered by
+		// setup_arg_pages: refuse both instead of running a broken image.
+		if start < mmapMinAddr {
+			return fmt.Errorf("PT_LOAD at %#x is below vm.mmap_min_addr (%#x)", s.Vaddr, mmapMinAddr)
+		}
+		if end < start || end > stackTop-stackSize-stackGuardGap {
+			return fmt.Errorf("PT_LOAD at %#x-%#x overlaps the stack (%#x-%#x)", s.Vaddr, s.Vaddr+s.Memsz, stackTop-stackSize, stackTop)
+		}
 		f := VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC // a private file mapping (elf_map)
 		if s.Read {
 			f |= VM_READ
@@ -60,18 +70,15 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 		if s.Exec {
 			f |= VM_EXEC
 		}
-		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf", exeBias: int64(hdr.offsets[s.Vaddr]>>12) - int64(start>>12)}
+		img := &segmentImage{vaddr: s.Vaddr, data: s.Data}
+		vma := &VMA{start: start, end: end, flags: f | VM_SOFTDIRTY, anon: true, name: "elf", exeBias: int64(hdr.offsets[s.Vaddr]>>12) - int64(start>>12), image: img}
 		mm.insertVMA(vma)
 		for a := start; a < end; a += 4096 {
 			p, err := m.populate(mm, vma, a)
 			if err != nil {
 				return err
 			}
-			// copy the part of the file image that falls in this page
-			lo, hi := max(a, s.Vaddr), min(a+4096, s.Vaddr+uint64(len(s.Data)))
-			if lo < hi {
-				copy(m.mem.Frame(p)[lo-a:hi-a], s.Data[lo-s.Vaddr:hi-s.Vaddr])
-			}
+			img.fill(m.mem.Frame(p)[:], a)
 		}
 	}
 	mm.brk = im.Brk()

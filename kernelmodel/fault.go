@@ -178,6 +178,9 @@ func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
 		return vmFaultSIGBUS
 	}
 	m.anonFaults++
+	if vma.image != nil {
+		return v.refaultImage(vmf)
+	}
 	if vmf.flags&faultFlagWrite == 0 {
 		// Map the shared zero page read-only.
 		entry := mkPTE(m.zeroPage, (vmPageProt(vma.flags)&^tlb.PteRW)|tlb.PteSpecial)
@@ -219,6 +222,45 @@ func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
 	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
 	v.lruCacheAdd(page)
 	m.mem.StorePTE(vmf.pte, entry) // set_pte_at; no flush: the slot was empty
+	v.spinUnlock(vmf.ptl)
+	return 0
+}
+
+// refaultImage faults in a page of an ELF segment's VMA that is no longer
+// mapped (MADV_DONTNEED, or a hole after munmap and MAP_FIXED was not
+// used): on Linux the segment is a private file mapping and the page comes
+// back from the file (do_read_fault maps the page-cache page read-only,
+// do_cow_fault copies it for a write). The model has no page cache for
+// executables, so it allocates a private page filled from the segment's
+// image, mapped read-only for a read fault (the next store takes a
+// write-protect fault, as it would on the page-cache page) and writable
+// for a write. Charged as an allocation plus a page copy.
+func (v *VCPU) refaultImage(vmf *vmFault) int {
+	m := v.m
+	vma := vmf.vma
+	page, err := m.allocPage()
+	if err != nil {
+		return vmFaultOOM
+	}
+	v.spend(m.cfg.Costs.AllocPage + m.cfg.Costs.CopyPage)
+	va := uint64(int64(vmf.address>>12)+vma.imageBias) << 12
+	vma.image.fill(m.mem.Frame(page)[:], va)
+	prot := vmPageProt(vma.flags)
+	entry := mkPTE(page, prot&^tlb.PteRW)
+	if vmf.flags&faultFlagWrite != 0 && vma.flags&VM_WRITE != 0 {
+		entry = pteMkwrite(pteMkdirty(mkPTE(page, prot)))
+	}
+	entry = pteMkyoung(entry)
+	v.spinLock(vmf.ptl)
+	if !pteNone(m.mem.LoadPTE(vmf.pte)) {
+		v.spinUnlock(vmf.ptl)
+		m.putPage(page)
+		return 0
+	}
+	m.pages[page].anon = true
+	m.pages[page].mapcount = 1
+	v.lruCacheAdd(page)
+	m.mem.StorePTE(vmf.pte, entry)
 	v.spinUnlock(vmf.ptl)
 	return 0
 }

@@ -35,7 +35,29 @@ type VMA struct {
 	// exeBias is p_offset/PAGE_SIZE - vm_start/PAGE_SIZE of an ELF
 	// segment's VMA, for the offset /proc/self/maps shows.
 	exeBias int64
-	heap    bool // created by brk
+	// image is the file contents of an ELF segment's VMA: the model maps
+	// segments as populated anonymous pages (no page cache), so a page
+	// that MADV_DONTNEED or munmap-and-refault dropped is refilled from
+	// the image, as a private file mapping refaults from the file; the
+	// page of address a holds the image at ((a>>12)+imageBias)<<12.
+	image     *segmentImage
+	imageBias int64
+	heap      bool // created by brk
+}
+
+// segmentImage is a PT_LOAD segment's file bytes at their virtual address.
+type segmentImage struct {
+	vaddr uint64
+	data  []byte
+}
+
+// fill copies the part of the image that falls in the page at va (in the
+// segment's own address space) into f; the rest of f stays zero (bss).
+func (im *segmentImage) fill(f []byte, va uint64) {
+	lo, hi := max(va, im.vaddr), min(va+4096, im.vaddr+uint64(len(im.data)))
+	if lo < hi {
+		copy(f[lo-va:hi-va], im.data[lo-im.vaddr:hi-im.vaddr])
+	}
 }
 
 // MM is an mm_struct.

@@ -54,6 +54,12 @@ func (v *VCPU) sysMmap(addr, length, prot, flags uint64, fd int64) int64 {
 	if typ != mapShared && typ != mapPrivate {
 		return -EINVAL
 	}
+	// do_mmap: "Too many mappings?" (mm/mmap.c at v5.10). Kernel code
+	// runs serially in the model, so reading the count here is as good as
+	// under mmap_lock.
+	if len(v.curr.mm.vmas) > sysctlMaxMapCount {
+		return -ENOMEM
+	}
 	if flags&mapAnonymous == 0 {
 		return v.mmapFile(addr, length, prot, flags, fd, 0) // filemap.go
 	}

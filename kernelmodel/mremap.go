@@ -180,6 +180,9 @@ func (v *VCPU) moveVMA(mm *MM, vma *VMA, oldAddr, oldLen, newLen, newAddr uint64
 	if vma.file != nil {
 		nv.fileBias = int64(vma.linearPageIndex(oldAddr)) - int64(newAddr>>12)
 	}
+	if vma.image != nil {
+		nv.imageBias = int64(oldAddr>>12) + vma.imageBias - int64(newAddr>>12)
+	}
 	mm.insertVMA(&nv)
 	moved := v.movePageTables(mm, vma, oldAddr, &nv, newAddr, oldLen)
 	if moved < oldLen {

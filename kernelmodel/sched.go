@@ -296,7 +296,13 @@ func (v *VCPU) reapIfKilled() bool {
 // nanosleep blocks the current task for d cycles.
 func (v *VCPU) nanosleep(d uint64) {
 	t := v.curr
-	t.sleepUntil = v.c.Clock + d
+	// A deadline past the end of the cycle clock (nanosleep of INT64_MAX
+	// seconds is 2^94 cycles) is never: the task sleeps until a signal,
+	// and the run ends as a deadlock if nothing else can wake it.
+	t.sleepUntil = ipi.Never
+	if d < ipi.Never-v.c.Clock {
+		t.sleepUntil = v.c.Clock + d
+	}
 	v.nextSleeper = min(v.nextSleeper, t.sleepUntil)
 	v.c.Regs.GPR[cpu.RAX] = 0
 	v.block()

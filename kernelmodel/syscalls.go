@@ -215,7 +215,7 @@ func (v *VCPU) syscall() {
 		var sleep uint64
 		ret, sleep = v.sysPoll(a0, a1, int64(int32(a2)))
 		if ret == 0 && sleep > 0 {
-			v.nanosleep(sleep * cyclesPerNS)
+			v.nanosleep(timeoutCycles(sleep))
 			return
 		}
 	case sysMmap:
@@ -277,7 +277,7 @@ func (v *VCPU) syscall() {
 			ret = err
 			break
 		}
-		v.nanosleep(d * cyclesPerNS)
+		v.nanosleep(timeoutCycles(d))
 		return
 	case sysRtSigsuspend:
 		var sleep bool
@@ -434,7 +434,10 @@ func (v *VCPU) sysFutex(addr uint64, op int, val uint32, timeout, addr2 uint64, 
 					ns -= now
 				}
 			}
-			d = ns*cyclesPerNS + 1 // +1: a zero timeout expires at once, not never
+			d = timeoutCycles(ns)
+			if d != ipi.Never {
+				d++ // a zero timeout expires at once, not never
+			}
 		}
 		return v.futexWait(addr, val, bitset, d)
 	case futexWake, futexWakeBitset:
