@@ -564,21 +564,38 @@ func lookupFile(path string) (kind int, pf *procFile, ok bool) {
 // against "/" (dirfd must then be AT_FDCWD); O_CREAT of a missing file is
 // -EROFS (no file system to create it on), of an existing one with O_EXCL
 // -EEXIST.
-func (v *VCPU) sysOpenat(dirfd int64, path, flags uint64) int64 {
+// resolvePath reads a path argument and resolves it as the *at syscalls
+// do (do_filp_open's path walk, reduced to the model's flat namespace): an
+// empty path is -ENOENT.
+func (v *VCPU) resolvePath(dirfd int64, path uint64) (string, int64) {
 	name, err := v.strncpyFromUser(path, 4096)
+	if err != 0 {
+		return "", err
+	}
+	if name == "" {
+		return "", -ENOENT
+	}
+	return v.dirPath(dirfd, name)
+}
+
+// dirPath resolves a non-empty name against dirfd: a relative name needs
+// AT_FDCWD, since no open file is a directory (-EBADF for a closed fd,
+// -ENOTDIR otherwise).
+func (v *VCPU) dirPath(dirfd int64, name string) (string, int64) {
+	if name[0] != '/' && int32(dirfd) != atFDCWD {
+		if v.curr.mm.fd(int(int32(dirfd))) == nil {
+			return "", -EBADF
+		}
+		return "", -ENOTDIR
+	}
+	return v.cleanPath(name), 0
+}
+
+func (v *VCPU) sysOpenat(dirfd int64, path, flags uint64) int64 {
+	p, err := v.resolvePath(dirfd, path)
 	if err != 0 {
 		return err
 	}
-	if name == "" {
-		return -ENOENT
-	}
-	if name[0] != '/' && int32(dirfd) != atFDCWD {
-		if v.curr.mm.fd(int(int32(dirfd))) == nil {
-			return -EBADF
-		}
-		return -ENOTDIR // no open file is a directory
-	}
-	p := v.cleanPath(name)
 	kind, pf, ok := lookupFile(p)
 	if !ok {
 		if knownDirs[p] {
@@ -736,13 +753,10 @@ func (v *VCPU) sysNewfstatat(dirfd int64, path, buf, flags uint64) int64 {
 		}
 		return v.sysFstat(int(int32(dirfd)), buf)
 	}
-	if name[0] != '/' && int32(dirfd) != atFDCWD {
-		if v.curr.mm.fd(int(int32(dirfd))) == nil {
-			return -EBADF
-		}
-		return -ENOTDIR
+	p, err := v.dirPath(dirfd, name)
+	if err != 0 {
+		return err
 	}
-	p := v.cleanPath(name)
 	if p == "/proc/self/exe" {
 		if flags&atSymlinkNofoll != 0 {
 			return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
@@ -771,20 +785,10 @@ func (v *VCPU) sysReadlinkat(dirfd int64, path, buf uint64, bufsiz int64) int64 
 	if bufsiz <= 0 {
 		return -EINVAL
 	}
-	name, err := v.strncpyFromUser(path, 4096)
+	p, err := v.resolvePath(dirfd, path)
 	if err != 0 {
 		return err
 	}
-	if name == "" {
-		return -ENOENT
-	}
-	if name[0] != '/' && int32(dirfd) != atFDCWD {
-		if v.curr.mm.fd(int(int32(dirfd))) == nil {
-			return -EBADF
-		}
-		return -ENOTDIR
-	}
-	p := v.cleanPath(name)
 	if p != "/proc/self/exe" {
 		if _, _, ok := lookupFile(p); ok || knownDirs[p] {
 			return -EINVAL // not a symlink
@@ -816,20 +820,10 @@ func (v *VCPU) sysFaccessat(dirfd int64, path, mode uint64) int64 {
 	if mode&^uint64(rOK|wOK|xOK) != 0 {
 		return -EINVAL
 	}
-	name, err := v.strncpyFromUser(path, 4096)
+	p, err := v.resolvePath(dirfd, path)
 	if err != 0 {
 		return err
 	}
-	if name == "" {
-		return -ENOENT
-	}
-	if name[0] != '/' && int32(dirfd) != atFDCWD {
-		if v.curr.mm.fd(int(int32(dirfd))) == nil {
-			return -EBADF
-		}
-		return -ENOTDIR
-	}
-	p := v.cleanPath(name)
 	if knownDirs[p] {
 		return 0
 	}
