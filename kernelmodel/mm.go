@@ -69,6 +69,7 @@ type MM struct {
 
 	vmas     []*VMA // sorted by start
 	mmapBase uint64
+	gaps     gapCache // get_unmapped_area's search state (getUnmappedArea)
 
 	mmapLock        rwsem    // mmap_lock
 	pageTableLock   spinlock // mm->page_table_lock
@@ -178,11 +179,32 @@ func (mm *MM) free(start, end uint64) bool {
 	return true
 }
 
+// gapCache makes getUnmappedArea's top-down search start where the last
+// one ended, as Linux 2.6's free_area_cache/cached_hole_size did, so that
+// a process making tens of thousands of mappings costs linear host time.
+// Invariant while valid: no gap between addr and mmapBase is larger than
+// hole. Adding or growing VMAs only shrinks gaps and keeps it; removing
+// or shrinking one (detachVMAs, exit_mmap) invalidates it. The answers are
+// those of the full search: it only skips gaps that are too small.
+type gapCache struct {
+	valid bool
+	addr  uint64 // the top of the gap the last search chose
+	hole  uint64 // the largest gap above addr (and below mmapBase)
+}
+
 // getUnmappedArea finds a free range of length bytes top-down below mmapBase
-// (arch_get_unmapped_area_topdown).
+// (arch_get_unmapped_area_topdown → vm_unmapped_area): the highest gap
+// that fits, or 0.
 func (mm *MM) getUnmappedArea(length uint64) uint64 {
 	hi := mm.mmapBase
-	for i := len(mm.vmas) - 1; i >= -1; i-- {
+	hole := uint64(0)
+	top := len(mm.vmas) - 1
+	if c := mm.gaps; c.valid && length > c.hole {
+		// No gap above c.addr fits: resume the search there.
+		hi, hole = c.addr, c.hole
+		top = sort.Search(len(mm.vmas), func(i int) bool { return mm.vmas[i].start >= hi }) - 1
+	}
+	for i := top; i >= -1; i-- {
 		lo := uint64(0x10000)
 		if i >= 0 {
 			lo = mm.vmas[i].end
@@ -191,12 +213,19 @@ func (mm *MM) getUnmappedArea(length uint64) uint64 {
 			continue
 		}
 		if hi >= lo+length {
+			// Resume at the top of this gap, not at the new mapping: the
+			// caller may yet fail before inserting it (mremap's map count).
+			mm.gaps = gapCache{valid: true, addr: hi, hole: hole}
 			return hi - length
+		}
+		if hi > lo {
+			hole = max(hole, hi-lo)
 		}
 		if i >= 0 && mm.vmas[i].start < hi {
 			hi = mm.vmas[i].start
 		}
 	}
+	mm.gaps = gapCache{}
 	return 0
 }
 

@@ -187,6 +187,9 @@ func (mm *MM) detachVMAs(start, end uint64) []*VMA {
 		gone = append(gone, &g)
 	}
 	mm.vmas = keep
+	if len(gone) > 0 {
+		mm.gaps = gapCache{} // gaps grew
+	}
 	return gone
 }
 
@@ -368,6 +371,7 @@ func (v *VCPU) exitMMap(mm *MM) {
 	}
 	gone := mm.vmas
 	mm.vmas = nil
+	mm.gaps = gapCache{}
 	v.tlbFinishMMU(t)
 	v.releaseDetached(gone)
 }
