@@ -1030,9 +1030,6 @@ func TestSyscallsRandomArgumentsNoPanic(t *testing.T) {
 // TestMmapMaxMapCount: do_mmap refuses a new mapping once map_count is
 // above vm.max_map_count (-ENOMEM), as mm/mmap.c does at v5.10.
 func TestMmapMaxMapCount(t *testing.T) {
-	if testing.Short() {
-		t.Skip("65,530 mmaps: not in -short")
-	}
 	withUser(t, 1, func(v *VCPU, s uint64) {
 		mm := v.curr.mm
 		// Alternate protections so that no two neighbours could merge.
