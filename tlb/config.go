@@ -11,7 +11,7 @@ import (
 // is immutable once passed to New. Entry counts are entries, Ways the
 // associativity (Ways >= entries, or 0, means fully associative); a structure
 // with 0 entries does not exist. Replacement is LRU within a set
-// (calibration.md §3.1: "model LRU/pseudo-LRU").
+// (ASSUMPTION: the replacement policy is not documented for any CPU).
 type Config struct {
 	Name string
 
@@ -44,7 +44,8 @@ type Config struct {
 	// Paging-structure caches (SDM 4.10.3), keyed by PCID and the linear-
 	// address bits that select the entry: 47:39 (PML4E), 47:30 (PDPTE),
 	// 47:21 (PDE). ASSUMPTION: sizes are not documented for any CPU
-	// (calibration.md §1.4 W8, §3.1 "no sourced default"); defaults are
+	// (Intel does not document them; SDM Vol. 3A 4.10.3 gives only the
+	// architectural definition); defaults are
 	// 4 / 32 / 32 entries, to be swept.
 	PML4ECache, PML4ECacheWays int
 	PDPTECache, PDPTECacheWays int
@@ -57,45 +58,65 @@ type Config struct {
 	NoMemo bool
 }
 
-// Costs are translation and invalidation latencies in cycles (calibration.md
-// §3.2, §3.3; reference clock 3.0 GHz for ns → cycles). An L1 TLB hit costs
-// 0 extra cycles (§3.2: it is in the load pipeline).
+// Costs are translation and invalidation latencies in cycles (reference clock
+// 3.0 GHz for ns → cycles). An L1 TLB hit costs 0 extra cycles (it is in the
+// load pipeline).
 type Costs struct {
-	STLBHit uint32 // L1 miss, STLB hit: 12 cycles (§3.2; W3, Haswell RMMA [S])
+	// STLBHit is an L1 miss that hits the STLB: 12 cycles (Haswell, RMMA
+	// microbenchmark; mynavi.jp Haswell review 20130621-s_haswell2, p. 15,
+	// "D-TLB Size" [S]).
+	STLBHit uint32
 	// WalkBase is the fixed part of a page walk, before its first memory
-	// reference: 9 cycles [D] = W4's 20-cycle walk with the upper levels in
-	// the PSC and the PTE in cache (§3.2) minus one WalkRef.
+	// reference: 9 cycles [D] = the 20-cycle Haswell walk with the upper
+	// levels in the PSC and the PTE in cache (same mynavi.jp review [S])
+	// minus one WalkRef.
 	WalkBase uint32
 	// WalkRef is one paging-structure memory reference actually made (a
-	// PSC hit skips the levels above it): 11 cycles [D] = W1's 45-cycle
-	// average walk (IvyBridge, §1.4) / 4 levels.
+	// PSC hit skips the levels above it): 11 cycles [D] = the 45-cycle
+	// (17.1 ns) average dTLB walk on IvyBridge i5-3320M / 4 levels (Dave
+	// Hansen's 2014 rationale for a5102476a24b "x86/mm: Set TLB flush
+	// tunable to sane value (33)", quoted in Msg-Id
+	// 53B44C9A.9070808@nellans.org).
 	WalkRef uint32
 	// SetDirty is charged once per walk that makes locked A/D updates
 	// (first use of an entry, first write through a clean one): 18 cycles =
-	// one uncontended locked RMW (calibration.md §1.6 A1, Skylake-X 18.1).
-	// W9's ">500 cycles" for the dirty assist is a claim, not a measurement.
+	// one uncontended locked RMW (InstLatx64 0050654_SkylakeX_InstLatX64.txt,
+	// LOCK ADD/XCHG 18.1). Nadav Amit's ">500 cycles" for the dirty assist
+	// ("[RFC PATCH 00/14] mm: relaxed TLB flushes and other optimi.", LKML,
+	// 18 Jul 2022) is a claim, not a measurement.
 	SetDirty uint32
-	Invlpg   uint32 // INVLPG: 200 cycles (§3.3; F1, Skylake "~200")
-	Invpcid  uint32 // INVPCID type 0 (individual address): 350 cycles (§3.3; F1 550 − 200 [D])
+	// Invlpg: 200 cycles (Skylake "~200"; Dave Hansen, "x86 TLB flushing:
+	// INVPCID vs. deferred CR3 write", linux-mm, 5 Dec 2017).
+	Invlpg uint32
+	// Invpcid: INVPCID type 0 (individual address): 350 cycles [D] = the
+	// same mail's INVLPG+INVPCID "~550" − 200.
+	Invpcid uint32
 	// InvpcidCtx is INVPCID types 1 and 3 (single context, all contexts
 	// except global): no measurement; ASSUMPTION: like type 2 (GlobalFl),
 	// a scan of the whole TLB.
 	InvpcidCtx uint32
-	CR3Write   uint32 // MOV to CR3 that flushes: 96 cycles (§3.3; F5), refills are charged as walks
+	// CR3Write is a MOV to CR3 that flushes: 96 cycles (Ingo Molnar's
+	// boot-time __flush_tlb() timing, linux-mm, Jun 2015, reply in Mel
+	// Gorman's "TLB flush multiple pages per IPI" thread); refills are
+	// charged as walks.
+	CR3Write uint32
 	// CR3NoFlush is MOV to CR3 with bit 63 set (PCIDE=1): no measurement
-	// (F8); 96 cycles [D], §3.3's working choice of reusing F5.
+	// found; ASSUMPTION: 96 cycles, the flushing CR3 write's cost above.
 	CR3NoFlush uint32
-	GlobalFl   uint32 // INVPCID type 2 (all contexts incl. global): 376 ns ≈ 1130 cycles (§3.3; F6)
+	// GlobalFl is INVPCID type 2 (all contexts incl. global): 376 ns ≈ 1130
+	// cycles (Skylake laptop; Andy Lutomirski, "[PATCH v3 3/3] x86/mm: If
+	// INVPCID is available, use it to flush global mappings", 29 Jan 2016).
+	GlobalFl uint32
 	// CR4Flush is a MOV to CR4 that changes PGE (or clears PCIDE) and so
-	// flushes everything: 808 cycles [D] = F6's 539 ns for Linux's
-	// two-write PGE toggle, halved, at 3 GHz (§3.3).
+	// flushes everything: 808 cycles [D] = the same mail's 539 ns for
+	// Linux's two-write PGE toggle, halved, at 3 GHz.
 	CR4Flush uint32
 	// CR4Write is a MOV to CR4 that invalidates nothing: ASSUMPTION 96
-	// cycles, like a MOV to CR3 (F5).
+	// cycles, like a MOV to CR3 (Molnar 2015, above).
 	CR4Write uint32
 }
 
-// DefaultCosts returns the calibration.md §3.2/§3.3 defaults (Skylake-class).
+// DefaultCosts returns the Skylake-class defaults documented on Costs.
 func DefaultCosts() Costs {
 	return Costs{
 		STLBHit: 12, WalkBase: 9, WalkRef: 11, SetDirty: 18,
@@ -105,28 +126,29 @@ func DefaultCosts() Costs {
 	}
 }
 
-// DefaultConfig returns the Skylake-SP configuration (calibration.md §3.1;
-// §1.4, Skylake-X i9-7900X CPUID leaf 2/0x18 decoding, InstLatx64).
+// DefaultConfig returns the Skylake-SP configuration (Skylake-X i9-7900X
+// CPUID leaf 2/0x18 decoding of InstLatx64 0050654_SkylakeX_NewMemLat; the
+// ITLB from Skylake client i5-6400T, 00506E3_Skylake_NewMemLat).
 func DefaultConfig() Config {
 	return Config{
 		Name:  "skylake-sp",
-		L1D4K: 64, L1D4KWays: 4, // §3.1
-		L1D2M: 32, L1D2MWays: 4, // §3.1
-		L1D1G: 4, L1D1GWays: 4, // §3.1
-		L1I4K: 128, L1I4KWays: 8, // §3.1 (Skylake client; SKX reports 64 8-way)
-		L1I2M: 8, L1I2MWays: 8, // §1.4 Skylake client: 8 2M fully associative
-		STLB: 1536, STLBWays: 12, // §3.1, SKX: 4K+2M
-		STLB1G: 16, STLB1GWays: 4, // §1.4 SKX: 16 1G 4-way
-		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (W8): fully associative
-		PDPTECache: 32, PDPTECacheWays: 4, // ASSUMPTION (W8)
-		PDECache: 32, PDECacheWays: 4, // ASSUMPTION (W8)
+		L1D4K: 64, L1D4KWays: 4, // SKX
+		L1D2M: 32, L1D2MWays: 4, // SKX
+		L1D1G: 4, L1D1GWays: 4, // SKX
+		L1I4K: 128, L1I4KWays: 8, // Skylake client; SKX reports 64 8-way
+		L1I2M: 8, L1I2MWays: 8, // Skylake client: 8 2M fully associative
+		STLB: 1536, STLBWays: 12, // SKX: 4K+2M
+		STLB1G: 16, STLB1GWays: 4, // SKX: 16 1G 4-way
+		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (PSC sizes undocumented): fully associative
+		PDPTECache: 32, PDPTECacheWays: 4, // ASSUMPTION (PSC sizes undocumented)
+		PDECache: 32, PDECacheWays: 4, // ASSUMPTION (PSC sizes undocumented)
 		Costs: DefaultCosts(),
 	}
 }
 
-// Zen4Config returns an AMD Zen 4 (Raphael/Genoa) configuration (calibration
-// .md §1.4, CPUID 0x80000005/6/19 decoding). Costs are the Skylake defaults:
-// calibration.md has no Zen 4 latency figures (ASSUMPTION).
+// Zen4Config returns an AMD Zen 4 (Raphael/Genoa) configuration (CPUID
+// 0x80000005/6/19 decoding of the InstLatx64 Raphael/Genoa dumps). Costs are
+// the Skylake defaults (ASSUMPTION: no Zen 4 latency measurement was found).
 func Zen4Config() Config {
 	return Config{
 		Name:  "zen4",

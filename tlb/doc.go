@@ -5,10 +5,10 @@
 //
 // The model follows Intel SDM Vol. 3A chapter 4 (4.5 formats, 4.6 rights, 4.7
 // #PF error code, 4.8 A/D bits, 4.10 caching and invalidation) and
-// kernel-spec.md §8. Where the SDM allows a processor to cache more or to
+// the INVLPG / INVPCID reference pages of Vol. 2. Where the SDM allows a processor to cache more or to
 // invalidate more, the model caches what it walked and invalidates exactly
 // what the SDM requires: stale-TLB bugs in the modelled kernel must stay
-// visible. Geometry and costs come from Config (calibration.md §3.1–3.3);
+// visible. Geometry and costs come from Config (config.go);
 // every default cites its source or says ASSUMPTION.
 //
 // Ownership: an MMU belongs to one vCPU goroutine. Page tables live in

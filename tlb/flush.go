@@ -3,7 +3,9 @@ package tlb
 // Invalidation exactly as SDM Vol. 3A 4.10.4.1 and the INVLPG / INVPCID
 // reference pages (Vol. 2) require, and no more: the architecture allows a
 // processor to invalidate more, but the model's users hunt stale-TLB bugs,
-// which over-flushing would hide (kernel-spec.md §8 items 3, 6–9).
+// which over-flushing would hide (SDM Vol. 3A 4.10.4.1 on #PF, INVLPG and MOV
+// to CR3, the MOV to CR4 rules of the same section, and the INVLPG/INVPCID
+// reference pages).
 
 // invalidatePage drops the selected TLB entries for the page holding va, in
 // every page size (one INVLPG suffices for a large page, SDM 4.10.4.1).

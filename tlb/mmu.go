@@ -160,7 +160,8 @@ func (m *MMU) PCID() uint16 { return m.pcid }
 // An L1 hit that permits the access costs 0 cycles. A write through an entry
 // with D=0 is not a hit: it re-walks (a "dirty assist") so that D is set in
 // memory, and faults if the in-memory PTE no longer permits the write (SDM
-// 4.8; kernel-spec §8 item 2). An entry whose cached rights deny the access
+// 4.8; commit 0b02a82082c5 "x86/mm: Introduce _PAGE_SAVED_DIRTY" on Write=0
+// PTEs). An entry whose cached rights deny the access
 // raises #PF without a walk (SDM 4.10.4.3). Every #PF invalidates the TLB
 // entries for va's page used under the current PCID (its own and global
 // ones) and the paging-structure-cache entries of the current PCID for va

@@ -24,7 +24,8 @@ type staleCall struct {
 	cur uint64
 }
 
-// TestDirtyBit checks SDM 4.8 and kernel-spec §8 item 2: a cached W=1,D=1
+// TestDirtyBit checks SDM 4.8 (and commit 0b02a82082c5 on writes through
+// Write=0 PTEs): a cached W=1,D=1
 // entry lets writes through with no PTE access even after the PTE changed
 // (until invalidated; OnStaleWrite reports each such store), while a write
 // through a cached W=1,D=0 entry re-walks: it sets D if the PTE still allows

@@ -12,7 +12,7 @@ import (
 // The property test drives an MMU with random kernel edits of page tables
 // (no invalidation), accesses from two address spaces (PCIDs 1 and 2) and
 // invalidations, and checks every result against a reference model of what
-// the architecture allows (SDM 4.10.2–4.10.4, kernel-spec.md §8):
+// the architecture allows (SDM Vol. 3A 4.10.2–4.10.4):
 //
 //   - allowed[s][p] is the set of translations for probe p that a TLB may
 //     hold under address space s's PCID: every translation that was current
