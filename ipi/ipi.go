@@ -15,31 +15,45 @@ import (
 const Never = math.MaxUint64
 
 // CostModel is the cost of one IPI-based remote function call, split into
-// the parts calibration.md §3.4 names. For one target the parts sum to
-// ≈ 2,150 cycles, the measured increment a remote TLB shootdown adds to a
-// 1-page operation on Haswell (calibration.md S8: 4655−2499 cycles; S4: +775
-// ns ≈ 2,300 cycles at 3 GHz).
+// send, delivery, interrupt entry/exit and acknowledgement. For one target
+// the parts sum to ≈ 2,150 cycles, the measured increment a remote TLB
+// shootdown adds to a 1-page operation on Haswell: 4655−2499 cycles for a
+// 1-page mprotect with 2 threads vs 1 (Nadav Amit, "[RFC PATCH 00/14] mm:
+// relaxed TLB flushes and other optimi.", LKML, 18 Jul 2022, Msg-Id
+// 20220718120212.3180-1-namit@vmware.com); cross-check +775 ns ≈ 2,300
+// cycles at 3 GHz, 1436−661 ns for MADV_DONTNEED+touch with 2 threads vs 1
+// (Nadav Amit, "[RFC PATCH 0/6] x86/mm: Flush remote and local TLBs
+// concurrently", LKML, 25 May 2019, Msg-Id
+// 20190525082203.6531-1-namit@vmware.com).
 type CostModel struct {
 	// SendCycles is the initiator's cost to queue the call and write the
-	// ICR for the first target. No measurement exists (calibration.md I2);
+	// ICR for the first target. No measurement of the x2APIC ICR write was
+	// found;
 	// ASSUMPTION: 200 cycles, taken from the per-extra-target increment.
 	SendCycles uint64
 	// SendPerExtraTarget is the initiator's cost per additional target:
-	// ≈ +70 ns ≈ 210 cycles (calibration.md S5, serial flush).
+	// ≈ +70 ns ≈ 210 cycles [D] = (1571−1436 ns)/2 for 4 threads vs 2, serial
+	// flush (Amit, 25 May 2019, above).
 	SendPerExtraTarget uint64
 	// DeliveryCycles is the latency from the ICR write until the target
-	// takes the interrupt. [D] calibration.md §3.4: the ≈550–600 ns of
-	// non-responder work minus send and ack ≈ 1,100 cycles.
+	// takes the interrupt. [D] the +775 ns first-target increment (Amit,
+	// 25 May 2019) minus a ≈200 ns responder lower bound (self-IPI round
+	// trip plus one INVLPG) leaves ≈550–600 ns of non-responder work; minus
+	// send and ack ≈ 1,100 cycles.
 	DeliveryCycles uint64
 	// IRQEntryCycles and IRQExitCycles are the target's interrupt entry and
-	// exit: [D] half each of the 110–150 ns self-IPI round trip
-	// (calibration.md I4/I5) ≈ 200 cycles each.
+	// exit: [D] half each of the 110–150 ns KVM guest self-IPI round trip
+	// with APICv (111 ns: Zeng Guang, "[PATCH v4 0/6] IPI virtualization
+	// support for VM", kvm list, 9 Aug 2021; 150 ns: Wanpeng Li, commit
+	// 4180bf1b655a "KVM: X86: Implement 'send IPI' hypercall") ≈ 200 cycles
+	// each.
 	IRQEntryCycles uint64
 	IRQExitCycles  uint64
 	// AckCycles is the time for the target's acknowledgement (the csd lock
 	// release) to become visible to the waiting initiator: one contended
 	// cache-line hand-off, 45–50 ns on a server mesh ≈ 150 cycles
-	// (calibration.md A4).
+	// (CAS ping-pong medians, Cascade Lake 47–48 ns, Ice Lake-SP 51 ns:
+	// nviennot/core-to-core-latency README).
 	AckCycles uint64
 }
 
