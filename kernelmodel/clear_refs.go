@@ -21,9 +21,12 @@ const (
 )
 
 // clearRefsWrite models clear_refs_write (fs/proc/task_mmu.c). The v5.10.0
-// form (kernel-spec §3.2) takes mmap_lock for read, juggling to the write
-// lock only to clear VM_SOFTDIRTY, and uses an mmu_gather that batches
-// nothing, so tlb_finish_mmu performs no flush (§3.3).
+// form (the removed lines of 29a951dfb3c3's 5.10-stable backport, "[PATCH
+// 5.10 109/152] mm: fix clear_refs_write locking") takes mmap_lock for read,
+// juggling to the write lock only to clear VM_SOFTDIRTY, and uses an
+// mmu_gather that batches nothing, so tlb_finish_mmu (mm/mmu_gather.c,
+// v5.10: tlb_flush_mmu_tlbonly returns early since 0758cd830494) performs no
+// flush.
 // PatchClearRefsMmapWriteLock (29a951dfb3c3) takes the write lock for the
 // whole operation; PatchClearRefsFlush (912efa17e512) replaces the gather
 // with inc_tlb_flush_pending … flush_tlb_mm … dec_tlb_flush_pending.

@@ -107,7 +107,7 @@ type Config struct {
 	Costs      CostModel
 	FailHazard bool // stop the run at the first stale-TLB hazard
 	// PTI models page-table isolation: user PCID twins and the deferred
-	// user-PCID flush (invalidate_user_asid, kernel-spec §6.4).
+	// user-PCID flush (invalidate_user_asid, arch/x86/mm/tlb.c, v5.10).
 	PTI bool
 	// ConcurrentFlush models 4ce94eabac16 (≈v5.13): flush_tlb_mm_range
 	// sends the IPIs first and overlaps the local flush with them instead of
@@ -159,7 +159,7 @@ func DefaultConfig() Config {
 		PCID:      true,
 		Quantum:   1000, // ≤ the shortest cross-CPU latency, ipi.CostModel.DeliveryCycles
 		Timeslice: 3_000_000,
-		FlushCeil: 33, // tlb_single_page_flush_ceiling default (kernel-spec §6.6)
+		FlushCeil: 33, // tlb_single_page_flush_ceiling default (arch/x86/mm/tlb.c, v5.10; a5102476a24b)
 		TLB:       tlb.DefaultConfig(),
 		CPUCosts:  cpu.DefaultCosts(),
 		IPICosts:  ipi.DefaultCostModel(),
@@ -182,30 +182,42 @@ func (c *Config) Has(p Patch) bool {
 	return false
 }
 
-// CostModel holds the kernel-path costs in cycles (3.0 GHz reference,
-// calibration.md §3). Each default cites its source or is marked ASSUMPTION.
+// CostModel holds the kernel-path costs in cycles (3.0 GHz reference). Each default cites its source or is marked ASSUMPTION.
 type CostModel struct {
-	// SyscallEntryExit: null syscall round trip, 100 ns (calibration.md
-	// §3.6, P2 getpid 93 ns).
+	// SyscallEntryExit: null syscall round trip, 100 ns (getpid 93 ns in a
+	// KVM guest: Kevlar OS blog "M6.6: Syscall Performance Benchmarking",
+	// levkropp.github.io [S]).
 	SyscallEntryExit uint64
 	// FaultEntryExit: exception entry, do_user_addr_fault bookkeeping and
-	// return for a page fault. [D] WP-reuse fault ≈ 1.2 µs (§3.6) minus the
-	// modelled handler steps ≈ 3,000 cycles.
+	// return for a page fault. No measurement of a WP-reuse fault was found;
+	// [D] ≈ 1.2 µs = a 4 KiB first-touch anon write fault ≈ 1.5 µs (read-fault
+	// median 1.0 µs, "Page fault latency measurement", ddumbying.vercel.app
+	// [S], plus 0.3 µs zeroing) minus the zeroing, minus the modelled
+	// handler steps ≈ 3,000 cycles.
 	FaultEntryExit uint64
 	// HandleMMFault: __handle_mm_fault/handle_pte_fault body ≈ 600 cycles
 	// [D] (the rest of the 1.2 µs above).
 	HandleMMFault uint64
-	// ZeroPage: clear a 4 KiB page, 0.3 µs DRAM-bound (§3.6, P3).
+	// ZeroPage: clear a 4 KiB page, 0.3 µs DRAM-bound (rep stosq 13.7 GB/s in
+	// 4 KB chunks on AMD Milan: Ankur Arora, "[PATCH v6 14/15]
+	// x86/clear_page: Introduce clear_pages()", 2 Sep 2025).
 	ZeroPage uint64
-	// CopyPage: copy a 4 KiB page, ≈ 300 cycles cache-hot (§3.6, C1-C3).
+	// CopyPage: copy a 4 KiB page, ≈ 300 cycles cache-hot (REP MOVS model
+	// of the Intel Optimization Reference Manual §2.4.6, ≈ 296 cycles [S];
+	// memcpy median 280 cycles on Westmere, FreeBSD LibCSSE wiki; Go memmove
+	// 4096 B 93.9 ns, Go commit "runtime: use MOVSB instead of MOVSQ for
+	// unaligned moves").
 	CopyPage uint64
 	// AllocPage: page allocator fast path. ASSUMPTION 200 cycles (no source).
 	AllocPage uint64
-	// LockedRMW: one uncontended locked RMW, 18 cycles (§3.6, A1), the cost
+	// LockedRMW: one uncontended locked RMW, 18 cycles (InstLatx64
+	// 0050654_SkylakeX_InstLatX64.txt, LOCK ADD/XCHG 18.1), the cost
 	// of an uncontended spin_lock, atomic_inc, xchg of a PTE.
 	LockedRMW uint64
 	// LineHandoff: one contended cache-line hand-off, 150 cycles ≈ 50 ns
-	// server mesh (§3.6, A4); charged to a lock acquired after waiting.
+	// server mesh (CAS ping-pong medians, Cascade Lake 47–48 ns:
+	// nviennot/core-to-core-latency); charged to a lock acquired after
+	// waiting.
 	LineHandoff uint64
 	// SpinPoll: granularity at which a waiting CPU re-checks a lock or an
 	// IPI acknowledgement. ASSUMPTION 50 cycles (a modelling step, not a
@@ -213,20 +225,24 @@ type CostModel struct {
 	SpinPoll uint64
 	// PTEUpdate: per-PTE work of a page-table walker such as
 	// clear_soft_dirty or change_pte_range (xchg + store + loop).
-	// ASSUMPTION 30 cycles (one locked xchg, A1, plus loop overhead).
+	// ASSUMPTION 30 cycles (one locked xchg, as LockedRMW, plus loop
+	// overhead).
 	PTEUpdate uint64
 	// FlushTLBMMRange: software overhead of flush_tlb_mm_range excluding
-	// the INVLPG/CR3 write: [D] 1,276 cycles for 1 page (S10) − ≈275
-	// tracepoint bias − 200 INVLPG ≈ 800 cycles.
+	// the INVLPG/CR3 write: [D] 1,276 cycles for 1 page (IvyBridge, kernel
+	// compile; Dave Hansen, "[RFC][PATCH 6/6] x86: mm: set TLB flush tunable
+	// to sane value", linux-mm, 18 Feb 2014) − ≈275 tracepoint bias − 200
+	// INVLPG ≈ 800 cycles.
 	FlushTLBMMRange uint64
 	// FlushFunc: flush_tlb_func_common bookkeeping on a target. ASSUMPTION
-	// 100 cycles (no measurement; calibration.md §3.4 excludes it).
+	// 100 cycles (no measurement exists).
 	FlushFunc uint64
 	// ContextSwitch: __schedule + switch_to without the mm switch.
-	// ASSUMPTION 1,500 cycles (no bare-metal source in calibration.md).
+	// ASSUMPTION 1,500 cycles (no bare-metal measurement found).
 	ContextSwitch uint64
 	// CPUMaskUpdate: mm_cpumask set/clear on an mm switch, "dozens or a
-	// couple hundred cycles" (I11): 100 cycles.
+	// couple hundred cycles" (Dave Hansen's estimate in reply to "[PATCH]
+	// x86,tlb: update mm_cpumask lazily", Nov 2024): 100 cycles.
 	CPUMaskUpdate uint64
 	// Wakeup: try_to_wake_up latency to a remote CPU. ASSUMPTION: one IPI
 	// delivery (ipi.CostModel.DeliveryCycles).

@@ -5,8 +5,9 @@
 // TLB-flush machinery of arch/x86/mm/tlb.c (tlb_gen, cpu_tlbstate, lazy TLB,
 // PCID/ASIDs, PTI), emulated locks, the scheduler, and the stale-TLB hazard
 // detector. Every function that models a kernel function is named after it
-// and cites it; the behaviour reference is shared/reference/kernel-spec.md
-// (Linux v5.10) and the costs come from shared/reference/calibration.md.
+// and cites it; the behaviour reference is the Linux v5.10 source (read as
+// v5.10.13) and the commits named where they apply, and every cost default
+// in CostModel cites its measurement or says ASSUMPTION.
 //
 // # Execution
 //

@@ -345,7 +345,8 @@ func (v *VCPU) wpPageReuse(vmf *vmFault) {
 // wpPageCopy models wp_page_copy (v5.10), entered without the PTL and with a
 // reference on old (0 for the zero page). The copy runs before the flush in
 // ptep_clear_flush: the window in which a stale writable TLB entry elsewhere
-// loses writes (kernel-spec §2.8).
+// loses writes (mm/memory.c wp_page_copy, v5.10; the lost write of
+// 6ce64428d620's message).
 func (v *VCPU) wpPageCopy(vmf *vmFault, old phys.PFN) int {
 	m := v.m
 	newp, err := m.allocPage()

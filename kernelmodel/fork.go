@@ -126,8 +126,8 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 	return mm, 0
 }
 
-// dupMMap models dup_mmap (kernel/fork.c, v5.10) as kernel-spec §2.11
-// describes it: under mmap_write_lock(old) (which excludes every fault in
+// dupMMap models dup_mmap (kernel/fork.c, v5.10) and copy_page_range /
+// copy_present_pte (mm/memory.c, v5.10): under mmap_write_lock(old) (which excludes every fault in
 // the parent), copy each VMA and its page tables (copy_page_range, which
 // write-protects the parent's writable PTEs of COW mappings), then
 // flush_tlb_mm(old) — one full flush, with freed_tables so lazy CPUs get

@@ -9,7 +9,7 @@ import (
 )
 
 // TestForkWriteProtectsAndFlushesOnce checks dup_mmap / copy_present_pte
-// (kernel-spec §2.11): the parent's writable PTEs are write-protected
+// (kernel/fork.c, mm/memory.c, v5.10): the parent's writable PTEs are write-protected
 // (hardware D kept), the child maps the same pages read-only and old,
 // refcount and mapcount go up by one, and the whole fork issues exactly one
 // flush_tlb_mm of the parent — a full flush with freed_tables, so the other

@@ -149,7 +149,7 @@ func TestTHPPartialMunmapSplits(t *testing.T) {
 
 // TestTHPClearRefsWorkload runs the clear_refs workload with THP on: its
 // 16 MiB mapping is huge-mapped, and because clear_soft_dirty_pmd flushes
-// (pmdp_invalidate, kernel-spec §3.3), no write is lost through a stale
+// (pmdp_invalidate, fs/proc/task_mmu.c clear_soft_dirty_pmd, v5.10), no write is lost through a stale
 // entry on v5.10, unlike with 4 KiB pages.
 func TestTHPClearRefsWorkload(t *testing.T) {
 	if testing.Short() {

@@ -75,7 +75,9 @@ func TestDeterministicAcrossGOMAXPROCS(t *testing.T) {
 }
 
 // TestClearRefsStudy pins the study's result on the clear_refs workload
-// (kernel-spec §2.12, §3): v5.10 loses soft-dirty writes; the proposal adds
+// (Yu Zhao's proposal, LKML 23 Dec 2020, Message-ID
+// X+PE38s2Egq4nzKv@google.com; clear_refs_write in fs/proc/task_mmu.c,
+// v5.10): v5.10 loses soft-dirty writes; the proposal adds
 // flushes but cannot close the hole alone; with 912efa17e512 it does; the
 // merged fixes leave no hazard.
 func TestClearRefsStudy(t *testing.T) {
@@ -192,8 +194,9 @@ func TestSixtyFourCPUs(t *testing.T) {
 	}
 }
 
-// TestUffdWPStudy pins the uffd-wp half of the study (kernel-spec §4.4,
-// scenario A): on v5.10 a write is lost after a COW that raced an
+// TestUffdWPStudy pins the uffd-wp half of the study (the un-protect race
+// of Nadav Amit's "[PATCH v4] mm/userfaultfd: fix memory corruption due to
+// writeprotect", Msg-Id 20210304095423.3825684-1-namit@vmware.com): on v5.10 a write is lost after a COW that raced an
 // un-protect's deferred flush; the proposal and the merged fix
 // (6ce64428d620) both close it, the proposal at the cost of more flushes.
 func TestUffdWPStudy(t *testing.T) {

@@ -151,7 +151,8 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 // PTE of [start, end) one page table at a time under its split lock
 // (change_pte_range), flush_tlb_range if any PTE changed, then drop the
 // pending count. The flush is deferred until the whole range is done, which
-// is the window kernel-spec §4.4 is about when the caller holds mmap_lock
+// is the window of the uffd-wp race fixed by 6ce64428d620 when the caller
+// holds mmap_lock
 // only for read (UFFDIO_WRITEPROTECT). It returns the number of PTEs
 // changed.
 //
@@ -194,7 +195,8 @@ func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cp
 // the PTL, ptep_modify_prot_start (xchg with 0), pte_modify with newprot,
 // then for MM_CP_UFFD_WP write-protect and set _PAGE_UFFD_WP, for
 // MM_CP_UFFD_WP_RESOLVE clear _PAGE_UFFD_WP and leave the write bit as
-// pte_modify made it (read-only for private memory: kernel-spec §4.2),
+// pte_modify made it (read-only for private memory, as Nadav Amit's v4
+// patch for 6ce64428d620 explains),
 // ptep_modify_prot_commit. Swap entries are not modelled.
 func (v *VCPU) changePTERange(vma *VMA, pte phys.Addr, pt phys.PFN, addr, end, newprot uint64, cpFlags int) int {
 	m := v.m

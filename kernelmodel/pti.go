@@ -3,7 +3,8 @@ package kernelmodel
 import "github.com/tlbemu/emu/tlb"
 
 // ptiUserPCIDBit is X86_CR3_PTI_PCID_USER_BIT: with PTI the user half of
-// each address space runs in kPCID | (1 << 11) (kernel-spec §6.1).
+// each address space runs in kPCID | (1 << 11)
+// (arch/x86/include/asm/processor-flags.h, v5.10).
 const ptiUserPCIDBit = 11
 
 func userPCID(asid int) uint16 { return uint16(kernPCID(asid)) | 1<<ptiUserPCIDBit }
@@ -57,7 +58,8 @@ func (v *VCPU) invalidateUserASID(asid int) {
 
 // flushTLBOneUser models native_flush_tlb_one_user: INVLPG in the current
 // (kernel) PCID and, with PTI, INVPCID type 0 for the user PCID (the CPU has
-// INVPCID; calibration.md F1: ≈350 cycles on top of INVLPG's 200).
+// INVPCID; ≈350 cycles on top of INVLPG's 200: Dave Hansen, "x86 TLB
+// flushing: INVPCID vs. deferred CR3 write", linux-mm, 5 Dec 2017).
 func (v *VCPU) flushTLBOneUser(addr uint64) {
 	v.c.Clock += uint64(v.c.MMU.Invlpg(tlb.VirtAddr(addr)))
 	if v.m.cfg.PTI {

@@ -106,7 +106,8 @@ func TestLazyCPUGetsNoIPIUnlessTablesFreed(t *testing.T) {
 func TestConcurrentPartialFlushesDegradeToFull(t *testing.T) {
 	// Two initiators flush different pages at the same time. Each target
 	// sees a request whose new_tlb_gen is not local_gen+1 (or not mm_gen)
-	// for one of them and does a full flush (kernel-spec §6.3).
+	// for one of them and does a full flush (flush_tlb_func_common,
+	// arch/x86/mm/tlb.c, v5.10).
 	m, mm := newTestMachine(t, 3)
 	runScripts(t, m, map[int]func(*VCPU){
 		0: func(v *VCPU) { v.switchMMIrqsOff(mm); busy(v, 2000); v.flushTLBPage(mm, 0x400000); busy(v, 20000) },

@@ -292,7 +292,7 @@ func (v *VCPU) flushTLBFuncRemote(f *flushTLBInfo) {
 }
 
 // flushTLBFuncCommon models flush_tlb_func_common(f, local, reason) (v5.10),
-// the generation decision of kernel-spec §6.3.
+// the generation decision (arch/x86/mm/tlb.c, v5.10).
 func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReason) {
 	m := v.m
 	s := &v.tlbs

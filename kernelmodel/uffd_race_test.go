@@ -6,8 +6,11 @@ import (
 	"github.com/tlbemu/emu/tlb"
 )
 
-// TestUffdWPResolveRaceMechanism builds kernel-spec §4.4 scenario A by hand
-// and asserts the study's conclusions for it (§2.12): v5.10 loses the
+// TestUffdWPResolveRaceMechanism builds by hand the un-protect race of Nadav
+// Amit's "[PATCH v4] mm/userfaultfd: fix memory corruption due to
+// writeprotect" (Msg-Id 20210304095423.3825684-1-namit@vmware.com) and
+// asserts the study's conclusions for it (Yu Zhao's proposal, LKML 23 Dec
+// 2020, Message-ID X+PE38s2Egq4nzKv@google.com): v5.10 loses the
 // write, the proposal alone closes the race, so do 6ce64428d620 and
 // 5.10-stable; the clear_refs fix alone does not.
 //

@@ -388,11 +388,15 @@ func findDstVMA(mm *MM, start, length uint64) *VMA {
 }
 
 // mwriteprotectRange models mwriteprotect_range (mm/userfaultfd.c, v5.10)
-// under mmap_read_lock — the read lock is the bug of kernel-spec §4.1: for
+// under mmap_read_lock — the read lock is the bug discussed in the LKML
+// thread "[PATCH] mm/userfaultfd: fix memory corruption due to
+// writeprotect" (Dec 2020 – Jan 2021; fixed by 6ce64428d620): for
 // enable_wp, change_protection with MM_CP_UFFD_WP (write-protect and set
 // _PAGE_UFFD_WP); otherwise with MM_CP_UFFD_WP_RESOLVE, whose newprot comes
 // from the VMA's vm_flags and so, for private memory, clears the write bit
-// of PTEs that were writable (scenario A of §4.4). The flush is deferred to
+// of PTEs that were writable (the selftest race in Nadav Amit's "[PATCH v4]
+// mm/userfaultfd: fix memory corruption due to writeprotect", Msg-Id
+// 20210304095423.3825684-1-namit@vmware.com). The flush is deferred to
 // the end of the range with tlb_flush_pending raised, while faults run.
 func (v *VCPU) mwriteprotectRange(mm *MM, start, length uint64, enableWP bool) int64 {
 	v.mmapReadLock(mm)

@@ -63,7 +63,7 @@ func uffdWP(t *testing.T, v *VCPU, c *userfaultCtx, argp, start, length, mode ui
 // UFFDIO_WRITEPROTECT(WP) write-protects and marks _PAGE_UFFD_WP with one
 // deferred flush; un-protect (mode 0) clears the marker but — v5.10's
 // MM_CP_UFFD_WP_RESOLVE — also clears the write bit of a PTE that was
-// writable (kernel-spec §4.2).
+// writable (change_pte_range, mm/mprotect.c, v5.10).
 func TestUffdRegisterAndWriteprotect(t *testing.T) {
 	m, mm := newMachineWith(t, 1, "5.10")
 	runScripts(t, m, map[int]func(*VCPU){
