@@ -54,7 +54,7 @@ type Exit struct {
 // Costs are the cycle costs the interpreter charges (beyond translation).
 type Costs struct {
 	Base   uint32 // every instruction: ASSUMPTION 1 cycle (IPC 1)
-	Locked uint32 // locked RMW (LOCK prefix, XCHG with memory): 18 cycles (calibration.md A1, Skylake)
+	Locked uint32 // locked RMW (LOCK prefix, XCHG with memory): 18 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt, LOCK ADD/XCHG 18.1, Skylake-X)
 	Mul    uint32 // IMUL/MUL: ASSUMPTION 3 cycles
 	Div    uint32 // DIV/IDIV 64-bit: ASSUMPTION 40 cycles
 }

@@ -158,7 +158,7 @@ func Zen4Config() Config {
 		STLB2M: 3072, STLB2MWays: 6, // 3072 2M 6-way (CPUID reports it separately; whether it shares the 4K array: [U])
 		STLB1G: 64, STLB1GWays: 64, // 64 1G; associativity not reported: ASSUMPTION fully associative
 		L2I: 512, L2IWays: 8, // L2 ITLB 512; associativity: ASSUMPTION 8-way
-		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (W8)
+		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (PSC sizes undocumented)
 		PDPTECache: 32, PDPTECacheWays: 4,
 		PDECache: 32, PDECacheWays: 4,
 		Costs: DefaultCosts(),

@@ -233,7 +233,9 @@ func variant(t *testing.T, name string) goldenVariant {
 // hazards is the sum the detector reports as emu_stale_tlb_writes.
 func hazards(c map[string]uint64) uint64 { return c["emu_stale_tlb_writes"] }
 
-// TestClearRefsConclusions asserts kernel-spec §2.12 for clear_refs: v5.10
+// TestClearRefsConclusions asserts, for clear_refs, what Yu Zhao's proposal
+// (LKML 23 Dec 2020, Message-ID X+PE38s2Egq4nzKv@google.com) does against
+// clear_refs_write (fs/proc/task_mmu.c, v5.10) and its fixes: v5.10
 // loses soft-dirty marks through stale TLB entries; 5.10-stable does not;
 // the proposal (pte-fault-flush-pending) alone does not close the hole,
 // because v5.10's clear_refs drops tlb_flush_pending without flushing;

@@ -21,7 +21,8 @@ import (
 const FormatVersion = 1
 
 // CyclesPerMicrosecond converts emulated cycles to time: the cost model's
-// reference clock is 3.0 GHz (calibration.md §3).
+// reference clock is 3.0 GHz (the clock every cycle default in tlb, ipi and
+// kernelmodel converts ns at).
 const CyclesPerMicrosecond = 3000
 
 // Result is one configuration run one or more times (perf stat -r): the
