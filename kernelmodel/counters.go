@@ -30,7 +30,8 @@ func (r FlushReason) String() string { return reasonNames[r] }
 func (r FlushReason) Text() string { return reasonStrings[r] }
 
 // counters are the run's event counts, each counted at the code point the
-// kernel counts it (ecosystem.md §1.6). Only the vCPU holding the baton
+// kernel counts it (count_vm_tlb_event, inc_irq_stat, trace_tlb_flush in
+// arch/x86/mm/tlb.c at v5.10). Only the vCPU holding the baton
 // touches them.
 type counters struct {
 	nrTLBRemoteFlush         uint64 // native_flush_tlb_others, once per request

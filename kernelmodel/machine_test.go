@@ -105,7 +105,7 @@ func TestClearRefsStudy(t *testing.T) {
 			get(yu, "emu_flush_pending_flushes"), get(yu, "nr_tlb_remote_flush"), get(base, "nr_tlb_remote_flush"))
 	}
 	if get(yu, "emu_lost_soft_dirty") == 0 {
-		t.Errorf("proposal alone closed the clear_refs hole; kernel-spec §2.12 says it cannot")
+		t.Errorf("proposal alone closed the clear_refs hole at 2 CPUs: it flushes only the faulting page, and the clearing thread's own stale entries are never faulted on")
 	}
 	if h := get(yuWill, "emu_stale_tlb_writes"); h != 0 {
 		t.Errorf("proposal + clear-refs-flush: %d hazards, want 0", h)

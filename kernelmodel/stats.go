@@ -4,7 +4,7 @@ import "github.com/tlbemu/emu/tlb"
 
 // Stats returns what the run counted. Names follow the kernel (vmstat,
 // /proc/interrupts, perf) and carry an emu_ prefix where the count exists
-// only in the emulator (ecosystem.md §1.13).
+// only in the emulator.
 func (m *Machine) Stats() Stats {
 	var s Stats
 	var instr, cycles, tlbTotal uint64

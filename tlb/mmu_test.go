@@ -463,7 +463,7 @@ func TestStatsCount(t *testing.T) {
 	}
 }
 
-// TestTranslateDoesNotAllocate enforces style.md §4 point 4 on the hot path
+// TestTranslateDoesNotAllocate enforces "the hot path allocates nothing" on the translation path
 // and the invalidation helpers.
 func TestTranslateDoesNotAllocate(t *testing.T) {
 	mem := phys.New(testMem)

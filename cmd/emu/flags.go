@@ -18,8 +18,8 @@ import (
 
 // normalizeSingleDash rewrites Go-style "-name" and "-name=v" into "--name…"
 // when name is a registered long flag, so `emu -workload clear_refs` means
-// what a Go user expects under pflag (ecosystem.md §3.1: pflag would read it
-// as the shorthand cluster -w -o -r …). The value token of a value-taking
+// what a Go user expects under pflag (pflag would read it as the shorthand
+// cluster -w -o -r …: github.com/spf13/pflag, "Command line flag syntax"). The value token of a value-taking
 // flag is never touched, and everything after "--" is left alone.
 func normalizeSingleDash(fs *pflag.FlagSet, args []string) []string {
 	out := make([]string, 0, len(args))

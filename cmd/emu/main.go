@@ -326,7 +326,7 @@ func cmdCosts(args []string, w, stderr io.Writer) error {
 }
 
 func printCosts(w io.Writer, cfg kernelmodel.Config) error {
-	fmt.Fprintln(w, "# emu cost model, in cycles at 3.0 GHz (reference/calibration.md §3).")
+	fmt.Fprintln(w, "# emu cost model, in cycles at 3.0 GHz; each default cites its source in tlb/config.go, ipi/ipi.go, kernelmodel/config.go.")
 	fmt.Fprintln(w, "# Copy to a file, edit, and pass it with -costs FILE.")
 	fmt.Fprintln(w, costRangesDoc())
 	for _, k := range kernelmodel.CostKeys(cfg) {

@@ -276,8 +276,8 @@ func (c *Comparison) axes(names []string) {
 	}
 }
 
-// WriteCompare writes c as the LKP kernel-test-robot table (ecosystem.md
-// §1.10, lib/compare.rb show_group_header / show_perf_header /
+// WriteCompare writes c as the LKP kernel-test-robot table (lkp-tests
+// lib/compare.rb show_group_header / show_perf_header /
 // show_perf_change): the common settings, the compared ones, the column
 // headers, then per counter the base mean and ±relative stddev (shown when
 // above 2%), and per other result %change, mean and ±stddev, then the

@@ -11,10 +11,10 @@ import (
 )
 
 // The JSON document (one object, indented). Counter objects borrow the key
-// names of `perf stat -j` (ecosystem.md §1.1: "counter-value", "unit",
+// names of `perf stat -j` (tools/perf/util/stat-display.c: "counter-value", "unit",
 // "event", "variance" = relative standard error in percent, with -r) and
 // add the raw per-run "samples"; histogram buckets are bpftrace -f json's
-// {min, max, count} with max inclusive and FULL as min = max = -1 (§1.3).
+// {min, max, count} with max inclusive and FULL as min = max = -1.
 type jsonDoc struct {
 	Tool          string     `json:"tool"`
 	FormatVersion int        `json:"format_version"`

@@ -10,7 +10,7 @@ import (
 )
 
 // WriteCSV writes one line per counter in `perf stat -x,` field order
-// (ecosystem.md §1.1): counter-value, unit, event, variance (only with
+// (tools/perf/util/stat-display.c): counter-value, unit, event, variance (only with
 // several runs, "x.xx%"), event-runtime, pcnt-running, metric-value,
 // metric-unit. The runtime is the emulated elapsed time in ns (every
 // counter counts for the whole run, so pcnt-running is 100.00).

@@ -4,8 +4,10 @@
 // plots and Chrome trace-event timelines.
 //
 // The package knows nothing about the emulator: callers fill a Result with
-// named samples, one AddRun per run. Conventions are those of
-// shared/reference/ecosystem.md (section numbers cited where they apply).
+// named samples, one AddRun per run. Formats follow the tools users already
+// have: perf stat (tools/perf/util/stat-display.c), bpftrace's hist()/lhist()
+// text and JSON, LKP's compare tables (lkp-tests lib/compare.rb), Go's
+// benchmark format (golang.org/x/perf/benchfmt), each cited where it applies.
 package report
 
 import (

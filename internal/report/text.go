@@ -51,9 +51,9 @@ func (r *Result) metric(name string) (v float64, unit string, ok bool) {
 	return 0, "", false
 }
 
-// WriteText writes the perf-stat block (ecosystem.md §1.1), the emulated
-// elapsed time, the /proc/interrupts TLB row (§1.5) and the histograms in
-// bpftrace's layout (§1.3).
+// WriteText writes the perf-stat block (tools/perf/util/stat-display.c), the
+// emulated elapsed time, the /proc/interrupts TLB row (arch_show_interrupts
+// in arch/x86/kernel/irq.c) and the histograms in bpftrace's layout.
 func WriteText(w io.Writer, r *Result) error {
 	ew := &errWriter{w: w}
 	runs := r.Runs()
