@@ -297,16 +297,6 @@ func (c *CPU) store80(va uint64, v F80) bool {
 	return c.storeBytes(va, b[:])
 }
 
-// checkRange raises #GP unless the size-byte access at va is canonical at
-// both ends.
-func (c *CPU) checkRange(va uint64, size uint8) bool {
-	if !canonical(va) || !canonical(va+uint64(size)-1) {
-		c.gp(va)
-		return false
-	}
-	return true
-}
-
 // load reads size bytes at va. On a fault it records the exit and returns
 // false; nothing has been modified.
 func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
@@ -333,18 +323,11 @@ func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
 
 // loadSplit reads an operand that crosses a page boundary.
 func (c *CPU) loadSplit(va uint64, size uint8) (uint64, bool) {
-	if !c.checkRange(va, size) {
+	sp, ok := c.translateSpan(va, uint64(size), tlb.Read)
+	if !ok {
 		return 0, false
 	}
-	f1 := c.xlate(va, tlb.Read)
-	if f1 == nil {
-		return 0, false
-	}
-	f2 := c.xlate((va+pageSize)&^pageMask, tlb.Read)
-	if f2 == nil {
-		return 0, false
-	}
-	r := wref{f1: f1, f2: f2, va: va, size: size}
+	r := wref{f1: sp.f1, f2: sp.f2, va: va, size: size}
 	return r.read(), true
 }
 
@@ -359,26 +342,8 @@ type wref struct {
 
 // prepWrite translates the size-byte operand at va for writing.
 func (c *CPU) prepWrite(va uint64, size uint8) (wref, bool) {
-	off := va & pageMask
-	if off+uint64(size) <= pageSize {
-		f := c.xlate(va, tlb.Write) // #GP for a non-canonical va
-		if f == nil {
-			return wref{}, false
-		}
-		return wref{f1: f, va: va, size: size}, true
-	}
-	if !c.checkRange(va, size) {
-		return wref{}, false
-	}
-	f1 := c.xlate(va, tlb.Write)
-	if f1 == nil {
-		return wref{}, false
-	}
-	f2 := c.xlate((va+pageSize)&^pageMask, tlb.Write)
-	if f2 == nil {
-		return wref{}, false
-	}
-	return wref{f1: f1, f2: f2, va: va, size: size}, true
+	sp, ok := c.translateSpan(va, uint64(size), tlb.Write)
+	return wref{f1: sp.f1, f2: sp.f2, va: va, size: size}, ok
 }
 
 func (r *wref) read() uint64 {
