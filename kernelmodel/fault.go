@@ -206,14 +206,23 @@ func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
 	if vma.flags&VM_WRITE != 0 {
 		entry = pteMkwrite(pteMkdirty(entry))
 	}
-	entry = pteMkyoung(entry)
+	return v.setNewAnonPTE(vmf, page, pteMkyoung(entry), vma.flags&VM_UFFD_MISSING != 0)
+}
+
+// setNewAnonPTE installs a freshly allocated private page under the PTE
+// lock, as the tail of do_anonymous_page does: if the slot was filled
+// meanwhile the page is dropped; with uffdMissing the fault goes to
+// userfaultfd instead; otherwise page_add_new_anon_rmap, lru_cache_add and
+// set_pte_at (no flush: the slot was empty).
+func (v *VCPU) setNewAnonPTE(vmf *vmFault, page phys.PFN, entry uint64, uffdMissing bool) int {
+	m := v.m
 	v.spinLock(vmf.ptl)
 	if !pteNone(m.mem.LoadPTE(vmf.pte)) {
 		v.spinUnlock(vmf.ptl)
 		m.putPage(page)
 		return 0
 	}
-	if vma.flags&VM_UFFD_MISSING != 0 {
+	if uffdMissing {
 		v.spinUnlock(vmf.ptl)
 		m.putPage(page)
 		return v.handleUserfault(vmf, VM_UFFD_MISSING)
@@ -221,7 +230,7 @@ func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
 	m.pages[page].anon = true
 	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
 	v.lruCacheAdd(page)
-	m.mem.StorePTE(vmf.pte, entry) // set_pte_at; no flush: the slot was empty
+	m.mem.StorePTE(vmf.pte, entry)
 	v.spinUnlock(vmf.ptl)
 	return 0
 }
@@ -250,19 +259,7 @@ func (v *VCPU) refaultImage(vmf *vmFault) int {
 	if vmf.flags&faultFlagWrite != 0 && vma.flags&VM_WRITE != 0 {
 		entry = pteMkwrite(pteMkdirty(mkPTE(page, prot)))
 	}
-	entry = pteMkyoung(entry)
-	v.spinLock(vmf.ptl)
-	if !pteNone(m.mem.LoadPTE(vmf.pte)) {
-		v.spinUnlock(vmf.ptl)
-		m.putPage(page)
-		return 0
-	}
-	m.pages[page].anon = true
-	m.pages[page].mapcount = 1
-	v.lruCacheAdd(page)
-	m.mem.StorePTE(vmf.pte, entry)
-	v.spinUnlock(vmf.ptl)
-	return 0
+	return v.setNewAnonPTE(vmf, page, pteMkyoung(entry), false)
 }
 
 // lruCacheAdd models lru_cache_add: a reference held by this CPU's lru_add
