@@ -451,7 +451,7 @@ func init() {
 	defOp(opTzcnt, "tzcnt", execBitScan)
 	defOp(opLzcnt, "lzcnt", execBitScan)
 	defOp(opPopcnt, "popcnt", execBitScan)
-	defOp(opMul1, "mul1", execMul1)
+	defOp(opMul1, "mul", execMul1)
 	defOp(opImul1, "imul1", execMul1)
 	defOp(opImul2, "imul2", execImul2)
 	defOp(opImul3, "imul3", execImul3)
@@ -460,7 +460,7 @@ func init() {
 	defOp(opXchg, "xchg", execXchg)
 	defOp(opXadd, "xadd", execXadd)
 	defOp(opCmpxchg, "cmpxchg", execCmpxchg)
-	defOp(opCmpxchg2, "cmpxchg2", execCmpxchg2)
+	defOp(opCmpxchg2, "cmpxchg8b/16b", execCmpxchg2)
 	defOp(opCext, "cext", execCext)
 	defOp(opCdq, "cdq", execCdq)
 }

@@ -32,7 +32,7 @@ type translator func(u *uop, inst *x86asm.Inst) bool
 
 var (
 	handlers    [numOps]handler
-	extNames    [numOps]string
+	opNames     = [numOps]string{opInvalid: "invalid", opUD: "ud"} // for uop.String; defOp adds the rest
 	translators = map[x86asm.Op]translatorEntry{}
 )
 
@@ -47,7 +47,7 @@ func defOp(op opcode, name string, h handler) {
 	if op == opInvalid || op == numOpcodes || op >= numOps || handlers[op] != nil {
 		panic("cpu: defOp: opcode " + name + " out of range or defined twice")
 	}
-	handlers[op], extNames[op] = h, name
+	handlers[op], opNames[op] = h, name
 }
 
 // defTranslator registers t as the translator of each of ops; a LOCK

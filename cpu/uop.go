@@ -229,26 +229,9 @@ type uop struct {
 	imm   uint64 // immediate (masked to size for ALU), relative target, RET pop count
 }
 
-var opNames = [numOpcodes]string{
-	opInvalid: "invalid", opMov: "mov", opMovzx: "movzx", opMovsx: "movsx", opLea: "lea", opXchg: "xchg",
-	opCmov: "cmov", opSetcc: "setcc", opBswap: "bswap", opMovbe: "movbe", opPush: "push", opPop: "pop",
-	opPushf: "pushf", opPopf: "popf", opLeave: "leave", opCext: "cext", opCdq: "cdq", opLahf: "lahf",
-	opSahf: "sahf", opXlat: "xlat", opAlu: "alu", opInc: "inc", opDec: "dec", opNeg: "neg", opNot: "not",
-	opShift: "shift", opShld: "shld", opShrd: "shrd", opBt: "bt", opBsf: "bsf", opBsr: "bsr",
-	opTzcnt: "tzcnt", opLzcnt: "lzcnt", opPopcnt: "popcnt", opMul1: "mul", opImul1: "imul1",
-	opImul2: "imul2", opImul3: "imul3", opDiv: "div", opIdiv: "idiv", opXadd: "xadd", opCmpxchg: "cmpxchg",
-	opCmpxchg2: "cmpxchg8b/16b", opJmp: "jmp", opJmpInd: "jmp*", opJcc: "jcc", opJrcxz: "jrcxz",
-	opLoop: "loop", opCall: "call", opCallInd: "call*", opRet: "ret", opString: "string", opNop: "nop",
-	opSyscall: "syscall", opInt3: "int3", opUD: "ud", opGP: "gp", opCpuid: "cpuid", opRdtsc: "rdtsc",
-	opRdtscp: "rdtscp", opFlag: "flag",
-}
-
 func (o opcode) String() string {
 	if int(o) < len(opNames) && opNames[o] != "" {
 		return opNames[o]
-	}
-	if int(o) < len(extNames) && extNames[o] != "" {
-		return extNames[o]
 	}
 	return fmt.Sprintf("opcode(%d)", uint8(o))
 }
