@@ -17,8 +17,6 @@ func init() {
 	defLockable(trPop, x86asm.POP)
 	defLockable(trPushf, x86asm.PUSHFQ, x86asm.POPFQ)
 	defLockable(trLeave, x86asm.LEAVE)
-	defLockable(trLahf, x86asm.LAHF)
-	defLockable(trSahf, x86asm.SAHF)
 	defLockable(trXlat, x86asm.XLATB)
 	defLockable(trCmov, x86asm.CMOVO, x86asm.CMOVNO, x86asm.CMOVB, x86asm.CMOVAE, x86asm.CMOVE, x86asm.CMOVNE, x86asm.CMOVBE, x86asm.CMOVA, x86asm.CMOVS, x86asm.CMOVNS, x86asm.CMOVP, x86asm.CMOVNP, x86asm.CMOVL, x86asm.CMOVGE, x86asm.CMOVLE, x86asm.CMOVG)
 	defLockable(trSetcc, x86asm.SETO, x86asm.SETNO, x86asm.SETB, x86asm.SETAE, x86asm.SETE, x86asm.SETNE, x86asm.SETBE, x86asm.SETA, x86asm.SETS, x86asm.SETNS, x86asm.SETP, x86asm.SETNP, x86asm.SETL, x86asm.SETGE, x86asm.SETLE, x86asm.SETG)
@@ -136,16 +134,6 @@ func trLeave(u *uop, inst *x86asm.Inst) bool {
 		return false
 	}
 	u.op, u.size = opLeave, 8
-	return true
-}
-
-func trLahf(u *uop, inst *x86asm.Inst) bool {
-	u.op = opLahf
-	return true
-}
-
-func trSahf(u *uop, inst *x86asm.Inst) bool {
-	u.op = opSahf
 	return true
 }
 

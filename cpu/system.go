@@ -6,8 +6,8 @@ package cpu
 import "golang.org/x/arch/x86/x86asm"
 
 func init() {
+	defLockable(trBare, x86asm.LAHF, x86asm.SAHF, x86asm.SYSCALL, x86asm.CPUID, x86asm.RDTSC, x86asm.RDTSCP)
 	defLockable(trNop, x86asm.NOP, x86asm.PAUSE, x86asm.PREFETCHNTA, x86asm.PREFETCHT0, x86asm.PREFETCHT1, x86asm.PREFETCHT2, x86asm.PREFETCHW, x86asm.LFENCE, x86asm.MFENCE, x86asm.SFENCE)
-	defLockable(trSyscall, x86asm.SYSCALL)
 	defLockable(trInt3, x86asm.INT)
 	defLockable(trUD, x86asm.UD0, x86asm.UD1, x86asm.UD2)
 	// With CPUID.1:ECX.XSAVE = 0 (so CR4.OSXSAVE = 0) XGETBV and the XSAVE
@@ -15,9 +15,6 @@ func init() {
 	defTranslator(trUD, x86asm.XGETBV, x86asm.XSAVE, x86asm.XSAVE64, x86asm.XSAVEC, x86asm.XSAVEC64,
 		x86asm.XSAVEOPT, x86asm.XSAVEOPT64, x86asm.XSAVES, x86asm.XSAVES64, x86asm.XRSTOR, x86asm.XRSTOR64,
 		x86asm.XRSTORS, x86asm.XRSTORS64)
-	defLockable(trCpuid, x86asm.CPUID)
-	defLockable(trRdtsc, x86asm.RDTSC)
-	defLockable(trRdtscp, x86asm.RDTSCP)
 	defLockable(trFlag, x86asm.CLC, x86asm.STC, x86asm.CMC, x86asm.CLD, x86asm.STD)
 	defOp(opNop, "nop", execNop)
 	defOp(opSyscall, "syscall", execSyscall)
@@ -36,11 +33,6 @@ func trNop(u *uop, inst *x86asm.Inst) bool {
 	return true
 }
 
-func trSyscall(u *uop, inst *x86asm.Inst) bool {
-	u.op = opSyscall
-	return true
-}
-
 func trInt3(u *uop, inst *x86asm.Inst) bool {
 	a := inst.Args
 	if imm, isImm := a[0].(x86asm.Imm); !isImm || imm != 3 {
@@ -50,23 +42,20 @@ func trInt3(u *uop, inst *x86asm.Inst) bool {
 	return true
 }
 
+// bareOps are the instructions whose uop is only its opcode: no operands,
+// size or prefix-dependent form.
+var bareOps = map[x86asm.Op]opcode{
+	x86asm.LAHF: opLahf, x86asm.SAHF: opSahf, x86asm.SYSCALL: opSyscall,
+	x86asm.CPUID: opCpuid, x86asm.RDTSC: opRdtsc, x86asm.RDTSCP: opRdtscp,
+}
+
+func trBare(u *uop, inst *x86asm.Inst) bool {
+	u.op = bareOps[inst.Op]
+	return true
+}
+
 func trUD(u *uop, inst *x86asm.Inst) bool {
 	*u = uop{op: opUD, len: u.len, base: regNone, index: regNone}
-	return true
-}
-
-func trCpuid(u *uop, inst *x86asm.Inst) bool {
-	u.op = opCpuid
-	return true
-}
-
-func trRdtsc(u *uop, inst *x86asm.Inst) bool {
-	u.op = opRdtsc
-	return true
-}
-
-func trRdtscp(u *uop, inst *x86asm.Inst) bool {
-	u.op = opRdtscp
 	return true
 }
 
