@@ -19,12 +19,9 @@ func reportInst(b *testing.B, n uint64, allocs uint64) {
 	b.ReportMetric(float64(n)/float64(b.N), "inst/op")
 }
 
-// BenchmarkRun runs the hot loop (loads, stores, ALU, branches, call/ret,
-// push/pop) from the decode cache with warm TLBs: the interpreter's steady
-// state. One op is 10,000 cycles of guest time.
-func BenchmarkRun(b *testing.B) {
-	m := newHotLoop(b)
-	c := m.cpu
+// benchSteady runs c for one warm-up op of 10,000 cycles, then one per
+// benchmark op, and reports the per-instruction metrics of the timed ops.
+func benchSteady(b *testing.B, c *CPU) {
 	c.Deadline = c.Clock + 10000
 	c.Run()
 	start := c.Instructions
@@ -37,6 +34,15 @@ func BenchmarkRun(b *testing.B) {
 	reportInst(b, c.Instructions-start, mallocs()-ms0)
 }
 
+// BenchmarkRun runs the hot loop (loads, stores, ALU, branches, call/ret,
+// push/pop) from the decode cache with warm TLBs: the interpreter's steady
+// state. One op is 10,000 cycles of guest time.
+func BenchmarkRun(b *testing.B) {
+	m := newHotLoop(b)
+	c := m.cpu
+	benchSteady(b, c)
+}
+
 // BenchmarkRunHazardHook is BenchmarkRun with tlb.MMU.OnStaleWrite set, as
 // the kernel model sets it (the hazard detector): every store hit checks
 // the current leaf PTE.
@@ -44,16 +50,7 @@ func BenchmarkRunHazardHook(b *testing.B) {
 	m := newHotLoop(b)
 	c := m.cpu
 	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64) { b.Fatal("stale write") }
-	c.Deadline = c.Clock + 10000
-	c.Run()
-	start := c.Instructions
-	b.ReportAllocs()
-	ms0 := mallocs()
-	for b.Loop() {
-		c.Deadline = c.Clock + 10000
-		c.Run()
-	}
-	reportInst(b, c.Instructions-start, mallocs()-ms0)
+	benchSteady(b, c)
 }
 
 // BenchmarkRunDecodeMiss measures the decode-cache miss path: the code page

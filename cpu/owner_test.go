@@ -253,16 +253,7 @@ func TestOwnParallelHotLoopDoesNotAllocate(t *testing.T) {
 func BenchmarkRunOwnParallel(b *testing.B) {
 	m := ownHotLoop(b)
 	c := m.cpu
-	c.Deadline = c.Clock + 10000
-	c.Run()
-	start := c.Instructions
-	b.ReportAllocs()
-	ms0 := mallocs()
-	for b.Loop() {
-		c.Deadline = c.Clock + 10000
-		c.Run()
-	}
-	reportInst(b, c.Instructions-start, mallocs()-ms0)
+	benchSteady(b, c)
 }
 
 // BenchmarkRunOwnAcquire is BenchmarkRun in OwnAcquire mode, the mode of
@@ -271,14 +262,5 @@ func BenchmarkRunOwnAcquire(b *testing.B) {
 	m := ownHotLoop(b)
 	c := m.cpu
 	c.Own = OwnAcquire
-	c.Deadline = c.Clock + 10000
-	c.Run()
-	start := c.Instructions
-	b.ReportAllocs()
-	ms0 := mallocs()
-	for b.Loop() {
-		c.Deadline = c.Clock + 10000
-		c.Run()
-	}
-	reportInst(b, c.Instructions-start, mallocs()-ms0)
+	benchSteady(b, c)
 }
