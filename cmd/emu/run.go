@@ -494,13 +494,13 @@ func guestEnd(p *plan, m *kernelmodel.Machine, runErr error) error {
 func addStats(res *report.Result, seed uint64, st kernelmodel.Stats) {
 	counters := make([]report.Sample, 0, len(st.Counters))
 	for _, c := range st.Counters {
-		counters = append(counters, report.Sample{Name: c.Name, Unit: c.Unit, Value: float64(c.Value)})
+		counters = append(counters, report.Count(c.Name, c.Unit, c.Value))
 	}
 	var perCPU [][]report.Sample
 	for i, n := range st.TLBIRQs {
-		row := []report.Sample{{Name: "interrupts.TLB", Value: float64(n)}}
+		row := []report.Sample{report.Count("interrupts.TLB", "", n)}
 		if i < len(st.CPUCycles) {
-			row = append(row, report.Sample{Name: "cycles", Unit: "cycles", Value: float64(st.CPUCycles[i])})
+			row = append(row, report.Count("cycles", "cycles", st.CPUCycles[i]))
 		}
 		perCPU = append(perCPU, row)
 	}

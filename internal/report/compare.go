@@ -179,8 +179,12 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 		row := CompareRow{Name: name}
 		differs := false
 		var samples []*benchmath.Sample
+		var base Counter
 		for i, r := range results {
 			ctr, _ := r.Counter(name)
+			if i == 0 {
+				base = ctr
+			}
 			m := ctr.Mean()
 			row.Means = append(row.Means, m)
 			sd := -1.0
@@ -193,7 +197,7 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 			row.RelStd = append(row.RelStd, sd)
 			samples = append(samples, benchmath.NewSample(append([]float64(nil), ctr.Samples...), &benchmath.DefaultThresholds))
 			if i > 0 {
-				if m != row.Means[0] {
+				if !ctr.sameMean(base) {
 					differs = true
 				}
 				b := row.Means[0]

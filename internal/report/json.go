@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -72,12 +73,14 @@ func (cs *jsonCounts) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// jsonCount is one counter. Its numbers are json.Number so that counts
+// above 2^53 are written and read exactly (a float64 is not).
 type jsonCount struct {
-	Event    string    `json:"event"`
-	Value    float64   `json:"counter-value"`
-	Unit     string    `json:"unit"`
-	Variance *float64  `json:"variance,omitempty"`
-	Samples  []float64 `json:"samples"`
+	Event    string        `json:"event"`
+	Value    json.Number   `json:"counter-value"`
+	Unit     string        `json:"unit"`
+	Variance *float64      `json:"variance,omitempty"`
+	Samples  []json.Number `json:"samples"`
 }
 
 type jsonCPU struct {
@@ -188,17 +191,35 @@ func normalizeJSON(v any) any {
 func toJSONCounts(cs []Counter) jsonCounts {
 	out := make([]jsonCount, 0, len(cs))
 	for _, c := range cs {
-		jc := jsonCount{Event: c.Name, Value: c.Mean(), Unit: c.Unit, Samples: c.Samples}
+		jc := jsonCount{Event: c.Name, Value: jsonFloat(c.Mean()), Unit: c.Unit, Samples: []json.Number{}}
+		if r := c.exactMean(); r != nil && r.IsInt() {
+			jc.Value = json.Number(r.Num().String())
+		} else if r != nil {
+			jc.Value = json.Number(r.FloatString(6))
+		}
+		for i, v := range c.Samples {
+			if len(c.Exact) == len(c.Samples) {
+				jc.Samples = append(jc.Samples, json.Number(strconv.FormatUint(c.Exact[i], 10)))
+			} else {
+				jc.Samples = append(jc.Samples, jsonFloat(v))
+			}
+		}
 		if len(c.Samples) > 1 {
 			v := round2(c.RelStderr())
 			jc.Variance = &v
 		}
-		if jc.Samples == nil {
-			jc.Samples = []float64{}
-		}
 		out = append(out, jc)
 	}
 	return out
+}
+
+// jsonFloat is v as encoding/json writes a float64.
+func jsonFloat(v float64) json.Number {
+	b, err := json.Marshal(v)
+	if err != nil { // NaN or ±Inf, which no counter mean is
+		return "0"
+	}
+	return json.Number(b)
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
@@ -355,7 +376,20 @@ func ReadJSON(r io.Reader, name string) (*Result, error) {
 			if len(jc.Samples) != doc.Runs {
 				return nil, fmt.Errorf("%s: counter %q has %d samples for %d runs", name, jc.Event, len(jc.Samples), doc.Runs)
 			}
-			cs = append(cs, Counter{Name: jc.Event, Unit: jc.Unit, Samples: jc.Samples})
+			c := Counter{Name: jc.Event, Unit: jc.Unit, Samples: make([]float64, len(jc.Samples)), Exact: make([]uint64, 0, len(jc.Samples))}
+			for i, n := range jc.Samples {
+				v, err := n.Float64()
+				if err != nil {
+					return nil, fmt.Errorf("%s: counter %q sample %q is not a number", name, jc.Event, n)
+				}
+				c.Samples[i] = v
+				if u, err := strconv.ParseUint(string(n), 10, 64); err == nil && c.Exact != nil {
+					c.Exact = append(c.Exact, u)
+				} else {
+					c.Exact = nil
+				}
+			}
+			cs = append(cs, c)
 		}
 		return cs, nil
 	}

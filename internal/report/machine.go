@@ -21,7 +21,7 @@ func WriteCSV(w io.Writer, r *Result) error {
 		runtime = el.Mean() * 1000 / CyclesPerMicrosecond
 	}
 	for _, c := range r.Counters {
-		f := []string{plainNum(c.Mean()), c.Unit, c.Name}
+		f := []string{c.meanText(2), c.Unit, c.Name}
 		if r.Runs() > 1 {
 			f = append(f, fmt.Sprintf("%.2f%%", c.RelStderr()))
 		}
@@ -34,14 +34,6 @@ func WriteCSV(w io.Writer, r *Result) error {
 		fmt.Fprintln(ew, strings.Join(f, ","))
 	}
 	return ew.err
-}
-
-// plainNum formats like perf's CSV "%.0f", or "%.2f" for a fractional mean.
-func plainNum(v float64) string {
-	if v == float64(int64(v)) {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
 // BenchName is the Go benchmark name of a result (Identity.BenchName).
@@ -86,7 +78,7 @@ func WriteBench(w io.Writer, r *Result) error {
 		b.WriteString(" 1")
 		for _, c := range r.Counters {
 			b.WriteString(" ")
-			b.WriteString(strconv.FormatFloat(c.Samples[run], 'f', -1, 64))
+			b.WriteString(c.sampleText(run))
 			b.WriteString(" ")
 			b.WriteString(BenchUnit(c.Name))
 		}
@@ -113,7 +105,7 @@ func WritePerfJSON(w io.Writer, r *Result) error {
 	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	for _, c := range r.Counters {
 		f := []string{
-			`"counter-value" : "` + strconv.FormatFloat(c.Mean(), 'f', 6, 64) + `"`,
+			`"counter-value" : "` + c.meanFixed(6) + `"`,
 			`"unit" : ` + q(c.Unit),
 			`"event" : ` + q(c.Name),
 		}

@@ -13,6 +13,8 @@ package report
 import (
 	"fmt"
 	"math"
+	"math/big"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,6 +63,11 @@ type Counter struct {
 	Name    string
 	Unit    string // "" for events, "cycles", "pages"
 	Samples []float64
+	// Exact holds the samples as integers when every one is an integer
+	// count (a float64 holds integers exactly only up to 2^53); it is
+	// valid only when it has one entry per sample (len(Exact) ==
+	// len(Samples)), else the samples are only known as float64.
+	Exact []uint64
 }
 
 // CPURow is one CPU's counters (e.g. the /proc/interrupts TLB column).
@@ -89,6 +96,14 @@ type Sample struct {
 	Name  string
 	Unit  string
 	Value float64
+	count uint64 // Value exactly, when exact
+	exact bool
+}
+
+// Count is the Sample of an integer count n, which every output prints
+// exactly, above 2^53 too.
+func Count(name, unit string, n uint64) Sample {
+	return Sample{Name: name, Unit: unit, Value: float64(n), count: n, exact: true}
 }
 
 // Runs is the number of runs in r.
@@ -121,18 +136,28 @@ func addSamples(cs []Counter, in []Sample, n int) []Counter {
 	for _, s := range in {
 		i := indexCounter(cs, s.Name)
 		if i < 0 {
-			cs = append(cs, Counter{Name: s.Name, Unit: s.Unit, Samples: make([]float64, n)})
+			cs = append(cs, Counter{Name: s.Name, Unit: s.Unit, Samples: make([]float64, n), Exact: make([]uint64, n)})
 			i = len(cs) - 1
 		}
-		cs[i].Samples = append(cs[i].Samples, s.Value)
+		c := &cs[i]
+		if s.exact && len(c.Exact) == len(c.Samples) {
+			c.Exact = append(c.Exact, s.count)
+		} else {
+			c.Exact = nil
+		}
+		c.Samples = append(c.Samples, s.Value)
 	}
 	return padSamples(cs, n+1)
 }
 
 func padSamples(cs []Counter, runs int) []Counter {
 	for i := range cs {
-		for len(cs[i].Samples) < runs {
-			cs[i].Samples = append(cs[i].Samples, 0)
+		c := &cs[i]
+		for len(c.Samples) < runs {
+			if len(c.Exact) == len(c.Samples) {
+				c.Exact = append(c.Exact, 0)
+			}
+			c.Samples = append(c.Samples, 0)
 		}
 	}
 	return cs
@@ -235,6 +260,93 @@ func (c Counter) Mean() float64 {
 		s += v
 	}
 	return s / float64(len(c.Samples))
+}
+
+// exactMean is the mean as an exact fraction, or nil when the samples are
+// not all exact integers or when float64 already holds their sum exactly
+// (below 2^53), so every value a float64 prints right keeps its float64
+// formatting.
+func (c Counter) exactMean() *big.Rat {
+	if len(c.Samples) == 0 || len(c.Exact) != len(c.Samples) {
+		return nil
+	}
+	var hi, lo uint64
+	for _, v := range c.Exact {
+		var carry uint64
+		lo, carry = bits.Add64(lo, v, 0)
+		hi += carry
+	}
+	if hi == 0 && lo < 1<<53 {
+		return nil
+	}
+	sum := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+	sum.Or(sum, new(big.Int).SetUint64(lo))
+	return new(big.Rat).SetFrac(sum, big.NewInt(int64(len(c.Exact))))
+}
+
+// meanText formats the mean with no decimals when it is an integer, else
+// with prec decimals; exactly for counts above 2^53.
+func (c Counter) meanText(prec int) string {
+	if r := c.exactMean(); r != nil {
+		if r.IsInt() {
+			return r.Num().String()
+		}
+		return r.FloatString(prec)
+	}
+	v := c.Mean()
+	if v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
+// meanFixed formats the mean with prec decimals ("%.*f"), exactly for
+// counts above 2^53.
+func (c Counter) meanFixed(prec int) string {
+	if r := c.exactMean(); r != nil {
+		return r.FloatString(prec)
+	}
+	return strconv.FormatFloat(c.Mean(), 'f', prec, 64)
+}
+
+// meanScaled formats the mean divided by div with prec decimals, exactly
+// for counts above 2^53 (the elapsed seconds of emu_elapsed_cycles).
+func (c Counter) meanScaled(div float64, prec int) string {
+	if r := c.exactMean(); r != nil {
+		d := new(big.Rat)
+		d.SetFloat64(div)
+		return r.Quo(r, d).FloatString(prec)
+	}
+	scaled := Counter{Samples: make([]float64, len(c.Samples))}
+	for i, v := range c.Samples {
+		scaled.Samples[i] = v / div
+	}
+	return strconv.FormatFloat(scaled.Mean(), 'f', prec, 64)
+}
+
+// sampleText formats run i's sample as strconv's shortest form, exactly
+// for an integer count.
+func (c Counter) sampleText(i int) string {
+	if len(c.Exact) == len(c.Samples) {
+		return strconv.FormatUint(c.Exact[i], 10)
+	}
+	return strconv.FormatFloat(c.Samples[i], 'f', -1, 64)
+}
+
+// sameMean reports whether c and d have equal means, exactly when both are
+// integer counts.
+func (c Counter) sameMean(d Counter) bool {
+	a, b := c.exactMean(), d.exactMean()
+	if a == nil && len(c.Exact) == len(c.Samples) && len(c.Samples) > 0 {
+		a = new(big.Rat).SetFloat64(c.Mean())
+	}
+	if b == nil && len(d.Exact) == len(d.Samples) && len(d.Samples) > 0 {
+		b = new(big.Rat).SetFloat64(d.Mean())
+	}
+	if a != nil && b != nil {
+		return a.Cmp(b) == 0
+	}
+	return c.Mean() == d.Mean()
 }
 
 // Stddev is the sample standard deviation (n-1), 0 for fewer than two

@@ -49,16 +49,16 @@ func fixture(runs int, patch string, scale float64) *Result {
 	for i := range runs {
 		s := float64(i)
 		r.AddRun(uint64(1+i), []Sample{
-			{"nr_tlb_remote_flush", "", math.Round(scale * (3 + s))},
-			{"nr_tlb_remote_flush_received", "", math.Round(scale * (4 + 2*s))},
-			{"interrupts.TLB", "", math.Round(scale * (4 + 2*s))},
-			{"instructions", "", 275402 + 100*s},
-			{"cycles", "cycles", 25400786 + 1000*s},
-			{"emu_elapsed_cycles", "cycles", 22675852 + 900*s},
-			{"emu_stale_tlb_writes", "", 0},
+			{Name: "nr_tlb_remote_flush", Unit: "", Value: math.Round(scale * (3 + s))},
+			{Name: "nr_tlb_remote_flush_received", Unit: "", Value: math.Round(scale * (4 + 2*s))},
+			{Name: "interrupts.TLB", Unit: "", Value: math.Round(scale * (4 + 2*s))},
+			{Name: "instructions", Unit: "", Value: 275402 + 100*s},
+			{Name: "cycles", Unit: "cycles", Value: 25400786 + 1000*s},
+			{Name: "emu_elapsed_cycles", Unit: "cycles", Value: 22675852 + 900*s},
+			{Name: "emu_stale_tlb_writes", Unit: "", Value: 0},
 		}, [][]Sample{
-			{{"interrupts.TLB", "", 2 + s}, {"cycles", "cycles", 12e6}},
-			{{"interrupts.TLB", "", 2 + s}, {"cycles", "cycles", 13e6}},
+			{{Name: "interrupts.TLB", Unit: "", Value: 2 + s}, {Name: "cycles", Unit: "cycles", Value: 12e6}},
+			{{Name: "interrupts.TLB", Unit: "", Value: 2 + s}, {Name: "cycles", Unit: "cycles", Value: 13e6}},
 		}, []Hist{
 			{Name: "tlb_flush_pages", Key: "TLB_REMOTE_SEND_IPI", Buckets: []Bucket{{-1, 1}, {1, uint64(2 * scale)}, {33, 1}}},
 			{Name: "fault_cycles", Log2: true, Buckets: []Bucket{{2048, 493}, {4096, 4119}, {8192, 43}, {16384, 11}}},

@@ -74,7 +74,7 @@ func WriteText(w io.Writer, r *Result) error {
 	}
 	for _, c := range r.Counters {
 		var b strings.Builder
-		fmt.Fprintf(&b, "%*s      %-*s", countsLen, bigNum(c.Mean()), width, c.Name)
+		fmt.Fprintf(&b, "%*s      %-*s", countsLen, groupDigits(c.meanText(2)), width, c.Name)
 		if v, unit, ok := r.metric(c.Name); ok {
 			m := metricPref + fmt.Sprintf(metricFmt, v)
 			fmt.Fprintf(&b, "%s %-*s", m, metricLen-len(m)-1, unit)
@@ -95,9 +95,9 @@ func WriteText(w io.Writer, r *Result) error {
 		if runs > 1 {
 			sd := sec.Stddev() / math.Sqrt(float64(runs))
 			p := precision(sd)
-			fmt.Fprintf(ew, " %17.*f +- %.*f seconds time elapsed (emulated, 3 GHz)  ( +-%6.2f%% )\n", p, sec.Mean(), p, sd, sec.RelStderr())
+			fmt.Fprintf(ew, " %17s +- %.*f seconds time elapsed (emulated, 3 GHz)  ( +-%6.2f%% )\n", el.meanScaled(CyclesPerMicrosecond*1e6, p), p, sd, sec.RelStderr())
 		} else {
-			fmt.Fprintf(ew, " %17.9f seconds time elapsed (emulated, 3 GHz)\n", sec.Mean())
+			fmt.Fprintf(ew, " %17s seconds time elapsed (emulated, 3 GHz)\n", el.meanScaled(CyclesPerMicrosecond*1e6, 9))
 		}
 	}
 	writeTLBRow(ew, r)
@@ -131,13 +131,13 @@ func precision(sd float64) int {
 // then "  TLB shootdowns"; the header is prec+8 blanks then "CPU%-8d".
 // With several runs the per-CPU values are means, rounded.
 func writeTLBRow(w io.Writer, r *Result) {
-	var vals []float64
+	var vals []string
 	for _, row := range r.PerCPU {
 		i := indexCounter(row.Counters, "interrupts.TLB")
 		if i < 0 {
 			return
 		}
-		vals = append(vals, row.Counters[i].Mean())
+		vals = append(vals, row.Counters[i].meanFixed(0))
 	}
 	if len(vals) == 0 {
 		return
@@ -147,7 +147,7 @@ func writeTLBRow(w io.Writer, r *Result) {
 	row.WriteString("TLB: ")
 	for i, v := range vals {
 		fmt.Fprintf(&hdr, "CPU%-8d", i)
-		fmt.Fprintf(&row, "%10.0f ", v)
+		fmt.Fprintf(&row, "%10s ", v)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, strings.TrimRight(hdr.String(), " "))
@@ -162,15 +162,23 @@ func bigNum(v float64) string {
 		v = -v
 	}
 	s := strconv.FormatFloat(v, 'f', 0, 64)
-	frac := ""
 	if v != math.Trunc(v) {
 		s = strconv.FormatFloat(v, 'f', 2, 64)
-		s, frac = s[:len(s)-3], s[len(s)-3:]
+	}
+	if neg {
+		return "-" + groupDigits(s)
+	}
+	return groupDigits(s)
+}
+
+// groupDigits puts thousands separators into the integer part of the
+// unsigned decimal s ("1234567.50" → "1,234,567.50").
+func groupDigits(s string) string {
+	frac := ""
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		s, frac = s[:i], s[i:]
 	}
 	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
 	for i, c := range s {
 		if i > 0 && (len(s)-i)%3 == 0 {
 			b.WriteByte(',')
