@@ -50,6 +50,10 @@ func newUDError(rip uint64, b []byte, undefined bool) *UnimplementedError {
 		e.Bytes, e.Disasm = append([]byte(nil), b[:4]...), "endbr64"
 		return e
 	}
+	if text, n, ok := disasmFallback(b, rip); ok {
+		e.Bytes, e.Disasm = append([]byte(nil), b[:n]...), text
+		return e
+	}
 	inst, err := x86asm.Decode(b, 64)
 	if err != nil || inst.Op == 0 || inst.Len <= 0 || inst.Len > len(b) {
 		n := min(len(b), 8)
@@ -412,6 +416,9 @@ func (c *CPU) Disassemble(rip uint64) string {
 	}
 	if endbr(b[:n]) {
 		return "endbr64"
+	}
+	if text, _, ok := disasmFallback(b[:n], rip); ok {
+		return text
 	}
 	inst, err := x86asm.Decode(b[:n], 64)
 	if err != nil || inst.Op == 0 {
