@@ -98,3 +98,30 @@ func TestCompareSeesAOneCountChangeAbove2p53(t *testing.T) {
 		t.Errorf("equal results: %d compare rows, want 0", len(c.Rows))
 	}
 }
+
+// TestCompareChangeIsFinite: a drop to 0 is -100.0%, a rise from 0 and the
+// largest counts give finite changes; the table never shows Inf or NaN.
+func TestCompareChangeIsFinite(t *testing.T) {
+	for _, tc := range []struct {
+		a, b uint64
+		want string
+	}{
+		{5, 0, "-100.0%"},
+		{1<<64 - 1, 0, "-100.0%"},
+		{0, 1<<64 - 1, "%"},
+		{1, 1<<64 - 1, "%"},
+	} {
+		c, err := Compare([]*Result{exactResult(1, tc.a), exactResult(1, tc.b)}, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := WriteCompare(&b, c); err != nil {
+			t.Fatal(err)
+		}
+		out := b.String()
+		if !strings.Contains(out, tc.want) || strings.Contains(out, "Inf") || strings.Contains(out, "NaN") {
+			t.Errorf("%d → %d: want %q, no Inf/NaN:\n%s", tc.a, tc.b, tc.want, out)
+		}
+	}
+}
