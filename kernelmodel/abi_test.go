@@ -1111,3 +1111,53 @@ func TestExecRefusesBadSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestExecArgLimits: execve's E2BIG rules of v5.10 (fs/exec.c
+// bprm_stack_limits, copy_strings): one string with its NUL at most
+// MAX_ARG_STRLEN (128 KiB), and the strings plus one pointer per argv/envp
+// entry within RLIMIT_STACK/4 = 2 MiB; up to those edges exec succeeds.
+func TestExecArgLimits(t *testing.T) {
+	var a asm
+	a.exitGroup(0)
+	exe := guestELF(a.b)
+	many := func(n, size int) []string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = strings.Repeat("a", size-1) // size bytes with the NUL
+		}
+		return s
+	}
+	const limit = 2 << 20
+	for _, tc := range []struct {
+		name       string
+		argv, envp []string
+		want       string // "" for success
+	}{
+		{"longest string", []string{"/g", strings.Repeat("x", maxArgStrlen-1)}, nil, ""},
+		{"string over MAX_ARG_STRLEN", []string{"/g", strings.Repeat("x", maxArgStrlen)}, nil, "argv[1] is 131073 bytes"},
+		{"env string over MAX_ARG_STRLEN", []string{"/g"}, []string{strings.Repeat("x", maxArgStrlen)}, "envp[0] is 131073 bytes"},
+		// The filename and argv[0] "/g\0" (3 bytes each), 16 strings of
+		// 131072 bytes: 6 + 16·131072 > 2 MiB less 17 pointers.
+		{"strings over 2 MiB", append([]string{"/g"}, many(16, maxArgStrlen)...), nil, "exceed the 2097152-byte limit"},
+		// 20000 strings of 100 bytes: 2,000,006 bytes of strings fit in
+		// 2 MiB, but not with their 160,008 bytes of pointers.
+		{"pointers count", append([]string{"/g"}, many(20000, 100)...), nil, "exceed the 2097152-byte limit"},
+		// Exactly at the edge: filename + strings + pointers = 2 MiB.
+		{"at the limit", append([]string{"/g"}, many(15, maxArgStrlen)...), many(1, limit-6-15*maxArgStrlen-17*8), ""},
+		{"one byte over", append([]string{"/g"}, many(15, maxArgStrlen)...), many(1, limit-6-15*maxArgStrlen-17*8+1), "exceed the 2097152-byte limit"},
+	} {
+		cfg := DefaultConfig()
+		cfg.MemBytes = 64 << 20
+		m, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = m.Exec(exe, "/g", tc.argv, tc.envp)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "E2BIG")):
+			t.Errorf("%s: error %v, want E2BIG with %q", tc.name, err, tc.want)
+		}
+	}
+}

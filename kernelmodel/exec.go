@@ -3,6 +3,7 @@ package kernelmodel
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/tlbemu/emu/cpu"
 	"github.com/tlbemu/emu/internal/elfload"
@@ -252,6 +253,47 @@ const (
 	guestGID = 0
 )
 
+// Limits of execve's arguments (include/uapi/linux/binfmts.h,
+// include/uapi/linux/limits.h, include/linux/resource.h).
+const (
+	maxArgStrlen = 32 * 4096 // MAX_ARG_STRLEN: one string with its NUL
+	argMaxBytes  = 32 * 4096 // ARG_MAX: the least room bprm_stack_limits gives
+	stkLim       = 8 << 20   // _STK_LIM
+)
+
+// argSpace returns the bytes the filename, argument and environment strings
+// take on the stack (each with its NUL), or E2BIG as v5.10 does
+// (fs/exec.c): copy_strings and copy_string_kernel refuse a string longer
+// than MAX_ARG_STRLEN and strings that end below bprm->argmin, which
+// bprm_stack_limits puts max(min(_STK_LIM/4*3, RLIMIT_STACK/4), ARG_MAX)
+// (2 MiB with the 8 MiB stack) below the start, less one pointer per argv
+// and envp entry.
+func argSpace(path string, argv, envp []string) (uint64, error) {
+	limit := max(min(stkLim/4*3, stackSize/4), argMaxBytes)
+	ptrs := uint64(len(argv)+len(envp)) * 8
+	if limit <= ptrs {
+		return 0, fmt.Errorf("kernelmodel: exec: argument list too long (E2BIG): %d argv and envp pointers exceed the %d-byte limit", len(argv)+len(envp), limit)
+	}
+	total := uint64(0)
+	for i, s := range slices.Concat([]string{path}, argv, envp) {
+		n := uint64(len(s)) + 1
+		if n > maxArgStrlen {
+			what := "the filename"
+			if i > 0 && i <= len(argv) {
+				what = fmt.Sprintf("argv[%d]", i-1)
+			} else if i > len(argv) {
+				what = fmt.Sprintf("envp[%d]", i-1-len(argv))
+			}
+			return 0, fmt.Errorf("kernelmodel: exec: argument list too long (E2BIG): %s is %d bytes with its NUL (MAX_ARG_STRLEN %d)", what, n, maxArgStrlen)
+		}
+		total += n
+	}
+	if total > limit-ptrs {
+		return 0, fmt.Errorf("kernelmodel: exec: argument list too long (E2BIG): %d bytes of strings and %d of pointers exceed the %d-byte limit", total, ptrs, limit)
+	}
+	return total, nil
+}
+
 // setupArgs lays out the initial stack as v5.10 does with stack
 // randomization off (fs/exec.c copy_strings, fs/binfmt_elf.c
 // create_elf_tables) and returns the initial RSP, which points at argc and
@@ -269,15 +311,9 @@ func (m *Machine) setupArgs(mm *MM, stack *VMA, path string, argv, envp []string
 	execfn := p
 	var strs []byte
 	var argvAt, envpAt []uint64
-	total := uint64(len(path)) + 1
-	for _, a := range argv {
-		total += uint64(len(a)) + 1
-	}
-	for _, e := range envp {
-		total += uint64(len(e)) + 1
-	}
-	if total > stackSize/4 { // MAX_ARG_STRLEN aside, bprm_stack_limits: 1/4 of RLIMIT_STACK
-		return 0, fmt.Errorf("kernelmodel: exec: argument list too long (%d bytes)", total)
+	total, err := argSpace(path, argv, envp)
+	if err != nil {
+		return 0, err
 	}
 	strBase := execfn - (total - uint64(len(path)) - 1)
 	for _, a := range argv {
