@@ -15,6 +15,47 @@ import (
 // ErrCostFile is wrapped by every cost-file parse error.
 var ErrCostFile = errors.New("kernelmodel: cost file")
 
+// MaxCost is the largest value of any cost-model key: 10,000,000 cycles
+// (3.3 ms at 3 GHz), three orders of magnitude above the largest default.
+// With every cost at most this, a step's cost (at most a few costs times a
+// page count) stays far below 2^64, and the clock would need over 10^12
+// such steps to wrap: cycle arithmetic cannot overflow in any run.
+const MaxCost = 10_000_000
+
+// minCost is the smallest valid value of a key: 0 unless listed here.
+// These are per-step costs of loops that wait for emulated time to pass;
+// at 0 the time would never pass.
+var minCost = map[string]uint64{
+	"cpu.base":            1, // every instruction: time must advance
+	"ipi.delivery_cycles": 1, // bounds the quantum
+	"kernel.spin_poll":    1, // a spinning CPU's re-check interval
+}
+
+// CostRange returns the valid range of a cost-model key ("kernel.zero_page").
+func CostRange(key string) (lo, hi uint64) { return minCost[key], MaxCost }
+
+// CheckCosts reports the first cost of c, in CostKeys order, outside its
+// range (CostRange), naming the key. New refuses such a configuration.
+func CheckCosts(c *Config) error {
+	var bad []string
+	for sec, v := range c.costSections() {
+		for i := 0; i < v.NumField(); i++ {
+			if !v.Type().Field(i).IsExported() {
+				continue
+			}
+			key := sec + "." + snake(v.Type().Field(i).Name)
+			if n := v.Field(i).Uint(); n < minCost[key] || n > MaxCost {
+				bad = append(bad, fmt.Sprintf("%s = %d is out of range (valid: %d..%d cycles)", key, n, minCost[key], uint64(MaxCost)))
+			}
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return fmt.Errorf("%w: %s", ErrCostFile, bad[0])
+}
+
 // costSections maps a cost-file section prefix to the struct it sets.
 func (c *Config) costSections() map[string]reflect.Value {
 	return map[string]reflect.Value{
@@ -57,9 +98,10 @@ func CostKeys(c Config) []string {
 
 // ParseCostFile applies a cost file to c. The format is one `section.key =
 // cycles` per line (sections kernel, ipi, tlb, cpu; keys as CostKeys lists
-// them), `#` comments and blank lines allowed. Values are non-negative
-// integers in cycles. Any unknown key, bad number or duplicate is an error
-// naming the line; c is changed only if the whole file parses.
+// them), `#` comments and blank lines allowed. Values are integers in
+// cycles within CostRange. Any unknown key, bad number, value out of range
+// or duplicate is an error naming the line; c is changed only if the whole
+// file parses and every cost is in range.
 func ParseCostFile(c *Config, r io.Reader) error {
 	work := *c
 	secs := work.costSections()
@@ -100,18 +142,21 @@ func ParseCostFile(c *Config, r io.Reader) error {
 			return fmt.Errorf("%w: line %d: %s already set on line %d", ErrCostFile, line, k, prev)
 		}
 		seen[k] = line
-		bits := field.Type().Bits()
-		n, err := strconv.ParseUint(strings.ReplaceAll(val, "_", ""), 10, bits)
+		lo, hi := CostRange(k)
+		n, err := strconv.ParseUint(strings.ReplaceAll(val, "_", ""), 10, 64)
 		if err != nil {
-			return fmt.Errorf("%w: line %d: %s: %q is not a cycle count (0..%d)", ErrCostFile, line, k, val, uint64(1)<<bits-1)
+			return fmt.Errorf("%w: line %d: %s: %q is not a cycle count (%d..%d)", ErrCostFile, line, k, val, lo, hi)
 		}
-		field.SetUint(n)
+		if n < lo || n > hi {
+			return fmt.Errorf("%w: line %d: %s = %d is out of range (valid: %d..%d cycles)", ErrCostFile, line, k, n, lo, hi)
+		}
+		field.SetUint(n) // every cost field has at least 32 bits (TestCostFieldsHoldMaxCost)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%w: line %d: %v", ErrCostFile, line+1, err)
 	}
-	if work.IPICosts.DeliveryCycles == 0 {
-		return fmt.Errorf("%w: ipi.delivery_cycles must be > 0 (it bounds the quantum)", ErrCostFile)
+	if err := CheckCosts(&work); err != nil {
+		return err
 	}
 	*c = work
 	return nil

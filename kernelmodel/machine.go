@@ -124,6 +124,9 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	if _, ok := Kernels[cfg.Kernel]; !ok {
 		return nil, fmt.Errorf("kernelmodel: unknown kernel %q", cfg.Kernel)
 	}
+	if err := CheckCosts(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Quantum == 0 {
 		cfg.Quantum = 1000
 	}
@@ -391,7 +394,7 @@ func (v *VCPU) runUser() {
 	if len(v.runq) > 0 && v.sliceAt < dl {
 		dl = v.sliceAt
 	}
-	if mc := v.m.cfg.MaxCycles; mc != 0 && mc+1 < dl {
+	if mc := v.m.cfg.MaxCycles; mc != 0 && mc != ^uint64(0) && mc+1 < dl { // 2^64-1: no clock passes it
 		dl = mc + 1
 	}
 	// Come back to the kernel at least every 2^20 cycles so cancellation

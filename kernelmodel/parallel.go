@@ -201,7 +201,7 @@ func (v *VCPU) parDeadline(b uint64) uint64 {
 	if len(v.runq) > 0 {
 		dl = min(dl, v.sliceAt)
 	}
-	if mc := v.m.cfg.MaxCycles; mc != 0 {
+	if mc := v.m.cfg.MaxCycles; mc != 0 && mc != ^uint64(0) { // 2^64-1: no clock passes it
 		dl = min(dl, mc+1)
 	}
 	return dl
