@@ -30,34 +30,7 @@ func execFxsave(c *CPU, u *uop) stepResult {
 	}
 	var b [fxsaveSize]byte
 	s.get(b[:]) // keep bytes 416-511
-	x := &c.Regs.X87
-	le := binary.LittleEndian
-	le.PutUint16(b[0:], x.FCW)
-	le.PutUint16(b[2:], x.FSW)
-	b[4], b[5] = x.FTW, 0
-	le.PutUint16(b[6:], x.FOP&0x7FF)
-	if u.ssize == 8 {
-		le.PutUint64(b[8:], x.FIP)
-		le.PutUint64(b[16:], x.FDP)
-	} else {
-		le.PutUint32(b[8:], uint32(x.FIP))
-		le.PutUint32(b[12:], 0)
-		le.PutUint32(b[16:], uint32(x.FDP))
-		le.PutUint32(b[20:], 0)
-	}
-	le.PutUint32(b[24:], c.Regs.MXCSR)
-	le.PutUint32(b[28:], MXCSRMask)
-	for i := uint8(0); i < 8; i++ {
-		v := x.st(i)
-		o := 32 + 16*int(i)
-		le.PutUint64(b[o:], v.Mant)
-		le.PutUint16(b[o+8:], v.SExp)
-		clear(b[o+10 : o+16])
-	}
-	for i := range 16 {
-		le.PutUint64(b[160+16*i:], c.Regs.XMM[i].Lo)
-		le.PutUint64(b[168+16*i:], c.Regs.XMM[i].Hi)
-	}
+	putFXSave(b[:], &c.Regs, u.ssize == 8)
 	c.put(&s, b[:])
 	return stepOK
 }
@@ -69,31 +42,89 @@ func execFxrstor(c *CPU, u *uop) stepResult {
 	}
 	var b [fxsaveSize]byte
 	s.get(b[:])
-	le := binary.LittleEndian
-	mxcsr := le.Uint32(b[24:])
-	if mxcsr&^MXCSRMask != 0 {
+	if !getFXSave(b[:], &c.Regs, u.ssize == 8) {
 		c.gp(0)
 		return stepFault
 	}
-	x := &c.Regs.X87
+	return stepOK
+}
+
+// FXSaveSize is the size of the FXSAVE image.
+const FXSaveSize = fxsaveSize
+
+// PutFXSave writes the FXSAVE image of r's x87 and SSE state to
+// buf[:FXSaveSize] in the 64-bit layout (FXSAVE64: 64-bit FIP and FDP), as
+// the instruction does; bytes 416-511 are left as they are. (The kernel
+// model's signal frames use it for the fpstate.)
+func PutFXSave(buf []byte, r *Regs) { putFXSave(buf, r, true) }
+
+// GetFXSave loads r's x87 and SSE state from the FXSAVE image
+// buf[:FXSaveSize] in the 64-bit layout, as FXRSTOR64 does. It returns
+// false, with r unchanged, when the image's MXCSR sets a bit outside
+// MXCSRMask, where FXRSTOR raises #GP(0).
+func GetFXSave(buf []byte, r *Regs) bool { return getFXSave(buf, r, true) }
+
+// putFXSave writes the image; wide selects the REX.W layout.
+func putFXSave(b []byte, r *Regs, wide bool) {
+	b = b[:fxsaveSize]
+	x := &r.X87
+	le := binary.LittleEndian
+	le.PutUint16(b[0:], x.FCW)
+	le.PutUint16(b[2:], x.FSW)
+	b[4], b[5] = x.FTW, 0
+	le.PutUint16(b[6:], x.FOP&0x7FF)
+	if wide {
+		le.PutUint64(b[8:], x.FIP)
+		le.PutUint64(b[16:], x.FDP)
+	} else {
+		le.PutUint32(b[8:], uint32(x.FIP))
+		le.PutUint32(b[12:], 0)
+		le.PutUint32(b[16:], uint32(x.FDP))
+		le.PutUint32(b[20:], 0)
+	}
+	le.PutUint32(b[24:], r.MXCSR)
+	le.PutUint32(b[28:], MXCSRMask)
+	for i := uint8(0); i < 8; i++ {
+		v := x.st(i)
+		o := 32 + 16*int(i)
+		le.PutUint64(b[o:], v.Mant)
+		le.PutUint16(b[o+8:], v.SExp)
+		clear(b[o+10 : o+16])
+	}
+	for i := range 16 {
+		le.PutUint64(b[160+16*i:], r.XMM[i].Lo)
+		le.PutUint64(b[168+16*i:], r.XMM[i].Hi)
+	}
+}
+
+// getFXSave loads the image; wide selects the REX.W layout. False, with r
+// unchanged, for an MXCSR with reserved bits set.
+func getFXSave(b []byte, r *Regs, wide bool) bool {
+	b = b[:fxsaveSize]
+	le := binary.LittleEndian
+	mxcsr := le.Uint32(b[24:])
+	if mxcsr&^MXCSRMask != 0 {
+		return false
+	}
+	x := &r.X87
 	x.FCW = le.Uint16(b[0:])
 	x.FSW = le.Uint16(b[2:])
 	x.FTW = b[4]
 	x.FOP = le.Uint16(b[6:]) & 0x7FF
-	if u.ssize == 8 {
+	if wide {
 		x.FIP = le.Uint64(b[8:])
 		x.FDP = le.Uint64(b[16:])
 	} else {
 		x.FIP = uint64(le.Uint32(b[8:]))
 		x.FDP = uint64(le.Uint32(b[16:]))
 	}
-	c.Regs.MXCSR = mxcsr
+	r.MXCSR = mxcsr
 	for i := uint8(0); i < 8; i++ {
 		o := 32 + 16*int(i)
 		x.ST[x.phys(i)] = F80{le.Uint64(b[o:]), le.Uint16(b[o+8:])}
 	}
 	for i := range 16 {
-		c.Regs.XMM[i] = XMM{le.Uint64(b[160+16*i:]), le.Uint64(b[168+16*i:])}
+		r.XMM[i] = XMM{le.Uint64(b[160+16*i:]), le.Uint64(b[168+16*i:])}
 	}
-	return stepOK
+	return true
 }

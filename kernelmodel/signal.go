@@ -653,7 +653,7 @@ func (v *VCPU) setupRtFrame(sig int, f signalFault) bool {
 		le.PutUint32(info[16:], uint32(t.tgid)) // si_pid of the sender (the model's only sender is the group itself or kin)
 		le.PutUint32(info[20:], guestUID)
 	}
-	if v.copyToUser(fx, fxsave(&r.X87, r.MXCSR, &r.XMM)) != 0 || v.copyToUser(frame, b) != 0 {
+	if v.copyToUser(fx, fxsave(r)) != 0 || v.copyToUser(frame, b) != 0 {
 		v.killGroup(SIGSEGV, "cannot write the signal frame")
 		return false
 	}
@@ -680,51 +680,17 @@ func (v *VCPU) setupRtFrame(sig int, f signalFault) bool {
 	return true
 }
 
-// fxsave returns the FXSAVE image (SDM Vol. 1 10.5.1, Table 10-2) of the
-// x87 and SSE state, the fpstate of a frame without XSAVE.
-func fxsave(x *cpu.X87, mxcsr uint32, xmm *[16]cpu.XMM) []byte {
+// fxsave returns the FXSAVE image (SDM Vol. 1 10.5.1, Table 10-2) of r's
+// x87 and SSE state, the fpstate of a frame without XSAVE (the kernel's
+// fxsaveq, copy_fxregs_to_user). Unlike the FXSAVE instruction, it stores
+// FOP as the model holds it, not masked to its 11 bits, as this copy always
+// has; every path that sets FOP (the interpreter, FXRSTOR, rt_sigreturn)
+// keeps it within 11 bits, so the two images agree.
+func fxsave(r *cpu.Regs) []byte {
 	b := make([]byte, sizeofFxsave)
-	le := binary.LittleEndian
-	le.PutUint16(b[0:], x.FCW)
-	le.PutUint16(b[2:], x.FSW)
-	b[4] = x.FTW
-	le.PutUint16(b[6:], x.FOP)
-	le.PutUint64(b[8:], x.FIP)
-	le.PutUint64(b[16:], x.FDP)
-	le.PutUint32(b[24:], mxcsr)
-	le.PutUint32(b[28:], 0xffff) // MXCSR_MASK
-	top := x.Top()
-	for i := range 8 {
-		st := x.ST[(int(top)+i)&7]
-		le.PutUint64(b[32+16*i:], st.Mant)
-		le.PutUint16(b[40+16*i:], st.SExp)
-	}
-	for i := range 16 {
-		le.PutUint64(b[160+16*i:], xmm[i].Lo)
-		le.PutUint64(b[168+16*i:], xmm[i].Hi)
-	}
+	cpu.PutFXSave(b, r)
+	binary.LittleEndian.PutUint16(b[6:], r.X87.FOP)
 	return b
-}
-
-// fxrstor loads an FXSAVE image; false if MXCSR sets reserved bits
-// (FXRSTOR would #GP: sigreturn fails).
-func fxrstor(b []byte, x *cpu.X87, mxcsr *uint32, xmm *[16]cpu.XMM) bool {
-	le := binary.LittleEndian
-	m := le.Uint32(b[24:])
-	if m&^0xffff != 0 {
-		return false
-	}
-	x.FCW, x.FSW, x.FTW = le.Uint16(b[0:]), le.Uint16(b[2:]), b[4]
-	x.FOP, x.FIP, x.FDP = le.Uint16(b[6:])&0x7ff, le.Uint64(b[8:]), le.Uint64(b[16:])
-	*mxcsr = m
-	top := x.Top()
-	for i := range 8 {
-		x.ST[(int(top)+i)&7] = cpu.F80{Mant: le.Uint64(b[32+16*i:]), SExp: le.Uint16(b[40+16*i:])}
-	}
-	for i := range 16 {
-		xmm[i] = cpu.XMM{Lo: le.Uint64(b[160+16*i:]), Hi: le.Uint64(b[168+16*i:])}
-	}
-	return true
 }
 
 // sysRtSigreturn models rt_sigreturn: the frame is at RSP-8 (the handler's
@@ -751,7 +717,7 @@ func (v *VCPU) sysRtSigreturn() bool {
 	n.RFLAGS = r.RFLAGS&^fixEflags | le.Uint64(sc[scFlags:])&fixEflags
 	if fx := le.Uint64(sc[scFpstate:]); fx != 0 {
 		img := make([]byte, sizeofFxsave)
-		if v.copyFromUser(img, fx) != 0 || !fxrstor(img, &n.X87, &n.MXCSR, &n.XMM) {
+		if v.copyFromUser(img, fx) != 0 || !cpu.GetFXSave(img, &n) {
 			v.forceSig(SIGSEGV, frame, "bad fpstate in rt_sigreturn")
 			return false
 		}
