@@ -503,6 +503,36 @@ func runC(t *testing.T, cpus int, kernel string, args ...string) (*Machine, stri
 	return m, out.String(), err
 }
 
+// runCOutput runs the C guest's test arg (runC) and checks that it ran to
+// its end with exactly the output want.
+func runCOutput(t *testing.T, cpus int, arg, want string) *Machine {
+	t.Helper()
+	m, out, err := runC(t, cpus, "5.10", arg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out != want {
+		t.Errorf("%s: output\n%q, want\n%q", arg, out, want)
+	}
+	return m
+}
+
+// runCKilled runs the C guest's test (runC) and checks that it was killed
+// by a sent signal sig, with that wait status; it returns the machine,
+// the output and the kill error.
+func runCKilled(t *testing.T, cpus int, sig int, args ...string) (*Machine, string, error) {
+	t.Helper()
+	m, out, err := runC(t, cpus, "5.10", args...)
+	var gs *GuestSignal
+	if !errors.As(err, &gs) || gs.Sig != sig || !gs.Sent {
+		t.Fatalf("run: %v, want killed by signal %d\n%s", err, sig, out)
+	}
+	if code, s := m.ExitStatus(); code != 0 || s != sig {
+		t.Errorf("ExitStatus = %d, %d", code, s)
+	}
+	return m, out, err
+}
+
 // TestPagemapSoftDirtyReadBack: after "4" to clear_refs, only the pages
 // written since have bit 55 set; all are present (bit 63), exclusively
 // mapped (bit 56) anonymous pages with a PFN; a misaligned pread is
@@ -549,14 +579,7 @@ func pagemapReadBack(t *testing.T, kernel string, fixed bool) {
 // itself) equals the machine's per-CPU interrupts.TLB counts, and the
 // row grew across the mprotects.
 func TestProcInterruptsTLBRow(t *testing.T) {
-	m, out, err := runC(t, 3, "5.10", "tlb", "2")
-	var sig *GuestSignal
-	if !errors.As(err, &sig) || sig.Sig != SIGKILL || !sig.Sent {
-		t.Fatalf("run: %v, want killed by SIGKILL\n%s", err, out)
-	}
-	if code, s := m.ExitStatus(); code != 0 || s != SIGKILL {
-		t.Errorf("ExitStatus = %d, %d", code, s)
-	}
+	m, out, _ := runCKilled(t, 3, SIGKILL, "tlb", "2")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 {
 		t.Fatalf("output %q", out)
@@ -600,16 +623,9 @@ func TestProcInterruptsTLBRow(t *testing.T) {
 // TestAbortSignal: glibc's abort raises SIGABRT with every signal blocked,
 // then unblocks it: the process dies by SIGABRT at the unblock.
 func TestAbortSignal(t *testing.T) {
-	m, out, err := runC(t, 1, "5.10", "abort")
-	var sig *GuestSignal
-	if !errors.As(err, &sig) || sig.Sig != SIGABRT || !sig.Sent {
-		t.Fatalf("run: %v, want killed by SIGABRT", err)
-	}
+	_, out, err := runCKilled(t, 1, SIGABRT, "abort")
 	if out != "still alive while blocked\n" {
 		t.Errorf("output %q", out)
-	}
-	if code, s := m.ExitStatus(); code != 0 || s != SIGABRT {
-		t.Errorf("ExitStatus = %d, %d", code, s)
 	}
 	if !strings.Contains(err.Error(), "SIGABRT") {
 		t.Errorf("error %q", err)
@@ -619,14 +635,7 @@ func TestAbortSignal(t *testing.T) {
 // TestGuestFiles: /dev/zero, lseek and pread on a generated file, dup2,
 // readlink("/proc/self/exe"), getcwd, through the syscall entry.
 func TestGuestFiles(t *testing.T) {
-	m, out, err := runC(t, 1, "5.10", "files")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	want := "0\n9\n00401000\n00400000\n1\nvia5\n/bin/abi_guest\n2/\n"
-	if out != want {
-		t.Errorf("output\n%q, want\n%q", out, want)
-	}
+	m := runCOutput(t, 1, "files", "0\n9\n00401000\n00400000\n1\nvia5\n/bin/abi_guest\n2/\n")
 	if code, s := m.ExitStatus(); code != 0 || s != 0 {
 		t.Errorf("ExitStatus = %d, %d", code, s)
 	}
@@ -841,13 +850,7 @@ func TestFutexTimeoutAndBrk(t *testing.T) {
 // while the main thread spins waiting for it; the sleeper then runs at the
 // next time-slice boundary and the spinner sees its flag.
 func TestSleeperPreemptsSpinner(t *testing.T) {
-	m, out, err := runC(t, 1, "5.10", "sleep")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if out != "woke\n" {
-		t.Errorf("output %q", out)
-	}
+	m := runCOutput(t, 1, "sleep", "woke\n")
 	if e := m.Stats().Elapsed; e < 3_000_000 {
 		t.Errorf("elapsed %d cycles, want ≥ 1 ms", e)
 	}
@@ -860,16 +863,9 @@ func TestSleeperPreemptsSpinner(t *testing.T) {
 // runs on the alternate stack; registers survive. The expected output is
 // the native run's on Linux.
 func TestSignalHandlers(t *testing.T) {
-	_, out, err := runC(t, 2, "5.10", "handlers")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	want := "usr1 10 code fffffffffffffffa mask 0000000000000200 after 0000000000000000\n" +
-		"segv 11 code 2 addr ok stored\n" +
-		"usr2 12 on altstack code 0000000000000000 regs kept\n"
-	if out != want {
-		t.Errorf("output\n%s\nwant\n%s", out, want)
-	}
+	runCOutput(t, 2, "handlers", "usr1 10 code fffffffffffffffa mask 0000000000000200 after 0000000000000000\n"+
+		"segv 11 code 2 addr ok stored\n"+
+		"usr2 12 on altstack code 0000000000000000 regs kept\n")
 }
 
 // TestGeneratedFilesThroughFDs reads sysfs and procfs files through the
@@ -920,13 +916,7 @@ func TestGeneratedFilesThroughFDs(t *testing.T) {
 // without readers is -EPIPE (SIGPIPE ignored); a child in pause(2) killed
 // by SIGTERM has wait status 15. The expected output is the native run's.
 func TestPipeBetweenProcesses(t *testing.T) {
-	_, out, err := runC(t, 2, "5.10", "pipe")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if want := "ping 0 status 0000000000000700 write 32 paused child 000000000000000f\n"; out != want {
-		t.Errorf("output %q, want %q", out, want)
-	}
+	runCOutput(t, 2, "pipe", "ping 0 status 0000000000000700 write 32 paused child 000000000000000f\n")
 }
 
 // TestProcSmaps: the accounting of an anonymous VMA with one written page
@@ -959,26 +949,14 @@ func TestProcSmaps(t *testing.T) {
 // thread's kill; the handler runs, the call returns -EINTR and the old
 // mask (SIGUSR1 blocked) is back. The expected output is the native run's.
 func TestSigsuspend(t *testing.T) {
-	_, out, err := runC(t, 2, "5.10", "suspend")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if want := "sigsuspend 4 got 10 mask 0000000000000200\n"; out != want {
-		t.Errorf("output %q, want %q", out, want)
-	}
+	runCOutput(t, 2, "suspend", "sigsuspend 4 got 10 mask 0000000000000200\n")
 }
 
 // TestSigchldHandler: a forked child's exit sends its parent SIGCHLD with
 // CLD_EXITED; the parent's handler runs in rt_sigsuspend. The expected
 // output is the native run's.
 func TestSigchldHandler(t *testing.T) {
-	_, out, err := runC(t, 2, "5.10", "sigchld")
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if want := "sigchld 4 got 17 code 1\n"; out != want {
-		t.Errorf("output %q, want %q", out, want)
-	}
+	runCOutput(t, 2, "sigchld", "sigchld 4 got 17 code 1\n")
 }
 
 // TestSyscallsRandomArgumentsNoPanic drives the non-blocking calls of the
