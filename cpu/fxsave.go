@@ -16,8 +16,7 @@ const fxsaveSize = 512
 
 func (c *CPU) fxArea(u *uop, acc tlb.Access) (span, bool) {
 	va := c.ea(u)
-	if va&15 != 0 {
-		c.gp(0)
+	if !c.aligned16(va) {
 		return span{}, false
 	}
 	return c.translateSpan(va, fxsaveSize, acc)

@@ -379,17 +379,7 @@ func (c *CPU) fpSrc(u *uop) (XMM, bool) {
 	if u.sk == kindXMM {
 		return c.Regs.XMM[u.r1&15], true
 	}
-	va := c.ea(u)
-	n := uint8(u.imm >> 8)
-	if n == 16 {
-		if va&15 != 0 {
-			c.gp(0)
-			return XMM{}, false
-		}
-		return c.load128(va)
-	}
-	v, ok := c.load(va, n)
-	return XMM{Lo: v}, ok
+	return c.sseMem(c.ea(u), uint8(u.imm>>8), true)
 }
 
 func (c *CPU) fpEnv() fpEnv {

@@ -174,16 +174,32 @@ func (c *CPU) sseSrc(u *uop) (XMM, bool) {
 	case kindImm:
 		return XMM{Lo: u.imm}, true
 	}
-	va := c.ea(u)
-	if u.ssize == 16 {
-		if u.flags&sseAlign != 0 && va&15 != 0 {
-			c.gp(0)
+	return c.sseMem(c.ea(u), u.ssize, u.flags&sseAlign != 0)
+}
+
+// sseMem reads an n-byte memory source at va: 16 bytes whole, checking
+// their alignment when align (aligned16), fewer into the low lane,
+// zero-extended. The one memory fetcher of the SSE integer, float and move
+// handlers.
+func (c *CPU) sseMem(va uint64, n uint8, align bool) (XMM, bool) {
+	if n == 16 {
+		if align && !c.aligned16(va) {
 			return XMM{}, false
 		}
 		return c.load128(va)
 	}
-	v, ok := c.load(va, u.ssize)
+	v, ok := c.load(va, n)
 	return XMM{Lo: v}, ok
+}
+
+// aligned16 reports whether va is 16-byte aligned; if not it records the
+// #GP(0) an aligned-form m128 access raises (SDM Vol. 1 11.4.1.1).
+func (c *CPU) aligned16(va uint64) bool {
+	if va&15 != 0 {
+		c.gp(0)
+		return false
+	}
+	return true
 }
 
 // packed returns the handler of a packed instruction computing f.

@@ -25,8 +25,7 @@ const (
 func hMov128(c *CPU, u *uop) stepResult {
 	if u.dk == kindMem {
 		va := c.ea(u)
-		if u.flags&sseAlign != 0 && va&15 != 0 {
-			c.gp(0)
+		if u.flags&sseAlign != 0 && !c.aligned16(va) {
 			return stepFault
 		}
 		if !c.store128(va, c.Regs.XMM[u.r1&15]) {
