@@ -1139,3 +1139,38 @@ func TestExecArgLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestForkedChildUD2: a ud2 in a forked child kills only the child, with
+// SIGILL; its parent's wait4 sees WIFSIGNALED with WTERMSIG = SIGILL (no
+// core flag: RLIMIT_CORE is 0), and the parent runs on to its own exit.
+func TestForkedChildUD2(t *testing.T) {
+	for _, cpus := range []int{1, 2} {
+		var a asm
+		a.syscall(sysFork)
+		a.storeRAX(guestData)
+		j := a.jnzRAX()
+		a.b = append(a.b, 0x0f, 0x0b) // child: ud2
+		a.exitGroup(9)
+		a.bind(j)
+		a.syscall(sysWait4, ^uint64(0), guestData+8, 0, 0)
+		a.storeRAX(guestData + 16)
+		a.dump()
+		a.exitGroup(7)
+		cfg := DefaultConfig()
+		cfg.CPUs = cpus
+		cfg.MemBytes = 64 << 20
+		m, err := runGuest(t, cfg, a.b)
+		if err != nil {
+			t.Fatalf("cpus=%d: run: %v, want the parent's exit", cpus, err)
+		}
+		if code, s := m.ExitStatus(); code != 7 || s != 0 {
+			t.Errorf("cpus=%d: ExitStatus = %d, %d, want the parent's 7", cpus, code, s)
+		}
+		if pid := guestWord(t, m, guestData); guestWord(t, m, guestData+16) != pid {
+			t.Errorf("cpus=%d: wait4 = %d, want the child %d", cpus, int64(guestWord(t, m, guestData+16)), pid)
+		}
+		if st := guestWord(t, m, guestData+8) & 0xffffffff; st != SIGILL {
+			t.Errorf("cpus=%d: wait status %#x, want %#x (killed by SIGILL)", cpus, st, SIGILL)
+		}
+	}
+}
