@@ -1174,3 +1174,35 @@ func TestForkedChildUD2(t *testing.T) {
 		}
 	}
 }
+
+// TestFDLimit: descriptors up to RLIMIT_NOFILE's soft limit (1024) are
+// handed out lowest first; the next open or dup is -EMFILE, and closing
+// one makes its number the next.
+func TestFDLimit(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		last := int64(-1)
+		for range maxFDs + 10 {
+			fd := v.sysDup(1)
+			if fd < 0 {
+				if fd != -EMFILE {
+					t.Fatalf("dup after fd %d: %d, want -EMFILE", last, fd)
+				}
+				break
+			}
+			last = fd
+		}
+		if last != maxFDs-1 {
+			t.Fatalf("last fd %d, want %d", last, maxFDs-1)
+		}
+		path := putStr(t, v, s+2048, "/dev/zero")
+		if got := v.sysOpenat(atFDCWD, path, oRdonly); got != -EMFILE {
+			t.Errorf("openat at the limit: %d, want -EMFILE", got)
+		}
+		if v.sysClose(500) != 0 {
+			t.Fatal("close(500)")
+		}
+		if got := v.sysOpenat(atFDCWD, path, oRdonly); got != 500 {
+			t.Errorf("openat after close(500): %d, want 500", got)
+		}
+	})
+}
