@@ -284,6 +284,7 @@ func TestSyscallErrnos(t *testing.T) {
 			{"tgkill wrong group", func() int64 { return v.sysTgkill(999, int64(v.curr.tid), 0) }, -ESRCH},
 			{"ioctl TCGETS", func() int64 { return v.sysIoctl(1, 0x5401, s) }, -ENOTTY},
 			{"ioctl TIOCGWINSZ", func() int64 { return v.sysIoctl(0, 0x5413, s) }, -ENOTTY},
+			{"ioctl unknown command", func() int64 { return v.sysIoctl(1, 0x1234abcd, s) }, -ENOTTY},
 			{"ioctl bad fd", func() int64 { return v.sysIoctl(77, 0x5401, s) }, -EBADF},
 			{"open missing", func() int64 { return open("/etc/passwd", oRdonly) }, -ENOENT},
 			{"open O_CREAT", func() int64 { return open("/tmp/x", oCreat|oWronly) }, -EROFS},
