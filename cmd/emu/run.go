@@ -180,6 +180,10 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		return nil, err
 	}
 	p.cfg, p.costsSum = cfg, sum
+	if p.userProg {
+		// The program's own directory is visible read-only by default.
+		p.cfg.ROMounts = append(p.cfg.ROMounts, filepath.Dir(p.exe))
+	}
 	p.id = p.identity(o)
 	return p, nil
 }
@@ -279,6 +283,27 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
+	if o.faultAround < 4096 || o.faultAround > 1<<21 {
+		return usagef("-fault-around-bytes must be 4096..2097152 (fault_around_bytes_set: at most a PTE table)")
+	}
+	cfg.FaultAroundBytes = o.faultAround
+	if o.tmpfsMiB > 64<<10 {
+		return usagef("-tmpfs-size must be 0..65536 MiB")
+	}
+	cfg.TmpfsBytes = o.tmpfsMiB << 20
+	for _, d := range o.roMounts {
+		if !filepath.IsAbs(d) {
+			a, err := filepath.Abs(d)
+			if err != nil {
+				return usagef("-ro-mount %s: %v", d, err)
+			}
+			d = a
+		}
+		if _, err := os.Stat(d); err != nil {
+			return usagef("-ro-mount: %v", err)
+		}
+		cfg.ROMounts = append(cfg.ROMounts, filepath.Clean(d))
+	}
 	return nil
 }
 

@@ -1,0 +1,239 @@
+package kernelmodel
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlbemu/emu/tlb"
+)
+
+// withFS runs f as a task of a 1-CPU machine whose host mounts are dirs.
+func withFS(t *testing.T, mounts []string, tmpfsBytes, faultAround uint64, f func(v *VCPU, s uint64)) *Machine {
+	t.Helper()
+	m, mm := newTestMachine(t, 1)
+	m.cfg.ROMounts = mounts
+	m.cfg.TmpfsBytes = tmpfsBytes
+	m.cfg.FaultAroundBytes = faultAround
+	mm.files = []*file{{kind: fileStdio, stdio: 0}, {kind: fileStdio, stdio: 1, flags: oWronly}, {kind: fileStdio, stdio: 2, flags: oWronly}}
+	mm.exe = "/bin/test"
+	runScripts(t, m, map[int]func(*VCPU){0: func(v *VCPU) {
+		attach(v, mm, 0)
+		f(v, mmapAnon(t, v, 8))
+		detach(v)
+	}})
+	return m
+}
+
+// hostTree makes a host directory with a file, a subdirectory, a symlink
+// inside and one pointing out of the mount.
+func hostTree(t *testing.T) (dir string, data []byte) {
+	// not below the host's /tmp, which the guest's tmpfs hides
+	dir, err := os.MkdirTemp(".", "vfstest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if dir, err = filepath.Abs(dir); err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80000 bytes: 20 pages
+	if err := os.WriteFile(filepath.Join(dir, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../f", filepath.Join(dir, "sub", "up")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	return dir, data
+}
+
+func TestVFSPathsAndErrnos(t *testing.T) {
+	dir, data := hostTree(t)
+	withFS(t, []string{dir}, 1<<20, 65536, func(v *VCPU, s uint64) {
+		p := func(str string) uint64 { return putStr(t, v, s+4096, str) }
+		open := func(path string, flags uint64) int64 { return v.sysOpenat(atFDCWD, p(path), flags, 0o644) }
+		cases := []struct {
+			name string
+			got  func() int64
+			want int64
+		}{
+			{"host O_WRONLY", func() int64 { return open(dir+"/f", oWronly) }, -EROFS},
+			{"host O_RDWR", func() int64 { return open(dir+"/f", oRdwr) }, -EROFS},
+			{"host O_CREAT new", func() int64 { return open(dir+"/new", oCreat|oWronly) }, -EROFS},
+			{"host O_TRUNC", func() int64 { return open(dir+"/f", oRdonly|oTrunc) }, -EROFS},
+			{"outside the mounts", func() int64 { return open("/etc/passwd", oRdonly) }, -ENOENT},
+			{"symlink out of the mount", func() int64 { return open(dir+"/out", oRdonly) }, -ENOENT},
+			{"O_NOFOLLOW on a symlink", func() int64 { return open(dir+"/sub/up", oRdonly|oNofollow) }, -ELOOP},
+			{"O_DIRECTORY on a file", func() int64 { return open(dir+"/f", oRdonly|oDirectory) }, -ENOTDIR},
+			{"file as a directory", func() int64 { return open(dir+"/f/x", oRdonly) }, -ENOTDIR},
+			{"host unlink", func() int64 { return v.sysUnlinkat(atFDCWD, p(dir+"/f"), 0) }, -EROFS},
+			{"host mkdir", func() int64 { return v.sysMkdirat(atFDCWD, p(dir+"/d"), 0o755) }, -EROFS},
+			{"host rename", func() int64 { return v.sysRenameat2(atFDCWD, p(dir+"/f"), atFDCWD, putStr(t, v, s+8192, dir+"/g"), 0) }, -EROFS},
+			{"access W_OK host", func() int64 { return v.sysFaccessat(atFDCWD, p(dir+"/f"), wOK, 0) }, -EROFS},
+			{"access R_OK host", func() int64 { return v.sysFaccessat(atFDCWD, p(dir+"/f"), rOK, 0) }, 0},
+			{"open via symlink and ..", func() int64 { return open(dir+"/sub/../sub/up", oRdonly) }, 3},
+			{"fd 3 is read-only: write", func() int64 { return v.sysWrite(3, s, 1) }, -EBADF},
+			{"ftruncate host", func() int64 { return v.sysFtruncate(3, 0) }, -EINVAL},
+			{"mmap shared writable host", func() int64 { return v.mmapFile(0, 4096, protRead|protWrite, mapShared, 3, 0) }, -EACCES},
+			{"lseek end", func() int64 { return v.sysLseek(3, 0, seekEnd) }, int64(len(data))},
+			{"pread", func() int64 { return v.sysPread(3, s, 16, 4096+16, false) }, 16},
+			{"tmpfs create", func() int64 { return open("/tmp/a", oCreat|oRdwr|oExcl) }, 4},
+			{"tmpfs O_EXCL again", func() int64 { return open("/tmp/a", oCreat|oRdwr|oExcl) }, -EEXIST},
+			{"tmpfs write", func() int64 { return v.sysWrite(4, s, 100) }, 100},
+			{"tmpfs mkdir", func() int64 { return v.sysMkdirat(atFDCWD, p("/tmp/d"), 0o755) }, 0},
+			{"tmpfs mkdir again", func() int64 { return v.sysMkdirat(atFDCWD, p("/tmp/d"), 0o755) }, -EEXIST},
+			{"tmpfs rename into d", func() int64 {
+				return v.sysRenameat2(atFDCWD, p("/tmp/a"), atFDCWD, putStr(t, v, s+8192, "/tmp/d/b"), 0)
+			}, 0},
+			{"old name gone", func() int64 { return open("/tmp/a", oRdonly) }, -ENOENT},
+			{"openat dirfd", func() int64 { return open("/tmp/d", oRdonly|oDirectory) }, 5},
+			{"openat relative to dirfd", func() int64 { return v.sysOpenat(5, p("b"), oRdonly, 0) }, 6},
+			{"rmdir non-empty", func() int64 { return v.sysUnlinkat(atFDCWD, p("/tmp/d"), atRemoveDir) }, -ENOTEMPTY},
+			{"unlink dir", func() int64 { return v.sysUnlinkat(atFDCWD, p("/tmp/d"), 0) }, -EISDIR},
+			{"rename across tmpfs", func() int64 {
+				return v.sysRenameat2(atFDCWD, p("/tmp/d/b"), atFDCWD, putStr(t, v, s+8192, "/dev/shm/b"), 0)
+			}, -EXDEV},
+			{"unlink b", func() int64 { return v.sysUnlinkat(5, p("b"), 0) }, 0},
+			{"read unlinked but open", func() int64 { return v.sysPread(6, s, 200, 0, false) }, 100},
+			{"rmdir", func() int64 { return v.sysUnlinkat(atFDCWD, p("/tmp/d"), atRemoveDir) }, 0},
+			{"fallocate beyond the size limit", func() int64 { return v.sysFallocate(4, 0, 0, 2<<20) }, -ENOSPC},
+			{"fallocate", func() int64 { return v.sysFallocate(4, 0, 0, 8192) }, 0},
+			{"fstat size after fallocate", func() int64 { v.sysFstat(4, s+512); return int64(getWord(t, v, s+512+48)) }, 8192},
+			{"msync unaligned", func() int64 { return v.sysMsync(s+1, 4096, msSync) }, -EINVAL},
+			{"msync async|sync", func() int64 { return v.sysMsync(s, 4096, msSync|msAsync) }, -EINVAL},
+			{"msync unmapped", func() int64 { return v.sysMsync(0x10000, 4096, msSync) }, -ENOMEM},
+			{"msync", func() int64 { return v.sysMsync(s, 4096, msSync) }, 0},
+		}
+		for _, c := range cases {
+			if got := c.got(); got != c.want {
+				t.Errorf("%s = %d, want %d", c.name, got, c.want)
+			}
+		}
+		// pread of the host file returned the host's bytes
+		b := make([]byte, 16)
+		v.copyFromUser(b, s)
+		if !bytes.Equal(b, data[4096+16:4096+32]) {
+			t.Errorf("pread = %q, want %q", b, data[4096+16:4096+32])
+		}
+		// readlink, stat through a symlink and lstat
+		if n := v.sysReadlinkat(atFDCWD, p(dir+"/sub/up"), s, 64); n != 4 {
+			t.Errorf("readlink = %d", n)
+		}
+		if r := v.sysNewfstatat(atFDCWD, p(dir+"/sub/up"), s, 0); r != 0 || getWord(t, v, s+48) != uint64(len(data)) || uint32(getWord(t, v, s+24))&sIFREG == 0 {
+			t.Errorf("stat via symlink: %d, size %d", r, getWord(t, v, s+48))
+		}
+		if r := v.sysNewfstatat(atFDCWD, p(dir+"/sub/up"), s, atSymlinkNofoll); r != 0 || uint32(getWord(t, v, s+24))&0o170000 != sIFLNK {
+			t.Errorf("lstat: %d mode %o", r, uint32(getWord(t, v, s+24)))
+		}
+		// getdents64 of the host directory and of /tmp
+		names := func(path string) []string {
+			fd := v.sysOpenat(atFDCWD, p(path), oRdonly|oDirectory, 0)
+			if fd < 0 {
+				t.Fatalf("open %s: %d", path, fd)
+			}
+			defer v.sysClose(int(fd))
+			var out []string
+			for {
+				n := v.sysGetdents64(int(fd), s, 4096)
+				if n <= 0 {
+					break
+				}
+				b := make([]byte, n)
+				v.copyFromUser(b, s)
+				for len(b) > 0 {
+					rl := binary.LittleEndian.Uint16(b[16:])
+					out = append(out, strings.TrimRight(string(b[19:rl]), "\x00"))
+					b = b[rl:]
+				}
+			}
+			return out
+		}
+		if got := strings.Join(names(dir), " "); got != ". .. f out sub" {
+			t.Errorf("getdents64 %s = %q", dir, got)
+		}
+		if got := strings.Join(names("/tmp"), " "); got != ". .." {
+			t.Errorf("getdents64 /tmp = %q", got)
+		}
+		if got := names("/"); !strings.Contains(strings.Join(got, " "), "tmp") || !strings.Contains(strings.Join(got, " "), "proc") {
+			t.Errorf("getdents64 / = %q", got)
+		}
+	})
+}
+
+// TestFaultAround maps a host file privately and reads one page: with
+// fault_around_bytes 64 KiB the cached pages of the 16-page window are
+// mapped read-only too, so a store to the next page is a write-protect
+// COW (a flush), not a do_cow_fault; with 4096 only the faulting page is.
+func TestFaultAround(t *testing.T) {
+	dir, data := hostTree(t)
+	for _, fa := range []uint64{65536, 4096} {
+		m := withFS(t, []string{dir}, 0, fa, func(v *VCPU, s uint64) {
+			m := v.m
+			fd := v.sysOpenat(atFDCWD, putStr(t, v, s, dir+"/f"), oRdonly, 0)
+			if fd < 0 {
+				t.Fatalf("open: %d", fd)
+			}
+			// warm the cache: read the whole file (20 pages)
+			buf := mmapAnon(t, v, 20)
+			if n := v.sysRead(int(fd), buf, uint64(len(data))); n != int64(len(data)) {
+				t.Fatalf("read = %d", n)
+			}
+			a := v.mmapFile(0, 20*4096, protRead|protWrite, mapPrivate, fd, 0)
+			if a < 0 {
+				t.Fatalf("mmap: %d", a)
+			}
+			addr := uint64(a)
+			if !userAccess(v, addr+4096, false) {
+				t.Fatal("read fault failed")
+			}
+			mapped := 0
+			for i := uint64(0); i < 20; i++ {
+				if e := pte(m, v.curr.mm, addr+i<<12); e&tlb.PteP != 0 {
+					mapped++
+					if e&tlb.PteRW != 0 {
+						t.Errorf("page %d mapped writable", i)
+					}
+				}
+			}
+			want := 1
+			if fa == 65536 {
+				want = 16 // the aligned 64 KiB window, clipped to nothing: pages 0-15
+			}
+			if mapped != want {
+				t.Errorf("fault_around_bytes %d: %d pages mapped, want %d", fa, mapped, want)
+			}
+			wpBefore := m.wpCopy
+			if !userAccess(v, addr+2*4096, true) {
+				t.Fatal("write fault failed")
+			}
+			if got := m.wpCopy - wpBefore; (fa == 65536) != (got == 1) {
+				t.Errorf("fault_around_bytes %d: %d wp_page_copy for the store to the next page", fa, got)
+			}
+			// the COW copy has the file's bytes; the host file is untouched
+			b := make([]byte, 16)
+			v.copyFromUser(b, addr+2*4096)
+			if !bytes.Equal(b, data[2*4096:2*4096+16]) {
+				t.Errorf("COW page = %q", b)
+			}
+		})
+		_, misses, around := m.PageCacheCounts()
+		if misses != 20 {
+			t.Errorf("page-cache misses %d, want 20 (each page read in once)", misses)
+		}
+		if fa == 65536 && around != 15 || fa == 4096 && around != 0 {
+			t.Errorf("fault_around_bytes %d: %d fault-around pages", fa, around)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); !bytes.Equal(b, data) {
+		t.Error("the host file changed")
+	}
+}
