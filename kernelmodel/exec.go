@@ -34,6 +34,9 @@ func (m *Machine) Load(data []byte, argv []string) error {
 // Segments are populated eagerly (the model has no page cache): their
 // pages are private anonymous pages with contents, so text never faults.
 func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
+	if dim, err := elfload.Parse(data); err == nil && (dim.PIE || dim.Interp != "") {
+		return m.execDynamic(dim, data, path, argv, envp) // elfdyn.go
+	}
 	im, err := elfload.Load(data)
 	if err != nil {
 		return err
@@ -133,6 +136,7 @@ type execHeader struct {
 	phdr         uint64 // load_addr + e_phoff
 	phent, phnum uint64
 	entry        uint64
+	base         uint64            // AT_BASE: the interpreter's load address (0: none)
 	offsets      map[uint64]uint64 // p_vaddr → p_offset of each PT_LOAD
 }
 
@@ -309,7 +313,7 @@ func (m *Machine) setupArgs(mm *MM, stack *VMA, path string, argv, envp []string
 		atPhdr, h.phdr,
 		atPhent, h.phent,
 		atPhnum, h.phnum,
-		atBase, 0,
+		atBase, h.base,
 		atFlags, 0,
 		atEntry, h.entry,
 		atUID, guestUID,

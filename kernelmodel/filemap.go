@@ -50,10 +50,11 @@ type shmemFile struct {
 	// host is the host file whose pages the cache holds (read-only: the
 	// pages are read in on first access, never written back); "" for
 	// shmem.
-	host   string
-	tmpfs  bool   // a tmpfs file: its pages count against the size limit
-	linked bool   // a tmpfs file with a name (not unlinked)
-	ino    *inode // the inode (tmpfs and host files)
+	host    string
+	backing []byte // the host file's bytes when already read (the executable, the interpreter)
+	tmpfs   bool   // a tmpfs file: its pages count against the size limit
+	linked  bool   // a tmpfs file with a name (not unlinked)
+	ino     *inode // the inode (tmpfs and host files)
 }
 
 // indexes returns the cached page indexes >= from, sorted.
@@ -125,7 +126,7 @@ func (v *VCPU) shmemGetPage(s *shmemFile, index uint64, alloc bool) (phys.PFN, e
 		return 0, err
 	}
 	if s.host != "" {
-		if err := readHostPage(s.host, index, m.mem.Frame(p)[:]); err != nil {
+		if err := s.readPage(index, m.mem.Frame(p)[:]); err != nil {
 			m.putPage(p)
 			return 0, err
 		}

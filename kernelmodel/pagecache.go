@@ -17,6 +17,19 @@ var (
 	errHostRead = errors.New("kernelmodel: reading a host file")
 )
 
+// readPage fills b with page index of a host file's contents.
+func (s *shmemFile) readPage(index uint64, b []byte) error {
+	if s.backing != nil {
+		n := 0
+		if index<<12 < uint64(len(s.backing)) {
+			n = copy(b, s.backing[index<<12:])
+		}
+		clear(b[n:])
+		return nil
+	}
+	return readHostPage(s.host, index, b)
+}
+
 // readHostPage fills b with page index of the host file path (zeros past
 // its end). The file is opened read-only for each miss.
 func readHostPage(path string, index uint64, b []byte) error {

@@ -725,6 +725,7 @@ const (
 	sysRenameat   = 264
 	sysRenameat2  = 316
 	sysFallocate  = 285
+	sysFadvise64  = 221
 )
 
 // pathSyscall dispatches the file-system calls of this file.
@@ -754,8 +755,28 @@ func (v *VCPU) pathSyscall(nr, a0, a1, a2, a3, a4 uint64) int64 {
 		return v.sysFallocate(int(int32(a0)), a1, int64(a2), int64(a3))
 	case sysMsync:
 		return v.sysMsync(a0, a1, a2)
+	case sysFadvise64:
+		return v.sysFadvise64(int(int32(a0)), int64(a2), a3)
 	case sysChdir, sysFchdir:
 		return v.countUnimplemented(syscallName(nr)) // the working directory stays "/"
 	}
 	return -ENOSYS
+}
+
+// sysFadvise64 models fadvise64 (mm/fadvise.c generic_fadvise, v5.10):
+// the advice is checked and, for the model's page caches, has no effect
+// (no readahead, no writeback to start, nothing to drop that a later
+// read would notice); a pipe is -ESPIPE, a negative length -EINVAL.
+func (v *VCPU) sysFadvise64(fd int, length int64, advice uint64) int64 {
+	f := v.curr.mm.fd(fd)
+	if f == nil {
+		return -EBADF
+	}
+	if f.kind == filePipe {
+		return -ESPIPE
+	}
+	if advice > 5 || length < 0 { // POSIX_FADV_NORMAL … POSIX_FADV_NOREUSE
+		return -EINVAL
+	}
+	return 0
 }

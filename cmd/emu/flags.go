@@ -235,7 +235,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 	switch mode {
 	case modeProgram:
-		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (a static, non-PIE x86-64 Linux executable)")
+		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (an x86-64 Linux executable: static, PIE or dynamically linked)")
 	case modeAB:
 		fmt.Fprintln(w, "Usage: emu ab -patch X [-base-patch P] [-workload W] [-r N] [flags]")
 		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags and the")
