@@ -317,6 +317,14 @@ func (v *VCPU) fileRW(f *file, buf, n uint64, pos int64, write bool) int64 {
 	if pos >= 0 {
 		at = uint64(pos)
 	}
+	if write && f.flags&oAppend != 0 {
+		// generic_write_checks: IOCB_APPEND writes at i_size (pwrite too,
+		// as pwrite(2) BUGS says)
+		at = f.shm.size
+		if pos < 0 {
+			f.pos = at
+		}
+	}
 	var ret int64
 	if write {
 		ret = v.shmemWrite(f.shm, buf, n, at)

@@ -237,3 +237,94 @@ func TestFaultAround(t *testing.T) {
 		t.Error("the host file changed")
 	}
 }
+
+// flushCalls counts flush_tlb_mm_range calls that flushed locally.
+func flushCalls(m *Machine) uint64 {
+	var n uint64
+	for _, c := range m.flushEvents[TLBLocalMMShootdown] {
+		n += c
+	}
+	return n
+}
+
+// TestSharedTmpfsMapping: a MAP_SHARED mapping of a tmpfs file writes the
+// file's page cache (read() sees the store, msync succeeds), and munmap of
+// dirty shared pages flushes each PTE table's range under its PTE lock
+// (zap_pte_range's force_flush) instead of once at tlb_finish_mmu: a
+// 4 MiB mapping dirty in its first and last page (two PTE tables) takes
+// one flush per table plus tlb_finish_mmu's for the freed page tables, 3;
+// a clean one a single flush at tlb_finish_mmu.
+func TestSharedTmpfsMapping(t *testing.T) {
+	var flushes [2]uint64
+	for i, dirty := range []bool{false, true} {
+		withFS(t, nil, 0, 65536, func(v *VCPU, s uint64) {
+			m := v.m
+			fd := v.sysOpenat(atFDCWD, putStr(t, v, s, "/dev/shm/seg"), oCreat|oRdwr, 0o600)
+			const size = 4 << 20
+			if fd < 0 || v.sysFtruncate(int(fd), size) != 0 {
+				t.Fatalf("open/ftruncate: %d", fd)
+			}
+			a := v.mmapFile(0, size, protRead|protWrite, mapShared, fd, 0)
+			if a < 0 {
+				t.Fatalf("mmap: %d", a)
+			}
+			addr := uint64(a)
+			if dirty {
+				if err := v.copyToUser(addr+4096+8, []byte("shared!")); err != 0 {
+					t.Fatalf("store: %d", err)
+				}
+				if err := v.copyToUser(addr+size-8, []byte("end")); err != 0 {
+					t.Fatalf("store: %d", err)
+				}
+				if r := v.sysPread(int(fd), s, 7, 4096+8, false); r != 7 {
+					t.Fatalf("pread = %d", r)
+				}
+				b := make([]byte, 7)
+				v.copyFromUser(b, s)
+				if string(b) != "shared!" {
+					t.Errorf("read() after a store through MAP_SHARED = %q", b)
+				}
+			} else if !userAccess(v, addr+4096, false) || !userAccess(v, addr+size-8, false) {
+				t.Fatal("read fault failed")
+			}
+			if r := v.sysMsync(addr, size, msSync); r != 0 {
+				t.Errorf("msync = %d", r)
+			}
+			before := flushCalls(m)
+			if r := v.sysMunmap(addr, size); r != 0 {
+				t.Fatalf("munmap = %d", r)
+			}
+			flushes[i] = flushCalls(m) - before
+		})
+	}
+	if flushes[0] != 1 || flushes[1] != 3 {
+		t.Errorf("munmap flushes: clean %d, dirty %d; want 1 and 3 (force_flush per dirty PTE table, then the freed tables)", flushes[0], flushes[1])
+	}
+}
+
+// TestTmpfsSizeLimit: tmpfs pages are charged against the size= limit:
+// a write beyond it is -ENOSPC, a fault beyond it SIGBUS; unlinking the
+// file returns the pages.
+func TestTmpfsSizeLimit(t *testing.T) {
+	withFS(t, nil, 4*4096, 65536, func(v *VCPU, s uint64) {
+		fd := v.sysOpenat(atFDCWD, putStr(t, v, s, "/tmp/big"), oCreat|oRdwr, 0o600)
+		buf := mmapAnon(t, v, 8)
+		if r := v.sysWrite(int(fd), buf, 4*4096); r != 4*4096 {
+			t.Fatalf("write = %d, want %d", r, 4*4096)
+		}
+		if r := v.sysWrite(int(fd), buf, 4096); r != -ENOSPC {
+			t.Errorf("write beyond the limit = %d, want -ENOSPC", r)
+		}
+		v.sysClose(int(fd))
+		if r := v.sysUnlinkat(atFDCWD, putStr(t, v, s, "/tmp/big"), 0); r != 0 {
+			t.Fatalf("unlink = %d", r)
+		}
+		if got := v.m.fs().tmpfsPages; got != 0 {
+			t.Errorf("%d tmpfs pages after the unlink of the last reference", got)
+		}
+		fd = v.sysOpenat(atFDCWD, putStr(t, v, s, "/tmp/again"), oCreat|oRdwr, 0o600)
+		if r := v.sysWrite(int(fd), buf, 4096); r != 4096 {
+			t.Errorf("write after the space came back = %d", r)
+		}
+	})
+}

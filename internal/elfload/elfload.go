@@ -1,6 +1,8 @@
-// Package elfload parses the static, non-PIE x86-64 Linux ELF executables
-// that emu runs as guests, and returns what a loader needs to build the
-// initial address space: the entry point and the PT_LOAD segments.
+// Package elfload parses the x86-64 Linux ELF executables that emu runs as
+// guests, and returns what a loader needs to build the initial address
+// space: the entry point and the PT_LOAD segments. Load accepts static,
+// non-PIE executables only; Parse also PIEs, shared objects and
+// dynamically linked programs (their PT_INTERP).
 //
 // Load never panics and never trusts the input: every rejection is one of
 // the package's sentinel errors (test with errors.Is), wrapped with a

@@ -81,3 +81,29 @@ func TestDebianPrograms(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamicAuxv checks what a PIE learns about its loading against a
+// native run with ASLR off: AT_PHDR, AT_ENTRY (the PIE at
+// ELF_ET_DYN_BASE, 0x555555554000), AT_PHENT, AT_PHNUM, AT_BASE set, and
+// the executable's mappings in /proc/self/maps (addresses, permissions,
+// file offsets).
+func TestDynamicAuxv(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed")
+	}
+	setarch, err := exec.LookPath("setarch")
+	if err != nil {
+		t.Skip("setarch not installed: cannot run natively with ASLR off")
+	}
+	bin := filepath.Join(buildDir, "auxv")
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "auxv.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	native := runNative(t, setarch, "x86_64", "-R", bin, bin)
+	if native.status != 0 || !bytes.Contains(native.stdout, []byte("AT_ENTRY 0x5555555")) {
+		t.Skipf("native run with ASLR off did not load at ELF_ET_DYN_BASE (status %d): %s%s", native.status, native.stdout, native.stderr)
+	}
+	emu, _ := runEmu(t, nil, bin, bin)
+	compare(t, native, emu)
+}
