@@ -10,7 +10,8 @@ import (
 	"testing"
 )
 
-// TestDynamic builds testdata/dynamic.c with plain gcc (a dynamically
+// TestDynamic builds testdata/dynamic/dynamic.c (testdata/dynamic holds
+// the sources built only with plain, dynamic gcc; no committed binaries) with plain gcc (a dynamically
 // linked PIE using the host's ld.so, libc and, through dlopen, libm) and
 // requires the same stdout, stderr and exit status under emu as natively.
 func TestDynamic(t *testing.T) {
@@ -19,7 +20,7 @@ func TestDynamic(t *testing.T) {
 		t.Skip("gcc not installed")
 	}
 	bin := filepath.Join(buildDir, "dynamic")
-	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, filepath.Join("testdata", "dynamic.c")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(gcc, "-O2", "-pthread", "-o", bin, filepath.Join("testdata", "dynamic", "dynamic.c")).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	native := runNative(t, bin, "arg")
@@ -97,7 +98,7 @@ func TestDynamicAuxv(t *testing.T) {
 		t.Skip("setarch not installed: cannot run natively with ASLR off")
 	}
 	bin := filepath.Join(buildDir, "auxv")
-	if out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "auxv.c")).CombinedOutput(); err != nil {
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "dynamic", "auxv.c")).CombinedOutput(); err != nil {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	native := runNative(t, setarch, "x86_64", "-R", bin, bin)
