@@ -46,18 +46,20 @@ func readHostPage(path string, index uint64, b []byte) error {
 	return nil
 }
 
-// faultAroundPages returns fault_around_bytes in pages (rounded down to a
-// power of two as fault_around_bytes_set does: rounddown_pow_of_two).
+// faultAroundPages returns fault_around_bytes in pages as
+// fault_around_bytes_set stores it (mm/memory.c, v5.10): at most a PTE
+// table (PTRS_PER_PTE pages), rounded down to a power of two, and one
+// page for anything up to PAGE_SIZE.
 func (m *Machine) faultAroundPages() uint64 {
-	n := m.cfg.FaultAroundBytes >> 12
-	p := uint64(1)
-	for p*2 <= n {
+	b := min(m.cfg.FaultAroundBytes, 512*4096)
+	if b <= 4096 {
+		return 1
+	}
+	p := uint64(4096)
+	for p*2 <= b {
 		p *= 2
 	}
-	if n == 0 {
-		return 0
-	}
-	return p
+	return p >> 12
 }
 
 // doFaultAround models do_fault_around (v5.10): the window is

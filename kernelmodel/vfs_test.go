@@ -328,3 +328,14 @@ func TestTmpfsSizeLimit(t *testing.T) {
 		}
 	})
 }
+
+// TestFaultAroundBytesRounding follows fault_around_bytes_set.
+func TestFaultAroundBytesRounding(t *testing.T) {
+	m, _ := newTestMachine(t, 1)
+	for _, c := range []struct{ bytes, pages uint64 }{{0, 1}, {4096, 1}, {8191, 1}, {8192, 2}, {65536, 16}, {100000, 16}, {2 << 20, 512}} {
+		m.cfg.FaultAroundBytes = c.bytes
+		if got := m.faultAroundPages(); got != c.pages {
+			t.Errorf("fault_around_bytes %d: %d pages, want %d", c.bytes, got, c.pages)
+		}
+	}
+}

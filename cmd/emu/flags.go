@@ -192,7 +192,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 		fs.StringArrayVar(&o.roMounts, "ro-mount", nil, "a host directory (or file) the guest sees read-only at the same path (repeatable; default: the program's directory, and for a dynamic program its interpreter's and /lib, /lib64, /usr/lib, /etc/ld.so.cache)")
 		fs.Uint64Var(&o.tmpfsMiB, "tmpfs-size", 64, "size limit of the guest's tmpfs at /tmp and /dev/shm, in MiB (0: unlimited)")
 	}
-	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096: off)")
+	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096 or less: off; rounded down to a power of two)")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
 	if mode == modeAB {

@@ -298,8 +298,8 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
-	if o.faultAround < 4096 || o.faultAround > 1<<21 {
-		return usagef("-fault-around-bytes must be 4096..2097152 (fault_around_bytes_set: at most a PTE table)")
+	if o.faultAround/4096 > 512 {
+		return usagef("-fault-around-bytes must be at most 2 MiB (fault_around_bytes_set: PTRS_PER_PTE pages), got %d", o.faultAround)
 	}
 	cfg.FaultAroundBytes = o.faultAround
 	if o.tmpfsMiB > 64<<10 {
