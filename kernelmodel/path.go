@@ -757,6 +757,10 @@ func (v *VCPU) pathSyscall(nr, a0, a1, a2, a3, a4 uint64) int64 {
 		return v.sysMsync(a0, a1, a2)
 	case sysFadvise64:
 		return v.sysFadvise64(int(int32(a0)), int64(a2), a3)
+	case sysStatfs, sysFstatfs:
+		return v.sysStatfs(nr, a0, a1)
+	case sysGetxattr, sysLgetxattr, sysFgetxattr, sysListxattr, sysLlistxattr, sysFlistxattr:
+		return v.xattrSyscall(nr, a0)
 	case sysChdir, sysFchdir:
 		return v.countUnimplemented(syscallName(nr)) // the working directory stays "/"
 	}
@@ -779,4 +783,125 @@ func (v *VCPU) sysFadvise64(fd int, length int64, advice uint64) int64 {
 		return -EINVAL
 	}
 	return 0
+}
+
+// Syscall numbers of the xattr and statfs calls.
+const (
+	sysStatfs       = 137
+	sysFstatfs      = 138
+	sysGetxattr     = 191
+	sysLgetxattr    = 192
+	sysFgetxattr    = 193
+	sysListxattr    = 194
+	sysLlistxattr   = 195
+	sysFlistxattr   = 196
+	ENODATA         = 61
+	tmpfsMagic      = 0x01021994
+	procSuperMagic  = 0x9fa0
+	sysfsMagic      = 0x62656572
+	stRdonly        = 1
+	stNosuid        = 2
+	stNodev         = 4
+	stValid         = 0x20
+	sizeofStatfs    = 120
+	statfsNameLen   = 255
+	statfsBlockSize = 4096
+)
+
+// xattrSyscall models the getxattr and listxattr families for files that
+// carry no extended attributes (tmpfs without security labels, the
+// model's files, and the host's, whose attributes are not shown): get is
+// -ENODATA, list returns an empty list. The path still has to resolve.
+func (v *VCPU) xattrSyscall(nr, a0 uint64) int64 {
+	switch nr {
+	case sysFgetxattr, sysFlistxattr:
+		if v.curr.mm.fd(int(int32(a0))) == nil {
+			return -EBADF
+		}
+	default:
+		nd, _, err := v.walkAt(atFDCWD, a0, nr == sysGetxattr || nr == sysListxattr, false)
+		if err != 0 {
+			return err
+		}
+		if nd.ino == nil && nd.path != "/proc/self/exe" {
+			return -ENOENT
+		}
+	}
+	if nr == sysGetxattr || nr == sysLgetxattr || nr == sysFgetxattr {
+		return -ENODATA
+	}
+	return 0
+}
+
+// statfsOf describes the file system holding the canonical path p: the
+// tmpfs instances with their size limit, procfs and sysfs, and for the
+// host mounts the host's own statfs, marked read-only.
+func (v *VCPU) statfsOf(p string) []byte {
+	fs := v.m.fs()
+	b := make([]byte, sizeofStatfs)
+	le := binary.LittleEndian
+	typ, flags := uint64(tmpfsMagic), uint64(stValid)
+	blocks := v.m.cfg.MemBytes / statfsBlockSize
+	free := blocks
+	var fsid uint64
+	switch root, _ := fs.tmpfsOf(p); {
+	case root != nil:
+		if fs.tmpfsLimit != 0 {
+			blocks = fs.tmpfsLimit
+		}
+		free = blocks - min(blocks, fs.tmpfsPages)
+		flags |= stNosuid | stNodev
+		fsid = root.dev
+	case p == "/proc" || strings.HasPrefix(p, "/proc/"):
+		typ, blocks, free, fsid = procSuperMagic, 0, 0, 4
+	case p == "/sys" || strings.HasPrefix(p, "/sys/"):
+		typ, blocks, free, fsid = sysfsMagic, 0, 0, 20
+	case fs.underMount(p):
+		var st syscallStatfs
+		if hostStatfs(p, &st) {
+			typ, blocks, free = st.typ, st.blocks*st.bsize/statfsBlockSize, st.bavail*st.bsize/statfsBlockSize
+		}
+		flags |= stRdonly
+		fsid = devHost
+	default:
+		flags |= stRdonly
+		fsid = devRoot
+	}
+	le.PutUint64(b[0:], typ)
+	le.PutUint64(b[8:], statfsBlockSize)
+	le.PutUint64(b[16:], blocks)
+	le.PutUint64(b[24:], free)
+	le.PutUint64(b[32:], free)
+	le.PutUint64(b[40:], blocks)
+	le.PutUint64(b[48:], free)
+	le.PutUint64(b[56:], fsid)
+	le.PutUint64(b[64:], statfsNameLen)
+	le.PutUint64(b[72:], statfsBlockSize)
+	le.PutUint64(b[80:], flags)
+	return b
+}
+
+// sysStatfs models statfs (path) and fstatfs (fd).
+func (v *VCPU) sysStatfs(nr, a0, buf uint64) int64 {
+	var p string
+	if nr == sysFstatfs {
+		f := v.curr.mm.fd(int(int32(a0)))
+		if f == nil {
+			return -EBADF
+		}
+		p = f.path
+		if p == "" {
+			p = "/dev" // the device nodes, pipes and anonymous files: tmpfs-like
+		}
+	} else {
+		nd, _, err := v.walkAt(atFDCWD, a0, true, false)
+		if err != 0 {
+			return err
+		}
+		if nd.ino == nil {
+			return -ENOENT
+		}
+		p = nd.path
+	}
+	return v.copyToUser(buf, v.statfsOf(p))
 }

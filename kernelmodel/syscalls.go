@@ -364,7 +364,8 @@ func (v *VCPU) syscall() {
 		ret = v.sysOpenat(atFDCWD, a0, a1, a2)
 	case sysOpenat:
 		ret = v.sysOpenat(int64(a0), a1, a2, a3)
-	case sysCreat, sysMkdir, sysUnlink, sysRmdir, sysRename, sysGetdents64, sysMkdirat, sysUnlinkat, sysRenameat, sysRenameat2, sysFallocate, sysMsync, sysFadvise64, sysChdir, sysFchdir:
+	case sysCreat, sysMkdir, sysUnlink, sysRmdir, sysRename, sysGetdents64, sysMkdirat, sysUnlinkat, sysRenameat, sysRenameat2, sysFallocate, sysMsync, sysFadvise64, sysChdir, sysFchdir,
+		sysStatfs, sysFstatfs, sysGetxattr, sysLgetxattr, sysFgetxattr, sysListxattr, sysLlistxattr, sysFlistxattr:
 		ret = v.pathSyscall(nr, a0, a1, a2, a3, a4) // path.go
 	case sysUserfaultfd:
 		ret = v.sysUserfaultfd(a0)

@@ -112,6 +112,14 @@ func TestVFSPathsAndErrnos(t *testing.T) {
 			{"msync async|sync", func() int64 { return v.sysMsync(s, 4096, msSync|msAsync) }, -EINVAL},
 			{"msync unmapped", func() int64 { return v.sysMsync(0x10000, 4096, msSync) }, -ENOMEM},
 			{"msync", func() int64 { return v.sysMsync(s, 4096, msSync) }, 0},
+			{"statfs /tmp f_type", func() int64 { v.sysStatfs(sysStatfs, p("/tmp"), s+512); return int64(getWord(t, v, s+512)) }, tmpfsMagic},
+			{"statfs /tmp f_blocks", func() int64 { v.sysStatfs(sysStatfs, p("/tmp"), s+512); return int64(getWord(t, v, s+512+16)) }, 256},
+			{"statfs host read-only", func() int64 { v.sysStatfs(sysStatfs, p(dir), s+512); return int64(getWord(t, v, s+512+80) & stRdonly) }, stRdonly},
+			{"statfs missing", func() int64 { return v.sysStatfs(sysStatfs, p("/nope"), s+512) }, -ENOENT},
+			{"fstatfs bad fd", func() int64 { return v.sysStatfs(sysFstatfs, 99, s+512) }, -EBADF},
+			{"lgetxattr", func() int64 { return v.xattrSyscall(sysLgetxattr, p(dir+"/f")) }, -ENODATA},
+			{"listxattr", func() int64 { return v.xattrSyscall(sysListxattr, p(dir+"/f")) }, 0},
+			{"getxattr missing", func() int64 { return v.xattrSyscall(sysGetxattr, p(dir+"/nope")) }, -ENOENT},
 		}
 		for _, c := range cases {
 			if got := c.got(); got != c.want {

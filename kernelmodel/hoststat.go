@@ -1,0 +1,16 @@
+package kernelmodel
+
+import "syscall"
+
+// syscallStatfs is what statfsOf takes from the host's statfs(2).
+type syscallStatfs struct{ typ, bsize, blocks, bavail uint64 }
+
+// hostStatfs reads the host's statfs of path (a read-only query).
+func hostStatfs(path string, st *syscallStatfs) bool {
+	var s syscall.Statfs_t
+	if syscall.Statfs(path, &s) != nil {
+		return false
+	}
+	st.typ, st.bsize, st.blocks, st.bavail = uint64(s.Type), uint64(s.Bsize), s.Blocks, s.Bavail
+	return true
+}
