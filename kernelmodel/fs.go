@@ -649,16 +649,21 @@ const (
 	rOK = 4
 )
 
-// sysGetcwd: the working directory is "/". Returns the length including
-// the NUL, -ERANGE if size is too small.
+// sysGetcwd models getcwd: the working directory with its NUL; -ERANGE
+// if size is too small.
 func (v *VCPU) sysGetcwd(buf, size uint64) int64 {
-	if size < 2 {
+	cwd := v.curr.mm.cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	b := append([]byte(cwd), 0)
+	if size < uint64(len(b)) {
 		return -ERANGE
 	}
-	if err := v.copyToUser(buf, []byte("/\x00")); err != 0 {
+	if err := v.copyToUser(buf, b); err != 0 {
 		return err
 	}
-	return 2
+	return int64(len(b))
 }
 
 // poll events.

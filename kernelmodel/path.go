@@ -761,8 +761,21 @@ func (v *VCPU) pathSyscall(nr, a0, a1, a2, a3, a4 uint64) int64 {
 		return v.sysStatfs(nr, a0, a1)
 	case sysGetxattr, sysLgetxattr, sysFgetxattr, sysListxattr, sysLlistxattr, sysFlistxattr:
 		return v.xattrSyscall(nr, a0)
-	case sysChdir, sysFchdir:
-		return v.countUnimplemented(syscallName(nr)) // the working directory stays "/"
+	case sysChdir:
+		nd, _, err := v.walkAt(atFDCWD, a0, true, false)
+		if err != 0 {
+			return err
+		}
+		return v.setCwd(nd)
+	case sysFchdir:
+		f := v.curr.mm.fd(int(int32(a0)))
+		if f == nil {
+			return -EBADF
+		}
+		if f.kind != fileDir {
+			return -ENOTDIR
+		}
+		return v.setCwd(nameiData{path: f.path, ino: v.lookup(f.path)})
 	}
 	return -ENOSYS
 }
@@ -904,4 +917,17 @@ func (v *VCPU) sysStatfs(nr, a0, buf uint64) int64 {
 		p = nd.path
 	}
 	return v.copyToUser(buf, v.statfsOf(p))
+}
+
+// setCwd is set_fs_pwd after chdir's checks: the path must be a
+// directory (-ENOTDIR), and exist (-ENOENT).
+func (v *VCPU) setCwd(nd nameiData) int64 {
+	if nd.ino == nil {
+		return -ENOENT
+	}
+	if nd.ino.kind != inoDir {
+		return -ENOTDIR
+	}
+	v.curr.mm.cwd = nd.path
+	return 0
 }

@@ -25,7 +25,7 @@ import (
 //
 // Directories on the way to a mount point (/usr for a mount of /usr/lib)
 // exist and list only the names leading to mounts. The working directory
-// is "/". Host files are snapshotted on first lookup: a host file that
+// starts at "/" (chdir/fchdir change it). Host files are snapshotted on first lookup: a host file that
 // changes while the guest runs is not seen to change.
 
 // inode kinds.
@@ -332,7 +332,10 @@ func (v *VCPU) walkAt(dirfd int64, upath uint64, follow, emptyOK bool) (nameiDat
 }
 
 func (v *VCPU) walkName(dirfd int64, name string, follow, emptyOK bool) (nameiData, *file, int64) {
-	base := "/"
+	base := v.curr.mm.cwd
+	if base == "" {
+		base = "/"
+	}
 	var df *file
 	if name == "" && !emptyOK {
 		return nameiData{}, nil, -ENOENT
@@ -352,7 +355,7 @@ func (v *VCPU) walkName(dirfd int64, name string, follow, emptyOK bool) (nameiDa
 	}
 	if name == "" {
 		if emptyOK {
-			return nameiData{path: "/", ino: v.lookup("/")}, nil, 0
+			return nameiData{path: base, ino: v.lookup(base)}, nil, 0
 		}
 		return nameiData{}, nil, -ENOENT
 	}

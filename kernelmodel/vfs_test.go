@@ -347,3 +347,52 @@ func TestFaultAroundBytesRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestChdir: chdir/fchdir move the working directory that relative paths
+// and getcwd use.
+func TestChdir(t *testing.T) {
+	withFS(t, nil, 0, 65536, func(v *VCPU, s uint64) {
+		p := func(str string) uint64 { return putStr(t, v, s+4096, str) }
+		cwd := func() string {
+			n := v.sysGetcwd(s, 256)
+			if n <= 0 {
+				t.Fatalf("getcwd = %d", n)
+			}
+			b := make([]byte, n-1)
+			v.copyFromUser(b, s)
+			return string(b)
+		}
+		if got := cwd(); got != "/" {
+			t.Errorf("initial cwd %q", got)
+		}
+		if r := v.sysMkdirat(atFDCWD, p("/tmp/w"), 0o755); r != 0 {
+			t.Fatal(r)
+		}
+		if r := v.pathSyscall(sysChdir, p("/tmp/w"), 0, 0, 0, 0); r != 0 {
+			t.Fatalf("chdir = %d", r)
+		}
+		if got := cwd(); got != "/tmp/w" {
+			t.Errorf("cwd %q, want /tmp/w", got)
+		}
+		fd := v.sysOpenat(atFDCWD, p("f"), oCreat|oRdwr, 0o644)
+		if r := v.sysNewfstatat(atFDCWD, p("/tmp/w/f"), s+512, 0); fd < 0 || r != 0 {
+			t.Errorf("relative create: fd %d, stat %d", fd, r)
+		}
+		if r := v.pathSyscall(sysChdir, p("f"), 0, 0, 0, 0); r != -ENOTDIR {
+			t.Errorf("chdir to a file = %d", r)
+		}
+		if r := v.pathSyscall(sysChdir, p(".."), 0, 0, 0, 0); r != 0 || cwd() != "/tmp" {
+			t.Errorf("chdir .. = %d, cwd %q", r, cwd())
+		}
+		dfd := v.sysOpenat(atFDCWD, p("/proc"), oRdonly|oDirectory, 0)
+		if r := v.pathSyscall(sysFchdir, uint64(dfd), 0, 0, 0, 0); r != 0 || cwd() != "/proc" {
+			t.Errorf("fchdir = %d, cwd %q", r, cwd())
+		}
+		if r := v.pathSyscall(sysFchdir, uint64(fd), 0, 0, 0, 0); r != -ENOTDIR {
+			t.Errorf("fchdir of a file = %d", r)
+		}
+		if r := v.sysGetcwd(s, 3); r != -ERANGE {
+			t.Errorf("getcwd short = %d", r)
+		}
+	})
+}
