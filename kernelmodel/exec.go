@@ -31,8 +31,10 @@ func (m *Machine) Load(data []byte, argv []string) error {
 // segment, and a stack holding argc, argv, envp and the auxiliary vector
 // (create_elf_tables), and its first thread on CPU 0. path is the
 // executable's name as execve received it (AT_EXECFN, /proc/self/exe).
-// Segments are populated eagerly (the model has no page cache): their
-// pages are private anonymous pages with contents, so text never faults.
+// A static executable's segments are populated eagerly: their pages are
+// private anonymous pages with contents, so text never faults (the
+// built-in workloads' counts depend on it). PIE and dynamically linked
+// programs go through execDynamic (elfdyn.go) and the page cache.
 func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 	if dim, err := elfload.Parse(data); err == nil && (dim.PIE || dim.Interp != "") {
 		return m.execDynamic(dim, data, path, argv, envp) // elfdyn.go
