@@ -654,30 +654,48 @@ func (v *VCPU) sysFallocate(fd int, mode uint64, off, length int64) int64 {
 	}
 	switch mode {
 	case fallocPunchHole | fallocKeepSize:
-		for pos := uint64(off); pos < end; {
-			idx := pos >> 12
-			pend := min(end, (idx+1)<<12)
-			p, ok := s.cache[idx]
-			switch {
-			case !ok:
-			case pos&0xfff == 0 && pend == (idx+1)<<12: // a whole page: zap and free it
+		// Only cached pages can hold data: visit those in the range.
+		for _, idx := range s.indexes(uint64(off) >> 12) {
+			if idx<<12 >= end {
+				break
+			}
+			pos, pend := max(uint64(off), idx<<12), min(end, (idx+1)<<12)
+			p := s.cache[idx]
+			if pos == idx<<12 && pend == (idx+1)<<12 { // a whole page: zap and free it
 				v.unmapMappingRangeOne(s, idx)
 				delete(s.cache, idx)
 				v.m.putPage(p)
 				if s.tmpfs {
 					v.m.fs().tmpfsPages--
 				}
-			default: // a partial page is zeroed (shmem_undo_range)
-				clear(v.m.mem.Frame(p)[pos&0xfff : pos&0xfff+(pend-pos)])
+				continue
 			}
-			pos = pend
+			clear(v.m.mem.Frame(p)[pos&0xfff : pos&0xfff+(pend-pos)]) // a partial page is zeroed (shmem_undo_range)
 		}
 		return 0
 	case 0, fallocKeepSize:
-		for i := uint64(off) >> 12; i < (end+0xfff)>>12; i++ {
+		first, last := uint64(off)>>12, (end+0xfff)>>12
+		fs := v.m.fs()
+		if s.tmpfs && fs.tmpfsLimit != 0 && last-first > fs.tmpfsLimit {
+			return -ENOSPC // shmem_fallocate: larger than the whole file system
+		}
+		var added []uint64
+		for i := first; i < last; i++ {
+			if _, ok := s.cache[i]; ok {
+				continue
+			}
 			if _, err := v.shmemGetPage(s, i, true); err != nil {
+				for _, j := range added { // "undone": drop what this call allocated
+					p := s.cache[j]
+					delete(s.cache, j)
+					v.m.putPage(p)
+					if s.tmpfs {
+						fs.tmpfsPages--
+					}
+				}
 				return -ENOSPC
 			}
+			added = append(added, i)
 		}
 		if mode == 0 && end > s.size {
 			s.size = end

@@ -396,3 +396,47 @@ func TestChdir(t *testing.T) {
 		}
 	})
 }
+
+// TestPunchHole: FALLOC_FL_PUNCH_HOLE frees whole pages (their mappings
+// zapped) and zeroes partial ones; a huge range is cheap.
+func TestPunchHole(t *testing.T) {
+	withFS(t, nil, 0, 65536, func(v *VCPU, s uint64) {
+		fd := int(v.sysOpenat(atFDCWD, putStr(t, v, s, "/tmp/p"), oCreat|oRdwr, 0o600))
+		buf := mmapAnon(t, v, 3)
+		for i := uint64(0); i < 3*4096; i += 8 {
+			putWords(t, v, buf+i, 0x0101010101010101)
+		}
+		if r := v.sysWrite(fd, buf, 3*4096); r != 3*4096 {
+			t.Fatalf("write = %d", r)
+		}
+		a := uint64(v.mmapFile(0, 3*4096, protRead, mapShared, int64(fd), 0))
+		if !userAccess(v, a+4096, false) {
+			t.Fatal("fault")
+		}
+		// punch [100, 2*4096+100): page 0 partly, page 1 whole, page 2 partly
+		if r := v.sysFallocate(fd, fallocPunchHole|fallocKeepSize, 100, 2*4096); r != 0 {
+			t.Fatalf("punch = %d", r)
+		}
+		if pte(v.m, v.curr.mm, a+4096)&tlb.PteP != 0 {
+			t.Error("the punched page is still mapped")
+		}
+		if _, ok := v.m.fs().tmp.children["p"].shm.cache[1]; ok {
+			t.Error("the punched page is still cached")
+		}
+		b := make([]byte, 3*4096)
+		v.sysPread(fd, buf, 3*4096, 0, false)
+		v.copyFromUser(b, buf)
+		for i, c := range b {
+			want := byte(1)
+			if i >= 100 && i < 2*4096+100 {
+				want = 0
+			}
+			if c != want {
+				t.Fatalf("byte %d = %d after the punch, want %d", i, c, want)
+			}
+		}
+		if r := v.sysFallocate(fd, fallocPunchHole|fallocKeepSize, 0, 1<<60); r != 0 {
+			t.Errorf("huge punch = %d", r)
+		}
+	})
+}
