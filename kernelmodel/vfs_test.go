@@ -53,6 +53,12 @@ func hostTree(t *testing.T) (dir string, data []byte) {
 	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "out")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink("loop2", filepath.Join(dir, "loop1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("loop1", filepath.Join(dir, "loop2")); err != nil {
+		t.Fatal(err)
+	}
 	return dir, data
 }
 
@@ -75,6 +81,13 @@ func TestVFSPathsAndErrnos(t *testing.T) {
 			{"O_NOFOLLOW on a symlink", func() int64 { return open(dir+"/sub/up", oRdonly|oNofollow) }, -ELOOP},
 			{"O_DIRECTORY on a file", func() int64 { return open(dir+"/f", oRdonly|oDirectory) }, -ENOTDIR},
 			{"file as a directory", func() int64 { return open(dir+"/f/x", oRdonly) }, -ENOTDIR},
+			{"symlink loop", func() int64 { return open(dir+"/loop1", oRdonly) }, -ELOOP},
+			{"empty path", func() int64 { return open("", oRdonly) }, -ENOENT},
+			{"name too long", func() int64 { return open("/tmp/"+strings.Repeat("n", 256), oCreat|oRdwr) }, -ENAMETOOLONG},
+			{"path too long", func() int64 { return open("/"+strings.Repeat("a/", 2100), oRdonly) }, -ENAMETOOLONG},
+			{".. above /", func() int64 { return v.sysFaccessat(atFDCWD, p("/../../tmp/.."), rOK, 0) }, 0},
+			{"trailing slash on a file", func() int64 { return open(dir+"/f/", oRdonly) }, -ENOTDIR},
+			{"O_CREAT a directory name", func() int64 { return open("/tmp/newdir/", oCreat|oRdwr) }, -EISDIR},
 			{"host unlink", func() int64 { return v.sysUnlinkat(atFDCWD, p(dir+"/f"), 0) }, -EROFS},
 			{"host mkdir", func() int64 { return v.sysMkdirat(atFDCWD, p(dir+"/d"), 0o755) }, -EROFS},
 			{"host rename", func() int64 { return v.sysRenameat2(atFDCWD, p(dir+"/f"), atFDCWD, putStr(t, v, s+8192, dir+"/g"), 0) }, -EROFS},
@@ -165,7 +178,7 @@ func TestVFSPathsAndErrnos(t *testing.T) {
 			}
 			return out
 		}
-		if got := strings.Join(names(dir), " "); got != ". .. f out sub" {
+		if got := strings.Join(names(dir), " "); got != ". .. f loop1 loop2 out sub" {
 			t.Errorf("getdents64 %s = %q", dir, got)
 		}
 		if got := strings.Join(names("/tmp"), " "); got != ". .." {

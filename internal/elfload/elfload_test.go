@@ -354,6 +354,15 @@ func FuzzLoad(f *testing.F) {
 	f.Add(minimalELF())
 	f.Add([]byte(elf.ELFMAG))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if pim, err := elfload.Parse(data); err == nil {
+			for _, s := range pim.Segments {
+				if s.Off+uint64(len(s.Data)) > uint64(len(data)) || !bytes.Equal(s.Data, data[s.Off:s.Off+uint64(len(s.Data))]) {
+					t.Fatalf("Parse: segment at %#x: Data is not the file's bytes at Off %#x", s.Vaddr, s.Off)
+				}
+			}
+		} else if pim != nil {
+			t.Fatalf("Parse: Image with error %v", err)
+		}
 		im, err := elfload.Load(data)
 		if err != nil {
 			if im != nil {
