@@ -54,7 +54,11 @@ type shmemFile struct {
 	backing []byte // the host file's bytes when already read (the executable, the interpreter)
 	tmpfs   bool   // a tmpfs file: its pages count against the size limit
 	linked  bool   // a tmpfs file with a name (not unlinked)
-	ino     *inode // the inode (tmpfs and host files)
+	// ra and raMark are a host file's readahead state (struct
+	// file_ra_state, per inode here) and its PG_readahead pages.
+	ra     raState
+	raMark map[uint64]bool
+	ino    *inode // the inode (tmpfs and host files)
 }
 
 // indexes returns the cached page indexes >= from, sorted.
@@ -431,6 +435,17 @@ func (v *VCPU) shmemFault(vmf *vmFault) (phys.PFN, int) {
 	index := vmf.vma.linearPageIndex(vmf.address)
 	if index<<12 >= s.size || index >= 1<<52 {
 		return 0, vmFaultSIGBUS
+	}
+	if s.host != "" {
+		// filemap_fault: async readahead on a hit (unless retried), the
+		// synchronous read-around on a miss (pagecache.go).
+		if _, ok := s.cache[index]; ok {
+			if vmf.flags&faultFlagTried == 0 {
+				v.asyncMmapReadahead(vmf.vma, s, index)
+			}
+		} else {
+			v.syncMmapReadahead(vmf.vma, s, index)
+		}
 	}
 	p, err := v.shmemGetPage(s, index, true)
 	if err == errNoSpace || err == errHostRead {

@@ -88,8 +88,8 @@ func (v *VCPU) doFaultAround(vmf *vmFault) bool {
 			break // filemap_map_pages: page->index >= max_idx
 		}
 		p, ok := s.cache[idx] // xas_for_each: only cached, uptodate pages
-		if !ok {
-			continue
+		if !ok || s.raMark[idx] {
+			continue // a PG_readahead page is left for filemap_fault's async readahead
 		}
 		a := start + (idx-startPg)<<12
 		slot := vmf.pte - phys.Addr(int64(vmf.address-a)>>12*8)
@@ -97,6 +97,9 @@ func (v *VCPU) doFaultAround(vmf *vmFault) bool {
 			continue // alloc_set_pte: VM_FAULT_NOPAGE for this one
 		}
 		m.fs().pagecache.hits++
+		if s.ra.mmapMiss > 0 {
+			s.ra.mmapMiss--
+		}
 		m.getPage(p)          // page_cache_get_speculative
 		m.pages[p].mapcount++ // page_add_file_rmap
 		v.c.Clock += m.cfg.Costs.PTEUpdate

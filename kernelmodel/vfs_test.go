@@ -208,7 +208,7 @@ func TestFaultAround(t *testing.T) {
 			if n := v.sysRead(int(fd), buf, uint64(len(data))); n != int64(len(data)) {
 				t.Fatalf("read = %d", n)
 			}
-			a := v.mmapFile(0, 20*4096, protRead|protWrite, mapPrivate, fd, 0)
+			a := v.mmapFile(0x40000000, 20*4096, protRead|protWrite, mapPrivate|mapFixed, fd, 0) // 64 KiB-aligned
 			if a < 0 {
 				t.Fatalf("mmap: %d", a)
 			}
@@ -450,6 +450,82 @@ func TestPunchHole(t *testing.T) {
 		}
 		if r := v.sysFallocate(fd, fallocPunchHole|fallocKeepSize, 0, 1<<60); r != 0 {
 			t.Errorf("huge punch = %d", r)
+		}
+	})
+}
+
+// TestMmapReadahead: a cold read fault on a host file reads around it
+// (ra_pages 32 centred on the fault, PG_readahead 8 pages before the
+// end) after fault-around found nothing cached; the next fault's
+// fault-around maps the window's cached pages but the marked one,
+// and a fault on the marked page reads the next window ahead; with
+// MADV_RANDOM a fault reads only its page.
+func TestMmapReadahead(t *testing.T) {
+	dir, _ := hostTree(t)
+	big := bytes.Repeat([]byte{7}, 100*4096)
+	if err := os.WriteFile(filepath.Join(dir, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withFS(t, []string{dir}, 0, 65536, func(v *VCPU, s uint64) {
+		m := v.m
+		fd := v.sysOpenat(atFDCWD, putStr(t, v, s, dir+"/big"), oRdonly, 0)
+		a := v.mmapFile(0x40000000, 100*4096, protRead, mapPrivate|mapFixed, fd, 0) // 64 KiB-aligned: the windows below
+		if fd < 0 || a < 0 {
+			t.Fatalf("open %d mmap %d", fd, a)
+		}
+		addr := uint64(a)
+		sh := m.fs().hostInodes[dir+"/big"].shm
+		cached := func() (lo, hi uint64, n int) {
+			lo = ^uint64(0)
+			for i := range sh.cache {
+				lo, hi, n = min(lo, i), max(hi, i), n+1
+			}
+			return
+		}
+		if !userAccess(v, addr+50*4096, false) {
+			t.Fatal("fault")
+		}
+		if lo, hi, n := cached(); lo != 34 || hi != 65 || n != 32 {
+			t.Errorf("after the cold fault: cached %d-%d (%d pages), want 34-65 (32)", lo, hi, n)
+		}
+		// do_read_fault ran fault-around before filemap_fault read the
+		// pages in: only the faulting page is mapped; the next fault maps
+		// the window.
+		if pte(m, v.curr.mm, addr+51*4096)&tlb.PteP != 0 {
+			t.Error("page 51 mapped by the cold fault")
+		}
+		if !userAccess(v, addr+51*4096, false) {
+			t.Fatal("fault")
+		}
+		mapped := 0
+		for i := uint64(48); i < 64; i++ {
+			if pte(m, v.curr.mm, addr+i*4096)&tlb.PteP != 0 {
+				mapped++
+			} else if i != 58 {
+				t.Errorf("page %d not mapped by fault-around", i)
+			}
+		}
+		if mapped != 15 {
+			t.Errorf("fault-around mapped %d pages, want 15 (the PG_readahead page 58 skipped)", mapped)
+		}
+		if !userAccess(v, addr+58*4096, false) {
+			t.Fatal("fault")
+		}
+		if lo, hi, n := cached(); lo != 34 || hi != 97 || n != 64 {
+			t.Errorf("after the marker fault: cached %d-%d (%d pages), want 34-97 (64)", lo, hi, n)
+		}
+		if !sh.raMark[66] {
+			t.Error("the next window's first page is not PG_readahead")
+		}
+		// MADV_RANDOM: the fault reads its page only
+		if r := v.sysMadvise(addr, 4096*10, 1); r != 0 { // MADV_RANDOM
+			t.Fatalf("madvise = %d", r)
+		}
+		if !userAccess(v, addr+5*4096, false) {
+			t.Fatal("fault")
+		}
+		if _, _, n := cached(); n != 65 {
+			t.Errorf("after a MADV_RANDOM fault: %d pages cached, want 65", n)
 		}
 	})
 }
