@@ -108,3 +108,35 @@ func TestDynamicAuxv(t *testing.T) {
 	emu, _ := runEmu(t, nil, bin, bin)
 	compare(t, native, emu)
 }
+
+// TestHostFilesReadOnly: under emu a guest can read host files below the
+// mounts but not write, truncate, create or delete one (EROFS), and a
+// host path outside every mount does not exist (ENOENT). The binary and
+// its directory are unchanged after the run.
+func TestHostFilesReadOnly(t *testing.T) {
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("gcc not installed")
+	}
+	dir, _ := hostInput(t, nil) // a directory outside the host's /tmp
+	bin := filepath.Join(dir, "hostfiles")
+	if out, err := exec.Command(gcc, "-O2", "-o", bin, filepath.Join("testdata", "dynamic", "hostfiles.c")).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	before, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, _ := runEmu(t, nil, bin)
+	want := "open O_WRONLY: EROFS\nopen O_RDWR: EROFS\nopen O_TRUNC: EROFS\ncreate: EROFS\nunlink: EROFS\noutside the mounts: ENOENT\nread own ELF: ok magic ok\n"
+	if string(emu.stdout) != want || emu.status != 0 {
+		t.Errorf("status %d, stdout:\n%s\nwant:\n%s", emu.status, emu.stdout, want)
+	}
+	after, err := os.ReadFile(bin)
+	if err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the binary changed (%v)", err)
+	}
+	if _, err := os.Stat(bin + ".new"); err == nil {
+		t.Error("a file was created on the host")
+	}
+}
