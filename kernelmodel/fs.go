@@ -558,6 +558,16 @@ const (
 type statInfo struct {
 	dev, ino, mode, rdev, size, blksize uint64
 	nlink, mtime                        uint64 // 0: 1 and the epoch
+	blocks                              uint64 // st_blocks if hostBlocks
+	hostBlocks                          bool
+}
+
+// stBlocks is st_blocks: the host's for a host file, else the size.
+func (s statInfo) stBlocks() uint64 {
+	if s.hostBlocks {
+		return s.blocks
+	}
+	return (s.size + 511) / 512
 }
 
 // mkdev is new_encode_dev for a stat's st_dev/st_rdev.
@@ -623,7 +633,7 @@ func (v *VCPU) putStat(addr uint64, s statInfo) int64 {
 	le.PutUint64(b[40:], s.rdev)
 	le.PutUint64(b[48:], s.size)
 	le.PutUint64(b[56:], s.blksize)
-	le.PutUint64(b[64:], (s.size+511)/512)
+	le.PutUint64(b[64:], s.stBlocks())
 	now := uint64(realtimeEpoch)
 	if s.mtime != 0 {
 		now = s.mtime

@@ -27,7 +27,7 @@ const (
 
 // stat returns what struct stat shows for a tmpfs or host inode.
 func (n *inode) stat() statInfo {
-	s := statInfo{dev: n.dev, ino: n.ino, mode: uint64(n.mode), blksize: 4096, nlink: uint64(n.nlink), mtime: n.mtime}
+	s := statInfo{dev: n.dev, ino: n.ino, mode: uint64(n.mode), blksize: 4096, nlink: uint64(n.nlink), mtime: n.mtime, blocks: n.blocks, hostBlocks: n.host}
 	switch n.kind {
 	case inoDir:
 		s.mode |= sIFDIR
@@ -253,7 +253,7 @@ func (v *VCPU) sysStatx(dirfd int64, upath, flags, mask, buf uint64) int64 {
 	le.PutUint16(b[28:], uint16(s.mode))
 	le.PutUint64(b[32:], s.ino)
 	le.PutUint64(b[40:], s.size)
-	le.PutUint64(b[48:], (s.size+511)/512)
+	le.PutUint64(b[48:], s.stBlocks())
 	t := uint64(realtimeEpoch)
 	if s.mtime != 0 {
 		t = s.mtime

@@ -50,6 +50,7 @@ type inode struct {
 	host     bool              // a host inode (read-only)
 	synth    bool              // a directory on the way to a host mount
 	mtime    uint64            // seconds
+	blocks   uint64            // a host file's st_blocks (its allocation, for du)
 }
 
 // st_dev numbers: tmpfs instances and the host mounts.
@@ -214,6 +215,7 @@ func (fs *vfs) hostInode(p string) *inode {
 	}
 	fs.nextIno++
 	n := &inode{ino: fs.nextIno, dev: devHost, mode: uint32(fi.Mode().Perm()), nlink: 1, host: true, mtime: uint64(fi.ModTime().Unix())}
+	n.blocks, n.nlink = hostBlocks(fi, n.nlink)
 	switch {
 	case fi.Mode().IsRegular():
 		n.kind = inoReg
