@@ -42,10 +42,16 @@ func (m *Machine) execDynamic(im *elfload.Image, data []byte, path string, argv,
 	fs := m.fs()
 	// The executable's page cache: the bytes execve read (the file the
 	// kernel opened), shared with later opens of the same path.
-	exeFile := &shmemFile{name: exe, size: uint64(len(data)), cache: map[uint64]phys.PFN{}, host: exe, backing: data}
-	fs.nextIno++
-	exeFile.ino = &inode{kind: inoReg, ino: fs.nextIno, dev: devHost, mode: 0o755, nlink: 1, host: true, shm: exeFile}
-	fs.hostInodes[exe] = exeFile.ino
+	var exeFile *shmemFile
+	if n := fs.hostInode(exe); n != nil && n.kind == inoReg {
+		exeFile = n.shm
+	} else { // not a host file (a test's image): an inode of its own
+		exeFile = &shmemFile{name: exe, cache: map[uint64]phys.PFN{}, host: exe}
+		fs.nextIno++
+		exeFile.ino = &inode{kind: inoReg, ino: fs.nextIno, dev: devHost, mode: 0o755, nlink: 1, host: true, shm: exeFile}
+		fs.hostInodes[exe] = exeFile.ino
+	}
+	exeFile.backing, exeFile.size = data, uint64(len(data))
 
 	first := im.Segments[0].Vaddr &^ 0xfff
 	var bias uint64
