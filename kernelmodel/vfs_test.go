@@ -155,6 +155,19 @@ func TestVFSPathsAndErrnos(t *testing.T) {
 		if r := v.sysNewfstatat(atFDCWD, p(dir+"/sub/up"), s, atSymlinkNofoll); r != 0 || uint32(getWord(t, v, s+24))&0o170000 != sIFLNK {
 			t.Errorf("lstat: %d mode %o", r, uint32(getWord(t, v, s+24)))
 		}
+		// statx: the same stat in struct statx
+		if r := v.sysStatx(atFDCWD, p(dir+"/sub/up"), 0, statxBasicStats, s); r != 0 {
+			t.Errorf("statx = %d", r)
+		}
+		if size, mode, mask := getWord(t, v, s+40), uint16(getWord(t, v, s+24)>>32), uint32(getWord(t, v, s)); size != uint64(len(data)) || uint32(mode)&0o170000 != sIFREG || mask != statxBasicStats {
+			t.Errorf("statx: size %d mode %o mask %#x", size, mode, mask)
+		}
+		if r := v.sysStatx(atFDCWD, p(dir+"/sub/up"), atSymlinkNofoll, statxBasicStats, s); r != 0 || uint32(uint16(getWord(t, v, s+24)>>32))&0o170000 != sIFLNK {
+			t.Errorf("statx AT_SYMLINK_NOFOLLOW: %d", r)
+		}
+		if r := v.sysStatx(atFDCWD, p(dir+"/nope"), 0, statxBasicStats, s); r != -ENOENT {
+			t.Errorf("statx missing = %d", r)
+		}
 		// getdents64 of the host directory and of /tmp
 		names := func(path string) []string {
 			fd := v.sysOpenat(atFDCWD, p(path), oRdonly|oDirectory, 0)
