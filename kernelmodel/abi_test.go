@@ -217,7 +217,7 @@ func putStr(t *testing.T, v *VCPU, addr uint64, s string) uint64 {
 func TestSyscallErrnos(t *testing.T) {
 	withUser(t, 2, func(v *VCPU, s uint64) {
 		p := func(str string) uint64 { return putStr(t, v, s+2048, str) }
-		open := func(path string, flags uint64) int64 { return v.sysOpenat(atFDCWD, p(path), flags) }
+		open := func(path string, flags uint64) int64 { return v.sysOpenat(atFDCWD, p(path), flags, 0) }
 		set := func(w ...uint64) uint64 { putWords(t, v, s+3072, w...); return s + 3072 }
 		cases := []struct {
 			name string
@@ -287,12 +287,12 @@ func TestSyscallErrnos(t *testing.T) {
 			{"ioctl unknown command", func() int64 { return v.sysIoctl(1, 0x1234abcd, s) }, -ENOTTY},
 			{"ioctl bad fd", func() int64 { return v.sysIoctl(77, 0x5401, s) }, -EBADF},
 			{"open missing", func() int64 { return open("/etc/passwd", oRdonly) }, -ENOENT},
-			{"open O_CREAT", func() int64 { return open("/tmp/x", oCreat|oWronly) }, -EROFS},
-			{"open directory", func() int64 { return open("/proc", oRdonly) }, -ENOENT},
+			{"open O_CREAT", func() int64 { return open("/proc/x", oCreat|oWronly) }, -EROFS},
+			{"open directory for writing", func() int64 { return open("/proc", oWronly) }, -EISDIR},
 			{"open maps for write", func() int64 { return open("/proc/self/maps", oWronly) }, -EACCES},
 			{"open clear_refs for read", func() int64 { return open("/proc/self/clear_refs", oRdonly) }, -EACCES},
 			{"open O_DIRECTORY file", func() int64 { return open("/dev/null", oDirectory) }, -ENOTDIR},
-			{"open relative to a file", func() int64 { return v.sysOpenat(1, p("x"), 0) }, -ENOTDIR},
+			{"open relative to a file", func() int64 { return v.sysOpenat(1, p("x"), 0, 0) }, -ENOTDIR},
 			{"open /dev/null", func() int64 { return open("/dev/null", oRdwr) }, 3},
 			{"read /dev/null", func() int64 { return v.sysRead(3, s, 8) }, 0},
 			{"write /dev/null", func() int64 { return v.sysWrite(3, s, 8) }, 8},
@@ -335,10 +335,10 @@ func TestSyscallErrnos(t *testing.T) {
 			{"readlink /proc/<pid>/exe", func() int64 {
 				return v.sysReadlinkat(atFDCWD, p("/proc/"+strconv.Itoa(v.curr.tgid)+"/exe"), s, 64)
 			}, int64(len("/bin/test"))},
-			{"access missing", func() int64 { return v.sysFaccessat(atFDCWD, p("/etc/ld.so.preload"), rOK) }, -ENOENT},
-			{"access maps W_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), wOK) }, -EACCES},
-			{"access maps R_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), rOK) }, 0},
-			{"access bad mode", func() int64 { return v.sysFaccessat(atFDCWD, p("/"), 8) }, -EINVAL},
+			{"access missing", func() int64 { return v.sysFaccessat(atFDCWD, p("/etc/ld.so.preload"), rOK, 0) }, -ENOENT},
+			{"access maps W_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), wOK, 0) }, -EACCES},
+			{"access maps R_OK", func() int64 { return v.sysFaccessat(atFDCWD, p("/proc/self/maps"), rOK, 0) }, 0},
+			{"access bad mode", func() int64 { return v.sysFaccessat(atFDCWD, p("/"), 8, 0) }, -EINVAL},
 			{"mmap hint taken", func() int64 { return v.sysMmap(0x10000000, 8192, protRead, mapPrivate|mapAnonymous, -1) }, 0x10000000},
 			{"mmap hint taken rounded", func() int64 { return v.sysMmap(0x20000001, 4096, protRead, mapPrivate|mapAnonymous, -1) }, 0x20001000},
 			{"mmap hint below mmap_min_addr", func() int64 {
@@ -875,7 +875,7 @@ func TestSignalHandlers(t *testing.T) {
 func TestGeneratedFilesThroughFDs(t *testing.T) {
 	withUser(t, 2, func(v *VCPU, s uint64) {
 		path := putStr(t, v, s+2048, "/sys/devices/system/cpu/online")
-		fd := int(v.sysOpenat(atFDCWD, path, oRdonly|oCloexec))
+		fd := int(v.sysOpenat(atFDCWD, path, oRdonly|oCloexec, 0))
 		if fd < 0 {
 			t.Fatalf("open: %d", fd)
 		}

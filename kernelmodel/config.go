@@ -131,6 +131,14 @@ type Config struct {
 	// Seed keys the guest's randomness: the AT_RANDOM bytes, getrandom(2)
 	// and /dev/urandom (emu run's -seed).
 	Seed uint64
+	// The guest file system (vfs.go): TmpfsBytes is the size limit of the
+	// tmpfs at /tmp and /dev/shm together (0: unlimited); ROMounts are the
+	// host directories (or files) the guest sees read-only below the same
+	// paths; FaultAroundBytes is fault_around_bytes (mm/memory.c, v5.10:
+	// 65536; 4096 or less turns fault-around off).
+	TmpfsBytes       uint64
+	ROMounts         []string
+	FaultAroundBytes uint64
 }
 
 // TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's
@@ -164,6 +172,9 @@ func DefaultConfig() Config {
 		CPUCosts:  cpu.DefaultCosts(),
 		IPICosts:  ipi.DefaultCostModel(),
 		Costs:     DefaultCostModel(),
+
+		TmpfsBytes:       64 << 20,
+		FaultAroundBytes: 65536,
 	}
 }
 

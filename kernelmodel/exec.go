@@ -32,9 +32,14 @@ func (m *Machine) Load(data []byte, argv []string) error {
 // segment, and a stack holding argc, argv, envp and the auxiliary vector
 // (create_elf_tables), and its first thread on CPU 0. path is the
 // executable's name as execve received it (AT_EXECFN, /proc/self/exe).
-// Segments are populated eagerly (the model has no page cache): their
-// pages are private anonymous pages with contents, so text never faults.
+// A static executable's segments are populated eagerly: their pages are
+// private anonymous pages with contents, so text never faults (the
+// built-in workloads' counts depend on it). PIE and dynamically linked
+// programs go through execDynamic (elfdyn.go) and the page cache.
 func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
+	if dim, err := elfload.Parse(data); err == nil && (dim.PIE || dim.Interp != "") {
+		return m.execDynamic(dim, data, path, argv, envp) // elfdyn.go
+	}
 	im, err := elfload.Load(data)
 	if err != nil {
 		return err
@@ -134,6 +139,7 @@ type execHeader struct {
 	phdr         uint64 // load_addr + e_phoff
 	phent, phnum uint64
 	entry        uint64
+	base         uint64            // AT_BASE: the interpreter's load address (0: none)
 	offsets      map[uint64]uint64 // p_vaddr → p_offset of each PT_LOAD
 }
 
@@ -345,7 +351,7 @@ func (m *Machine) setupArgs(mm *MM, stack *VMA, path string, argv, envp []string
 		atPhdr, h.phdr,
 		atPhent, h.phent,
 		atPhnum, h.phnum,
-		atBase, 0,
+		atBase, h.base,
 		atFlags, 0,
 		atEntry, h.entry,
 		atUID, guestUID,

@@ -15,9 +15,8 @@ import (
 // slot refers to it or a VMA maps it (shmemRelease checks both); then the
 // cache is truncated.
 //
-// Not modelled: fault-around (do_fault_around / filemap_map_pages maps up
-// to fault_around_bytes of cached pages on a read fault; here a read fault
-// maps one page), the page lock, dirty/writeback accounting (shmem has
+// The same page cache holds tmpfs files and the host's read-only files
+// (vfs.go); fault-around is in pagecache.go. Not modelled: the page lock, dirty/writeback accounting (shmem has
 // none that matters here), seals, MFD_HUGETLB, swap.
 
 // Syscall numbers and constants for memfd and file I/O.
@@ -48,6 +47,18 @@ type shmemFile struct {
 	cache map[uint64]phys.PFN // page cache; iterated only through indexes()
 	opens int                 // fd-table slots referring to the file
 	freed bool
+	// host is the host file whose pages the cache holds (read-only: the
+	// pages are read in on first access, never written back); "" for
+	// shmem.
+	host    string
+	backing []byte // the host file's bytes when already read (the executable, the interpreter)
+	tmpfs   bool   // a tmpfs file: its pages count against the size limit
+	linked  bool   // a tmpfs file with a name (not unlinked)
+	// ra and raMark are a host file's readahead state (struct
+	// file_ra_state, per inode here) and its PG_readahead pages.
+	ra     raState
+	raMark map[uint64]bool
+	ino    *inode // the inode (tmpfs and host files)
 }
 
 // indexes returns the cached page indexes >= from, sorted.
@@ -89,23 +100,47 @@ func (v *VCPU) sysMemfdCreate(uname, flags uint64) int64 {
 	return v.curr.mm.installFDFrom(&file{kind: fileMemfd, shm: s, flags: oRdwr}, 0, flags&mfdCloexec != 0)
 }
 
-// shmemGetPage models shmem_getpage_gfp: the cached page at index, or (if
-// alloc, SGP_CACHE/SGP_WRITE) a new zeroed page added to the cache with
-// the cache's reference and put on the LRU. It returns 0 for a hole when
-// !alloc (SGP_READ).
+// shmemGetPage models find_get_page and, on a miss, the page's creation:
+// for shmem shmem_getpage_gfp (if alloc, SGP_CACHE/SGP_WRITE: a new
+// zeroed page, charged against the tmpfs size limit; !alloc, SGP_READ: 0
+// for a hole), for a host file the read of a page cache miss
+// (filemap_fault → page_cache_sync_readahead → ->readpage, one page):
+// a new page filled from the host file, a hole only at or beyond i_size.
+// The cache holds one reference on each page; the page goes on the LRU.
 func (v *VCPU) shmemGetPage(s *shmemFile, index uint64, alloc bool) (phys.PFN, error) {
 	m := v.m
+	fs := m.fs()
 	if p, ok := s.cache[index]; ok {
+		fs.pagecache.hits++
 		return p, nil
 	}
-	if !alloc {
+	if s.host != "" {
+		if index >= (s.size+0xfff)>>12 {
+			return 0, nil
+		}
+	} else if !alloc {
 		return 0, nil
+	}
+	fs.pagecache.misses++
+	if s.tmpfs && fs.tmpfsLimit != 0 && fs.tmpfsPages >= fs.tmpfsLimit {
+		return 0, errNoSpace // shmem_inode_acct_block: the size= limit
 	}
 	p, err := m.allocPage() // refcount 1: the page cache's reference
 	if err != nil {
 		return 0, err
 	}
-	v.spend(m.cfg.Costs.AllocPage + m.cfg.Costs.ZeroPage)
+	if s.host != "" {
+		if err := s.readPage(index, m.mem.Frame(p)[:]); err != nil {
+			m.putPage(p)
+			return 0, err
+		}
+		v.spend(m.cfg.Costs.AllocPage + m.cfg.Costs.CopyPage)
+	} else {
+		v.spend(m.cfg.Costs.AllocPage + m.cfg.Costs.ZeroPage)
+	}
+	if s.tmpfs {
+		fs.tmpfsPages++
+	}
 	s.cache[index] = p
 	v.lruCacheAdd(p)
 	return p, nil
@@ -114,8 +149,8 @@ func (v *VCPU) shmemGetPage(s *shmemFile, index uint64, alloc bool) (phys.PFN, e
 // shmemRelease frees the page cache of a file that no fd and no VMA refers
 // to any more (the final iput → shmem_evict_inode → truncate).
 func (v *VCPU) shmemRelease(s *shmemFile) {
-	if s.freed || s.opens > 0 {
-		return
+	if s.freed || s.opens > 0 || s.linked || s.host != "" {
+		return // a named tmpfs file keeps its pages; a host file's cache stays
 	}
 	for _, mm := range v.m.mms {
 		for _, vma := range mm.vmas {
@@ -144,6 +179,9 @@ func (v *VCPU) shmemTruncatePages(s *shmemFile, from uint64) {
 		p := s.cache[i]
 		delete(s.cache, i)
 		v.m.putPage(p)
+		if s.tmpfs {
+			v.m.fs().tmpfsPages--
+		}
 	}
 }
 
@@ -157,8 +195,8 @@ func (v *VCPU) sysFtruncate(fd int, length uint64) int64 {
 	if f == nil {
 		return -EBADF
 	}
-	if f.shm == nil {
-		return -EINVAL
+	if f.shm == nil || !f.canWrite() || f.shm.host != "" {
+		return -EINVAL // do_sys_ftruncate: not FMODE_WRITE
 	}
 	if int64(length) < 0 {
 		return -EINVAL
@@ -257,6 +295,9 @@ func (v *VCPU) shmemWrite(s *shmemFile, buf, n, pos uint64) int64 {
 	for done := uint64(0); done < n; {
 		at := pos + done
 		chunk := min(n-done, 4096-at&0xfff)
+		if s.host != "" {
+			return -EBADF // never reached: host files are opened read-only
+		}
 		p, err := v.shmemGetPage(s, at>>12, true)
 		if err != nil {
 			if done == 0 {
@@ -279,6 +320,14 @@ func (v *VCPU) fileRW(f *file, buf, n uint64, pos int64, write bool) int64 {
 	at := f.pos
 	if pos >= 0 {
 		at = uint64(pos)
+	}
+	if write && f.flags&oAppend != 0 {
+		// generic_write_checks: IOCB_APPEND writes at i_size (pwrite too,
+		// as pwrite(2) BUGS says)
+		at = f.shm.size
+		if pos < 0 {
+			f.pos = at
+		}
 	}
 	var ret int64
 	if write {
@@ -337,6 +386,13 @@ func (v *VCPU) mmapFile(addr, length, prot, flags uint64, fd int64, off uint64) 
 	if f.shm == nil {
 		return -ENODEV // no mmap file operation
 	}
+	// do_mmap: the open mode bounds the mapping.
+	if !f.canRead() || (typ == mapShared && prot&protWrite != 0 && !f.canWrite()) {
+		return -EACCES
+	}
+	if f.flags&oAppend != 0 && typ == mapShared && prot&protWrite != 0 {
+		return -EACCES
+	}
 	v.mmapWriteLock(mm)
 	defer v.mmapWriteUnlock(mm)
 	addr, errno := v.getUnmappedAreaLocked(mm, addr, length, flags)
@@ -344,6 +400,9 @@ func (v *VCPU) mmapFile(addr, length, prot, flags uint64, fd int64, off uint64) 
 		return errno
 	}
 	vf := mmapVMFlags(prot, typ)
+	if !f.canWrite() {
+		vf &^= VM_MAYWRITE | VM_SHARED // do_mmap: MAP_SHARED of a read-only file
+	}
 	vma := &VMA{start: addr, end: addr + length, flags: vf, name: f.shm.name, file: f.shm,
 		fileBias: int64(pgoff) - int64(addr>>12)}
 	mm.insertVMA(vma)
@@ -377,9 +436,26 @@ func (v *VCPU) shmemFault(vmf *vmFault) (phys.PFN, int) {
 	if index<<12 >= s.size || index >= 1<<52 {
 		return 0, vmFaultSIGBUS
 	}
+	if s.host != "" {
+		// filemap_fault: async readahead on a hit (unless retried), the
+		// synchronous read-around on a miss (pagecache.go).
+		if _, ok := s.cache[index]; ok {
+			if vmf.flags&faultFlagTried == 0 {
+				v.asyncMmapReadahead(vmf.vma, s, index)
+			}
+		} else {
+			v.syncMmapReadahead(vmf.vma, s, index)
+		}
+	}
 	p, err := v.shmemGetPage(s, index, true)
+	if err == errNoSpace || err == errHostRead {
+		return 0, vmFaultSIGBUS // vmf_error(-ENOSPC), filemap_fault's -EIO
+	}
 	if err != nil {
 		return 0, vmFaultOOM
+	}
+	if p == 0 {
+		return 0, vmFaultSIGBUS
 	}
 	v.m.getPage(p) // find_lock_entry's reference, handed to the PTE
 	return p, 0
@@ -417,10 +493,17 @@ func (v *VCPU) finishFault(vmf *vmFault, page phys.PFN, cow bool) bool {
 	return true
 }
 
-// doReadFault models do_read_fault (without fault-around): map the cache
-// page with vm_page_prot — read-only for a private mapping, writable
-// (clean) for a shared writable one.
+// doReadFault models do_read_fault (mm/memory.c, v5.10): with
+// fault_around_bytes above one page, do_fault_around first maps the
+// cached pages around the address (shmem_vm_ops and the host files'
+// generic_file_vm_ops both have .map_pages = filemap_map_pages), and if
+// that mapped the faulting page the fault is done; otherwise __do_fault
+// gets the page and finish_fault maps it with vm_page_prot — read-only
+// for a private mapping, writable (clean) for a shared writable one.
 func (v *VCPU) doReadFault(vmf *vmFault) int {
+	if v.m.faultAroundPages() > 1 && v.doFaultAround(vmf) {
+		return 0 // VM_FAULT_NOPAGE
+	}
 	p, ret := v.shmemFault(vmf)
 	if ret != 0 {
 		return ret

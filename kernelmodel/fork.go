@@ -139,6 +139,7 @@ func (v *VCPU) dupMMap(mm, old *MM) int64 {
 	old.revokeOps++
 	v.mmapWriteLock(mm) // mmap_write_lock_nested: never contended
 	mm.brk, mm.mmapBase = old.brk, old.mmapBase
+	mm.cwd = old.cwd // copy_fs
 	var err int64
 	for _, src := range old.vmas {
 		if src.flags&VM_DONTCOPY != 0 {

@@ -2,7 +2,6 @@ package kernelmodel
 
 import (
 	"encoding/binary"
-	"strconv"
 	"strings"
 )
 
@@ -22,6 +21,8 @@ type file struct {
 	proc  *procFile  // fileProc
 	pipe  *pipe      // filePipe
 	flags uint64     // f_flags: O_ACCMODE, O_APPEND, O_NONBLOCK
+	path  string     // fileReg, fileDir: the canonical path it was opened by
+	ino   *inode     // fileReg, fileDir (nil for a modelled directory)
 }
 
 const (
@@ -34,6 +35,8 @@ const (
 	fileURandom // /dev/urandom, /dev/random
 	fileProc    // a generated read-only procfs/sysfs file, or pagemap
 	filePipe    // one end of a pipe
+	fileReg     // a tmpfs or host regular file (shm is its page cache)
+	fileDir     // a directory (getdents64, a dirfd)
 )
 
 // open(2) flags (include/uapi/asm-generic/fcntl.h).
@@ -181,6 +184,9 @@ func (v *VCPU) sysRead(fd int, buf, n uint64) int64 {
 func (v *VCPU) fileRead(f *file, buf, n uint64, pos int64) int64 {
 	if f.kind == fileUffd {
 		return v.userfaultfdRead(f.uffd, buf, n)
+	}
+	if f.kind == fileDir {
+		return -EISDIR
 	}
 	if f.shm != nil {
 		return v.fileRW(f, buf, n, pos, false)
@@ -344,8 +350,12 @@ func (v *VCPU) sysLseek(fd int, off int64, whence uint64) int64 {
 			return -EINVAL
 		}
 		return 0
-	case fileMemfd:
+	case fileMemfd, fileReg:
 		size = int64(f.shm.size)
+	case fileDir:
+		if whence != seekSet || off != 0 {
+			return -EINVAL // the model's directory position is an entry index: rewind only
+		}
 	case fileProc:
 		if whence == seekEnd {
 			return -EINVAL
@@ -510,31 +520,6 @@ func absPath(path string) string {
 	return "/" + strings.Join(out, "/")
 }
 
-// cleanPath is absPath with the current process's /proc/<pid> and
-// /proc/thread-self read as /proc/self.
-func (v *VCPU) cleanPath(path string) string {
-	var out []string
-	for _, c := range strings.Split(path, "/") {
-		switch c {
-		case "", ".":
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) >= 2 && out[0] == "proc" {
-		t := v.curr
-		switch out[1] {
-		case strconv.Itoa(t.tgid), "thread-self":
-			out[1] = "self"
-		}
-	}
-	return "/" + strings.Join(out, "/")
-}
-
 // directories that exist (for access, stat and O_DIRECTORY); nothing can be
 // listed.
 var knownDirs = map[string]bool{"/": true, "/dev": true, "/proc": true, "/proc/self": true, "/sys": true, "/sys/devices": true, "/sys/devices/system": true, "/sys/devices/system/cpu": true}
@@ -560,91 +545,6 @@ func lookupFile(path string) (kind int, pf *procFile, ok bool) {
 	return 0, nil, false
 }
 
-// sysOpenat models openat for the modelled files. Relative paths resolve
-// against "/" (dirfd must then be AT_FDCWD); O_CREAT of a missing file is
-// -EROFS (no file system to create it on), of an existing one with O_EXCL
-// -EEXIST.
-// resolvePath reads a path argument and resolves it as the *at syscalls
-// do (do_filp_open's path walk, reduced to the model's flat namespace): an
-// empty path is -ENOENT.
-func (v *VCPU) resolvePath(dirfd int64, path uint64) (string, int64) {
-	name, err := v.strncpyFromUser(path, 4096)
-	if err != 0 {
-		return "", err
-	}
-	if name == "" {
-		return "", -ENOENT
-	}
-	return v.dirPath(dirfd, name)
-}
-
-// dirPath resolves a non-empty name against dirfd: a relative name needs
-// AT_FDCWD, since no open file is a directory (-EBADF for a closed fd,
-// -ENOTDIR otherwise).
-func (v *VCPU) dirPath(dirfd int64, name string) (string, int64) {
-	if name[0] != '/' && int32(dirfd) != atFDCWD {
-		if v.curr.mm.fd(int(int32(dirfd))) == nil {
-			return "", -EBADF
-		}
-		return "", -ENOTDIR
-	}
-	return v.cleanPath(name), 0
-}
-
-func (v *VCPU) sysOpenat(dirfd int64, path, flags uint64) int64 {
-	p, err := v.resolvePath(dirfd, path)
-	if err != 0 {
-		return err
-	}
-	kind, pf, ok := lookupFile(p)
-	if !ok {
-		if knownDirs[p] {
-			if flags&oAccMode != oRdonly || flags&oCreat != 0 {
-				return -EISDIR
-			}
-			return -ENOENT // directories cannot be opened in the model
-		}
-		if flags&oCreat != 0 {
-			return -EROFS
-		}
-		return -ENOENT
-	}
-	if flags&(oCreat|oExcl) == oCreat|oExcl {
-		return -EEXIST
-	}
-	if flags&oDirectory != 0 {
-		return -ENOTDIR
-	}
-	if flags&oAccMode == 3 {
-		return -EINVAL // no FMODE_READ/FMODE_WRITE combination for 3 on these files
-	}
-	mm := v.curr.mm
-	cloexec := flags&oCloexec != 0
-	if kind == fileStdio {
-		i := int(p[len(p)-1] - '0')
-		switch p {
-		case "/dev/stdin":
-			i = 0
-		case "/dev/stdout":
-			i = 1
-		case "/dev/stderr":
-			i = 2
-		}
-		return mm.installFDFrom(&file{kind: fileStdio, stdio: i, flags: flags & (oAccMode | oAppend | oNonblock)}, 0, cloexec)
-	}
-	if pf != nil && flags&oAccMode != oRdonly && !pf.writable {
-		return -EACCES // even root: procfs checks the mode of these 0444 files against the task
-	}
-	if kind == fileClearRefs && flags&oAccMode == oRdonly {
-		return -EACCES // 0200
-	}
-	f := &file{kind: kind, proc: pf, flags: flags & (oAccMode | oAppend | oNonblock)}
-	if pf != nil && pf.pagemap {
-		f.proc = &procFile{pagemap: true} // pagemap_open
-	}
-	return mm.installFDFrom(f, 0, cloexec)
-}
-
 // File modes (include/uapi/linux/stat.h).
 const (
 	sIFIFO = 0o010000
@@ -657,6 +557,17 @@ const (
 // statInfo is what the model reports in struct stat.
 type statInfo struct {
 	dev, ino, mode, rdev, size, blksize uint64
+	nlink, mtime                        uint64 // 0: 1 and the epoch
+	blocks                              uint64 // st_blocks if hostBlocks
+	hostBlocks                          bool
+}
+
+// stBlocks is st_blocks: the host's for a host file, else the size.
+func (s statInfo) stBlocks() uint64 {
+	if s.hostBlocks {
+		return s.blocks
+	}
+	return (s.size + 511) / 512
 }
 
 // mkdev is new_encode_dev for a stat's st_dev/st_rdev.
@@ -682,6 +593,11 @@ func statOf(f *file, path string) statInfo {
 		return statInfo{dev: 12, ino: uint64(f.stdio) + 1, mode: sIFIFO | 0o600, blksize: 4096}
 	case fileMemfd:
 		return statInfo{dev: 1, ino: 1000, mode: sIFREG | 0o777, size: f.shm.size, blksize: 4096}
+	case fileReg, fileDir:
+		if f.ino != nil {
+			return f.ino.stat()
+		}
+		return statInfo{dev: 4, ino: 2, mode: sIFDIR | 0o555, size: 0, blksize: 1024}
 	case fileClearRefs:
 		return statInfo{dev: 4, ino: 2, mode: sIFREG | 0o200, blksize: 1024}
 	case fileProc:
@@ -710,16 +626,19 @@ func (v *VCPU) putStat(addr uint64, s statInfo) int64 {
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], s.dev)
 	le.PutUint64(b[8:], s.ino)
-	le.PutUint64(b[16:], 1) // st_nlink
+	le.PutUint64(b[16:], max(s.nlink, 1)) // st_nlink
 	le.PutUint32(b[24:], uint32(s.mode))
 	le.PutUint32(b[28:], guestUID)
 	le.PutUint32(b[32:], guestGID)
 	le.PutUint64(b[40:], s.rdev)
 	le.PutUint64(b[48:], s.size)
 	le.PutUint64(b[56:], s.blksize)
-	le.PutUint64(b[64:], (s.size+511)/512)
+	le.PutUint64(b[64:], s.stBlocks())
 	now := uint64(realtimeEpoch)
-	le.PutUint64(b[72:], now) // st_atime, st_mtime, st_ctime: the epoch
+	if s.mtime != 0 {
+		now = s.mtime
+	}
+	le.PutUint64(b[72:], now) // st_atime, st_mtime, st_ctime
 	le.PutUint64(b[88:], now)
 	le.PutUint64(b[104:], now)
 	return v.copyToUser(addr, b)
@@ -733,78 +652,6 @@ func (v *VCPU) sysFstat(fd int, buf uint64) int64 {
 	return v.putStat(buf, statOf(f, ""))
 }
 
-// sysNewfstatat models newfstatat (and stat/lstat with dirfd AT_FDCWD):
-// AT_EMPTY_PATH with "" is fstat of dirfd, as glibc ≥ 2.33 implements
-// fstat.
-func (v *VCPU) sysNewfstatat(dirfd int64, path, buf, flags uint64) int64 {
-	if flags&^uint64(atEmptyPath|atSymlinkNofoll|0x800) != 0 { // 0x800: AT_NO_AUTOMOUNT
-		return -EINVAL
-	}
-	name, err := v.strncpyFromUser(path, 4096)
-	if err != 0 {
-		return err
-	}
-	if name == "" {
-		if flags&atEmptyPath == 0 {
-			return -ENOENT
-		}
-		if int32(dirfd) == atFDCWD {
-			return v.putStat(buf, statInfo{dev: 1, ino: 2, mode: sIFDIR | 0o755, size: 4096, blksize: 4096})
-		}
-		return v.sysFstat(int(int32(dirfd)), buf)
-	}
-	p, err := v.dirPath(dirfd, name)
-	if err != 0 {
-		return err
-	}
-	if p == "/proc/self/exe" {
-		if flags&atSymlinkNofoll != 0 {
-			return v.putStat(buf, statInfo{dev: 4, ino: 4, mode: sIFLNK | 0o777, size: uint64(len(v.curr.mm.exe)), blksize: 1024})
-		}
-		// the executable itself (the model keeps no file: size 0)
-		return v.putStat(buf, statInfo{dev: 1, ino: 5, mode: sIFREG | 0o755, blksize: 4096})
-	}
-	if knownDirs[p] {
-		return v.putStat(buf, statInfo{dev: 1, ino: 2, mode: sIFDIR | 0o555, size: 4096, blksize: 4096})
-	}
-	kind, pf, ok := lookupFile(p)
-	if !ok {
-		return -ENOENT
-	}
-	f := &file{kind: kind, proc: pf}
-	if kind == fileStdio {
-		return v.putStat(buf, statOf(&file{kind: fileStdio, stdio: 1}, p))
-	}
-	return v.putStat(buf, statOf(f, p))
-}
-
-// sysReadlinkat models readlinkat for the one symlink the model has,
-// /proc/self/exe: the path execve was given. The result is not
-// NUL-terminated and is truncated to bufsiz.
-func (v *VCPU) sysReadlinkat(dirfd int64, path, buf uint64, bufsiz int64) int64 {
-	if bufsiz <= 0 {
-		return -EINVAL
-	}
-	p, err := v.resolvePath(dirfd, path)
-	if err != 0 {
-		return err
-	}
-	if p != "/proc/self/exe" {
-		if _, _, ok := lookupFile(p); ok || knownDirs[p] {
-			return -EINVAL // not a symlink
-		}
-		return -ENOENT
-	}
-	target := []byte(v.curr.mm.exe)
-	if int64(len(target)) > bufsiz {
-		target = target[:bufsiz]
-	}
-	if err := v.copyToUser(buf, target); err != 0 {
-		return err
-	}
-	return int64(len(target))
-}
-
 // access mode bits.
 const (
 	xOK = 1
@@ -812,50 +659,21 @@ const (
 	rOK = 4
 )
 
-// sysFaccessat models access/faccessat for root: a modelled path exists
-// (-ENOENT otherwise); write access to a read-only procfs file is
-// refused, execute access to anything but a directory is refused
-// (-EACCES: no execute bit is set).
-func (v *VCPU) sysFaccessat(dirfd int64, path, mode uint64) int64 {
-	if mode&^uint64(rOK|wOK|xOK) != 0 {
-		return -EINVAL
-	}
-	p, err := v.resolvePath(dirfd, path)
-	if err != 0 {
-		return err
-	}
-	if knownDirs[p] {
-		return 0
-	}
-	if p == "/proc/self/exe" {
-		return 0
-	}
-	kind, pf, ok := lookupFile(p)
-	if !ok {
-		return -ENOENT
-	}
-	if mode&xOK != 0 {
-		return -EACCES
-	}
-	if mode&wOK != 0 && pf != nil && !pf.writable {
-		return -EACCES
-	}
-	if mode&rOK != 0 && kind == fileClearRefs {
-		return -EACCES
-	}
-	return 0
-}
-
-// sysGetcwd: the working directory is "/". Returns the length including
-// the NUL, -ERANGE if size is too small.
+// sysGetcwd models getcwd: the working directory with its NUL; -ERANGE
+// if size is too small.
 func (v *VCPU) sysGetcwd(buf, size uint64) int64 {
-	if size < 2 {
+	cwd := v.curr.mm.cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	b := append([]byte(cwd), 0)
+	if size < uint64(len(b)) {
 		return -ERANGE
 	}
-	if err := v.copyToUser(buf, []byte("/\x00")); err != 0 {
+	if err := v.copyToUser(buf, b); err != 0 {
 		return err
 	}
-	return 2
+	return int64(len(b))
 }
 
 // poll events.

@@ -60,6 +60,7 @@ type Machine struct {
 	exitSignal    int
 	rng           *rand.ChaCha8     // AT_RANDOM, getrandom, /dev/urandom (abi.go)
 	unimplemented map[string]uint64 // -ENOSYS answers by syscall name
+	vfsState      *vfs              // the guest's name space and page-cache counters (vfs.go)
 	lastMonoNS    uint64            // the largest CLOCK_MONOTONIC value returned
 	quit          chan struct{}
 	ctx           context.Context

@@ -79,6 +79,7 @@ type MM struct {
 	files           []*file  // files_struct, shared by the threads
 	brk, startBrk   uint64
 	exe             string                 // the executable's path (/proc/self/exe)
+	cwd             string                 // fs_struct's pwd, canonical ("" is "/"; path.go)
 	argStart        uint64                 // arg_start, arg_end: the argument strings
 	argEnd          uint64                 //
 	envStart        uint64                 // env_start, env_end: the environment strings

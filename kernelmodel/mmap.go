@@ -234,18 +234,7 @@ func (t *mmuGather) tlbRemoveTLBEntry(addr uint64) {
 // tlbFlushMMU models tlb_flush_mmu: flush if anything was batched (x86
 // tlb_flush → flush_tlb_mm_range), then free the batched pages.
 func (v *VCPU) tlbFlushMMU(t *mmuGather) {
-	if t.freedTables || t.clearedPTEs || t.clearedPMDs {
-		stride := uint(12) // tlb_get_unmap_shift
-		if !t.clearedPTEs && t.clearedPMDs {
-			stride = 21
-		}
-		if t.fullmm {
-			v.flushTLBMMRange(t.mm, 0, tlbFlushAllEnd, stride, t.freedTables)
-		} else {
-			v.flushTLBMMRange(t.mm, t.start, t.end, stride, t.freedTables)
-		}
-		t.resetRange()
-	}
+	v.tlbFlushMMUTLBOnly(t) // pagecache.go
 	for _, p := range t.pages {
 		v.m.putPage(p)
 	}
@@ -275,7 +264,9 @@ func (v *VCPU) unmapRegion(mm *MM, start, end uint64) {
 	v.tlbFinishMMU(t)
 }
 
-// zapRange models unmap_vmas → zap_pte_range for anonymous memory.
+// zapRange models unmap_vmas → zap_pte_range (mm/memory.c, v5.10): a
+// dirty PTE of a file page sets force_flush, so the TLB is flushed before
+// the PTL is dropped and the batch freed after.
 func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 	m := v.m
 	mm := t.mm
@@ -291,6 +282,7 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 		}
 		ptl := m.ptlOf(pt)
 		v.spinLock(ptl)
+		forceFlush := false
 		for a := addr; a < next; a += 4096 {
 			slot := pte + phys.Addr(((a-addr)>>12)*8)
 			e := m.mem.LoadPTE(slot)
@@ -302,11 +294,20 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 			t.tlbRemoveTLBEntry(a)
 			p := ptePFN(old)
 			if p != m.zeroPage && old&tlb.PteSpecial == 0 {
+				if !m.pages[p].anon && old&tlb.PteD != 0 {
+					forceFlush = true // a dirty file page: flush before the PTL goes (set_page_dirty)
+				}
 				m.pages[p].mapcount-- // page_remove_rmap
 				t.pages = append(t.pages, p)
 			}
 		}
+		if forceFlush {
+			v.tlbFlushMMUTLBOnly(t) // zap_pte_range: "Do the actual TLB flush before dropping ptl"
+		}
 		v.spinUnlock(ptl)
+		if forceFlush {
+			v.tlbFlushMMU(t) // and free the batched pages
+		}
 		v.preempt()
 		addr = next
 	}

@@ -168,7 +168,7 @@ func (m *Machine) rss(mm *MM) (anon, file, shmem uint64) {
 				return
 			}
 			switch {
-			case vma.file != nil:
+			case vma.file != nil && vma.file.host == "":
 				shmem++
 			case m.pages[p].anon:
 				anon++
@@ -186,6 +186,8 @@ func (mm *MM) vmaName(vma *VMA) string {
 	switch {
 	case vma.name == "elf":
 		return mm.exe
+	case vma.file != nil && (vma.file.host != "" || vma.file.linked): // a host or named tmpfs file
+		return vma.file.name
 	case vma.file != nil: // an unlinked shmem file: "/memfd:NAME (deleted)", "/dev/zero (deleted)"
 		name := "/" + strings.TrimPrefix(vma.name, "/")
 		if !strings.HasSuffix(name, " (deleted)") {

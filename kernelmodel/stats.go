@@ -57,6 +57,11 @@ func (m *Machine) Stats() Stats {
 	add("dtlb_store_misses.stlb_hit", tstats.DTLBStoreMissesSTLBHit, "")
 	add("itlb_misses.walk_completed", tstats.ITLBMissesWalkDone, "")
 	add("dtlb_misses.walk_active", tstats.WalkActiveCycles, "cycles")
+	if h, mi, fa := m.PageCacheCounts(); h+mi > 0 { // only for runs that used a file (pagecache.go)
+		add("emu_pagecache_hits", h, "")
+		add("emu_pagecache_misses", mi, "")
+		add("emu_fault_around_pages", fa, "pages")
+	}
 	if m.cfg.THP { // only with THP, so the THP-off counter set is unchanged
 		add("thp_fault_alloc", m.thpFaultAlloc, "")
 		add("thp_split_pmd", m.thpSplitPMD, "")

@@ -184,19 +184,22 @@ func (v *VCPU) syscall() {
 	case sysNewfstatat:
 		ret = v.sysNewfstatat(int64(a0), a1, a2, a3)
 	case sysStatx:
-		ret = -ENOSYS // C libraries fall back to newfstatat
+		ret = v.sysStatx(int64(a0), a1, a2, a3, a4)
 	case sysReadlink:
 		ret = v.sysReadlinkat(atFDCWD, a0, a1, int64(int32(a2)))
 	case sysReadlinkat:
 		ret = v.sysReadlinkat(int64(a0), a1, a2, int64(int32(a3)))
 	case sysAccess:
-		ret = v.sysFaccessat(atFDCWD, a0, a1)
+		ret = v.sysFaccessat(atFDCWD, a0, a1, 0)
 	case sysFaccessat, sysFaccessat2:
 		if nr == sysFaccessat2 && a3&^uint64(0x200|atSymlinkNofoll|atEmptyPath) != 0 { // AT_EACCESS
 			ret = -EINVAL
 			break
 		}
-		ret = v.sysFaccessat(int64(a0), a1, a2)
+		if nr == sysFaccessat {
+			a3 = 0
+		}
+		ret = v.sysFaccessat(int64(a0), a1, a2, a3)
 	case sysGetcwd:
 		ret = v.sysGetcwd(a0, a1)
 	case sysFcntl:
@@ -358,9 +361,12 @@ func (v *VCPU) syscall() {
 		v.exitGroup(int(a0 & 0xff))
 		return
 	case sysOpen:
-		ret = v.sysOpenat(atFDCWD, a0, a1)
+		ret = v.sysOpenat(atFDCWD, a0, a1, a2)
 	case sysOpenat:
-		ret = v.sysOpenat(int64(a0), a1, a2)
+		ret = v.sysOpenat(int64(a0), a1, a2, a3)
+	case sysCreat, sysMkdir, sysUnlink, sysRmdir, sysRename, sysGetdents64, sysMkdirat, sysUnlinkat, sysRenameat, sysRenameat2, sysFallocate, sysMsync, sysFadvise64, sysChdir, sysFchdir,
+		sysStatfs, sysFstatfs, sysGetxattr, sysLgetxattr, sysFgetxattr, sysListxattr, sysLlistxattr, sysFlistxattr:
+		ret = v.pathSyscall(nr, a0, a1, a2, a3, a4) // path.go
 	case sysUserfaultfd:
 		ret = v.sysUserfaultfd(a0)
 	default:

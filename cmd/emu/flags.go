@@ -88,41 +88,44 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 
 // options are the run flags (emu, emu run, emu ab).
 type options struct {
-	workload   string
-	cpus       int
-	threads    int
-	pages      int
-	iterations int
-	seed       uint64
-	repeat     int
-	kernel     string
-	patches    []string
-	basePatch  []string // emu ab -base-patch: on both sides
-	pti        bool
-	thp        bool
-	envClear   bool
-	flushOrder string
-	flush      report.FlushOrder // flushOrder, parsed
-	costs      string
-	cmdline    []string // the command line as run, without "emu"
-	json       bool
-	format     string
-	outFormat  outputFormat // format, parsed
-	out        string
-	plot       string
-	trace      string
-	maxCycles  uint64
-	timeout    time.Duration
-	failHazard bool
-	tlbPreset  string
-	pcid       bool
-	quantum    uint64
-	flushCeil  int
-	memMiB     uint64
-	cpuProfile string
-	memProfile string
-	verbose    bool
-	quiet      bool
+	workload    string
+	cpus        int
+	threads     int
+	pages       int
+	iterations  int
+	seed        uint64
+	repeat      int
+	kernel      string
+	patches     []string
+	basePatch   []string // emu ab -base-patch: on both sides
+	pti         bool
+	thp         bool
+	envClear    bool
+	roMounts    []string // emu run -ro-mount
+	tmpfsMiB    uint64   // emu run -tmpfs-size
+	faultAround uint64   // -fault-around-bytes
+	flushOrder  string
+	flush       report.FlushOrder // flushOrder, parsed
+	costs       string
+	cmdline     []string // the command line as run, without "emu"
+	json        bool
+	format      string
+	outFormat   outputFormat // format, parsed
+	out         string
+	plot        string
+	trace       string
+	maxCycles   uint64
+	timeout     time.Duration
+	failHazard  bool
+	tlbPreset   string
+	pcid        bool
+	quantum     uint64
+	flushCeil   int
+	memMiB      uint64
+	cpuProfile  string
+	memProfile  string
+	verbose     bool
+	quiet       bool
 }
 
 // outputFormat is a -format value, parsed once (parseRunFlags).
@@ -186,7 +189,10 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.BoolVar(&o.thp, "thp", false, "model 2 MiB transparent huge pages for anonymous memory")
 	if mode == modeProgram {
 		fs.BoolVar(&o.envClear, "env-clear", false, "start the program with an empty environment (default: emu's own, as perf stat passes it)")
+		fs.StringArrayVar(&o.roMounts, "ro-mount", nil, "a host directory (or file) the guest sees read-only at the same path (repeatable; default: the program's directory, and for a dynamic program its interpreter's and /lib, /lib64, /usr/lib, /etc/ld.so.cache)")
+		fs.Uint64Var(&o.tmpfsMiB, "tmpfs-size", 64, "size limit of the guest's tmpfs at /tmp and /dev/shm, in MiB (0: unlimited)")
 	}
+	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096 or less: off; rounded down to a power of two)")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
 	if mode == modeAB {
@@ -229,7 +235,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 	switch mode {
 	case modeProgram:
-		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (a static, non-PIE x86-64 Linux executable)")
+		fmt.Fprintln(w, "Usage: emu run [flags] PROGRAM [ARGS...]   (an x86-64 Linux executable: static, PIE or dynamically linked)")
 	case modeAB:
 		fmt.Fprintln(w, "Usage: emu ab -patch X [-base-patch P] [-workload W] [-r N] [flags]")
 		fmt.Fprintln(w, "Runs W twice, A without and B with patch X (both with all other flags and the")

@@ -33,7 +33,7 @@ func cmdMan(args []string, w io.Writer) error {
 	p(".SH DESCRIPTION")
 	p("emu runs a built\\-in workload (or, with")
 	p(".BR run ,")
-	p("a static, non\\-PIE x86\\-64 Linux executable) on emulated CPUs and reports what the kernel did")
+	p("an x86\\-64 Linux executable: static, PIE or dynamically linked) on emulated CPUs and reports what the kernel did")
 	p("in the layout of perf stat, bpftrace and /proc/interrupts: TLB flushes, shootdown IPIs, cycles, lock waits,")
 	p("and every write that went through a stale TLB entry. The report ends with a status line.")
 	p(".B ab")

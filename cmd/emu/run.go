@@ -36,6 +36,7 @@ type plan struct {
 	defaults workloads.Params // the workload's parameters without -threads/-pages/-iterations
 	prog     []byte
 	exe      string   // the program's absolute path: the guest's /proc/self/exe, AT_EXECFN
+	interp   string   // its PT_INTERP ("" for a static program)
 	env      []string // the guest's environment (emu run: emu's own, as perf stat passes it)
 	argv     func(seed uint64) []string
 	params   workloads.Params // resolved workload parameters (workloads only)
@@ -114,10 +115,11 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		if len(args) == 0 {
 			return nil, usagef("emu run: no program given (usage: emu run [flags] PROGRAM [ARGS...])")
 		}
-		b, err := readProgram(args[0])
+		b, hdr, err := readProgram(args[0])
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
+		p.interp = hdr.Interp
 		argv := slices.Clone(args)
 		p.prog, p.argv = b, func(uint64) []string { return argv }
 		p.name = filepath.Base(args[0])
@@ -180,6 +182,22 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 		return nil, err
 	}
 	p.cfg, p.costsSum = cfg, sum
+	if p.userProg {
+		// The program's own directory is visible read-only by default, and
+		// for a dynamically linked one what its loader reads: the
+		// interpreter's directory, the library directories and the cache.
+		p.cfg.ROMounts = append(p.cfg.ROMounts, filepath.Dir(p.exe))
+		if p.interp != "" {
+			if _, err := os.Stat(p.interp); err != nil {
+				return nil, usagef("%s: interpreter %s not found: %v", args[0], p.interp, err)
+			}
+			for _, d := range []string{filepath.Dir(p.interp), "/lib", "/lib64", "/usr/lib", "/etc/ld.so.cache"} {
+				if _, err := os.Stat(d); err == nil && !slices.Contains(p.cfg.ROMounts, d) {
+					p.cfg.ROMounts = append(p.cfg.ROMounts, d)
+				}
+			}
+		}
+	}
 	p.id = p.identity(o)
 	return p, nil
 }
@@ -193,41 +211,42 @@ const (
 
 // readProgram reads the executable of emu run, as execve would accept it:
 // a regular file, whose ELF and program headers are checked before the
-// rest is read (so a dynamic or PIE executable, or a large non-ELF file,
-// is refused at once), of at most maxProgramBytes.
-func readProgram(path string) ([]byte, error) {
+// rest is read (so a large non-ELF file is refused at once), of at most
+// maxProgramBytes. It returns the headers' PT_INTERP and PIE findings.
+func readProgram(path string) ([]byte, elfload.Headers, error) {
+	var h elfload.Headers
 	// Stat first: opening a FIFO would wait for a writer.
 	if fi, err := os.Stat(path); err != nil {
-		return nil, err
+		return nil, h, err
 	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+		return nil, h, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, h, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, h, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+		return nil, h, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
 	}
-	if err := elfload.CheckHeaders(f, fi.Size()); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if h, err = elfload.ReadHeaders(f, fi.Size()); err != nil {
+		return nil, h, fmt.Errorf("%s: %w", path, err)
 	}
 	if fi.Size() > maxProgramBytes {
-		return nil, fmt.Errorf("%s: %d bytes, larger than the %d MiB limit", path, fi.Size(), maxProgramBytes>>20)
+		return nil, h, fmt.Errorf("%s: %d bytes, larger than the %d MiB limit", path, fi.Size(), maxProgramBytes>>20)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxProgramBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, h, err
 	}
 	if len(b) > maxProgramBytes {
-		return nil, fmt.Errorf("%s: grew beyond the %d MiB limit while read", path, maxProgramBytes>>20)
+		return nil, h, fmt.Errorf("%s: grew beyond the %d MiB limit while read", path, maxProgramBytes>>20)
 	}
-	return b, nil
+	return b, h, nil
 }
 
 func buildConfig(o *options) (kernelmodel.Config, string, error) {
@@ -279,6 +298,27 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
+	if o.faultAround/4096 > 512 {
+		return usagef("-fault-around-bytes must be at most 2 MiB (fault_around_bytes_set: PTRS_PER_PTE pages), got %d", o.faultAround)
+	}
+	cfg.FaultAroundBytes = o.faultAround
+	if o.tmpfsMiB > 64<<10 {
+		return usagef("-tmpfs-size must be 0..65536 MiB")
+	}
+	cfg.TmpfsBytes = o.tmpfsMiB << 20
+	for _, d := range o.roMounts {
+		if !filepath.IsAbs(d) {
+			a, err := filepath.Abs(d)
+			if err != nil {
+				return usagef("-ro-mount %s: %v", d, err)
+			}
+			d = a
+		}
+		if _, err := os.Stat(d); err != nil {
+			return usagef("-ro-mount: %v", err)
+		}
+		cfg.ROMounts = append(cfg.ROMounts, filepath.Clean(d))
+	}
 	return nil
 }
 
@@ -440,7 +480,8 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 	}
 	if err := m.Exec(p.prog, exe, argv, p.env); err != nil {
 		if p.userProg {
-			// A malformed, dynamic or PIE program is bad input: exit 2.
+			// A malformed program, or a dynamic one whose interpreter is
+			// missing, is bad input: exit 2.
 			return nil, usagef("%s: %v", argv[0], err)
 		}
 		return nil, err

@@ -1,6 +1,8 @@
-// Package elfload parses the static, non-PIE x86-64 Linux ELF executables
-// that emu runs as guests, and returns what a loader needs to build the
-// initial address space: the entry point and the PT_LOAD segments.
+// Package elfload parses the x86-64 Linux ELF executables that emu runs as
+// guests, and returns what a loader needs to build the initial address
+// space: the entry point and the PT_LOAD segments. Load accepts static,
+// non-PIE executables only; Parse also PIEs, shared objects and
+// dynamically linked programs (their PT_INTERP).
 //
 // Load never panics and never trusts the input: every rejection is one of
 // the package's sentinel errors (test with errors.Is), wrapped with a
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 )
 
 // PageSize is the guest page size in bytes.
@@ -47,8 +50,13 @@ var (
 
 // Image is a parsed guest executable.
 type Image struct {
-	Entry    uint64    // initial RIP (virtual address)
+	Entry    uint64    // initial RIP (virtual address; for a PIE before the load bias)
 	Segments []Segment // the non-empty PT_LOAD segments, sorted by Vaddr, non-overlapping
+	// Set by Parse only (Load refuses such files):
+	PIE    bool   // ET_DYN: position independent, loaded at a bias
+	Interp string // PT_INTERP: the program interpreter's path
+	// The program headers' place, for AT_PHDR/AT_PHENT/AT_PHNUM.
+	Phoff, Phentsize, Phnum uint64
 }
 
 // Segment is one PT_LOAD program header with its file contents.
@@ -61,6 +69,7 @@ type Segment struct {
 	Vaddr, Memsz      uint64 // virtual address and size in bytes; Memsz > 0
 	Data              []byte // the first Filesz bytes (len(Data) <= Memsz), a copy
 	Read, Write, Exec bool   // PF_R, PF_W, PF_X
+	Off               uint64 // p_offset: where Data starts in the file
 }
 
 // End returns the exclusive end address of the segment.
@@ -94,7 +103,27 @@ func Load(data []byte) (im *Image, err error) {
 	if err != nil {
 		return nil, parseError(err)
 	}
-	return image(f, data)
+	return image(f, data, true)
+}
+
+// Parse is Load for dynamically linked and position-independent
+// executables and shared objects too (ET_EXEC or ET_DYN, with or without
+// PT_INTERP and PT_DYNAMIC), as load_elf_binary and load_elf_interp
+// accept them (fs/binfmt_elf.c, v5.10).
+func Parse(data []byte) (im *Image, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			im, err = nil, fmt.Errorf("%w: parser panic: %v", ErrMalformed, r)
+		}
+	}()
+	if err := checkHeader(data); err != nil && !errors.Is(err, ErrPIE) {
+		return nil, err
+	}
+	f, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		return nil, parseError(err)
+	}
+	return image(f, data, false)
 }
 
 // checkHeader validates the identification and the type fields of the ELF
@@ -138,14 +167,30 @@ func parseError(err error) error {
 
 // image checks the program headers of f (parsed from data) and builds the
 // Image.
-func image(f *elf.File, data []byte) (*Image, error) {
-	im := &Image{Entry: f.Entry}
+func image(f *elf.File, data []byte, static bool) (*Image, error) {
+	im := &Image{Entry: f.Entry, PIE: f.Type == elf.ET_DYN}
+	im.Phoff = binary.LittleEndian.Uint64(data[32:])
+	im.Phentsize = uint64(binary.LittleEndian.Uint16(data[54:]))
+	im.Phnum = uint64(len(f.Progs))
 	for i, p := range f.Progs {
 		switch p.Type {
 		case elf.PT_INTERP:
-			return nil, fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
+			if static {
+				return nil, fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
+			}
+			if p.Filesz < 2 || p.Filesz > maxInterp || p.Off > uint64(len(data)) || p.Filesz > uint64(len(data))-p.Off {
+				return nil, fmt.Errorf("%w: bad PT_INTERP", ErrMalformed)
+			}
+			im.Interp = string(bytes.TrimRight(data[p.Off:p.Off+p.Filesz], "\x00"))
+			if im.Interp == "" || strings.IndexByte(im.Interp, 0) >= 0 {
+				return nil, fmt.Errorf("%w: bad PT_INTERP", ErrMalformed)
+			}
+			continue
 		case elf.PT_DYNAMIC:
-			return nil, fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
+			if static {
+				return nil, fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
+			}
+			continue
 		case elf.PT_LOAD:
 		default:
 			continue
@@ -171,6 +216,7 @@ func image(f *elf.File, data []byte) (*Image, error) {
 			Read:  p.Flags&elf.PF_R != 0,
 			Write: p.Flags&elf.PF_W != 0,
 			Exec:  p.Flags&elf.PF_X != 0,
+			Off:   p.Off,
 		})
 	}
 	if len(im.Segments) == 0 {
@@ -208,36 +254,65 @@ const (
 // executable's error names its interpreter. A file that passes may still
 // fail Load.
 func CheckHeaders(r io.ReaderAt, size int64) error {
+	h, err := ReadHeaders(r, size)
+	if err != nil {
+		return err
+	}
+	if h.Interp != "" {
+		return fmt.Errorf("%w: dynamically linked (interpreter %s); link with -static -no-pie", ErrDynamic, h.Interp)
+	}
+	if h.Dynamic && !h.PIE {
+		return fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
+	}
+	if h.PIE {
+		return ErrPIE
+	}
+	return nil
+}
+
+// Headers is what ReadHeaders found.
+type Headers struct {
+	PIE     bool   // ET_DYN
+	Interp  string // PT_INTERP's path ("" without one)
+	Dynamic bool   // has PT_DYNAMIC
+}
+
+// ReadHeaders validates the ELF header and the program headers of the
+// size-byte file r without reading the rest, as CheckHeaders does, but
+// accepts PIE and dynamically linked executables and reports them.
+func ReadHeaders(r io.ReaderAt, size int64) (Headers, error) {
+	var h Headers
 	var eh [ehdrSize]byte
 	n, err := r.ReadAt(eh[:], 0)
 	if n < len(elf.ELFMAG) || string(eh[:len(elf.ELFMAG)]) != elf.ELFMAG {
 		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: %v", ErrTruncated, err)
+			return h, fmt.Errorf("%w: %v", ErrTruncated, err)
 		}
-		return ErrNotELF
+		return h, ErrNotELF
 	}
 	if n < ehdrSize {
-		return fmt.Errorf("%w: %d bytes, shorter than the ELF header", ErrTruncated, n)
+		return h, fmt.Errorf("%w: %d bytes, shorter than the ELF header", ErrTruncated, n)
 	}
 	herr := checkHeader(eh[:])
 	if herr != nil && !errors.Is(herr, ErrPIE) {
-		return herr
+		return h, herr
 	}
+	h.PIE = herr != nil
 	phoff := binary.LittleEndian.Uint64(eh[32:])
 	phentsize := binary.LittleEndian.Uint16(eh[54:])
 	phnum := uint64(binary.LittleEndian.Uint16(eh[56:]))
 	if phnum == 0 || phnum == 0xffff { // none, or PN_XNUM: Load decides
-		return herr
+		return h, nil
 	}
 	if phentsize != phdrSize {
-		return fmt.Errorf("%w: program header size %d, want %d", ErrMalformed, phentsize, phdrSize)
+		return h, fmt.Errorf("%w: program header size %d, want %d", ErrMalformed, phentsize, phdrSize)
 	}
 	if phnum > maxPhnum || phoff > uint64(size) || phnum*phdrSize > uint64(size)-phoff {
-		return fmt.Errorf("%w: %d program headers at %#x beyond %d bytes", ErrTruncated, phnum, phoff, size)
+		return h, fmt.Errorf("%w: %d program headers at %#x beyond %d bytes", ErrTruncated, phnum, phoff, size)
 	}
 	ph := make([]byte, phnum*phdrSize)
 	if _, err := r.ReadAt(ph, int64(phoff)); err != nil {
-		return fmt.Errorf("%w: reading the program headers: %v", ErrTruncated, err)
+		return h, fmt.Errorf("%w: reading the program headers: %v", ErrTruncated, err)
 	}
 	for i := uint64(0); i < phnum; i++ {
 		p := ph[i*phdrSize:]
@@ -251,15 +326,13 @@ func CheckHeaders(r io.ReaderAt, size int64) error {
 					interp = string(bytes.TrimRight(b, "\x00"))
 				}
 			}
-			if interp != "" {
-				return fmt.Errorf("%w: dynamically linked (interpreter %s); link with -static -no-pie", ErrDynamic, interp)
+			if interp == "" {
+				return h, fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
 			}
-			return fmt.Errorf("%w: has PT_INTERP%s", ErrDynamic, staticHint)
+			h.Interp = interp
 		case elf.PT_DYNAMIC:
-			if herr == nil {
-				return fmt.Errorf("%w: has PT_DYNAMIC%s", ErrDynamic, staticHint)
-			}
+			h.Dynamic = true
 		}
 	}
-	return herr
+	return h, nil
 }

@@ -354,6 +354,15 @@ func FuzzLoad(f *testing.F) {
 	f.Add(minimalELF())
 	f.Add([]byte(elf.ELFMAG))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if pim, err := elfload.Parse(data); err == nil {
+			for _, s := range pim.Segments {
+				if s.Off+uint64(len(s.Data)) > uint64(len(data)) || !bytes.Equal(s.Data, data[s.Off:s.Off+uint64(len(s.Data))]) {
+					t.Fatalf("Parse: segment at %#x: Data is not the file's bytes at Off %#x", s.Vaddr, s.Off)
+				}
+			}
+		} else if pim != nil {
+			t.Fatalf("Parse: Image with error %v", err)
+		}
 		im, err := elfload.Load(data)
 		if err != nil {
 			if im != nil {
@@ -432,4 +441,47 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestParseDynamic: Parse accepts what Load refuses, a PIE (ET_DYN) and a
+// program with PT_INTERP, and reports them; Load's errors are unchanged.
+func TestParseDynamic(t *testing.T) {
+	pie := minimalELF()
+	le.PutUint16(pie[16:], uint16(elf.ET_DYN))
+	im, err := elfload.Parse(pie)
+	if err != nil || !im.PIE || im.Interp != "" || im.Phoff != 64 || im.Phnum != 2 || im.Phentsize != phdrSize {
+		t.Fatalf("Parse(PIE) = %+v, %v", im, err)
+	}
+	if im.Segments[0].Off != 64+2*phdrSize {
+		t.Errorf("code segment offset %#x, want %#x", im.Segments[0].Off, 64+2*phdrSize)
+	}
+	if _, err := elfload.Load(pie); !errors.Is(err, elfload.ErrPIE) {
+		t.Errorf("Load(PIE) = %v, want ErrPIE", err)
+	}
+	// Turn the RW segment's header into PT_INTERP naming a path appended
+	// to the file.
+	dyn := minimalELF()
+	const path = "/lib64/ld-linux-x86-64.so.2"
+	p := dyn[64:]
+	le.PutUint32(p[phType:], uint32(elf.PT_INTERP))
+	le.PutUint64(p[phOffset:], uint64(len(dyn)))
+	le.PutUint64(p[phFilesz:], uint64(len(path)+1))
+	dyn = append(dyn, path+"\x00"...)
+	im, err = elfload.Parse(dyn)
+	if err != nil || im.PIE || im.Interp != path || len(im.Segments) != 1 {
+		t.Fatalf("Parse(dynamic) = %+v, %v", im, err)
+	}
+	if _, err := elfload.Load(dyn); !errors.Is(err, elfload.ErrDynamic) {
+		t.Errorf("Load(dynamic) = %v, want ErrDynamic", err)
+	}
+	h, err := elfload.ReadHeaders(bytes.NewReader(dyn), int64(len(dyn)))
+	if err != nil || h.Interp != path || h.PIE {
+		t.Errorf("ReadHeaders = %+v, %v", h, err)
+	}
+	// A PT_INTERP with an embedded NUL is malformed.
+	bad := bytes.Clone(dyn)
+	bad[len(bad)-5] = 0
+	if _, err := elfload.Parse(bad); !errors.Is(err, elfload.ErrMalformed) {
+		t.Errorf("Parse(PT_INTERP with a NUL) = %v, want ErrMalformed", err)
+	}
 }
