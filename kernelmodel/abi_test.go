@@ -1196,13 +1196,13 @@ func TestFDLimit(t *testing.T) {
 			t.Fatalf("last fd %d, want %d", last, maxFDs-1)
 		}
 		path := putStr(t, v, s+2048, "/dev/zero")
-		if got := v.sysOpenat(atFDCWD, path, oRdonly); got != -EMFILE {
+		if got := v.sysOpenat(atFDCWD, path, oRdonly, 0); got != -EMFILE {
 			t.Errorf("openat at the limit: %d, want -EMFILE", got)
 		}
 		if v.sysClose(500) != 0 {
 			t.Fatal("close(500)")
 		}
-		if got := v.sysOpenat(atFDCWD, path, oRdonly); got != 500 {
+		if got := v.sysOpenat(atFDCWD, path, oRdonly, 0); got != 500 {
 			t.Errorf("openat after close(500): %d, want 500", got)
 		}
 	})
