@@ -117,7 +117,12 @@ while [ $SECONDS -lt $end ]; do
 	if [ $c1 != $c2 ] || ! cmp -s "$work/a.json" "$work/b.json"; then
 		mismatches=$((mismatches + 1))
 		echo "DIFF  GOMAXPROCS=$p1 vs $p2: emu $*"
-		diff "$work/a.json" "$work/b.json" | grep -m1 '^<' | sed 's/^/      /'
+		# Name the first counter (or section) that differs.
+		line=$(cmp "$work/a.json" "$work/b.json" 2>/dev/null | sed -n 's/.* line \([0-9]*\)$/\1/p')
+		if [ -n "$line" ]; then
+			where=$(head -n "$line" "$work/a.json" | grep -E '"event"|^  "[a-z_]*":' | tail -1 | tr -s ' ')
+			echo "      first difference at line $line, in$where"
+		fi
 	fi
 done
 
