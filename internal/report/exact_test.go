@@ -90,6 +90,13 @@ func TestCompareSeesAOneCountChangeAbove2p53(t *testing.T) {
 	if len(c.Rows) != 3 {
 		t.Errorf("compare rows %d, want 3 (cycles, instructions, emu_elapsed_cycles)", len(c.Rows))
 	}
+	var js bytes.Buffer
+	if err := WriteCompareJSON(&js, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), "9007199254740992,\n        9007199254740993\n") {
+		t.Errorf("compare JSON means not exact:\n%s", js.String())
+	}
 	c, err = Compare([]*Result{a, exactResult(1, 1<<53)}, []string{"a", "a2"})
 	if err != nil {
 		t.Fatal(err)

@@ -191,12 +191,7 @@ func normalizeJSON(v any) any {
 func toJSONCounts(cs []Counter) jsonCounts {
 	out := make([]jsonCount, 0, len(cs))
 	for _, c := range cs {
-		jc := jsonCount{Event: c.Name, Value: jsonFloat(c.Mean()), Unit: c.Unit, Samples: []json.Number{}}
-		if r := c.exactMean(); r != nil && r.IsInt() {
-			jc.Value = json.Number(r.Num().String())
-		} else if r != nil {
-			jc.Value = json.Number(r.FloatString(6))
-		}
+		jc := jsonCount{Event: c.Name, Value: c.meanJSON(), Unit: c.Unit, Samples: []json.Number{}}
 		for i, v := range c.Samples {
 			if len(c.Exact) == len(c.Samples) {
 				jc.Samples = append(jc.Samples, json.Number(strconv.FormatUint(c.Exact[i], 10)))
@@ -211,6 +206,17 @@ func toJSONCounts(cs []Counter) jsonCounts {
 		out = append(out, jc)
 	}
 	return out
+}
+
+// meanJSON is c's mean as a JSON number: as encoding/json writes the
+// float64, or exactly (an integer, or six decimals) for counts above 2^53.
+func (c Counter) meanJSON() json.Number {
+	if r := c.exactMean(); r != nil && r.IsInt() {
+		return json.Number(r.Num().String())
+	} else if r != nil {
+		return json.Number(r.FloatString(6))
+	}
+	return jsonFloat(c.Mean())
 }
 
 // jsonFloat is v as encoding/json writes a float64.
@@ -286,8 +292,8 @@ type jsonCompare struct {
 }
 
 type jsonChange struct {
-	Counter string    `json:"counter"`
-	Means   []float64 `json:"means"`
+	Counter string        `json:"counter"`
+	Means   []json.Number `json:"means"` // exact, as the results' counter-value
 	// Change is the % change of each non-baseline result's mean.
 	Change []float64  `json:"change_percent"`
 	P      []*float64 `json:"p_value,omitempty"`
@@ -314,7 +320,11 @@ func WriteCompareJSON(w io.Writer, c *Comparison) error {
 		doc.Results = append(doc.Results, toJSONDoc(r))
 	}
 	for _, row := range c.Rows {
-		jc := jsonChange{Counter: row.Name, Means: row.Means, Change: row.Changes}
+		jc := jsonChange{Counter: row.Name, Change: row.Changes}
+		for _, r := range c.Results {
+			ctr, _ := r.Counter(row.Name)
+			jc.Means = append(jc.Means, ctr.meanJSON())
+		}
 		for _, t := range row.Tests {
 			p := t.P
 			jc.P = append(jc.P, &p)
