@@ -209,6 +209,12 @@ func fuzzSeeds() [][]byte {
 	}
 }
 
+// FuzzSyscalls runs each input's program twice and checks that the model
+// neither panics nor differs between the runs. An input's host time is
+// bounded: the program is straight-line (at most 48 operations, at most
+// three forks, no loops), and MaxCycles stops any vCPU after 20 M cycles,
+// which also bounds sleeps and timeouts (they advance the clock), far
+// below go test's 10 s per-input limit.
 func FuzzSyscalls(f *testing.F) {
 	for _, s := range fuzzSeeds() {
 		f.Add(s)
