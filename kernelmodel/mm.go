@@ -232,9 +232,13 @@ func (mm *MM) getUnmappedArea(length uint64) uint64 {
 
 // vmPageProt returns the PTE protection bits of a VMA (vm_get_page_prot on
 // x86-64 with NX): private writable mappings map read-only until written
-// (copy-on-write); user bit always set.
+// (copy-on-write); user bit always set. Every protection_map value carries
+// _PAGE_ACCESSED (PAGE_READONLY, PAGE_COPY, PAGE_SHARED and their _EXEC
+// forms, arch/x86/include/asm/pgtable_types.h v5.10, __P000..__S111), so a
+// PTE made from it (mk_pte) is born young and the first access through it
+// needs no accessed-bit update by the page walker.
 func vmPageProt(flags uint64) uint64 {
-	prot := tlb.PteP | tlb.PteUS
+	prot := tlb.PteP | tlb.PteUS | tlb.PteA
 	if flags&(VM_READ|VM_WRITE|VM_EXEC) == 0 {
 		return 0 // PROT_NONE: not modelled as a present PTE
 	}

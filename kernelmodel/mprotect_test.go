@@ -168,3 +168,44 @@ func TestMprotectErrors(t *testing.T) {
 		},
 	})
 }
+
+// TestProtectionMap checks vm_get_page_prot against x86-64's protection_map
+// (arch/x86/include/asm/pgtable_types.h v5.10, __P000..__S111): every value,
+// PAGE_NONE included, carries _PAGE_ACCESSED; private writable maps are
+// PAGE_COPY (read-only until the write fault); NX unless VM_EXEC.
+func TestProtectionMap(t *testing.T) {
+	const (
+		p, rw, us, a, nx = tlb.PteP, tlb.PteRW, tlb.PteUS, tlb.PteA, tlb.PteNX
+	)
+	none := pteProtNone | a
+	readonly := p | us | a | nx
+	readonlyExec := p | us | a
+	copyNoexec := p | us | a | nx
+	copyExec := p | us | a
+	shared := p | rw | us | a | nx
+	sharedExec := p | rw | us | a
+	want := [16]uint64{
+		// __P000..__P111 (index bits: VM_READ=1, VM_WRITE=2, VM_EXEC=4)
+		none, readonly, copyNoexec, copyNoexec, readonlyExec, readonlyExec, copyExec, copyExec,
+		// __S000..__S111
+		none, readonly, shared, shared, readonlyExec, readonlyExec, sharedExec, sharedExec,
+	}
+	for i, w := range want {
+		var flags uint64
+		if i&1 != 0 {
+			flags |= VM_READ
+		}
+		if i&2 != 0 {
+			flags |= VM_WRITE
+		}
+		if i&4 != 0 {
+			flags |= VM_EXEC
+		}
+		if i&8 != 0 {
+			flags |= VM_SHARED
+		}
+		if got := vmGetPageProt(flags); got != w {
+			t.Errorf("protection_map[%#x] (flags %#x) = %#x, want %#x", i, flags, got, w)
+		}
+	}
+}
