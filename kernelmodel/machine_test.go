@@ -277,3 +277,42 @@ func TestFailOnHazardNamesTheStore(t *testing.T) {
 		t.Errorf("hazard %+v: want a lost soft-dirty store with its disassembly and the clear_refs path", h)
 	}
 }
+
+// TestConcurrentFlushOwnCallNotCounted: on v5.10 the initiator runs
+// flush_tlb_func_remote itself (on_each_cpu_cond_mask over an mm_cpumask
+// that includes it), so interrupts.TLB counts more than the IPIs handled,
+// at most one extra per request; with -flush-order concurrent (4ce94eabac16
+// and the flush_tlb_func rework, ≈v5.13) the initiator's call is local and
+// uncounted: the TLB row is exactly the IPIs sent (each is handled before
+// the initiator's wait ends) and nr_tlb_remote_flush_received at most that.
+func TestConcurrentFlushOwnCallNotCounted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CPUs = 3
+	cfg.Patches = []Patch{PatchPTEFaultFlushPending}
+	for _, conc := range []bool{false, true} {
+		cfg.ConcurrentFlush = conc
+		_, s := runWorkload(t, "clear_refs", cfg, smallParams(2))
+		get := func(name string) uint64 {
+			v, ok := s.Get(name)
+			if !ok {
+				t.Fatalf("no counter %s", name)
+			}
+			return v
+		}
+		ipis, irqs := get("emu_ipis_sent"), get("interrupts.TLB")
+		reqs, recv := get("nr_tlb_remote_flush"), get("nr_tlb_remote_flush_received")
+		if ipis == 0 || reqs == 0 {
+			t.Fatalf("concurrent=%v: no remote flushes (ipis %d, requests %d)", conc, ipis, reqs)
+		}
+		if conc {
+			if irqs != ipis {
+				t.Errorf("concurrent: interrupts.TLB %d, want the %d IPIs sent", irqs, ipis)
+			}
+			if recv > ipis {
+				t.Errorf("concurrent: nr_tlb_remote_flush_received %d > IPIs %d", recv, ipis)
+			}
+		} else if irqs <= ipis || irqs > ipis+reqs {
+			t.Errorf("serial: interrupts.TLB %d, want in (%d, %d]: the IPIs plus the initiator's own calls", irqs, ipis, ipis+reqs)
+		}
+	}
+}

@@ -247,7 +247,12 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	if sent > 0 && info.lastAck+ic.AckCycles > v.c.Clock {
 		v.c.Clock = info.lastAck + ic.AckCycles
 	}
-	if !info.freedTables && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
+	// v5.10: on_each_cpu_cond_mask runs flush_tlb_func_remote on the
+	// initiator too (mm_cpumask includes it), which counts irq_tlb_count and
+	// NR_TLB_REMOTE_FLUSH_RECEIVED for the initiator's own call. With
+	// 4ce94eabac16 (≈v5.13) the local flush ran above, before the wait, and
+	// flush_tlb_func counts those two only when it is not the initiating CPU.
+	if !m.cfg.ConcurrentFlush && !info.freedTables && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
 		v.irqOff++
 		v.flushTLBFuncRemote(info)
 		v.irqOff--
