@@ -1,6 +1,7 @@
 package kernelmodel
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 
@@ -205,6 +206,35 @@ func (v *VCPU) endSoftDirtyInterval(mm *MM) {
 	delete(m.sdIntervals, mm)
 	for page, byOthers := range iv.written {
 		if m.pagemapSoftDirtyAt(mm, page) {
+			continue
+		}
+		if byOthers {
+			m.lostSoftDirtyPages++
+		} else {
+			m.lostSoftDirtyClearer++
+		}
+	}
+}
+
+// checkSoftDirtyRead checks lost tracking where the guest sees it, as CRIU
+// does (its pre-dump reads /proc/PID/pagemap before the next clear_refs):
+// every page of mm's open interval in [start, end) that was stored to and
+// whose entry in chunk (the pagemap_read output for start..end) is present
+// without PM_SOFT_DIRTY is one lost (page, interval) pair. A page read is
+// checked once: it leaves the interval's set, and only a later store puts it
+// back, so the check at the interval's end does not count it again.
+func (m *Machine) checkSoftDirtyRead(mm *MM, start, end uint64, chunk []byte) {
+	iv := m.sdIntervals[mm]
+	if iv == nil {
+		return
+	}
+	for page, byOthers := range iv.written {
+		if page < start || page >= end {
+			continue
+		}
+		delete(iv.written, page)
+		e := binary.LittleEndian.Uint64(chunk[(page-start)>>12*8:])
+		if e&pmPresent == 0 || e&pmSoftDirty != 0 {
 			continue
 		}
 		if byOthers {

@@ -146,3 +146,52 @@ func TestLostSoftDirtyPagesWorkload(t *testing.T) {
 		t.Error("5.10: no writer page lost at seeds 1-3")
 	}
 }
+
+// TestLostSoftDirtyPagesPagemapRead: where the guest reads
+// /proc/self/pagemap (CRIU's pre-dump does, before its next clear_refs), the
+// lost pages are counted at that read, as the reader sees them, and not
+// again at the interval's end; a page stored to after the read is checked
+// again at the end.
+func TestLostSoftDirtyPagesPagemapRead(t *testing.T) {
+	m, mm := newMachineWith(t, 1, "5.10")
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			clearer := attach(v, mm, 0)
+			other := m.newTask(mm, clearer.tgid, "writer")
+			other.home = v
+			base := mmapAnon(t, v, 3)
+			buf := mmapAnon(t, v, 1)
+			store := func(page int) {
+				t.Helper()
+				v.curr = other
+				if !userAccess(v, base+uint64(page)*4096, true) {
+					t.Fatalf("store to page %d failed", page)
+				}
+				v.curr = clearer
+			}
+			for p := 0; p < 3; p++ {
+				store(p)
+			}
+			if r := v.clearRefsWrite([]byte("4")); r != 1 {
+				t.Fatalf("write 4 = %d", r)
+			}
+			store(0) // stale: lost
+			store(2) // stale, but outside the read below
+			var f file
+			if r := v.pagemapRead(&f, buf, 2*8, base>>12*8, false); r != 16 {
+				t.Fatalf("pagemap read = %d", r)
+			}
+			if m.lostSoftDirtyPages != 1 {
+				t.Errorf("after the pagemap read of pages 0-1: lost pages %d, want 1 (page 0)", m.lostSoftDirtyPages)
+			}
+			store(1) // after the read: checked at the interval's end
+			if r := v.clearRefsWrite([]byte("4")); r != 1 {
+				t.Fatalf("write 4 = %d", r)
+			}
+			if m.lostSoftDirtyPages != 3 {
+				t.Errorf("at the next clear_refs: lost pages %d, want 3 (page 0 once, pages 1 and 2)", m.lostSoftDirtyPages)
+			}
+			detach(v)
+		},
+	})
+}

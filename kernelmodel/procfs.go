@@ -403,6 +403,7 @@ func (v *VCPU) pagemapRead(f *file, buf, n, at uint64, advance bool) int64 {
 			})
 		}
 		v.mmapReadUnlock(mm)
+		m.checkSoftDirtyRead(mm, start, end, chunk)
 		v.spend(m.cfg.Costs.PTEUpdate * k)
 		if err := v.copyToUser(buf+done*8, chunk[:k*8]); err != 0 {
 			if done > 0 {
