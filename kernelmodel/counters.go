@@ -62,6 +62,10 @@ type counters struct {
 	faultCycles              map[uint64]uint64                // page-fault latency in cycles, log2 bucket → count
 	ptlWaits                 map[uint64]uint64                // PTE-lock wait cycles per contended acquisition, log2 bucket → count
 	sdIntervals              map[*MM]*sdInterval              // open clear_refs intervals (clear_refs.go)
+	lostCOWPages             uint64                           // lost COW copies: (old frame, nth copy of it) pairs (hazard.go)
+	lostUffdWPFaults         uint64                           // missed uffd-wp faults: (mm, page, UFFDIO_WRITEPROTECT epoch) triples (hazard.go)
+	lostCOWSeen              map[cowCopy]bool
+	lostUffdWPSeen           map[uffdWPFault]bool
 }
 
 func (c *counters) init() {
@@ -73,6 +77,8 @@ func (c *counters) init() {
 	c.faultCycles = map[uint64]uint64{}
 	c.ptlWaits = map[uint64]uint64{}
 	c.sdIntervals = map[*MM]*sdInterval{}
+	c.lostCOWSeen = map[cowCopy]bool{}
+	c.lostUffdWPSeen = map[uffdWPFault]bool{}
 }
 
 // traceTLBFlush models trace_tlb_flush(reason, pages).

@@ -360,6 +360,7 @@ func (v *VCPU) wpPageCopy(vmf *vmFault, old phys.PFN) int {
 		// cow_user_page: the copy is a snapshot of old; stores that reach
 		// old after this point are lost once the new page is installed.
 		m.pages[old].copying++
+		m.pages[old].copies++
 		*m.mem.Frame(newp) = *m.mem.Frame(old)
 		v.spend(m.cfg.Costs.CopyPage)
 	}

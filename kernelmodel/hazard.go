@@ -46,6 +46,13 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 	switch {
 	case m.pages[pfn].copying > 0 || (ptePresent(cur) && ptePFN(cur) != pfn):
 		m.writeAfterCOW++
+		// One lost page copy per (old frame, nth COW copy of it): every
+		// store through a stale entry to the frame after wp_page_copy
+		// began copying it is missing from that copy.
+		if k := (cowCopy{pfn, m.pages[pfn].copies}); !m.lostCOWSeen[k] {
+			m.lostCOWSeen[k] = true
+			m.lostCOWPages++
+		}
 		kind, path = "emu_write_after_cow", "wp_page_copy: cow_user_page copied the page before ptep_clear_flush's flush reached this CPU"
 	case !ptePresent(cur) && mm != nil && (mm.tlbFlushPending > 0 || mm.movingPTEs > 0),
 		ptePresent(cur) && mm != nil && mm.revokeOps > 0:
@@ -60,6 +67,15 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		kind, path = "emu_write_after_cow", "a zap (munmap/MADV_DONTNEED) returned before its flush reached this CPU: the store went to a freed page"
 	case pteUffdWP(cur):
 		m.missedUffdWP++
+		// One missed fault per (mm, page, UFFDIO_WRITEPROTECT epoch): the
+		// first such store would have raised the fault, and the monitor
+		// resolves it with the next ioctl.
+		if mm != nil {
+			if k := (uffdWPFault{mm, uint64(va) &^ 4095, mm.wpEpoch}); !m.lostUffdWPSeen[k] {
+				m.lostUffdWPSeen[k] = true
+				m.lostUffdWPFaults++
+			}
+		}
 		kind, path = "emu_missed_uffd_wp", "mwriteprotect_range (UFFDIO_WRITEPROTECT) returned with the flush of a racing un-protect still deferred"
 	case cur&tlb.PteSoftDirty == 0:
 		m.lostSoftDirty++
@@ -74,4 +90,19 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		m.stop(fmt.Errorf("%w: %w", ErrHazard, m.hazard))
 		panic(errStop{})
 	}
+}
+
+// cowCopy names one COW copy of a frame: the frame and how many copies of
+// it had begun (Page.copies) when the store was seen.
+type cowCopy struct {
+	pfn phys.PFN
+	nth uint64
+}
+
+// uffdWPFault names one uffd-wp fault that should have been raised: the
+// mm, the page and the mm's UFFDIO_WRITEPROTECT epoch (MM.wpEpoch).
+type uffdWPFault struct {
+	mm    *MM
+	page  uint64
+	epoch uint64
 }

@@ -62,10 +62,11 @@ func (im *segmentImage) fill(f []byte, va uint64) {
 
 // MM is an mm_struct.
 type MM struct {
-	id     int
-	ctxID  uint64 // mm->context.ctx_id
-	tlbGen uint64 // mm->context.tlb_gen
-	pgd    phys.PFN
+	id      int
+	ctxID   uint64 // mm->context.ctx_id
+	tlbGen  uint64 // mm->context.tlb_gen
+	wpEpoch uint64 // UFFDIO_WRITEPROTECT calls so far (hazard detector: one missed fault per page per epoch)
+	pgd     phys.PFN
 
 	vmas     []*VMA // sorted by start
 	mmapBase uint64
@@ -116,6 +117,7 @@ type Page struct {
 	lru      bool
 	ptl      spinlock // split PTE lock when the frame is a page table
 	copying  int      // COW copies of this page in progress (hazard detector)
+	copies   uint64   // COW copies of this page begun (hazard detector: which copy a store missed)
 	thp      bool     // head of a 2 MiB transparent huge page (huge_memory.go)
 }
 

@@ -72,6 +72,8 @@ func (m *Machine) Stats() Stats {
 	add("emu_lost_soft_dirty_pages", m.lostSoftDirtyPages, "")
 	add("emu_lost_soft_dirty_pages_clearer", m.lostSoftDirtyClearer, "")
 	add("emu_missed_uffd_wp", m.missedUffdWP, "")
+	add("emu_lost_uffd_wp_faults", m.lostUffdWPFaults, "")
+	add("emu_lost_cow_pages", m.lostCOWPages, "")
 	add("emu_write_to_wrprotected", m.writeToWrprotected, "")
 	add("emu_stale_tlb_writes_in_window", m.staleInWindow, "")
 	for r := FlushReason(0); r < nrFlushReasons; r++ {

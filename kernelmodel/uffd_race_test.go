@@ -94,6 +94,61 @@ func TestUffdWPResolveRaceMechanism(t *testing.T) {
 			if lost != c.lost {
 				t.Errorf("emu_write_after_cow = %d, want lost=%v (wp_copy %d, in-window %d)", m.writeAfterCOW, c.lost, m.wpCopy, m.staleInWindow)
 			}
+			// One page copy (X's) is made in the race: however many of
+			// CPU 2's stores it missed, that is one lost page.
+			if want := map[bool]uint64{true: 1, false: 0}[c.lost]; m.lostCOWPages != want {
+				t.Errorf("emu_lost_cow_pages = %d, want %d (%d lost stores)", m.lostCOWPages, want, m.writeAfterCOW)
+			}
 		})
 	}
+}
+
+// TestLostUffdWPFaultsPerFault: emu_lost_uffd_wp_faults counts missed
+// faults, not stores. A CPU keeps a writable entry for X and Y while their
+// PTEs become uffd-wp protected with no flush (the state a racing deferred
+// flush leaves, see TestUffdWPResolveRaceMechanism): X stored three times
+// and Y twice are two missed faults; after the next UFFDIO_WRITEPROTECT
+// epoch a store to X is a third. Once the entries are flushed, the store
+// faults (handle_userfault would run) and nothing more is counted.
+func TestLostUffdWPFaultsPerFault(t *testing.T) {
+	m, mm := newMachineWith(t, 1, "5.10")
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			base := mmapAnon(t, v, 2)
+			x, y := base, base+4096
+			userAccess(v, x, true) // writable, dirty entries
+			userAccess(v, y, true)
+			for _, a := range []uint64{x, y} {
+				slot, _, ok := m.pteOffset(mm, a)
+				if !ok {
+					t.Fatalf("no PTE for %#x", a)
+				}
+				m.mem.StorePTE(slot, pteWrprotect(m.mem.LoadPTE(slot))|tlb.PteUffdWP)
+			}
+			store := func(a uint64, n int) {
+				for i := 0; i < n; i++ {
+					v.c.MMU.Translate(tlb.VirtAddr(a), tlb.Write)
+				}
+			}
+			store(x, 3)
+			store(y, 2)
+			if m.lostUffdWPFaults != 2 || m.missedUffdWP != 5 {
+				t.Errorf("lost faults %d, missed stores %d; want 2, 5", m.lostUffdWPFaults, m.missedUffdWP)
+			}
+			mm.wpEpoch++ // the monitor's next UFFDIO_WRITEPROTECT
+			store(x, 1)
+			if m.lostUffdWPFaults != 3 {
+				t.Errorf("after the next epoch: lost faults %d, want 3", m.lostUffdWPFaults)
+			}
+			v.c.MMU.Invlpg(tlb.VirtAddr(x))
+			v.c.MMU.Invlpg(tlb.VirtAddr(y))
+			store(x, 1)
+			store(y, 1)
+			if m.lostUffdWPFaults != 3 || m.missedUffdWP != 6 {
+				t.Errorf("after the flush: lost faults %d, missed stores %d; want 3, 6", m.lostUffdWPFaults, m.missedUffdWP)
+			}
+			detach(v)
+		},
+	})
 }

@@ -401,6 +401,7 @@ func findDstVMA(mm *MM, start, length uint64) *VMA {
 func (v *VCPU) mwriteprotectRange(mm *MM, start, length uint64, enableWP bool) int64 {
 	v.mmapReadLock(mm)
 	defer v.mmapReadUnlock(mm)
+	mm.wpEpoch++
 	vma := findDstVMA(mm, start, length)
 	if vma == nil || vma.flags&VM_SHARED != 0 || vma.flags&VM_UFFD_WP == 0 || !vmaIsAnonymous(vma) {
 		return -ENOENT
