@@ -199,16 +199,37 @@ type CostModel struct {
 	// KVM guest: Kevlar OS blog "M6.6: Syscall Performance Benchmarking",
 	// levkropp.github.io [S]).
 	SyscallEntryExit uint64
-	// FaultEntryExit: exception entry, do_user_addr_fault bookkeeping and
-	// return for a page fault. No measurement of a WP-reuse fault was found;
-	// [D] ≈ 1.2 µs = a 4 KiB first-touch anon write fault ≈ 1.5 µs (read-fault
-	// median 1.0 µs, "Page fault latency measurement", ddumbying.vercel.app
-	// [S], plus 0.3 µs zeroing) minus the zeroing, minus the modelled
-	// handler steps ≈ 3,000 cycles.
+	// FaultEntryExit: the exception entry and exit of a user page fault
+	// (asm_exc_page_fault, do_user_addr_fault's checks, irqentry_exit,
+	// IRET), half on each side of the handler. [D] 400 cycles: the 110–150
+	// ns round trip of a KVM guest self-IPI with APICv, an interrupt's entry
+	// and exit on the same kind of path without a VM exit (111 ns: Zeng
+	// Guang, "[PATCH v4 0/6] IPI virtualization support for VM", kvm list,
+	// 9 Aug 2021; 150 ns: Wanpeng Li, commit 4180bf1b655a "KVM: X86:
+	// Implement 'send IPI' hypercall"), ≈ 330–450 cycles at 3 GHz.
 	FaultEntryExit uint64
-	// HandleMMFault: __handle_mm_fault/handle_pte_fault body ≈ 600 cycles
-	// [D] (the rest of the 1.2 µs above).
+	// HandleMMFault: the __handle_mm_fault walk (pgd/p4d/pud/pmd offsets and
+	// checks) and handle_pte_fault's dispatch, without the locks, the page
+	// allocation, the zeroing, the rmap/LRU work and the PTE store, which
+	// are charged on their own. ASSUMPTION 200 cycles (no measurement of
+	// the handler's parts exists).
 	HandleMMFault uint64
+	// RmapLRU: page_add_new_anon_rmap plus lru_cache_add for a new anonymous
+	// page (mem_cgroup charge included). ASSUMPTION 150 cycles.
+	RmapLRU uint64
+	// PTESet: set_pte_at and update_mmu_cache of a fault that installs a
+	// PTE (the PTE lock is charged as a lock). ASSUMPTION 50 cycles.
+	PTESet uint64
+	// VMAAdjust: one __vma_adjust (mm/mmap.c, v5.10) as __split_vma and
+	// vma_merge do it: vm_area_dup or remove_vma, the VMA tree, the
+	// anon_vma interval tree and the gap updates; charged per VMA a split
+	// adds or a merge removes in mprotect and madvise. [D] 500 cycles: a
+	// 1-page mprotect inside a larger mapping splits twice (PROT_READ) or
+	// merges two neighbours away (PROT_READ|PROT_WRITE); the rest of the
+	// modelled call is ≈ 1,500 cycles against 2,499 and 2,529 measured
+	// (Nadav Amit, "[RFC PATCH 00/14] mm: relaxed TLB flushes and other
+	// optimi.", LKML, 18 Jul 2022, Haswell), (2,500 − 1,500)/2.
+	VMAAdjust uint64
 	// ZeroPage: clear a 4 KiB page, 0.3 µs DRAM-bound (rep stosq 13.7 GB/s in
 	// 4 KB chunks on AMD Milan: Ankur Arora, "[PATCH v6 14/15]
 	// x86/clear_page: Introduce clear_pages()", 2 Sep 2025).
@@ -240,10 +261,12 @@ type CostModel struct {
 	// overhead).
 	PTEUpdate uint64
 	// FlushTLBMMRange: software overhead of flush_tlb_mm_range excluding
-	// the INVLPG/CR3 write: [D] 1,276 cycles for 1 page (IvyBridge, kernel
-	// compile; Dave Hansen, "[RFC][PATCH 6/6] x86: mm: set TLB flush tunable
-	// to sane value", linux-mm, 18 Feb 2014) − ≈275 tracepoint bias − 200
-	// INVLPG ≈ 800 cycles.
+	// the INVLPG/INVPCID/CR3 work and flush_tlb_func_common (FlushFunc).
+	// Skylake: [D] 444 ≈ 450 cycles = 1,094 cycles for a 1-page flush with
+	// PTI − 550 for INVLPG + INVPCID − FlushFunc (Skylake desktop, kernel
+	// compile, tracepoint-timed; Dave Hansen, "x86 TLB flushing: INVPCID
+	// vs. deferred CR3 write", linux-mm, 5 Dec 2017). The older cores of the
+	// haswell preset take 800 (kernelmodel/costs_presets.go).
 	FlushTLBMMRange uint64
 	// FlushFunc: flush_tlb_func_common bookkeeping on a target. ASSUMPTION
 	// 100 cycles (no measurement exists).
@@ -263,9 +286,9 @@ type CostModel struct {
 // DefaultCostModel returns the cited defaults.
 func DefaultCostModel() CostModel {
 	return CostModel{
-		SyscallEntryExit: 300, FaultEntryExit: 3000, HandleMMFault: 600,
-		ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
-		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 800,
+		SyscallEntryExit: 300, FaultEntryExit: 400, HandleMMFault: 200,
+		RmapLRU: 150, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
+		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
 	}
 }

@@ -28,6 +28,7 @@ const MaxCost = 10_000_000
 var minCost = map[string]uint64{
 	"cpu.base":            1, // every instruction: time must advance
 	"ipi.delivery_cycles": 1, // bounds the quantum
+	"ipi.cluster_size":    1, // targets per ICR write
 	"kernel.spin_poll":    1, // a spinning CPU's re-check interval
 }
 

@@ -135,7 +135,7 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 	if newflags&VM_WRITE != 0 && vma.flags&(VM_ACCOUNT|VM_WRITE|VM_HUGETLB|VM_SHARED|VM_NORESERVE) == 0 {
 		newflags |= VM_ACCOUNT // the commit charge (security_vm_enough_memory_mm) always succeeds here
 	}
-	vma, err := v.curr.mm.vmaModify(vma, start, end, newflags, vma.uffd)
+	vma, err := v.vmaModifyCharged(v.curr.mm, vma, start, end, newflags, vma.uffd)
 	if err != 0 {
 		return nil, err
 	}

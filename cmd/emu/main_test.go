@@ -230,7 +230,7 @@ func TestHelpAndList(t *testing.T) {
 	}
 	for _, a := range [][]string{{"costs"}, {"list", "-costs"}} {
 		code, out, _ := emu(t, a...)
-		if code != 0 || !strings.Contains(out, "kernel.fault_entry_exit = 3000") {
+		if code != 0 || !strings.Contains(out, "kernel.fault_entry_exit = 400") {
 			t.Errorf("%v: exit %d\n%s", a, code, out)
 		}
 	}

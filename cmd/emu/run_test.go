@@ -320,7 +320,7 @@ func TestCostRanges(t *testing.T) {
 		file, want string
 	}{
 		{"kernel.zero_page = 18446744073709551000\n", "line 1: kernel.zero_page = 18446744073709551000 is out of range (valid: 0..10000000 cycles)"},
-		{"# c\nipi.send_cycles = 10000001\n", "line 2: ipi.send_cycles = 10000001 is out of range (valid: 0..10000000 cycles)"},
+		{"# c\nipi.queue_cycles = 10000001\n", "line 2: ipi.queue_cycles = 10000001 is out of range (valid: 0..10000000 cycles)"},
 		{"cpu.base = 0\n", "cpu.base = 0 is out of range (valid: 1..10000000 cycles)"},
 		{"kernel.spin_poll = 0\n", "kernel.spin_poll = 0 is out of range (valid: 1..10000000"},
 		{"ipi.delivery_cycles = 9223372036854775808\n", "ipi.delivery_cycles = 9223372036854775808 is out of range (valid: 1..10000000"},
