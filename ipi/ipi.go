@@ -55,7 +55,9 @@ type CostModel struct {
 	// with APICv (111 ns: Zeng Guang, "[PATCH v4 0/6] IPI virtualization
 	// support for VM", kvm list, 9 Aug 2021; 150 ns: Wanpeng Li, commit
 	// 4180bf1b655a "KVM: X86: Implement 'send IPI' hypercall") ≈ 200 cycles
-	// each. Under -virt the exit includes the EOI write's VM exit.
+	// each. Under -virt nested the entry includes the EOI write's VM exit
+	// (sysvec_call_function acks the APIC before it runs the function,
+	// arch/x86/kernel/smp.c, v5.10).
 	IRQEntryCycles uint64
 	IRQExitCycles  uint64
 	// AckCycles is the time for one target's acknowledgement (the csd lock

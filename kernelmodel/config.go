@@ -92,20 +92,24 @@ func ParsePatches(names []string) ([]Patch, error) {
 // Config is everything that shapes a run. It is immutable once the machine
 // is built.
 type Config struct {
-	CPUs       int
-	MemBytes   uint64
-	Kernel     string
-	Patches    []Patch
-	PCID       bool   // CR4.PCIDE=1 and Linux's 6 dynamic ASIDs per CPU
-	Quantum    uint64 // cycles a vCPU may run ahead of the slowest other vCPU
-	MaxCycles  uint64 // stop the run when any vCPU clock passes this (0: no limit)
-	Timeslice  uint64 // scheduler time slice in cycles when a run queue has waiters
-	FlushCeil  int    // tlb_single_page_flush_ceiling (pages)
-	TLB        tlb.Config
-	CPUCosts   cpu.Costs
-	IPICosts   ipi.CostModel
-	Costs      CostModel
-	FailHazard bool // stop the run at the first stale-TLB hazard
+	CPUs      int
+	MemBytes  uint64
+	Kernel    string
+	Patches   []Patch
+	PCID      bool   // CR4.PCIDE=1 and Linux's 6 dynamic ASIDs per CPU
+	Quantum   uint64 // cycles a vCPU may run ahead of the slowest other vCPU
+	MaxCycles uint64 // stop the run when any vCPU clock passes this (0: no limit)
+	Timeslice uint64 // scheduler time slice in cycles when a run queue has waiters
+	FlushCeil int    // tlb_single_page_flush_ceiling (pages)
+	TLB       tlb.Config
+	// CPUModel and Virt name the -cpu-model and -virt presets the TLB
+	// geometry and costs come from (ApplyPreset, costs_presets.go); a cost
+	// file's per-preset sections apply when they match.
+	CPUModel, Virt string
+	CPUCosts       cpu.Costs
+	IPICosts       ipi.CostModel
+	Costs          CostModel
+	FailHazard     bool // stop the run at the first stale-TLB hazard
 	// PTI models page-table isolation: user PCID twins and the deferred
 	// user-PCID flush (invalidate_user_asid, arch/x86/mm/tlb.c, v5.10).
 	PTI bool
@@ -169,6 +173,8 @@ func DefaultConfig() Config {
 		Timeslice: 3_000_000,
 		FlushCeil: 33, // tlb_single_page_flush_ceiling default (arch/x86/mm/tlb.c, v5.10; a5102476a24b)
 		TLB:       tlb.DefaultConfig(),
+		CPUModel:  "skylake-sp",
+		Virt:      "none",
 		CPUCosts:  cpu.DefaultCosts(),
 		IPICosts:  ipi.DefaultCostModel(),
 		Costs:     DefaultCostModel(),

@@ -214,7 +214,7 @@ func cmdList(args []string, w, stderr io.Writer) error {
 		return usagef("emu list: -costs and -json conflict (emu costs prints the cost file format)")
 	}
 	if *costs {
-		return printCosts(w, kernelmodel.DefaultConfig())
+		return printDefaultCosts(w)
 	}
 	if *asJSON {
 		return writeListJSON(w)
@@ -304,35 +304,6 @@ func writeListJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
-}
-
-// cmdCosts prints every cost-model key with its value: the defaults, or
-// the values after applying -costs FILE.
-func cmdCosts(args []string, w, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("emu costs", pflag.ContinueOnError)
-	fs.SetOutput(w) // only -h writes there: parse errors are returned
-	file := fs.String("costs", "", "apply this cost file first and print the resulting values")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("emu costs: unexpected argument %q", fs.Arg(0))
-	}
-	cfg := kernelmodel.DefaultConfig()
-	if err := applyCostFile(&cfg, *file); err != nil {
-		return err
-	}
-	return printCosts(w, cfg)
-}
-
-func printCosts(w io.Writer, cfg kernelmodel.Config) error {
-	fmt.Fprintln(w, "# emu cost model, in cycles at 3.0 GHz; each default cites its source in tlb/config.go, ipi/ipi.go, kernelmodel/config.go.")
-	fmt.Fprintln(w, "# Copy to a file, edit, and pass it with -costs FILE.")
-	fmt.Fprintln(w, costRangesDoc())
-	for _, k := range kernelmodel.CostKeys(cfg) {
-		fmt.Fprintln(w, k)
-	}
-	return nil
 }
 
 func wrap(s string, width int) []string {

@@ -230,7 +230,7 @@ func TestHelpAndList(t *testing.T) {
 	}
 	for _, a := range [][]string{{"costs"}, {"list", "-costs"}} {
 		code, out, _ := emu(t, a...)
-		if code != 0 || !strings.Contains(out, "kernel.fault_entry_exit = 400") {
+		if code != 0 || !strings.Contains(out, "\n  fault_entry_exit: 400 # ") {
 			t.Errorf("%v: exit %d\n%s", a, code, out)
 		}
 	}
@@ -243,7 +243,7 @@ func TestCostsFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, _ := emu(t, "costs", "-costs", costs)
-	if code != 0 || !strings.Contains(out, "kernel.fault_entry_exit = 6000") {
+	if code != 0 || !strings.Contains(out, "\n  fault_entry_exit: 6000 # cost file ") {
 		t.Errorf("costs -costs: exit %d\n%s", code, out)
 	}
 	cycles := func(extra ...string) float64 {

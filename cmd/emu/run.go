@@ -86,6 +86,7 @@ func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []s
 	if o.repeat < 1 || o.repeat > 10000 {
 		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
 	}
+	o.tlbSet = fs.Changed("tlb")
 	if o.flush, err = report.ParseFlushOrder(o.flushOrder); err != nil {
 		return nil, nil, usagef("%v", err)
 	}
@@ -276,7 +277,17 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 		return usagef("%v", err)
 	}
 	cfg.TLB = tc
-	// The cost file may set tlb.* costs, so it applies after the preset.
+	if o.cpuModel != "" || o.virt != "" {
+		if _, err := kernelmodel.ApplyPreset(&cfg, o.cpuModel, o.virt); err != nil {
+			return usagef("%v", err)
+		}
+		if o.tlbSet { // -tlb's geometry, the preset's costs
+			costs := cfg.TLB.Costs
+			cfg.TLB = tc
+			cfg.TLB.Costs = costs
+		}
+	}
+	// The cost file may set tlb.* costs, so it applies after the presets.
 	if *sum, err = applyCostFileHash(&cfg, o.costs); err != nil {
 		return err
 	}
@@ -351,6 +362,15 @@ func (p *plan) identity(o *options) *report.Identity {
 	costs := report.DefaultCostsLabel
 	if o.costs != "" {
 		costs = filepath.Base(o.costs)
+	}
+	if o.cpuModel != "" || o.virt != "" {
+		// The presets are where the costs come from: "zen3/nested", or
+		// "zen3/nested+FILE" with a cost file.
+		label := cfg.CPUModel + "/" + cfg.Virt
+		if o.costs != "" {
+			label += "+" + costs
+		}
+		costs = label
 	}
 	id := &report.Identity{
 		Args: o.cmdline, Version: version(), Workload: p.name, Program: p.userProg,
