@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -181,11 +182,13 @@ func RunBench(ctx context.Context, cfg kernelmodel.Config, b Bench) (Result, err
 	return r, nil
 }
 
-// Format prints the rows as an aligned table: target, what, published
-// figure, emulated figure, error, verdict, source.
+// Format prints the rows as an aligned table (target, setup, what,
+// published figure, emulated figure, error, verdict, source number), then
+// the numbered sources and, for each unreachable target, the reason.
 func Format(w io.Writer, rows []Row) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %-14s %-58s %12s %12s %8s  %s\n", "target", "setup", "what", "published", "emulated", "error", "verdict / source")
+	var srcs []string
+	fmt.Fprintf(&b, "%-9s %-14s %-58s %12s %12s %8s  %-11s %s\n", "target", "setup", "what", "published", "emulated", "error", "verdict", "source")
 	for _, r := range rows {
 		setup := r.Setup.CPUModel
 		if r.Setup.Virt != "" {
@@ -194,12 +197,32 @@ func Format(w io.Writer, rows []Row) error {
 		verdict := "ok"
 		switch {
 		case r.Unreachable != "":
-			verdict = "UNREACHABLE: " + r.Unreachable
+			verdict = "UNREACHABLE"
 		case !r.Within():
-			verdict = "OUTSIDE ±25 %"
+			verdict = "OUTSIDE"
 		}
-		fmt.Fprintf(&b, "%-9s %-14s %-58s %9.0f %-2s %9.0f %-2s %+7.1f%%  %s; %s\n",
-			r.ID, setup, r.What, r.Published, unitShort(r.Unit), r.Emulated, unitShort(r.Unit), r.ErrPct, verdict, r.Source)
+		n := slices.Index(srcs, r.Source)
+		if n < 0 {
+			srcs = append(srcs, r.Source)
+			n = len(srcs) - 1
+		}
+		fmt.Fprintf(&b, "%-9s %-14s %-58s %9.0f %-2s %9.0f %-2s %+7.1f%%  %-11s [%d]\n",
+			r.ID, setup, r.What, r.Published, unitShort(r.Unit), r.Emulated, unitShort(r.Unit), r.ErrPct, verdict, n+1)
+	}
+	b.WriteString("\nSources:\n")
+	for i, s := range srcs {
+		fmt.Fprintf(&b, "[%d] %s\n", i+1, s)
+	}
+	first := true
+	for _, r := range rows {
+		if r.Unreachable == "" {
+			continue
+		}
+		if first {
+			b.WriteString("\nUnreachable (the model cannot reproduce the figure, and why):\n")
+			first = false
+		}
+		fmt.Fprintf(&b, "%s: %s\n", r.ID, r.Unreachable)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

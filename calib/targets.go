@@ -113,7 +113,7 @@ func ipiRoundTrip(run func(Bench) (Result, error), ghz float64) (float64, error)
 
 // Why the unreachable targets are (Target.Unreachable).
 const (
-	whyS5   = "the model's per-target work is the same in both flush orders (one csd queue and one ack hand-off, 2 x 44 ns on the Haswell-EP generation); the published serial and concurrent increments differ by 44 % (two points each), so one hand-off figure cannot put both within 25 %"
+	whyS5   = "the model's per-target work is the same in both flush orders (one csd queue and one ack hand-off); the published serial and concurrent increments differ by 44 % (two points each): only a hand-off of 37-43 ns would put both within 25 %, and the nearest sourced figure (Broadwell-EP, the Haswell-EP generation) is 44 ns; S5c is within"
 	whyFull = "the model charges a full flush its CR3 write (96 cycles) and the refills later, as page walks where the guest touches the pages again; the kernel's own code and data, whose refills after the CR3 write fall inside the traced flush on a CPU without PCID, do not go through the modelled TLB"
 )
 

@@ -114,6 +114,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdList(args[1:], stdout, stderr)
 		case "costs":
 			return cmdCosts(args[1:], stdout, stderr)
+		case "calibrate":
+			return cmdCalibrate(ctx, args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return usagef("%s: unexpected argument %q", args[0], args[1])
@@ -147,7 +149,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
 	}
 	switch args[0] {
-	case "run", "ab", "compare", "list", "costs":
+	case "run", "ab", "compare", "list", "costs", "calibrate":
 		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
@@ -159,7 +161,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
 		return nil
 	case "help":
-		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version, completion)")
+		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, calibrate, version, completion)")
 		return nil
 	}
 	return usagef("emu help: unknown command %q (valid: %s)", args[0], strings.Join(subcommands, ", "))
