@@ -114,7 +114,7 @@ func ipiRoundTrip(run func(Bench) (Result, error), ghz float64) (float64, error)
 // Why the unreachable targets are (Target.Unreachable).
 const (
 	whyS5   = "the model's per-target work is the same in both flush orders (one csd queue and one ack hand-off); the published serial and concurrent increments differ by 44 % (two points each): only a hand-off of 37-43 ns would put both within 25 %, and the nearest sourced figure (Broadwell-EP, the Haswell-EP generation) is 44 ns; S5c is within"
-	whyFull = "the model charges a full flush its CR3 write (96 cycles) and the refills later, as page walks where the guest touches the pages again; the kernel's own code and data, whose refills after the CR3 write fall inside the traced flush on a CPU without PCID, do not go through the modelled TLB"
+	whyFull = "the published mean is 1,000 cycles above the 1-page flush's; the model's full flush pays its CR3 write (96 cycles, Ingo Molnar's 2015 timing) and leaves the refills to the page walks of the later accesses (counted there, not twice); what else the compile's full flushes (2.2 % of all, from exit and large munmaps) paid inside the traced region the source does not say, so no cost can be derived for it"
 )
 
 // Targets returns every calibration target, in print order.
