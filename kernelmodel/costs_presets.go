@@ -94,6 +94,7 @@ func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
 		// 4338 cycles from the send to the handled interrupt.
 		set("ipi.icr_write", 1500, "ASSUMPTION: the VM exit, emulation and re-entry of the x2APIC ICR write, about a third of the 4,338-cycle KVM guest IPI (Zeng Guang, \"[PATCH v4 0/6] IPI virtualization support for VM\", kvm list, 9 Aug 2021)")
 		set("ipi.delivery_cycles", 2638, "[D] 4,338 - 1,500 ICR write - 200 IRQ entry: the KVM guest IPI without IPIv (Zeng Guang, kvm list, 9 Aug 2021); with APICv the EOI does not exit")
+		set("kernel.wakeup", 2638, "ASSUMPTION: one IPI delivery (ipi.delivery_cycles of this preset)")
 	case "nested":
 		// This machine: an AMD EPYC at 2.6 GHz, itself a guest of a nested
 		// KVM setup; madvise(MADV_DONTNEED) of one page takes 0.9 us alone
@@ -105,6 +106,7 @@ func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
 		src := "[D] fitted to this machine (nested KVM guest, AMD EPYC 2.6 GHz): madvise of 1 page with one IPI 18 us vs 0.9 us without (calib/host/madvise_host.c) = a 17.1 us (44,460-cycle) round trip, taken as three nested VM exits of equal cost (ICR write, injection into the running target, EOI write at the handler entry) plus the kvm preset's work: (44,460 - 3,500)/3"
 		set("ipi.icr_write", exit, src)
 		set("ipi.delivery_cycles", exit+2638, src+"; plus the kvm preset's 2,638-cycle delivery")
+		set("kernel.wakeup", exit+2638, "ASSUMPTION: one IPI delivery (ipi.delivery_cycles of this preset)")
 		set("ipi.irq_entry_cycles", exit+c.IPICosts.IRQEntryCycles, src+"; the EOI write's exit (sysvec_call_function acks the APIC before running the function, arch/x86/kernel/smp.c, v5.10) plus the interrupt entry")
 		scale := "[D] x2 the bare-metal value: a nested guest's kernel paths run slower (2-D walks of its own TLB misses, exits not modelled one by one); fitted to this machine's 0.9 us madvise without IPI (calib/host/madvise_host.c) against the model's ~1,200 cycles on zen3"
 		for _, k := range scaledKernelCosts {
