@@ -249,6 +249,10 @@ func readProgram(path string) ([]byte, elfload.Headers, error) {
 	return b, h, nil
 }
 
+// maxTraceStale bounds -trace-stale-stores: each mark is ~150 bytes of
+// trace.
+const maxTraceStale = 1_000_000
+
 func buildConfig(o *options) (kernelmodel.Config, string, error) {
 	cfg, sum := kernelmodel.DefaultConfig(), ""
 	err := buildConfigInto(o, &cfg, &sum)
@@ -298,6 +302,10 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
+	if o.traceStale < 0 || o.traceStale > maxTraceStale {
+		return usagef("-trace-stale-stores must be 0..%d, got %d", maxTraceStale, o.traceStale)
+	}
+	cfg.TraceStaleStores = o.traceStale
 	if o.faultAround/4096 > 512 {
 		return usagef("-fault-around-bytes must be at most 2 MiB (fault_around_bytes_set: PTRS_PER_PTE pages), got %d", o.faultAround)
 	}
@@ -457,7 +465,14 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			for _, a := range ev.Args {
 				args = append(args, report.TraceArg{Key: a.Key, Value: a.Value})
 			}
-			tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
+			switch ev.Kind {
+			case kernelmodel.TraceFlowOut, kernelmodel.TraceFlowIn:
+				tw.Flow(pid, ev.CPU, ev.Kind == kernelmodel.TraceFlowOut, ev.Cat, ev.Name, ev.ID, ev.Start)
+			case kernelmodel.TraceCounter:
+				tw.Counter(pid, ev.Name, ev.Start, args)
+			default:
+				tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
+			}
 		}
 	}
 	if p.userProg {
