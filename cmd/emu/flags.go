@@ -251,7 +251,7 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
 		fmt.Fprintln(w, "       emu costs [-costs FILE]     print every cost-model key with its value")
 		fmt.Fprintln(w, "       emu help [COMMAND]          this help, or COMMAND's")
-		fmt.Fprintln(w, "       emu completion bash         a bash completion script (source <(emu completion bash))")
+		fmt.Fprintln(w, "       emu completion SHELL        a bash, zsh or fish completion script (source <(emu completion bash))")
 		fmt.Fprintln(w, "       emu man                     the manual page (emu man | man -l -)")
 		fmt.Fprintln(w, "       emu version                 (or emu --version)")
 	}

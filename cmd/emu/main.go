@@ -156,7 +156,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "Usage: emu man: print the emu(1) manual page in roff (read it with: emu man | man -l -)")
 		return nil
 	case "completion":
-		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
+		fmt.Fprintln(stdout, "Usage: emu completion bash|zsh|fish: print a completion script (load it with: source <(emu completion bash), source <(emu completion zsh) after compinit, emu completion fish | source)")
 		return nil
 	case "help":
 		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version, completion)")
