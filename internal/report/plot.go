@@ -1,11 +1,13 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -200,6 +202,41 @@ func labelRotation(labels []string) float64 {
 	return 0
 }
 
+// svgFallback writes an SVG canvas with a generic font stack after each
+// text element's family, which vgsvg names alone.
+type svgFallback struct{ *vgsvg.Canvas }
+
+// svgFamily matches a text style's font-family (the @font-face rule's
+// family is quoted and does not match).
+var svgFamily = regexp.MustCompile(`font-family:([A-Za-z][A-Za-z ]*);`)
+
+// fontFallback are metric-compatible fonts, then a generic family, for
+// the Liberation fonts gonum/plot lays text out with.
+var fontFallback = map[string]string{
+	"Liberation Serif": "'Times New Roman',Times,serif",
+	"Liberation Sans":  "Arial,Helvetica,sans-serif",
+	"Liberation Mono":  "'Courier New',Courier,monospace",
+}
+
+func (c *svgFallback) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	if _, err := c.Canvas.WriteTo(&b); err != nil {
+		return 0, err
+	}
+	out := svgFamily.ReplaceAllFunc(b.Bytes(), func(m []byte) []byte {
+		fam := string(m[len("font-family:") : len(m)-1])
+		stack := "'" + fam + "'"
+		if fb, ok := fontFallback[fam]; ok {
+			stack += "," + fb
+		} else {
+			stack += ",serif"
+		}
+		return []byte("font-family:" + stack + ";")
+	})
+	n, err := w.Write(out)
+	return int64(n), err
+}
+
 // drawGrid lays plots out in a grid under a title and encodes the image.
 func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	cols := min(len(plots), 3)
@@ -211,8 +248,10 @@ func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	case "svg":
 		// The fonts (Liberation, metric-compatible with Times) are
 		// embedded: the text was laid out with their metrics, and a viewer
-		// without them would substitute a font whose titles overlap.
-		canvas = vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))
+		// without them would substitute a font whose titles overlap. A
+		// viewer that ignores @font-face falls back to the
+		// metric-compatible Times New Roman / Times, then its serif font.
+		canvas = &svgFallback{vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))}
 	case "png":
 		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
 	default:
