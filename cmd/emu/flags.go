@@ -209,7 +209,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.StringVarP(&o.out, "output", "o", "", outHelp)
 	fs.StringVar(&o.plot, "plot", "", "also draw the histograms (A/B: the counters side by side) to FILE.svg or FILE.png")
-	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file")
+	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file (- for stdout, with -o FILE)")
 	fs.IntVar(&o.traceStale, "trace-stale-stores", 100, "-trace: mark the first N stale-TLB hazard stores of each run as instants (0-1000000)")
 	// A built-in workload needs < 10^8 cycles, so the bound only stops a
 	// model bug. A user's program runs until it ends, as under perf stat;

@@ -584,7 +584,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	if err := checkOutputs(o.outputs()...); err != nil {
+	if err := o.checkOutputs(mode); err != nil {
 		return err
 	}
 	if testHookPlanned != nil {
@@ -594,7 +594,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	ctx, cancel := withTimeout(ctx, o.timeout)
 	defer cancel()
-	s, finish, err := openSession(o, stderr, mode)
+	s, finish, err := openSession(o, stdout, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -630,6 +630,23 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		s.reportUnimplemented(stderr)
 	}
 	return runErr
+}
+
+// checkOutputs checks the output paths of the run flags (checkOutputs)
+// and that at most one thing writes to stdout: -trace - needs the result
+// in a file (-o FILE), and under emu run stdout is the program's.
+func (o *options) checkOutputs(mode cmdMode) error {
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
+	}
+	switch {
+	case o.trace != "-":
+	case mode == modeProgram:
+		return usagef("-trace -: under emu run stdout is the program's; name a file")
+	case o.out == "" || o.out == "-":
+		return usagef("-trace - and the result would both go to stdout: write the result with -o FILE")
+	}
+	return nil
 }
 
 // outputs lists the output paths of the run flags, for checkOutputs.
@@ -670,7 +687,7 @@ func timeoutError(ctx context.Context, d time.Duration, err error) error {
 // and trace file. finish stops and writes them.
 //
 // emu run draws no progress bar: stderr carries the guest's own output.
-func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
+func openSession(o *options, stdout, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -687,7 +704,15 @@ func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() e
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
 	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
-	if o.trace != "" {
+	if o.trace == "-" {
+		s.trace = report.NewTraceWriter(stdout)
+		closers = append(closers, func() error {
+			if err := s.trace.Close(); err != nil {
+				return fmt.Errorf("-trace: %w", err)
+			}
+			return nil
+		})
+	} else if o.trace != "" {
 		f, err := outfile.Create(o.trace)
 		if err != nil {
 			finish()

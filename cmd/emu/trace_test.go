@@ -287,3 +287,47 @@ func TestTraceStaleStoresFlag(t *testing.T) {
 		t.Errorf("-trace-stale-stores -1: exit %d, %q", code, e)
 	}
 }
+
+// TestDashIsStdout: "-o -" writes the result to stdout and "-trace -"
+// the trace (with the result in a file), in every command that has them;
+// no file named "-" is made, and "-" for any other output is refused, as
+// is a second writer of stdout.
+func TestDashIsStdout(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, a := range [][]string{args("-o", "-"), append([]string{"ab", "-patch", "clear-refs-flush"}, args("-o", "-")...),
+		append([]string{"ab", "-patch", "clear-refs-flush"}, args("-json", "-o", "-")...)} {
+		code, out, e := emu(t, a...)
+		if code != 0 || !strings.Contains(out, "status: completed") && !strings.Contains(out, `"status": "completed"`) && !strings.Contains(out, "verdict") {
+			t.Errorf("%v: exit %d, stderr %q, stdout %.200q", a, code, e, out)
+		}
+	}
+	res := filepath.Join(dir, "r.txt")
+	code, out, e := emu(t, args("-trace", "-", "-o", res)...)
+	if code != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, `"traceEvents"`) {
+		t.Errorf("-trace -: exit %d, stderr %q, stdout not a trace: %.200q", code, e, out)
+	}
+	if b, err := os.ReadFile(res); err != nil || !bytes.Contains(b, []byte("status: completed")) {
+		t.Errorf("-o %s beside -trace -: %v %.100q", res, err, b)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{args("-trace", "-"), "emu: -trace - and the result would both go to stdout"},
+		{args("-trace", "-", "-o", "-"), "emu: -trace - and the result would both go to stdout"},
+		{[]string{"run", "-trace", "-", "-o", res, "/bin/true"}, "emu: -trace -: under emu run stdout is the program's"},
+		{args("-cpuprofile", "-"), "emu: -cpuprofile -: - (stdout) is for -o and -trace only"},
+		{args("-memprofile", "-"), "emu: -memprofile -: - (stdout) is for -o and -trace only"},
+		{args("-plot", "-"), `emu: -plot: plot file "-": unknown image type`},
+		{[]string{"compare", "-plot", "-", res, res}, `emu: -plot: plot file "-": unknown image type`},
+	} {
+		code, _, e := emu(t, tc.args...)
+		if code != exitUsage || !strings.HasPrefix(e, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, e, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "-")); err == nil {
+		t.Error("a file named - was made")
+	}
+}
