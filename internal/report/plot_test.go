@@ -155,14 +155,48 @@ func checkTextLayout(t *testing.T, svg []byte) {
 // family, so a viewer that ignores @font-face uses a metric-compatible
 // font, then a generic one.
 func TestSVGTextDoesNotOverlap(t *testing.T) {
-	r := fixture(1, "", 1)
-	r.Hists = append(r.Hists, Hist{Name: "tlb_flush_pages", Key: "TLB_FLUSH_ON_TASK_SWITCH", Buckets: []Bucket{{-1, 7}, {0, 3}}},
-		Hist{Name: "ipis_per_flush", Buckets: []Bucket{{0, 9}, {1, 4}, {3, 1}}})
+	// Every tlb:tlb_flush reason's title in every column of the grid (a
+	// panel's title is centred over its data area, right of the y axis,
+	// so the third column is the tightest).
+	reasons := []string{"TLB_FLUSH_ON_TASK_SWITCH", "TLB_REMOTE_SHOOTDOWN", "TLB_LOCAL_SHOOTDOWN", "TLB_LOCAL_MM_SHOOTDOWN", "TLB_REMOTE_SEND_IPI"}
 	var b bytes.Buffer
-	if err := PlotHists(&b, "svg", r); err != nil {
+	// The panels of a clear_refs run (emu -r 3 -plot).
+	real := &Result{Tool: "emu", Version: "test", Workload: "clear_refs", Config: []KV{{"workload", "clear_refs"}, {"cpus", 2}, {"kernel", "5.10"}}}
+	for seed := range uint64(3) {
+		real.AddRun(seed+1, []Sample{Count("emu_stale_tlb_writes", "", 40052+seed), Count("emu_lost_soft_dirty", "", 40052+seed),
+			Count("emu_write_after_cow", "", 0), Count("emu_missed_uffd_wp", "", 0)}, nil, nil)
+	}
+	real.Hists = []Hist{
+		{Name: "tlb_flush_pages", Key: "TLB_FLUSH_ON_TASK_SWITCH", Buckets: []Bucket{{-1, 9}}},
+		{Name: "tlb_flush_pages", Key: "TLB_REMOTE_SHOOTDOWN", Buckets: []Bucket{{0, 10}, {1, 4}}},
+		{Name: "tlb_flush_pages", Key: "TLB_LOCAL_MM_SHOOTDOWN", Buckets: []Bucket{{-1, 3}, {1, 7}}},
+		{Name: "tlb_flush_pages", Key: "TLB_REMOTE_SEND_IPI", Buckets: []Bucket{{-1, 3}, {1, 7}}},
+		{Name: "ipis_per_flush", Buckets: []Bucket{{0, 6}, {1, 4}}},
+		{Name: "flush_cycles", Log2: true, Buckets: []Bucket{{1024, 6}, {2048, 4}}},
+		{Name: "fault_cycles", Log2: true, Buckets: []Bucket{{2048, 1500}, {4096, 12300}, {8192, 100}, {16384, 30}}},
+		{Name: "ptl_wait_cycles", Log2: true, Buckets: []Bucket{{1024, 10}, {2048, 34}, {4096, 30}, {8192, 116}, {16384, 9}}},
+	}
+	if err := PlotHists(&b, "svg", real); err != nil {
 		t.Fatal(err)
 	}
 	checkTextLayout(t, b.Bytes())
+	for col := range 3 {
+		r := fixture(3, "", 1)
+		r.Hists = nil
+		for i := range col {
+			r.Hists = append(r.Hists, Hist{Name: "ipis_per_flush", Key: strconv.Itoa(i), Buckets: []Bucket{{0, 9}, {1, 4}}})
+		}
+		for _, k := range reasons {
+			r.Hists = append(r.Hists, Hist{Name: "tlb_flush_pages", Key: k, Buckets: []Bucket{{-1, 7}, {0, 3}, {1, 12000}}},
+				Hist{Name: "fault_cycles", Log2: true, Buckets: []Bucket{{2048, 493}, {4096, 4119}, {8192, 43}}},
+				Hist{Name: "ptl_wait_cycles", Log2: true, Buckets: []Bucket{{1024, 10}, {2048, 34}, {4096, 30}, {8192, 116}, {16384, 9}}})
+		}
+		b.Reset()
+		if err := PlotHists(&b, "svg", r); err != nil {
+			t.Fatal(err)
+		}
+		checkTextLayout(t, b.Bytes())
+	}
 	if !strings.Contains(b.String(), `font-family:'Liberation Serif','Times New Roman',Times,serif;`) {
 		t.Error("the SVG's text names no fallback font stack")
 	}
@@ -201,5 +235,59 @@ func TestSVGOverlapCheckFails(t *testing.T) {
 	}
 	if overlaps != 1 || texts[3].x1 <= 200 {
 		t.Errorf("found %d overlaps (want 1); last text ends at %.1f (want past 200)", overlaps, texts[3].x1)
+	}
+}
+
+// TestPlotsShowHazardsUnitsErrorBars: a run's plot has a hazard panel
+// beside its histograms; an A/B plot titles each hazard panel "a → b"
+// (0 → 0 is no change, not -100%), labels the y axis with the counter's
+// unit and "mean ± stddev" when there are several runs, and draws error
+// bars for a spread: the same means with a spread take more paths than
+// without one.
+func TestPlotsShowHazardsUnitsErrorBars(t *testing.T) {
+	var b bytes.Buffer
+	if err := PlotHists(&b, "svg", fixture(3, "", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{">hazards: emu_stale_tlb_writes = 0<", ">emu_stale_tlb_writes<", ">stores (mean ± stddev)<"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("the run's plot has no %q", want)
+		}
+	}
+	mk := func(spread float64, hazard uint64, cyc float64) *Result {
+		r := &Result{Tool: "emu", Version: "test", Workload: "w"}
+		for i := range 3 {
+			d := spread * float64(i-1)
+			r.AddRun(uint64(i+1), []Sample{{Name: "cycles", Unit: "cycles", Value: cyc + d},
+				Count("emu_lost_soft_dirty", "", hazard), Count("emu_write_after_cow", "", 0)}, nil, nil)
+		}
+		return r
+	}
+	draw := func(spread float64) string {
+		t.Helper()
+		c, err := Compare([]*Result{mk(spread, 4005, 1000), mk(spread, 0, 2000)}, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := PlotCompare(&b, "svg", c); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	spread, flat := draw(100), draw(0)
+	for _, want := range []string{">emu_lost_soft_dirty (4,005 → 0)<", ">emu_write_after_cow (0 → 0)<", ">cycles (mean ± stddev)<", ">cycles (+100.0%)<"} {
+		if !strings.Contains(spread, want) {
+			t.Errorf("the A/B plot has no %q", want)
+		}
+	}
+	if strings.Contains(spread, "-100.0%") {
+		t.Error("a 0 → 0 hazard panel says -100%")
+	}
+	if ns, nf := strings.Count(spread, "<path"), strings.Count(flat, "<path"); ns <= nf {
+		t.Errorf("with a spread the plot has %d paths, without %d: no error bars drawn", ns, nf)
+	}
+	if !strings.Contains(spread, ">2000<") {
+		t.Error("y ticks are not plain numbers (want 2000, not 2000.00)")
 	}
 }
