@@ -98,6 +98,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFail
 }
 
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
 func hasVerbose(args []string) bool {
 	for _, a := range args {
 		if a == "-v" || a == "--verbose" || a == "-verbose" {
@@ -108,6 +110,13 @@ func hasVerbose(args []string) bool {
 }
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 2 && isHelpFlag(args[1]) {
+		switch args[0] {
+		case "version", "completion", "man", "help":
+			// These take no flags; -h asks for their help as for the others.
+			return cmdHelp(ctx, args[:1], stdout, stderr)
+		}
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
