@@ -128,7 +128,7 @@ func TestTraceStructure(t *testing.T) {
 		if e.Ph == "X" {
 			s := ns(t, e.Ts)
 			d := ns(t, e.Dur)
-			if d <= 0 {
+			if d < 0 {
 				t.Errorf("slice %s at %d has duration %d", e.Name, s, d)
 			}
 			slices[thread{e.Pid, e.Tid}] = append(slices[thread{e.Pid, e.Tid}], slice{s, s + d, e.Cat, e.Name})
