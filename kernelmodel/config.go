@@ -125,6 +125,9 @@ type Config struct {
 	// per CPU. It is called by one goroutine at a time and must not retain
 	// Args.
 	Trace func(TraceEvent)
+	// TraceStaleStores is how many stale-TLB hazard stores of a run are
+	// marked on the trace as instants (the first N; 0: none).
+	TraceStaleStores int
 	// Stdin, Stdout and Stderr are the guest's file descriptors 0, 1 and 2
 	// (emu run passes its own through, as perf stat does). Writes reach
 	// Stdout/Stderr as the guest makes them, in the model's deterministic
@@ -145,16 +148,38 @@ type Config struct {
 	FaultAroundBytes uint64
 }
 
-// TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's
-// timeline. Times are emulated cycles.
+// TraceEvent is one event of a run's timeline. Times are emulated cycles.
+//
+//   - TraceSlice: a span from Start to Start+Dur on CPU's timeline, or an
+//     instant at Start when Dur is 0 (cat "hazard": a stale-TLB store).
+//   - TraceFlowOut / TraceFlowIn: the two ends of an arrow with id ID, from
+//     a flush initiator's flush_tlb_mm_range (when it posts the IPI) to the
+//     receiver's call_function_interrupt (when flush_tlb_func_remote runs).
+//   - TraceCounter: the values (Args) of the machine-wide counter track Name
+//     from Start on: "tlb_flush_pending mmN", "mmap_lock mmN" (readers,
+//     writer), "ptl_waiters". A track's times never go back, although CPUs
+//     run up to a quantum apart: a sample earlier than the track's last is
+//     moved up to it.
 type TraceEvent struct {
+	Kind  TraceKind
 	CPU   int
-	Cat   string // "user", "fault", "flush", "irq", "lock", "syscall"
+	Cat   string // "user", "fault", "flush", "irq", "lock", "syscall", "hazard"
 	Name  string
 	Start uint64
 	Dur   uint64
+	ID    uint64
 	Args  []TraceArg
 }
+
+// TraceKind says what a TraceEvent is.
+type TraceKind uint8
+
+const (
+	TraceSlice TraceKind = iota
+	TraceFlowOut
+	TraceFlowIn
+	TraceCounter
+)
 
 // TraceArg is one named integer argument of a TraceEvent.
 type TraceArg struct {

@@ -51,7 +51,8 @@ type Machine struct {
 	mms     []*MM
 
 	counters
-	hazard *Hazard
+	tracing tracing // the -trace timeline's bookkeeping (trace.go)
+	hazard  *Hazard
 
 	stopped  bool
 	err      error

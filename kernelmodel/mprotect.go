@@ -162,6 +162,7 @@ func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cp
 	m := v.m
 	mm.revokeOps++
 	mm.tlbFlushPending++ // inc_tlb_flush_pending
+	v.traceFlushPending(mm)
 	v.spend(m.cfg.Costs.LockedRMW)
 	pages := 0
 	for addr := start; addr < end; {
@@ -187,6 +188,7 @@ func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cp
 		v.flushTLBRange(mm, start, end)
 	}
 	mm.tlbFlushPending-- // dec_tlb_flush_pending, ordered after the flush
+	v.traceFlushPending(mm)
 	mm.revokeOps--
 	return pages
 }

@@ -137,6 +137,7 @@ type flushTLBInfo struct {
 	pending int
 	lastAck uint64
 	from    *VCPU
+	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
 }
 
 // flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
@@ -218,6 +219,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// which writes the ICR once per x2APIC cluster (or once per target in
 	// physical mode).
 	sent := 0
+	info.flowID = m.flowIDs()
 	for i, in := range info.mm.cpumask {
 		if in && i != v.id && (info.freedTables || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
 			v.c.Clock += ic.QueueCycles
@@ -238,6 +240,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		}
 		k++
 		info.pending++
+		v.traceFlow(TraceFlowOut, info.flowID+uint64(i))
 		t.mbox.Post(ipi.Message{From: v.id, SentAt: v.c.Clock, DeliverAt: v.c.Clock + ic.DeliveryCycles, Payload: info})
 		t.kick(v.c.Clock + ic.DeliveryCycles)
 	}
@@ -288,6 +291,7 @@ func (v *VCPU) handleIRQs() {
 		v.inIRQ = true
 		v.callIRQs++ // sysvec_call_function: inc_irq_stat(irq_call_count)
 		v.c.Clock += ic.IRQEntryCycles
+		v.traceFlow(TraceFlowIn, info.flowID+uint64(v.id))
 		v.flushTLBFuncRemote(info)
 		info.pending--
 		if v.c.Clock > info.lastAck {

@@ -114,6 +114,7 @@ type options struct {
 	out         string
 	plot        string
 	trace       string
+	traceStale  int // -trace-stale-stores
 	maxCycles   uint64
 	timeout     time.Duration
 	failHazard  bool
@@ -213,7 +214,8 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.StringVarP(&o.out, "output", "o", "", outHelp)
 	fs.StringVar(&o.plot, "plot", "", "also draw the histograms (A/B: the counters side by side) to FILE.svg or FILE.png")
-	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file")
+	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file (- for stdout, with -o FILE)")
+	fs.IntVar(&o.traceStale, "trace-stale-stores", 100, "-trace: mark the first N stale-TLB hazard stores of each run as instants (0-1000000)")
 	// A built-in workload needs < 10^8 cycles, so the bound only stops a
 	// model bug. A user's program runs until it ends, as under perf stat;
 	// Ctrl-C or -timeout stop it with the counters so far.
@@ -255,7 +257,7 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		fmt.Fprintln(w, "       emu costs [-costs FILE] [-cpu-model M] [-virt V]  every cost-model key with its value and source")
 		fmt.Fprintln(w, "       emu calibrate               reproduce the published TLB-flush figures, with the error of each")
 		fmt.Fprintln(w, "       emu help [COMMAND]          this help, or COMMAND's")
-		fmt.Fprintln(w, "       emu completion bash         a bash completion script (source <(emu completion bash))")
+		fmt.Fprintln(w, "       emu completion SHELL        a bash, zsh or fish completion script (source <(emu completion bash))")
 		fmt.Fprintln(w, "       emu man                     the manual page (emu man | man -l -)")
 		fmt.Fprintln(w, "       emu version                 (or emu --version)")
 	}

@@ -98,6 +98,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFail
 }
 
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
 func hasVerbose(args []string) bool {
 	for _, a := range args {
 		if a == "-v" || a == "--verbose" || a == "-verbose" {
@@ -108,6 +110,13 @@ func hasVerbose(args []string) bool {
 }
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 2 && isHelpFlag(args[1]) {
+		switch args[0] {
+		case "version", "completion", "man", "help":
+			// These take no flags; -h asks for their help as for the others.
+			return cmdHelp(ctx, args[:1], stdout, stderr)
+		}
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
@@ -158,7 +167,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "Usage: emu man: print the emu(1) manual page in roff (read it with: emu man | man -l -)")
 		return nil
 	case "completion":
-		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
+		fmt.Fprintln(stdout, "Usage: emu completion bash|zsh|fish: print a completion script (load it with: source <(emu completion bash), source <(emu completion zsh) after compinit, emu completion fish | source)")
 		return nil
 	case "help":
 		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, calibrate, version, completion)")

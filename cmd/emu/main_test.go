@@ -203,7 +203,8 @@ func TestHelpAndList(t *testing.T) {
 	// Help that was asked for goes to stdout (as git, go and perf do),
 	// nothing to stderr.
 	for _, a := range [][]string{{"-h"}, {"--help"}, {"ab", "-h"}, {"compare", "-h"}, {"run", "-h"},
-		{"help"}, {"help", "run"}, {"help", "ab"}, {"help", "compare"}, {"help", "list"}, {"help", "costs"}, {"help", "completion"}, {"help", "version"}} {
+		{"help"}, {"help", "run"}, {"help", "ab"}, {"help", "compare"}, {"help", "list"}, {"help", "costs"}, {"help", "completion"}, {"help", "version"},
+		{"help", "man"}, {"help", "help"}, {"list", "-h"}, {"costs", "-h"}, {"version", "-h"}, {"completion", "-h"}, {"man", "--help"}, {"help", "-h"}} {
 		code, out, e := emu(t, a...)
 		if code != 0 || !strings.Contains(out, "Usage") || e != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q", a, code, out, e)

@@ -26,7 +26,7 @@ func cmdMan(args []string, w io.Writer) error {
 	for _, s := range []string{
 		"[flags]", "run [flags] PROGRAM [ARGS...]", "ab \\-patch X [\\-base\\-patch P] [flags]",
 		"compare [\\-json] [\\-plot FILE] BASE.json NEW.json...", "list [\\-json | \\-costs]", "costs [\\-costs FILE] [\\-cpu\\-model M] [\\-virt V]", "calibrate [\\-target ID,...] [\\-o FILE]",
-		"help [COMMAND]", "completion bash", "man", "version",
+		"help [COMMAND]", "completion bash|zsh|fish", "man", "version",
 	} {
 		p(".B emu\n%s\n.br", s)
 	}
