@@ -85,7 +85,6 @@ type CPU struct {
 	running   bool                      // inside Run
 	costTab   [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
 	dc        *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
-	pfns      *[pfnCacheSize]pfnEntry   // frame → PFN memo
 	codeFrame *phys.Frame               // frame of the last fetch …
 	codePFN   phys.PFN                  // … and its PFN
 	dataFrame *phys.Frame               // frame of the last store …

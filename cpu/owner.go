@@ -32,7 +32,7 @@ import (
 // different D bit. So in OwnParallel mode a translation may only walk
 // entries that need no update: before calling MMU.Translate for a page not
 // yet verified in this epoch, verify walks the current tables from CR3
-// without side effects (like walkPFN) and allows the access only if every
+// without side effects and allows the access only if every
 // entry on the path has A set (and, for a write, the leaf has D set) or the
 // walk faults (a faulting walk writes nothing). The kernel model changes
 // page tables only in serial phases, so during a parallel phase the tables
@@ -200,10 +200,11 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 
 // acquire updates the ownership of f (the frame just translated for acc at
 // va) in OwnAcquire mode and notes in e (va's cache entry) what this vCPU
-// now holds. A frame reached through a stale TLB entry (its PFN cannot be
-// recovered) is left alone.
+// now holds. A frame reached through a stale TLB entry is treated like any
+// other: its PFN is exact (phys.Memory.PFNOf), whatever the page tables map
+// now.
 func (c *CPU) acquire(f *phys.Frame, va uint64, acc tlb.Access, e *ocEntry, key uint64) {
-	pfn, ok := c.pfnOf(f, va)
+	pfn, ok := c.Mem.PFNOf(f)
 	if !ok || uint64(pfn) >= uint64(len(c.Owners.own)) {
 		return
 	}

@@ -103,9 +103,6 @@ func (c *CPU) enter() {
 	if c.dc == nil {
 		c.dc = new([decodeCacheSize]dcEntry)
 	}
-	if c.pfns == nil {
-		c.pfns = new([pfnCacheSize]pfnEntry)
-	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
 	b := c.Costs.Base
 	c.costTab = [numCostClasses]uint32{
@@ -155,7 +152,7 @@ func (c *CPU) fetch(f *phys.Frame, pf uint32) *uop {
 	pfn := c.codePFN
 	if f != c.codeFrame {
 		var known bool
-		if pfn, known = c.pfnOf(f, rip); !known {
+		if pfn, known = c.Mem.PFNOf(f); !known {
 			return c.fetchMiss(rip, f, pfn, false, nil)
 		}
 		c.codeFrame, c.codePFN = f, pfn
@@ -178,7 +175,7 @@ func (c *CPU) fetch(f *phys.Frame, pf uint32) *uop {
 	if f2 == nil {
 		return nil
 	}
-	if p2, ok := c.pfnOf(f2, va2); ok && uint64(p2)+1 == e.pfn2 && e.gen2 == c.Mem.CodeGen(p2) {
+	if p2, ok := c.Mem.PFNOf(f2); ok && uint64(p2)+1 == e.pfn2 && e.gen2 == c.Mem.CodeGen(p2) {
 		return &e.u
 	}
 	return c.fetchMiss(rip, f, pfn, true, f2)
@@ -214,7 +211,7 @@ func (c *CPU) fetchMiss(rip uint64, f *phys.Frame, pfn phys.PFN, cacheable bool,
 				return nil
 			}
 		}
-		if p2, ok := c.pfnOf(f2, va2); ok && cacheable {
+		if p2, ok := c.Mem.PFNOf(f2); ok && cacheable {
 			c.Mem.MarkCode(p2)
 			gen2 = c.Mem.CodeGen(p2)
 			pfn2 = uint64(p2) + 1
