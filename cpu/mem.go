@@ -58,7 +58,7 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 	var f *phys.Frame
 	var extra, pf uint32
 	if c.Own == OwnOff {
-		if f = c.MMU.Hit(tlb.VirtAddr(va), acc); f == nil {
+		if f = c.hit(va, acc); f == nil {
 			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
 		}
 	} else {
@@ -70,6 +70,14 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 		return nil
 	}
 	return f
+}
+
+// hit is MMU.Hit, or MMU.HitExec for a fetch.
+func (c *CPU) hit(va uint64, acc tlb.Access) *phys.Frame {
+	if acc == tlb.Exec {
+		return c.MMU.HitExec(tlb.VirtAddr(va))
+	}
+	return c.MMU.Hit(tlb.VirtAddr(va), acc)
 }
 
 // xfault records the exit for a failed translation of va.

@@ -168,7 +168,7 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	key := vpn<<ocEpochBits | c.ocEpoch
 	if c.Own != OwnParallel {
 		var extra, pf uint32
-		f := c.MMU.Hit(tlb.VirtAddr(va), acc)
+		f := c.hit(va, acc)
 		if f == nil {
 			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
 		}
@@ -187,7 +187,7 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	// parAbort is false here: it is cleared at Run entry and below. (Hit
 	// calls no hook, so it cannot set parAbort.)
 	var extra, pf uint32
-	f := c.MMU.Hit(tlb.VirtAddr(va), acc)
+	f := c.hit(va, acc)
 	if f == nil {
 		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
 	}

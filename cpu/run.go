@@ -61,7 +61,7 @@ func (c *CPU) Run() Exit {
 		var f *phys.Frame
 		var extra, pf uint32
 		if c.Own == OwnOff {
-			if f = c.MMU.Hit(tlb.VirtAddr(rip), tlb.Exec); f == nil {
+			if f = c.MMU.HitExec(tlb.VirtAddr(rip)); f == nil {
 				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
 			}
 		} else {
@@ -116,6 +116,7 @@ func (c *CPU) enter() {
 
 // leave materialises RFLAGS and returns e.
 func (c *CPU) leave(e Exit) Exit {
+	c.MMU.Settle() // the fetch repeat's pending ITLB hits (tlb/memo.go)
 	c.Regs.RFLAGS = c.fl.value()
 	c.running = false
 	c.exit = Exit{}
