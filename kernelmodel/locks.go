@@ -22,6 +22,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 	}
 	start := v.c.Clock
 	for l.owner != nil {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}
@@ -81,6 +82,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
 	for !w.granted {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}

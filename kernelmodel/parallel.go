@@ -267,6 +267,7 @@ func (m *Machine) phase(h *VCPU) bool {
 	}
 	p.phases++
 	p.run(list)
+	m.dropLowest() // the participants' clocks moved
 
 	// Serial again: post-process in id order.
 	for _, u := range list {

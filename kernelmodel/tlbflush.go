@@ -241,6 +241,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// csd_lock_wait: spin with interrupts enabled until every target ran the
 	// function.
 	for info.pending > 0 {
+		v.skipPolls()
 		v.c.Clock += m.cfg.Costs.SpinPoll
 		v.preempt()
 	}
