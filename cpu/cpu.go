@@ -95,6 +95,9 @@ type CPU struct {
 	// Ownership state (owner.go).
 	oc         *[ocSize]ocEntry // verified pages, allocated by the first owned Run
 	ocEpoch    uint64           // current stamp of valid oc entries
+	ofVPN      uint64           // page of the last owned fetch (^0: none) …
+	ofEntry    *ocEntry         // … its oc entry …
+	ofKey      uint64           // … and the key that entry holds for Exec when valid
 	ocTable    uint64           // Owners.epoch when ocEpoch was chosen
 	ocCR3      uint64           // CR3 when ocEpoch was chosen
 	ocAcquired bool             // oc holds entries filled by OwnAcquire runs

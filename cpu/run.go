@@ -65,7 +65,7 @@ func (c *CPU) Run() Exit {
 				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
 			}
 		} else {
-			f, extra, pf = c.translateOwned(rip, tlb.Exec)
+			f, extra, pf = c.fetchOwned(rip)
 		}
 		c.Clock += uint64(extra)
 		var u *uop
