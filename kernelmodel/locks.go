@@ -26,6 +26,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 		v.tracePTLWaiters(+1)
 	}
 	for l.owner != nil {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}
@@ -86,6 +87,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
 	for !w.granted {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}

@@ -256,6 +256,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// its wait ends when the last target acknowledges, not up to a quantum
 	// later.
 	for info.pending > 0 {
+		v.skipPolls()
 		v.c.Clock += m.cfg.Costs.SpinPoll
 		if o := m.pick(v); o != nil && o.eff() != ipi.Never && o.eff() < v.c.Clock {
 			v.handoff(o)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -282,6 +283,29 @@ func TestDeterministicJSON(t *testing.T) {
 	}
 	if first != second {
 		t.Error("two runs with the same flags gave different JSON")
+	}
+}
+
+// TestDeterministicAcrossGOMAXPROCSJSON: a run whose parallel phases race
+// (two vCPUs, one reading pages the other writes, THP) gives the same JSON
+// at GOMAXPROCS 1 and 4. Before phys.Memory.PFNOf, the interpreter
+// recovered a frame's PFN through a cache indexed by the host address of
+// the frame, so whether a store through a stale TLB entry took ownership
+// depended on host allocation, and emu_parallel_instructions varied with
+// host timing. Several runs at 4, since a race need not show in one.
+func TestDeterministicAcrossGOMAXPROCSJSON(t *testing.T) {
+	a := []string{"-q", "-format", "json", "-workload", "mprotect", "-cpus", "2", "-seed", "104", "-thp"}
+	old := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(old)
+	code, want, e := emu(t, a...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	runtime.GOMAXPROCS(4)
+	for i := range 8 {
+		if _, got, _ := emu(t, a...); got != want {
+			t.Fatalf("GOMAXPROCS=4, run %d: JSON differs from GOMAXPROCS=1", i+1)
+		}
 	}
 }
 
