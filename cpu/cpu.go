@@ -85,7 +85,6 @@ type CPU struct {
 	running   bool                      // inside Run
 	costTab   [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
 	dc        *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
-	pfns      *[pfnCacheSize]pfnEntry   // frame → PFN memo
 	codeFrame *phys.Frame               // frame of the last fetch …
 	codePFN   phys.PFN                  // … and its PFN
 	dataFrame *phys.Frame               // frame of the last store …
@@ -96,6 +95,9 @@ type CPU struct {
 	// Ownership state (owner.go).
 	oc         *[ocSize]ocEntry // verified pages, allocated by the first owned Run
 	ocEpoch    uint64           // current stamp of valid oc entries
+	ofVPN      uint64           // page of the last owned fetch (^0: none) …
+	ofEntry    *ocEntry         // … its oc entry …
+	ofKey      uint64           // … and the key that entry holds for Exec when valid
 	ocTable    uint64           // Owners.epoch when ocEpoch was chosen
 	ocCR3      uint64           // CR3 when ocEpoch was chosen
 	ocAcquired bool             // oc holds entries filled by OwnAcquire runs

@@ -58,7 +58,7 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 	var f *phys.Frame
 	var extra, pf uint32
 	if c.Own == OwnOff {
-		if f = c.MMU.Hit(tlb.VirtAddr(va), acc); f == nil {
+		if f = c.hit(va, acc); f == nil {
 			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
 		}
 	} else {
@@ -70,6 +70,14 @@ func (c *CPU) xlate(va uint64, acc tlb.Access) *phys.Frame {
 		return nil
 	}
 	return f
+}
+
+// hit is MMU.Hit, or MMU.HitExec for a fetch.
+func (c *CPU) hit(va uint64, acc tlb.Access) *phys.Frame {
+	if acc == tlb.Exec {
+		return c.MMU.HitExec(tlb.VirtAddr(va))
+	}
+	return c.MMU.Hit(tlb.VirtAddr(va), acc)
 }
 
 // xfault records the exit for a failed translation of va.
@@ -85,70 +93,13 @@ func (c *CPU) xfault(va uint64, pf uint32) {
 	c.exit = Exit{Kind: ExitPageFault, Addr: va, ErrCode: pf}
 }
 
-// Frame → PFN. Translate returns the frame's backing store, but the decode
-// cache and the code-write check need its PFN. A frame's PFN never changes
-// (phys never moves or reuses a *Frame for another PFN), so the mapping is
-// memoised in a small direct-mapped table; a miss recovers the PFN with a
-// side-effect-free walk of the current page tables and verifies it.
-
-const pfnCacheSize = 1 << 12
-
-type pfnEntry struct {
-	f   *phys.Frame
-	pfn phys.PFN
-}
-
-func pfnSlot(f *phys.Frame) uint {
-	p := uintptr(unsafe.Pointer(f))
-	return uint((p>>12)^(p>>24)) & (pfnCacheSize - 1)
-}
-
-// pfnOf returns the PFN of frame f, which the MMU just returned for va. ok is
-// false when it cannot be recovered: the TLB entry used is stale (the page
-// tables now map va elsewhere). Such a frame is not decode-cached and a store
-// to it does not bump its code generation (documented limitation).
-func (c *CPU) pfnOf(f *phys.Frame, va uint64) (phys.PFN, bool) {
-	e := &c.pfns[pfnSlot(f)]
-	if e.f == f {
-		return e.pfn, true
-	}
-	pfn, ok := c.walkPFN(va)
-	if !ok || c.Mem.Frame(pfn) != f {
-		return 0, false
-	}
-	*e = pfnEntry{f, pfn}
-	return pfn, true
-}
-
-// walkPFN walks the current page tables for va without setting A/D bits or
-// checking rights (SDM 4.5), returning the 4 KiB frame that holds va.
-func (c *CPU) walkPFN(va uint64) (phys.PFN, bool) {
-	table := c.MMU.CR3() & tlb.PteAddrMask
-	for level := 4; level >= 1; level-- {
-		ea := phys.Addr(table + tlb.VirtAddr(va).Index(level)*8)
-		if !c.Mem.Valid(ea) {
-			return 0, false
-		}
-		e := c.Mem.LoadPTE(ea)
-		if e&tlb.PteP == 0 {
-			return 0, false
-		}
-		if level == 1 || (level <= 3 && e&tlb.PtePS != 0) {
-			span := uint64(1)<<(12+9*uint(level-1)) - 1
-			return phys.PFN(((e&tlb.PteAddrMask)&^span + va&span) >> phys.PageShift), true
-		}
-		table = e & tlb.PteAddrMask
-	}
-	return 0, false
-}
-
 // noteWrite bumps the code generation of the frame behind va after a store
 // to it, if it holds decoded instructions (self-modifying code).
 func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
 	pfn := c.dataPFN
 	if f != c.dataFrame {
 		var ok bool
-		if pfn, ok = c.pfnOf(f, va); !ok {
+		if pfn, ok = c.Mem.PFNOf(f); !ok {
 			return
 		}
 		c.dataFrame, c.dataPFN = f, pfn

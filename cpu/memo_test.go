@@ -47,9 +47,11 @@ func runHotLoopPhases(t *testing.T, noMemo bool, mode OwnMode, hook bool) memoRu
 		r.exits = append(r.exits, fmt.Sprintf("%s: %v %#x %#x rip %#x", what, ex.Kind, ex.Addr, ex.ErrCode, c.Regs.RIP))
 	}
 	run("warm")
-	// A fetch as Run does it (Hit, else Translate) counts the same either way.
+	// A fetch as Run does it (HitExec, else Translate) counts the same
+	// either way, once settled.
 	before := mmu.Stats.ITLBHits
-	if mmu.Hit(tlb.VirtAddr(c.Regs.RIP), tlb.Exec) != nil {
+	if mmu.HitExec(tlb.VirtAddr(c.Regs.RIP)) != nil {
+		mmu.Settle()
 		r.hitsOn = mmu.Stats.ITLBHits == before+1
 	} else {
 		mmu.Translate(tlb.VirtAddr(c.Regs.RIP), tlb.Exec)

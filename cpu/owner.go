@@ -32,7 +32,7 @@ import (
 // different D bit. So in OwnParallel mode a translation may only walk
 // entries that need no update: before calling MMU.Translate for a page not
 // yet verified in this epoch, verify walks the current tables from CR3
-// without side effects (like walkPFN) and allows the access only if every
+// without side effects and allows the access only if every
 // entry on the path has A set (and, for a write, the leaf has D set) or the
 // walk faults (a faulting walk writes nothing). The kernel model changes
 // page tables only in serial phases, so during a parallel phase the tables
@@ -156,6 +156,32 @@ func (c *CPU) enterOwned() {
 	}
 	c.ocAcquired = c.ocAcquired || c.Own == OwnAcquire
 	c.parAbort = false
+	c.ofVPN = ^uint64(0)
+}
+
+// fetchOwned is translateOwned(rip, tlb.Exec) for Run. While fetches stay
+// on one page whose verified-page entry still allows execution, the entry
+// is not looked up again and the TLB is asked first (HitExec); the outcome
+// is translateOwned's: with the entry valid, translateOwned would skip
+// verify and ask the TLB in the same way, and what it does with the answer
+// is translateOwnedAfter.
+func (c *CPU) fetchOwned(rip uint64) (*phys.Frame, uint32, uint32) {
+	vpn := rip >> phys.PageShift
+	if e := c.ofEntry; vpn == c.ofVPN && e.key[tlb.Exec] == c.ofKey {
+		f := c.MMU.HitExec(tlb.VirtAddr(rip))
+		if f != nil && f == e.frame {
+			return f, 0, 0
+		}
+		return c.translateOwnedAfter(rip, tlb.Exec, e, c.ofKey, f)
+	}
+	f, extra, pf := c.translateOwned(rip, tlb.Exec)
+	if pf == 0 {
+		e := &c.oc[ocIndex(vpn)]
+		if key := vpn<<ocEpochBits | c.ocEpoch; e.key[tlb.Exec] == key {
+			c.ofVPN, c.ofEntry, c.ofKey = vpn, e, key
+		}
+	}
+	return f, extra, pf
 }
 
 // translateOwned is MMU.Translate with the ownership rules of c.Own (not
@@ -166,30 +192,36 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	vpn := va >> phys.PageShift
 	e := &c.oc[ocIndex(vpn)]
 	key := vpn<<ocEpochBits | c.ocEpoch
-	if c.Own != OwnParallel {
-		var extra, pf uint32
-		f := c.MMU.Hit(tlb.VirtAddr(va), acc)
-		if f == nil {
-			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
-		}
-		if pf == 0 && (e.key[acc&3] != key || f != e.frame) {
-			c.acquire(f, va, acc, e, key)
-		}
-		return f, extra, pf
-	}
-	frame := e.frame
-	if e.key[acc&3] != key {
-		var ok bool
-		if frame, ok = c.verify(va, acc, e); !ok {
+	if c.Own == OwnParallel && e.key[acc&3] != key {
+		if _, ok := c.verify(va, acc, e); !ok {
 			return nil, 0, faultSerialize
 		}
 	}
 	// parAbort is false here: it is cleared at Run entry and below. (Hit
 	// calls no hook, so it cannot set parAbort.)
+	return c.translateOwnedAfter(va, acc, e, key, c.hit(va, acc))
+}
+
+// translateOwnedAfter finishes translateOwned for an access whose
+// verified-page entry e has been looked up (and, in OwnParallel mode, found
+// or made valid for acc, or found to fault) and whose TLB memo answered f
+// (nil: not answered, so Translate is asked now).
+func (c *CPU) translateOwnedAfter(va uint64, acc tlb.Access, e *ocEntry, key uint64, f *phys.Frame) (*phys.Frame, uint32, uint32) {
 	var extra, pf uint32
-	f := c.MMU.Hit(tlb.VirtAddr(va), acc)
 	if f == nil {
 		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
+	}
+	if c.Own != OwnParallel {
+		if pf == 0 && (e.key[acc&3] != key || f != e.frame) {
+			c.acquire(f, va, acc, e, key)
+		}
+		return f, extra, pf
+	}
+	// The frame verify found: e.frame if e allows acc, else the walk
+	// faults (nil).
+	var frame *phys.Frame
+	if e.key[acc&3] == key {
+		frame = e.frame
 	}
 	if pf == 0 && (f != frame || c.parAbort) {
 		c.parAbort = false
@@ -200,10 +232,11 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 
 // acquire updates the ownership of f (the frame just translated for acc at
 // va) in OwnAcquire mode and notes in e (va's cache entry) what this vCPU
-// now holds. A frame reached through a stale TLB entry (its PFN cannot be
-// recovered) is left alone.
+// now holds. A frame reached through a stale TLB entry is treated like any
+// other: its PFN is exact (phys.Memory.PFNOf), whatever the page tables map
+// now.
 func (c *CPU) acquire(f *phys.Frame, va uint64, acc tlb.Access, e *ocEntry, key uint64) {
-	pfn, ok := c.pfnOf(f, va)
+	pfn, ok := c.Mem.PFNOf(f)
 	if !ok || uint64(pfn) >= uint64(len(c.Owners.own)) {
 		return
 	}

@@ -61,11 +61,11 @@ func (c *CPU) Run() Exit {
 		var f *phys.Frame
 		var extra, pf uint32
 		if c.Own == OwnOff {
-			if f = c.MMU.Hit(tlb.VirtAddr(rip), tlb.Exec); f == nil {
+			if f = c.MMU.HitExec(tlb.VirtAddr(rip)); f == nil {
 				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
 			}
 		} else {
-			f, extra, pf = c.translateOwned(rip, tlb.Exec)
+			f, extra, pf = c.fetchOwned(rip)
 		}
 		c.Clock += uint64(extra)
 		var u *uop
@@ -103,9 +103,6 @@ func (c *CPU) enter() {
 	if c.dc == nil {
 		c.dc = new([decodeCacheSize]dcEntry)
 	}
-	if c.pfns == nil {
-		c.pfns = new([pfnCacheSize]pfnEntry)
-	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
 	b := c.Costs.Base
 	c.costTab = [numCostClasses]uint32{
@@ -119,6 +116,7 @@ func (c *CPU) enter() {
 
 // leave materialises RFLAGS and returns e.
 func (c *CPU) leave(e Exit) Exit {
+	c.MMU.Settle() // the fetch repeat's pending ITLB hits (tlb/memo.go)
 	c.Regs.RFLAGS = c.fl.value()
 	c.running = false
 	c.exit = Exit{}
@@ -155,7 +153,7 @@ func (c *CPU) fetch(f *phys.Frame, pf uint32) *uop {
 	pfn := c.codePFN
 	if f != c.codeFrame {
 		var known bool
-		if pfn, known = c.pfnOf(f, rip); !known {
+		if pfn, known = c.Mem.PFNOf(f); !known {
 			return c.fetchMiss(rip, f, pfn, false, nil)
 		}
 		c.codeFrame, c.codePFN = f, pfn
@@ -178,7 +176,7 @@ func (c *CPU) fetch(f *phys.Frame, pf uint32) *uop {
 	if f2 == nil {
 		return nil
 	}
-	if p2, ok := c.pfnOf(f2, va2); ok && uint64(p2)+1 == e.pfn2 && e.gen2 == c.Mem.CodeGen(p2) {
+	if p2, ok := c.Mem.PFNOf(f2); ok && uint64(p2)+1 == e.pfn2 && e.gen2 == c.Mem.CodeGen(p2) {
 		return &e.u
 	}
 	return c.fetchMiss(rip, f, pfn, true, f2)
@@ -214,7 +212,7 @@ func (c *CPU) fetchMiss(rip uint64, f *phys.Frame, pfn phys.PFN, cacheable bool,
 				return nil
 			}
 		}
-		if p2, ok := c.pfnOf(f2, va2); ok && cacheable {
+		if p2, ok := c.Mem.PFNOf(f2); ok && cacheable {
 			c.Mem.MarkCode(p2)
 			gen2 = c.Mem.CodeGen(p2)
 			pfn2 = uint64(p2) + 1

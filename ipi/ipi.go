@@ -14,53 +14,73 @@ import (
 // Never is the delivery time of an empty mailbox.
 const Never = math.MaxUint64
 
-// CostModel is the cost of one IPI-based remote function call, split into
-// send, delivery, interrupt entry/exit and acknowledgement. For one target
-// the parts sum to ≈ 2,150 cycles, the measured increment a remote TLB
-// shootdown adds to a 1-page operation on Haswell: 4655−2499 cycles for a
-// 1-page mprotect with 2 threads vs 1 (Nadav Amit, "[RFC PATCH 00/14] mm:
-// relaxed TLB flushes and other optimi.", LKML, 18 Jul 2022, Msg-Id
-// 20220718120212.3180-1-namit@vmware.com); cross-check +775 ns ≈ 2,300
-// cycles at 3 GHz, 1436−661 ns for MADV_DONTNEED+touch with 2 threads vs 1
-// (Nadav Amit, "[RFC PATCH 0/6] x86/mm: Flush remote and local TLBs
-// concurrently", LKML, 25 May 2019, Msg-Id
-// 20190525082203.6531-1-namit@vmware.com).
+// CostModel is the cost of one IPI-based remote function call
+// (smp_call_function_many_cond, kernel/smp.c, v5.10), split into the
+// initiator's per-target queueing, the APIC ICR writes, delivery,
+// interrupt entry/exit and the acknowledgements the initiator collects one
+// target at a time. For one target the parts sum to ≈ 2,150 cycles, the
+// measured increment a remote TLB shootdown adds to a 1-page operation on
+// Haswell: 4655−2499 cycles for a 1-page mprotect with 2 threads vs 1
+// (Nadav Amit, "[RFC PATCH 00/14] mm: relaxed TLB flushes and other
+// optimi.", LKML, 18 Jul 2022, Msg-Id 20220718120212.3180-1-namit@vmware.com);
+// cross-check +775 ns ≈ 2,300 cycles at 3 GHz, 1436−661 ns for
+// MADV_DONTNEED+touch with 2 threads vs 1 (Nadav Amit, "[RFC PATCH 0/6]
+// x86/mm: Flush remote and local TLBs concurrently", LKML, 25 May 2019,
+// Msg-Id 20190525082203.6531-1-namit@vmware.com).
 type CostModel struct {
-	// SendCycles is the initiator's cost to queue the call and write the
-	// ICR for the first target. No measurement of the x2APIC ICR write was
-	// found;
-	// ASSUMPTION: 200 cycles, taken from the per-extra-target increment.
-	SendCycles uint64
-	// SendPerExtraTarget is the initiator's cost per additional target:
-	// ≈ +70 ns ≈ 210 cycles [D] = (1571−1436 ns)/2 for 4 threads vs 2, serial
-	// flush (Amit, 25 May 2019, above).
-	SendPerExtraTarget uint64
+	// QueueCycles is the initiator's cost per target to lock the target's
+	// csd and llist_add it to the target's call_single_queue: one contended
+	// cache-line hand-off (the target last wrote both lines), 150 cycles ≈
+	// 50 ns on a server mesh (CAS ping-pong medians, Cascade Lake 47–48 ns:
+	// nviennot/core-to-core-latency README).
+	QueueCycles uint64
+	// ICRWrite is one write of the x2APIC interrupt command register
+	// (WRMSR 0x830). No measurement exists; ASSUMPTION 100 cycles, a
+	// non-serialising WRMSR (SDM Vol. 3A §10.12.3). Under -virt it is the
+	// VM exit that emulates it.
+	ICRWrite uint64
+	// ClusterSize is how many targets one ICR write reaches: 16 in x2APIC
+	// cluster mode (x2apic_cluster.c: one write per cluster of 16 logical
+	// CPUs, the logical destination mask), 1 in physical mode
+	// (x2apic_phys.c: one write per target). A count, not cycles.
+	ClusterSize uint64
 	// DeliveryCycles is the latency from the ICR write until the target
 	// takes the interrupt. [D] the +775 ns first-target increment (Amit,
 	// 25 May 2019) minus a ≈200 ns responder lower bound (self-IPI round
 	// trip plus one INVLPG) leaves ≈550–600 ns of non-responder work; minus
-	// send and ack ≈ 1,100 cycles.
+	// queueing, the ICR write and the ack ≈ 1,100 cycles.
 	DeliveryCycles uint64
 	// IRQEntryCycles and IRQExitCycles are the target's interrupt entry and
 	// exit: [D] half each of the 110–150 ns KVM guest self-IPI round trip
 	// with APICv (111 ns: Zeng Guang, "[PATCH v4 0/6] IPI virtualization
 	// support for VM", kvm list, 9 Aug 2021; 150 ns: Wanpeng Li, commit
 	// 4180bf1b655a "KVM: X86: Implement 'send IPI' hypercall") ≈ 200 cycles
-	// each.
+	// each. Under -virt nested the entry includes the EOI write's VM exit
+	// (sysvec_call_function acks the APIC before it runs the function,
+	// arch/x86/kernel/smp.c, v5.10).
 	IRQEntryCycles uint64
 	IRQExitCycles  uint64
-	// AckCycles is the time for the target's acknowledgement (the csd lock
-	// release) to become visible to the waiting initiator: one contended
-	// cache-line hand-off, 45–50 ns on a server mesh ≈ 150 cycles
-	// (CAS ping-pong medians, Cascade Lake 47–48 ns, Ice Lake-SP 51 ns:
-	// nviennot/core-to-core-latency README).
+	// AckCycles is the time for one target's acknowledgement (the csd lock
+	// release) to become visible to the waiting initiator, which checks
+	// the targets' csds one after the other (csd_lock_wait per target):
+	// one contended cache-line hand-off per target, 150 cycles (as
+	// QueueCycles).
 	AckCycles uint64
 }
 
 // DefaultCostModel returns the bare-metal Skylake-class costs.
 func DefaultCostModel() CostModel {
-	return CostModel{SendCycles: 200, SendPerExtraTarget: 210, DeliveryCycles: 1100,
+	return CostModel{QueueCycles: 150, ICRWrite: 100, ClusterSize: 16, DeliveryCycles: 1100,
 		IRQEntryCycles: 200, IRQExitCycles: 200, AckCycles: 150}
+}
+
+// ICRWrites returns how many ICR writes reach targets targets.
+func (c *CostModel) ICRWrites(targets uint64) uint64 {
+	if targets == 0 {
+		return 0
+	}
+	n := max(c.ClusterSize, 1)
+	return (targets + n - 1) / n
 }
 
 // Message is one pending interrupt.

@@ -1178,7 +1178,8 @@ func TestForkedChildUD2(t *testing.T) {
 
 // TestFDLimit: descriptors up to RLIMIT_NOFILE's soft limit (1024) are
 // handed out lowest first; the next open or dup is -EMFILE, and closing
-// one makes its number the next.
+// one makes its number the next; prlimit moves the limit every fd
+// allocator checks.
 func TestFDLimit(t *testing.T) {
 	withUser(t, 1, func(v *VCPU, s uint64) {
 		last := int64(-1)
@@ -1204,6 +1205,32 @@ func TestFDLimit(t *testing.T) {
 		}
 		if got := v.sysOpenat(atFDCWD, path, oRdonly, 0); got != 500 {
 			t.Errorf("openat after close(500): %d, want 500", got)
+		}
+		// prlimit raises the soft limit to the hard one (4096): the
+		// next dup is fd 1024, dup2 and F_DUPFD reach 4095, not 4096.
+		rl := s + 3072
+		putWords(t, v, rl, 4096, 4096)
+		if r := v.sysPrlimit64(0, rlimitNofile, rl, 0); r != 0 {
+			t.Fatalf("prlimit64(RLIMIT_NOFILE, 4096) = %d", r)
+		}
+		if got := v.sysDup(1); got != maxFDs {
+			t.Errorf("dup after raising RLIMIT_NOFILE: %d, want %d", got, maxFDs)
+		}
+		if got := v.sysDup3(1, 4095, -1); got != 4095 {
+			t.Errorf("dup2(1, 4095) = %d, want 4095", got)
+		}
+		if got := v.sysDup3(1, 4096, -1); got != -EBADF {
+			t.Errorf("dup2(1, 4096) = %d, want -EBADF", got)
+		}
+		if got := v.sysFcntl(1, fDupFD, 4096); got != -EINVAL {
+			t.Errorf("fcntl(F_DUPFD, 4096) = %d, want -EINVAL", got)
+		}
+		// lowering it again: a dup2 beyond the new limit is -EBADF
+		if putWords(t, v, rl, 2000); v.sysPrlimit64(0, rlimitNofile, rl, 0) != 0 {
+			t.Fatal("prlimit64(RLIMIT_NOFILE, 2000)")
+		}
+		if got := v.sysDup3(1, 2000, -1); got != -EBADF {
+			t.Errorf("dup2(1, 2000) under a 2000 limit = %d, want -EBADF", got)
 		}
 	})
 }

@@ -85,6 +85,7 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		}
 		if flushFix {
 			mm.tlbFlushPending++ // inc_tlb_flush_pending
+			v.traceFlushPending(mm)
 		}
 	}
 	for _, vma := range mm.vmas {
@@ -98,6 +99,7 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 	if typ == clearRefsSoftDirty && flushFix {
 		v.flushTLBMM(mm)
 		mm.tlbFlushPending-- // dec_tlb_flush_pending
+		v.traceFlushPending(mm)
 	}
 	if gather != nil {
 		v.tlbFinishMMU(gather)

@@ -92,20 +92,24 @@ func ParsePatches(names []string) ([]Patch, error) {
 // Config is everything that shapes a run. It is immutable once the machine
 // is built.
 type Config struct {
-	CPUs       int
-	MemBytes   uint64
-	Kernel     string
-	Patches    []Patch
-	PCID       bool   // CR4.PCIDE=1 and Linux's 6 dynamic ASIDs per CPU
-	Quantum    uint64 // cycles a vCPU may run ahead of the slowest other vCPU
-	MaxCycles  uint64 // stop the run when any vCPU clock passes this (0: no limit)
-	Timeslice  uint64 // scheduler time slice in cycles when a run queue has waiters
-	FlushCeil  int    // tlb_single_page_flush_ceiling (pages)
-	TLB        tlb.Config
-	CPUCosts   cpu.Costs
-	IPICosts   ipi.CostModel
-	Costs      CostModel
-	FailHazard bool // stop the run at the first stale-TLB hazard
+	CPUs      int
+	MemBytes  uint64
+	Kernel    string
+	Patches   []Patch
+	PCID      bool   // CR4.PCIDE=1 and Linux's 6 dynamic ASIDs per CPU
+	Quantum   uint64 // cycles a vCPU may run ahead of the slowest other vCPU
+	MaxCycles uint64 // stop the run when any vCPU clock passes this (0: no limit)
+	Timeslice uint64 // scheduler time slice in cycles when a run queue has waiters
+	FlushCeil int    // tlb_single_page_flush_ceiling (pages)
+	TLB       tlb.Config
+	// CPUModel and Virt name the -cpu-model and -virt presets the TLB
+	// geometry and costs come from (ApplyPreset, costs_presets.go); a cost
+	// file's per-preset sections apply when they match.
+	CPUModel, Virt string
+	CPUCosts       cpu.Costs
+	IPICosts       ipi.CostModel
+	Costs          CostModel
+	FailHazard     bool // stop the run at the first stale-TLB hazard
 	// PTI models page-table isolation: user PCID twins and the deferred
 	// user-PCID flush (invalidate_user_asid, arch/x86/mm/tlb.c, v5.10).
 	PTI bool
@@ -121,6 +125,9 @@ type Config struct {
 	// per CPU. It is called by one goroutine at a time and must not retain
 	// Args.
 	Trace func(TraceEvent)
+	// TraceStaleStores is how many stale-TLB hazard stores of a run are
+	// marked on the trace as instants (the first N; 0: none).
+	TraceStaleStores int
 	// Stdin, Stdout and Stderr are the guest's file descriptors 0, 1 and 2
 	// (emu run passes its own through, as perf stat does). Writes reach
 	// Stdout/Stderr as the guest makes them, in the model's deterministic
@@ -141,16 +148,38 @@ type Config struct {
 	FaultAroundBytes uint64
 }
 
-// TraceEvent is one span (Dur > 0) or instant (Dur == 0) on a CPU's
-// timeline. Times are emulated cycles.
+// TraceEvent is one event of a run's timeline. Times are emulated cycles.
+//
+//   - TraceSlice: a span from Start to Start+Dur on CPU's timeline, or an
+//     instant at Start when Dur is 0 (cat "hazard": a stale-TLB store).
+//   - TraceFlowOut / TraceFlowIn: the two ends of an arrow with id ID, from
+//     a flush initiator's flush_tlb_mm_range (when it posts the IPI) to the
+//     receiver's call_function_interrupt (when flush_tlb_func_remote runs).
+//   - TraceCounter: the values (Args) of the machine-wide counter track Name
+//     from Start on: "tlb_flush_pending mmN", "mmap_lock mmN" (readers,
+//     writer), "ptl_waiters". A track's times never go back, although CPUs
+//     run up to a quantum apart: a sample earlier than the track's last is
+//     moved up to it.
 type TraceEvent struct {
+	Kind  TraceKind
 	CPU   int
-	Cat   string // "user", "fault", "flush", "irq", "lock", "syscall"
+	Cat   string // "user", "fault", "flush", "irq", "lock", "syscall", "hazard"
 	Name  string
 	Start uint64
 	Dur   uint64
+	ID    uint64
 	Args  []TraceArg
 }
+
+// TraceKind says what a TraceEvent is.
+type TraceKind uint8
+
+const (
+	TraceSlice TraceKind = iota
+	TraceFlowOut
+	TraceFlowIn
+	TraceCounter
+)
 
 // TraceArg is one named integer argument of a TraceEvent.
 type TraceArg struct {
@@ -169,6 +198,8 @@ func DefaultConfig() Config {
 		Timeslice: 3_000_000,
 		FlushCeil: 33, // tlb_single_page_flush_ceiling default (arch/x86/mm/tlb.c, v5.10; a5102476a24b)
 		TLB:       tlb.DefaultConfig(),
+		CPUModel:  "skylake-sp",
+		Virt:      "none",
 		CPUCosts:  cpu.DefaultCosts(),
 		IPICosts:  ipi.DefaultCostModel(),
 		Costs:     DefaultCostModel(),
@@ -199,16 +230,37 @@ type CostModel struct {
 	// KVM guest: Kevlar OS blog "M6.6: Syscall Performance Benchmarking",
 	// levkropp.github.io [S]).
 	SyscallEntryExit uint64
-	// FaultEntryExit: exception entry, do_user_addr_fault bookkeeping and
-	// return for a page fault. No measurement of a WP-reuse fault was found;
-	// [D] ≈ 1.2 µs = a 4 KiB first-touch anon write fault ≈ 1.5 µs (read-fault
-	// median 1.0 µs, "Page fault latency measurement", ddumbying.vercel.app
-	// [S], plus 0.3 µs zeroing) minus the zeroing, minus the modelled
-	// handler steps ≈ 3,000 cycles.
+	// FaultEntryExit: the exception entry and exit of a user page fault
+	// (asm_exc_page_fault, do_user_addr_fault's checks, irqentry_exit,
+	// IRET), half on each side of the handler. [D] 400 cycles: the 110–150
+	// ns round trip of a KVM guest self-IPI with APICv, an interrupt's entry
+	// and exit on the same kind of path without a VM exit (111 ns: Zeng
+	// Guang, "[PATCH v4 0/6] IPI virtualization support for VM", kvm list,
+	// 9 Aug 2021; 150 ns: Wanpeng Li, commit 4180bf1b655a "KVM: X86:
+	// Implement 'send IPI' hypercall"), ≈ 330–450 cycles at 3 GHz.
 	FaultEntryExit uint64
-	// HandleMMFault: __handle_mm_fault/handle_pte_fault body ≈ 600 cycles
-	// [D] (the rest of the 1.2 µs above).
+	// HandleMMFault: the __handle_mm_fault walk (pgd/p4d/pud/pmd offsets and
+	// checks) and handle_pte_fault's dispatch, without the locks, the page
+	// allocation, the zeroing, the rmap/LRU work and the PTE store, which
+	// are charged on their own. ASSUMPTION 200 cycles (no measurement of
+	// the handler's parts exists).
 	HandleMMFault uint64
+	// RmapLRU: page_add_new_anon_rmap plus lru_cache_add for a new anonymous
+	// page (mem_cgroup charge included). ASSUMPTION 150 cycles.
+	RmapLRU uint64
+	// PTESet: set_pte_at and update_mmu_cache of a fault that installs a
+	// PTE (the PTE lock is charged as a lock). ASSUMPTION 50 cycles.
+	PTESet uint64
+	// VMAAdjust: one __vma_adjust (mm/mmap.c, v5.10) as __split_vma and
+	// vma_merge do it: vm_area_dup or remove_vma, the VMA tree, the
+	// anon_vma interval tree and the gap updates; charged per VMA a split
+	// adds or a merge removes in mprotect and madvise. [D] 500 cycles: a
+	// 1-page mprotect inside a larger mapping splits twice (PROT_READ) or
+	// merges two neighbours away (PROT_READ|PROT_WRITE); the rest of the
+	// modelled call is ≈ 1,500 cycles against 2,499 and 2,529 measured
+	// (Nadav Amit, "[RFC PATCH 00/14] mm: relaxed TLB flushes and other
+	// optimi.", LKML, 18 Jul 2022, Haswell), (2,500 − 1,500)/2.
+	VMAAdjust uint64
 	// ZeroPage: clear a 4 KiB page, 0.3 µs DRAM-bound (rep stosq 13.7 GB/s in
 	// 4 KB chunks on AMD Milan: Ankur Arora, "[PATCH v6 14/15]
 	// x86/clear_page: Introduce clear_pages()", 2 Sep 2025).
@@ -240,10 +292,12 @@ type CostModel struct {
 	// overhead).
 	PTEUpdate uint64
 	// FlushTLBMMRange: software overhead of flush_tlb_mm_range excluding
-	// the INVLPG/CR3 write: [D] 1,276 cycles for 1 page (IvyBridge, kernel
-	// compile; Dave Hansen, "[RFC][PATCH 6/6] x86: mm: set TLB flush tunable
-	// to sane value", linux-mm, 18 Feb 2014) − ≈275 tracepoint bias − 200
-	// INVLPG ≈ 800 cycles.
+	// the INVLPG/INVPCID/CR3 work and flush_tlb_func_common (FlushFunc).
+	// Skylake: [D] 444 ≈ 450 cycles = 1,094 cycles for a 1-page flush with
+	// PTI − 550 for INVLPG + INVPCID − FlushFunc (Skylake desktop, kernel
+	// compile, tracepoint-timed; Dave Hansen, "x86 TLB flushing: INVPCID
+	// vs. deferred CR3 write", linux-mm, 5 Dec 2017). The older cores of the
+	// haswell preset take 800 (kernelmodel/costs_presets.go).
 	FlushTLBMMRange uint64
 	// FlushFunc: flush_tlb_func_common bookkeeping on a target. ASSUMPTION
 	// 100 cycles (no measurement exists).
@@ -263,9 +317,9 @@ type CostModel struct {
 // DefaultCostModel returns the cited defaults.
 func DefaultCostModel() CostModel {
 	return CostModel{
-		SyscallEntryExit: 300, FaultEntryExit: 3000, HandleMMFault: 600,
-		ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
-		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 800,
+		SyscallEntryExit: 300, FaultEntryExit: 400, HandleMMFault: 200,
+		RmapLRU: 150, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
+		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
 	}
 }

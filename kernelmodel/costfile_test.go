@@ -39,6 +39,10 @@ func FuzzParseCostFile(f *testing.F) {
 	f.Add("kernel.fault_entry_exit = 2500\n")
 	f.Add("# x\nipi.ack_cycles=1\ntlb.walk_ref = 3")
 	f.Add("tlb.invlpg = 18446744073709551615")
+	f.Add("kernel:\n  zero_page: 900\ncpu-model:\n  skylake-sp:\n    tlb: {invlpg: 150}\nvirt:\n  none:\n    ipi: {icr_write: 1_000}\n")
+	f.Add("a: &x {b: 1}\nc: *x\n")
+	f.Add("ipi: {cluster_size: 0}\n")
+	f.Add("tlb: [1, 2]\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c := DefaultConfig()
 		before := c

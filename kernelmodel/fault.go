@@ -194,6 +194,7 @@ func (v *VCPU) doAnonymousPage(vmf *vmFault) int {
 			return v.handleUserfault(vmf, VM_UFFD_MISSING)
 		}
 		m.mem.StorePTE(vmf.pte, entry)
+		v.c.Clock += m.cfg.Costs.PTESet
 		v.spinUnlock(vmf.ptl)
 		return 0
 	}
@@ -231,6 +232,7 @@ func (v *VCPU) setNewAnonPTE(vmf *vmFault, page phys.PFN, entry uint64, uffdMiss
 	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
 	v.lruCacheAdd(page)
 	m.mem.StorePTE(vmf.pte, entry)
+	v.c.Clock += m.cfg.Costs.PTESet
 	v.spinUnlock(vmf.ptl)
 	return 0
 }
@@ -265,6 +267,7 @@ func (v *VCPU) refaultImage(vmf *vmFault) int {
 // lruCacheAdd models lru_cache_add: a reference held by this CPU's lru_add
 // pagevec until it drains at PAGEVEC_SIZE (15) pages (mm/swap.c).
 func (v *VCPU) lruCacheAdd(p phys.PFN) {
+	v.c.Clock += v.m.cfg.Costs.RmapLRU // with the caller's page_add_new_anon_rmap
 	v.m.getPage(p)
 	v.lruAdd = append(v.lruAdd, p)
 	if len(v.lruAdd) == 15 {

@@ -71,6 +71,16 @@ const (
 // maxFDs is the default RLIMIT_NOFILE soft limit.
 const maxFDs = 1024
 
+// nofile is the process's RLIMIT_NOFILE soft limit, rlimit(RLIMIT_NOFILE)
+// as __alloc_fd, dup2, F_DUPFD and poll read it (fs/file.c,
+// fs/fcntl.c, fs/select.c v5.10): prlimit may raise it up to nr_open.
+func (mm *MM) nofile() int {
+	if !mm.rlimSet {
+		return maxFDs
+	}
+	return int(min(mm.rlim[rlimitNofile][0], nrOpen))
+}
+
 func (mm *MM) fd(n int) *file {
 	if n < 0 || n >= len(mm.files) {
 		return nil
@@ -88,7 +98,7 @@ func (mm *MM) installFDFrom(f *file, min int, cloexec bool) int64 {
 	for i < len(mm.files) && mm.files[i] != nil {
 		i++
 	}
-	if i >= maxFDs {
+	if i >= mm.nofile() {
 		return -EMFILE
 	}
 	for i >= len(mm.files) {
@@ -421,7 +431,7 @@ func (v *VCPU) sysDup3(oldfd, newfd int, flags int64) int64 {
 	if f == nil {
 		return -EBADF
 	}
-	if newfd < 0 || newfd >= maxFDs {
+	if newfd < 0 || newfd >= mm.nofile() {
 		return -EBADF
 	}
 	if oldfd == newfd {
@@ -461,7 +471,7 @@ func (v *VCPU) sysFcntl(fd int, cmd, arg uint64) int64 {
 	}
 	switch cmd {
 	case fDupFD, fDupFDCloexec:
-		if arg >= maxFDs {
+		if arg >= uint64(mm.nofile()) {
 			return -EINVAL
 		}
 		fget(f)
@@ -690,10 +700,10 @@ const (
 // the call sleeps for it (a negative timeout with no fds would sleep
 // forever: -EINVAL instead of a deadlock is not Linux's, so it sleeps 0).
 func (v *VCPU) sysPoll(fds, nfds uint64, timeout int64) (int64, uint64) {
-	if nfds > maxFDs {
+	mm := v.curr.mm
+	if nfds > uint64(mm.nofile()) {
 		return -EINVAL, 0
 	}
-	mm := v.curr.mm
 	ready := int64(0)
 	for i := uint64(0); i < nfds; i++ {
 		b := make([]byte, 8)

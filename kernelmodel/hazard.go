@@ -85,6 +85,7 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		m.writeToWrprotected++
 		kind, path = "emu_write_to_wrprotected", "a write-protect that returned without flushing"
 	}
+	v.traceStaleStore(kind, uint64(va), cur)
 	if m.cfg.FailHazard && m.hazard == nil {
 		m.hazard = &Hazard{Kind: kind, CPU: v.id, Addr: uint64(va), RIP: v.c.Regs.RIP, Insn: v.c.Disassemble(v.c.Regs.RIP), PTE: cur, Path: path}
 		m.stop(fmt.Errorf("%w: %w", ErrHazard, m.hazard))

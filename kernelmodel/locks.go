@@ -21,14 +21,20 @@ func (v *VCPU) spinLock(l *spinlock) {
 		return
 	}
 	start := v.c.Clock
+	ptl := l.name == "" || l.name == "ptl"
+	if ptl {
+		v.tracePTLWaiters(+1)
+	}
 	for l.owner != nil {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}
 	l.owner = v
 	v.c.Clock += c.LineHandoff
 	waited := v.c.Clock - start
-	if l.name == "" || l.name == "ptl" {
+	if ptl {
+		v.tracePTLWaiters(-1)
 		v.m.ptlWaitCycles += waited
 		v.m.ptlWaits[log2Bucket(waited)]++
 		v.trace("lock", "ptl_wait", start)
@@ -81,6 +87,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
 	for !w.granted {
+		v.skipPolls()
 		v.c.Clock += c.SpinPoll
 		v.preempt()
 	}
@@ -115,17 +122,26 @@ func (s *rwsem) grant() {
 	}
 }
 
-func (v *VCPU) mmapReadLock(mm *MM)  { v.rwsemAcquire(&mm.mmapLock, false) }
-func (v *VCPU) mmapWriteLock(mm *MM) { v.rwsemAcquire(&mm.mmapLock, true) }
+func (v *VCPU) mmapReadLock(mm *MM) {
+	v.rwsemAcquire(&mm.mmapLock, false)
+	v.traceMmapLock(mm)
+}
+
+func (v *VCPU) mmapWriteLock(mm *MM) {
+	v.rwsemAcquire(&mm.mmapLock, true)
+	v.traceMmapLock(mm)
+}
 
 func (v *VCPU) mmapReadUnlock(mm *MM) {
 	mm.mmapLock.readers--
 	mm.mmapLock.grant()
+	v.traceMmapLock(mm)
 }
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
 	mm.mmapLock.writer = nil
 	mm.mmapLock.grant()
+	v.traceMmapLock(mm)
 }
 
 // mmapWriteDowngrade turns a held write lock into a read lock
@@ -134,4 +150,5 @@ func (v *VCPU) mmapWriteDowngrade(mm *MM) {
 	mm.mmapLock.writer = nil
 	mm.mmapLock.readers++
 	mm.mmapLock.grant()
+	v.traceMmapLock(mm)
 }

@@ -45,13 +45,15 @@ type Machine struct {
 	initMM   *MM // init_mm: kernel-only page tables, ctx_id 1
 
 	cpus    []*VCPU
+	lowest  lowestOther // pick's answer for the baton holder, while valid
 	tasks   []*Task
 	nextTID int
 	nextCtx uint64 // last_mm_ctx_id
 	mms     []*MM
 
 	counters
-	hazard *Hazard
+	tracing tracing // the -trace timeline's bookkeeping (trace.go)
+	hazard  *Hazard
 
 	stopped  bool
 	err      error
@@ -203,7 +205,17 @@ func (v *VCPU) eff() uint64 {
 }
 
 // pick returns the vCPU with the lowest (eff, id), skipping except.
+//
+// The baton holder asks pick(itself) wherever time passes (every preempt),
+// and while it holds the baton no other vCPU's eff changes except through
+// kick or a parallel phase: the others are frozen. So the answer is kept
+// (m.lowest) until one of those or a hand-off of the baton (waitBaton)
+// drops it; the scan over every vCPU is paid once per change, not once per
+// preempt (O(N) each at 256 vCPUs).
 func (m *Machine) pick(except *VCPU) *VCPU {
+	if l := &m.lowest; except != nil && l.valid && l.except == except {
+		return l.best
+	}
 	var best *VCPU
 	for _, u := range m.cpus {
 		if u == except {
@@ -213,8 +225,20 @@ func (m *Machine) pick(except *VCPU) *VCPU {
 			best = u
 		}
 	}
+	if except != nil {
+		m.lowest = lowestOther{except: except, best: best, valid: true}
+	}
 	return best
 }
+
+// lowestOther is a kept answer of pick(except).
+type lowestOther struct {
+	except, best *VCPU
+	valid        bool
+}
+
+// dropLowest forgets pick's kept answer: some vCPU's eff may have changed.
+func (m *Machine) dropLowest() { m.lowest.valid = false }
 
 // horizon is the clock v may run to before it must hand the baton on.
 func (v *VCPU) horizon() uint64 {
@@ -246,6 +270,7 @@ func (v *VCPU) waitBaton() {
 	if v.m.stopped {
 		panic(errStop{})
 	}
+	v.m.dropLowest()     // others ran while v waited
 	v.m.par.dirty = true // v is about to run serially (parallel.go)
 }
 
@@ -279,6 +304,41 @@ func (v *VCPU) preempt() {
 			return
 		}
 		v.handoff(o)
+	}
+}
+
+// skipPolls advances v's clock over the polls of a spin-wait loop (for
+// !done { Clock += SpinPoll; preempt() }) that would do nothing, so that
+// the loop's next poll is the first that can: the first that hands the
+// baton on (its clock reaches the lowest other vCPU's eff + Quantum), takes
+// an interrupt (reaches the mailbox's earliest delivery, interrupts
+// enabled) or stops the run (passes --max-cycles). Until then nothing can
+// end the wait: while v holds the baton the other vCPUs are frozen, so no
+// lock is released and no acknowledgement arrives, and v's own polls change
+// nothing else. The result is the clock the polls one by one would reach,
+// exactly; only the host time of a long wait changes (O(1) per hand-off
+// instead of O(wait / SpinPoll)). At most 2^20 cycles are skipped at once,
+// so cancellation is still noticed.
+func (v *VCPU) skipPolls() {
+	m := v.m
+	sp := m.cfg.Costs.SpinPoll
+	c := v.c.Clock
+	if sp == 0 || c > ipi.Never-1<<21 {
+		return
+	}
+	lim := c + 1<<20
+	if o := m.pick(v); o != nil && o.eff() != ipi.Never {
+		lim = min(lim, o.eff()+m.cfg.Quantum)
+	}
+	if v.irqOff == 0 && !v.inIRQ {
+		lim = min(lim, v.mbox.Earliest())
+	}
+	if mc := m.cfg.MaxCycles; mc != 0 && mc != ^uint64(0) {
+		lim = min(lim, mc+1)
+	}
+	// Polls j = 1..k (clock c + j·sp) do nothing iff c + k·sp < lim.
+	if lim > c {
+		v.c.Clock = c + (lim-c-1)/sp*sp
 	}
 }
 
@@ -338,6 +398,7 @@ func (v *VCPU) idleLoop() {
 			wake = max(wake, v.c.Clock) // an idle CPU wakes no earlier than it went idle
 		}
 		v.wakeAt = wake
+		v.m.dropLowest()
 		o := v.m.pick(v)
 		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
 			v.m.stop(ErrDeadlock)
@@ -456,6 +517,7 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 // kick makes an idle v wake no later than t.
 func (v *VCPU) kick(t uint64) {
 	if v.idle {
+		v.m.dropLowest()
 		v.kickAt = min(v.kickAt, t)
 		v.wakeAt = max(min(v.wakeAt, t), v.c.Clock)
 	}

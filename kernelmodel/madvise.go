@@ -274,7 +274,7 @@ func (v *VCPU) madviseBehavior(mm *MM, vma *VMA, start, end, behavior uint64) (*
 	if nf == vma.flags {
 		return vma, 0
 	}
-	vma, err := mm.vmaModify(vma, start, end, nf, vma.uffd)
+	vma, err := v.vmaModifyCharged(mm, vma, start, end, nf, vma.uffd)
 	if err == -ENOMEM {
 		return nil, -EAGAIN // madvise reports a failed split as EAGAIN
 	}

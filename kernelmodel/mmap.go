@@ -209,6 +209,7 @@ func (v *VCPU) tlbGatherMMU(mm *MM, start, end uint64) *mmuGather {
 	t := &mmuGather{mm: mm, fullmm: start == 0 && end == ^uint64(0)}
 	t.resetRange()
 	mm.tlbFlushPending++ // inc_tlb_flush_pending
+	v.traceFlushPending(mm)
 	v.spend(v.m.cfg.Costs.LockedRMW)
 	return t
 }
@@ -252,6 +253,7 @@ func (v *VCPU) tlbFinishMMU(t *mmuGather) {
 	}
 	v.tlbFlushMMU(t)
 	t.mm.tlbFlushPending-- // dec_tlb_flush_pending
+	v.traceFlushPending(t.mm)
 }
 
 // unmapRegion models unmap_region: zap the PTEs of [start, end) into an

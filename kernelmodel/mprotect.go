@@ -135,7 +135,7 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 	if newflags&VM_WRITE != 0 && vma.flags&(VM_ACCOUNT|VM_WRITE|VM_HUGETLB|VM_SHARED|VM_NORESERVE) == 0 {
 		newflags |= VM_ACCOUNT // the commit charge (security_vm_enough_memory_mm) always succeeds here
 	}
-	vma, err := v.curr.mm.vmaModify(vma, start, end, newflags, vma.uffd)
+	vma, err := v.vmaModifyCharged(v.curr.mm, vma, start, end, newflags, vma.uffd)
 	if err != 0 {
 		return nil, err
 	}
@@ -162,6 +162,7 @@ func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cp
 	m := v.m
 	mm.revokeOps++
 	mm.tlbFlushPending++ // inc_tlb_flush_pending
+	v.traceFlushPending(mm)
 	v.spend(m.cfg.Costs.LockedRMW)
 	pages := 0
 	for addr := start; addr < end; {
@@ -187,6 +188,7 @@ func (v *VCPU) changeProtection(mm *MM, vma *VMA, start, end, newprot uint64, cp
 		v.flushTLBRange(mm, start, end)
 	}
 	mm.tlbFlushPending-- // dec_tlb_flush_pending, ordered after the flush
+	v.traceFlushPending(mm)
 	mm.revokeOps--
 	return pages
 }

@@ -137,6 +137,7 @@ type flushTLBInfo struct {
 	pending int
 	lastAck uint64
 	from    *VCPU
+	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
 }
 
 // flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
@@ -213,7 +214,19 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		m.traceTLBFlush(TLBRemoteSendIPI, int64((info.end-info.start)>>12))
 	}
 	ic := &m.cfg.IPICosts
+	// smp_call_function_many_cond (kernel/smp.c, v5.10): lock and queue a
+	// csd on every target, then one arch_send_call_function_ipi_mask,
+	// which writes the ICR once per x2APIC cluster (or once per target in
+	// physical mode).
 	sent := 0
+	info.flowID = m.flowIDs()
+	for i, in := range info.mm.cpumask {
+		if in && i != v.id && (info.freedTables || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
+			v.c.Clock += ic.QueueCycles
+			sent++
+		}
+	}
+	k := uint64(0)
 	for i, in := range info.mm.cpumask {
 		if !in || i == v.id {
 			continue
@@ -222,13 +235,12 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		if !info.freedTables && t.tlbs.isLazy {
 			continue // tlb_is_not_lazy is false: no IPI
 		}
-		if sent == 0 {
-			v.c.Clock += ic.SendCycles
-		} else {
-			v.c.Clock += ic.SendPerExtraTarget
+		if k%max(ic.ClusterSize, 1) == 0 {
+			v.c.Clock += ic.ICRWrite
 		}
-		sent++
+		k++
 		info.pending++
+		v.traceFlow(TraceFlowOut, info.flowID+uint64(i))
 		t.mbox.Post(ipi.Message{From: v.id, SentAt: v.c.Clock, DeliverAt: v.c.Clock + ic.DeliveryCycles, Payload: info})
 		t.kick(v.c.Clock + ic.DeliveryCycles)
 	}
@@ -239,13 +251,23 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		v.irqOff--
 	}
 	// csd_lock_wait: spin with interrupts enabled until every target ran the
-	// function.
+	// function. The waiting CPU hands the baton on as soon as it is ahead
+	// of another vCPU (not only a quantum ahead, as preempt does), so that
+	// its wait ends when the last target acknowledges, not up to a quantum
+	// later.
 	for info.pending > 0 {
+		v.skipPolls()
 		v.c.Clock += m.cfg.Costs.SpinPoll
+		if o := m.pick(v); o != nil && o.eff() != ipi.Never && o.eff() < v.c.Clock {
+			v.handoff(o)
+		}
 		v.preempt()
 	}
-	if sent > 0 && info.lastAck+ic.AckCycles > v.c.Clock {
-		v.c.Clock = info.lastAck + ic.AckCycles
+	// The initiator checks the targets' csds one after the other: the
+	// last acknowledgement's line, then one more hand-off per further
+	// target (their acks arrived together or earlier).
+	if sent > 0 {
+		v.c.Clock = max(v.c.Clock, info.lastAck+ic.AckCycles) + uint64(sent-1)*ic.AckCycles
 	}
 	// v5.10: on_each_cpu_cond_mask runs flush_tlb_func_remote on the
 	// initiator too (mm_cpumask includes it), which counts irq_tlb_count and
@@ -275,6 +297,7 @@ func (v *VCPU) handleIRQs() {
 		v.inIRQ = true
 		v.callIRQs++ // sysvec_call_function: inc_irq_stat(irq_call_count)
 		v.c.Clock += ic.IRQEntryCycles
+		v.traceFlow(TraceFlowIn, info.flowID+uint64(v.id))
 		v.flushTLBFuncRemote(info)
 		info.pending--
 		if v.c.Clock > info.lastAck {

@@ -138,10 +138,31 @@ func (fs *vfs) tmpfsOf(p string) (*inode, []string) {
 			return mt.root, nil
 		}
 		if strings.HasPrefix(p, mt.at+"/") {
+			if fs.mountedInside(mt.at, p) {
+				return nil, nil
+			}
 			return mt.root, strings.Split(p[len(mt.at)+1:], "/")
 		}
 	}
 	return nil, nil
+}
+
+// mountedInside reports whether p, below the tmpfs at root, is a host
+// mount stacked strictly inside that tmpfs, below one, or a directory on
+// the way to one (-ro-mount /tmp/build/out: the guest sees the host there,
+// as a mount over a tmpfs directory shadows it). Mounts at or above root
+// are under the tmpfs and do not count. Deviation: the directories on the
+// way are read-only synthesized ones, not tmpfs directories.
+func (fs *vfs) mountedInside(root, p string) bool {
+	for _, d := range fs.mounts {
+		if !strings.HasPrefix(d, root+"/") {
+			continue
+		}
+		if p == d || strings.HasPrefix(p, d+"/") || strings.HasPrefix(d, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // underMount reports whether p is a host mount or below one.

@@ -31,7 +31,7 @@ func withFS(t *testing.T, mounts []string, tmpfsBytes, faultAround uint64, f fun
 // hostTree makes a host directory with a file, a subdirectory, a symlink
 // inside and one pointing out of the mount.
 func hostTree(t *testing.T) (dir string, data []byte) {
-	// not below the host's /tmp, which the guest's tmpfs hides
+	// in the package directory; TestHostMountInsideTmpfs covers /tmp
 	dir, err := os.MkdirTemp(".", "vfstest")
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +199,41 @@ func TestVFSPathsAndErrnos(t *testing.T) {
 		}
 		if got := names("/"); !strings.Contains(strings.Join(got, " "), "tmp") || !strings.Contains(strings.Join(got, " "), "proc") {
 			t.Errorf("getdents64 / = %q", got)
+		}
+	})
+}
+
+// TestHostMountInsideTmpfs mounts a host directory below the host's /tmp
+// (where a clean clone or t.TempDir lives): the mount shadows the guest's
+// tmpfs there, as a mount over a tmpfs directory does, while the rest of
+// /tmp stays the guest's writable tmpfs.
+func TestHostMountInsideTmpfs(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "emu-mount")
+	if err != nil {
+		t.Skip("no host /tmp:", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("host bytes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withFS(t, []string{dir}, 0, 0, func(v *VCPU, s uint64) {
+		fd := v.sysOpenat(atFDCWD, putStr(t, v, s, dir+"/f"), oRdonly, 0)
+		if fd < 0 {
+			t.Fatalf("open %s/f = %d", dir, fd)
+		}
+		if n := v.sysPread(int(fd), s+1024, 64, 0, false); n != 10 {
+			t.Fatalf("pread = %d, want 10", n)
+		}
+		b := make([]byte, 10)
+		v.copyFromUser(b, s+1024)
+		if string(b) != "host bytes" {
+			t.Errorf("read %q, want the host's bytes", b)
+		}
+		if r := v.sysOpenat(atFDCWD, putStr(t, v, s, dir+"/new"), oWronly|oCreat, 0o644); r != -EROFS {
+			t.Errorf("create inside the mount = %d, want -EROFS", r)
+		}
+		if r := v.sysOpenat(atFDCWD, putStr(t, v, s, "/tmp/guest-file"), oWronly|oCreat, 0o644); r < 0 {
+			t.Errorf("create in the rest of /tmp = %d, want an fd", r)
 		}
 	})
 }

@@ -43,6 +43,7 @@ func (m *MMU) invalidatePSC(s selector) {
 // of other PCIDs survive. A non-canonical operand is a no-op. It returns the
 // instruction's cycles.
 func (m *MMU) Invlpg(va VirtAddr) uint32 {
+	m.Settle()
 	m.Stats.Invlpg++
 	if va.Canonical() {
 		m.invalidatePage(va, pcidOrGlobal(m.pcid))
@@ -67,6 +68,7 @@ func (m *MMU) Invlpg(va VirtAddr) uint32 {
 // CR4.PCIDE=0) are no-ops here; the caller decodes and checks them. It
 // returns the instruction's cycles.
 func (m *MMU) Invpcid(typ int, pcid uint16, va VirtAddr) uint32 {
+	m.Settle()
 	m.Stats.Invpcid++
 	if typ >= 0 && typ < len(m.Stats.InvpcidByType) {
 		m.Stats.InvpcidByType[typ]++
@@ -105,6 +107,7 @@ func (m *MMU) Invpcid(typ int, pcid uint16, va VirtAddr) uint32 {
 // Global entries always survive. Bit 63 is not retained in CR3. It returns
 // the instruction's cycles.
 func (m *MMU) WriteCR3(v uint64) uint32 {
+	m.Settle()
 	m.Stats.CR3Writes++
 	m.bumpAll() // the PCID may change
 	noflush := m.pcide && v&CR3NoFlush != 0
@@ -131,6 +134,7 @@ func (m *MMU) WriteCR3(v uint64) uint32 {
 // CR3 bits 11:0 (hardware requires them to be 0, else #GP: the caller's
 // check). It returns the instruction's cycles.
 func (m *MMU) SetCR4(pge, pcide bool) uint32 {
+	m.Settle()
 	flush := pge != m.pge || (m.pcide && !pcide)
 	m.bumpAll() // the PCID may change
 	m.pge, m.pcide = pge, pcide

@@ -67,17 +67,74 @@ type memoEntry struct {
 	ent   *Entry      // the entry hit (for checkStale)
 }
 
+// The fetch repeat: instruction fetches hit the same L1 ITLB entry many
+// times in a row (every instruction of a loop on one page). Each such hit
+// bumps the array's LRU clock, stamps the entry with it and counts an
+// ITLB hit; k hits in a row leave the clock k higher, the entry stamped
+// with the last value and the counter k higher, and nothing else in the
+// L1 ITLB arrays or the counters changes in between if no other exec
+// translation, flush or CR3/CR4 write happens (data accesses touch only
+// the L1 DTLB arrays, and a data miss only the second level). So the MMU
+// remembers the last exec memo it answered from (rep) and only counts
+// repeated hits on it (rep.n); Settle applies them, and every entry point
+// that could observe or change the L1 ITLB state or Stats settles first:
+// Translate, the flushes, WriteCR3, SetCR4, a Hit for another page, and
+// the interpreter when Run returns. Stats are exact only after Settle.
+
+// repHit is the exec memo being repeated.
+type repHit struct {
+	vpn   uint64      // its page
+	gen   uint64      // gen[memoExec] when taken; 0 never matches
+	frame *phys.Frame // what Translate returned
+	stamp *uint64     // the entry's LRU stamp
+	clock *uint64     // its array's LRU clock
+	count *uint64     // Stats.ITLBHits
+	n     uint64      // repeated hits not applied yet
+}
+
+// Settle applies the repeated instruction-fetch hits counted since the last
+// Settle (see the fetch repeat above), leaving the LRU state and Stats as
+// the hits one by one would have.
+func (m *MMU) Settle() {
+	if r := &m.rep; r.n != 0 {
+		*r.clock += r.n
+		*r.stamp = *r.clock
+		*r.count += r.n
+		r.n = 0
+	}
+}
+
+// HitExec is Hit for an instruction fetch, answering only a repeat: a
+// fetch from the page of the last exec memo hit costs one compare and an
+// increment. Otherwise it returns nil and the caller calls Translate, which
+// settles, answers from the memo or the probe, and makes the page the one
+// repeated.
+func (m *MMU) HitExec(va VirtAddr) *phys.Frame {
+	if r := &m.rep; r.vpn == uint64(va)>>12 && r.gen == m.gen[memoExec] {
+		r.n++
+		return r.frame
+	}
+	return nil
+}
+
+// repeat makes the exec memo e the one repeated (Translate, after a hit
+// through it).
+func (m *MMU) repeat(e *memoEntry) {
+	m.rep = repHit{vpn: e.vpn, gen: e.gen, frame: e.frame, stamp: e.stamp, clock: e.clock, count: e.count}
+}
+
 // Hit answers a translation from the memo: if acc at va would be an L1 hit
 // that the memo remembers, it does everything Translate would (counts the
 // hit, updates LRU state) and returns the frame, which costs 0 cycles;
 // otherwise it returns nil and changes nothing, and the caller calls
 // Translate. It never answers a write while OnStaleWrite is set (Translate
-// does, calling the hook). Hit is small enough to be inlined into the
+// does, calling the hook) and never an instruction fetch (HitExec does).
+// Hit is small enough to be inlined into the
 // interpreter's fetch, load and store paths.
 func (m *MMU) Hit(va VirtAddr, acc Access) *phys.Frame {
 	vpn := uint64(va) >> 12
 	e := &m.memo[acc&3][vpn&(memoSize-1)]
-	if e.vpn != vpn || e.gen != m.gen[acc>>1&1] || (acc == Write && m.OnStaleWrite != nil) {
+	if e.vpn != vpn || e.gen != m.gen[acc>>1&1] || acc == Exec || (acc == Write && m.OnStaleWrite != nil) {
 		return nil
 	}
 	e.hit()

@@ -51,6 +51,7 @@ type MMU struct {
 	// Host-side hit memo (memo.go): not modelled state.
 	memo [4][memoSize]memoEntry // by Access
 	gen  [2]uint64              // by memo side; bumped on any change to its L1 arrays
+	rep  repHit                 // the exec memo being repeated (memo.go)
 
 	Stats Stats
 	// OnStaleWrite, if non-nil, observes stores through stale writable
@@ -168,11 +169,15 @@ func (m *MMU) PCID() uint16 { return m.pcid }
 // (SDM 4.10.4.1), so a fault caused only by stale cached state does not
 // recur.
 func (m *MMU) Translate(va VirtAddr, acc Access) (*phys.Frame, uint32, uint32) {
+	m.Settle()
 	if e := m.memoLookup(va, acc); e != nil {
 		// A repeated L1 hit (memo.go): what the hit below does, without
 		// the probe. A memo's page is canonical.
 		e.hit()
-		if acc == Write && m.OnStaleWrite != nil {
+		switch {
+		case acc == Exec:
+			m.repeat(e)
+		case acc == Write && m.OnStaleWrite != nil:
 			m.checkStale(va, e.ent)
 		}
 		return e.frame, 0, 0
@@ -220,6 +225,11 @@ func (m *MMU) Translate(va VirtAddr, acc Access) (*phys.Frame, uint32, uint32) {
 			}
 			f := m.mem.Frame(e.base + phys.PFN(uint32(uint64(va)>>12)&e.pmask))
 			m.memoize(va, acc, a, hit, f)
+			if acc == Exec {
+				if e := m.memoLookup(va, acc); e != nil {
+					m.repeat(e)
+				}
+			}
 			return f, 0, 0
 		}
 	}
@@ -240,6 +250,7 @@ func (m *MMU) frameResult(pfn phys.PFN, cycles, code uint32) (*phys.Frame, uint3
 // walk of the current tables would not find. It skips Translate's inline
 // fast path, so an L1 hit costs the host a few ns more.
 func (m *MMU) TranslatePFN(va VirtAddr, acc Access) (phys.PFN, uint32, uint32) {
+	m.Settle()
 	if !va.Canonical() {
 		return 0, 0, FaultGP
 	}

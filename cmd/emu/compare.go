@@ -127,7 +127,7 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}
 		return usagef("emu ab: the patch changes nothing (%s already has %s)", has, strings.Join(patchNames(pb.cfg.Patches), ","))
 	}
-	if err := checkOutputs(o.outputs()...); err != nil {
+	if err := o.checkOutputs(modeAB); err != nil {
 		return err
 	}
 	if testHookPlanned != nil {
@@ -135,7 +135,7 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 			return err
 		}
 	}
-	s, finish, err := openSession(o, stderr, modeAB)
+	s, finish, err := openSession(o, stdout, stderr, modeAB)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,7 +58,7 @@ func TestBashCompletion(t *testing.T) {
 			t.Errorf("%q: got %q, want %q first", tc.words, out, tc.want)
 		}
 	}
-	if code, _, e := emu(t, "completion", "tcsh"); code != exitUsage || !strings.Contains(e, "valid: bash") {
+	if code, _, e := emu(t, "completion", "tcsh"); code != exitUsage || !strings.Contains(e, "valid: bash, zsh, fish") {
 		t.Errorf("completion tcsh: exit %d, %q", code, e)
 	}
 }
@@ -93,6 +96,138 @@ func TestManPage(t *testing.T) {
 	for _, want := range []string{"-fail-on-hazard", "-base-patch STRINGSLICE", "-o, -output STRING", "clear_refs", "pte-fault-flush-pending", "EXIT STATUS", "%change"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the rendered page lacks %q", want)
+		}
+	}
+}
+
+// completions returns what each shell's emu completion script offers
+// for the command line words (the last one is being completed), run in
+// dir; a shell that is not installed is left out. bash runs _emu as
+// complete -F would; zsh runs _emu with compadd, _describe and _files
+// replaced by functions that print their candidates (zsh's own
+// completion system needs a terminal), filtered by the prefix as
+// compadd would; fish runs complete --do-complete. Fish lists --name
+// beside -name for a flag prefix; bash and zsh offer -name (emu accepts
+// both), so fish's --name forms are left out.
+func completions(t *testing.T, dir string, words ...string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	script := func(shell string) string {
+		code, s, e := emu(t, "completion", shell)
+		if code != 0 {
+			t.Fatalf("emu completion %s: exit %d: %s", shell, code, e)
+		}
+		path := filepath.Join(t.TempDir(), "emu."+shell)
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	run := func(name string, args ...string) []string {
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, words, err, b)
+		}
+		var got []string
+		for _, l := range strings.Split(string(b), "\n") {
+			l, _, _ = strings.Cut(l, "\t")
+			if l != "" {
+				got = append(got, l)
+			}
+		}
+		sort.Strings(got)
+		return slices.Compact(got)
+	}
+	cur := words[len(words)-1]
+	var q []string
+	for _, w := range words {
+		q = append(q, "'"+w+"'")
+	}
+	if bash, err := exec.LookPath("bash"); err == nil {
+		out["bash"] = run(bash, "--norc", "--noprofile", "-c", "source "+script("bash")+"; COMP_WORDS=("+strings.Join(q, " ")+
+			"); COMP_CWORD="+strconv.Itoa(len(words)-1)+`; _emu; printf '%s\n' "${COMPREPLY[@]}"`)
+	}
+	if zsh, err := exec.LookPath("zsh"); err == nil {
+		stubs := `compdef() { :; }
+compadd() { while [[ $1 != -- ]]; do shift; done; shift; printf '%s\n' "$@"; }
+_describe() { local a; for a in "${(@P)4}"; do print -r -- "${${a%%[^\\]:*}}${a[${#${a%%[^\\]:*}}+1]}"; done; }
+_files() { compadd -- *(N); }
+`
+		got := run(zsh, "-f", "-c", stubs+"source "+script("zsh")+"; words=("+strings.Join(q, " ")+"); CURRENT="+strconv.Itoa(len(words))+"; _emu")
+		var f []string
+		for _, g := range got {
+			if strings.HasPrefix(g, cur) {
+				f = append(f, g)
+			}
+		}
+		out["zsh"] = f
+	}
+	if fish, err := exec.LookPath("fish"); err == nil {
+		got := run(fish, "--no-config", "-c", "source "+script("fish")+"; complete --do-complete "+fishQuote(strings.Join(words, " ")))
+		var f []string
+		for _, g := range got {
+			if !strings.HasPrefix(g, "--") || strings.HasPrefix(cur, "--") {
+				f = append(f, g)
+			}
+		}
+		out["fish"] = f
+	}
+	return out
+}
+
+// TestCompletionShellsAgree: emu completion zsh and fish parse (zsh -n,
+// fish -n) and complete the same subcommands, flags, enum values and
+// file names as the bash script, each shell where it is installed.
+func TestCompletionShellsAgree(t *testing.T) {
+	for _, sh := range []string{"zsh", "fish"} {
+		bin, err := exec.LookPath(sh)
+		if err != nil {
+			t.Logf("%s is not installed: its script is not checked", sh)
+			continue
+		}
+		code, s, e := emu(t, "completion", sh)
+		if code != 0 {
+			t.Fatalf("completion %s: exit %d: %s", sh, code, e)
+		}
+		cmd := exec.Command(bin, "-n")
+		cmd.Stdin = strings.NewReader(s)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s -n: %v\n%s", sh, err, b)
+		}
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "result.json"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, words := range [][]string{
+		{"emu", ""},
+		{"emu", "co"},
+		{"emu", "-"},
+		{"emu", "-fail"},
+		{"emu", "-kernel", ""},
+		{"emu", "ab", "--patch", "clear-refs-"},
+		{"emu", "-format", ""},
+		{"emu", "-flush-order", ""},
+		{"emu", "-workload", ""},
+		{"emu", "-tlb", "s"},
+		{"emu", "-cpus", ""},
+		{"emu", "-trace", ""},
+		{"emu", "-o", "res"},
+	} {
+		got := completions(t, dir, words...)
+		want, ok := got["bash"]
+		if !ok {
+			t.Skip("no bash to compare with")
+		}
+		if len(want) == 0 && words[1] != "-cpus" {
+			t.Errorf("%q: bash offers nothing", words)
+		}
+		for sh, g := range got {
+			if !slices.Equal(g, want) {
+				t.Errorf("%q: %s offers %q, bash %q", words, sh, g, want)
+			}
 		}
 	}
 }

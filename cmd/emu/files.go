@@ -19,14 +19,23 @@ type outputPath struct {
 // checkOutputs checks, before anything runs, that every output path can be
 // written (its directory exists and is writable, it is not a directory)
 // and that no two name the same file: a mistake found after a long run
-// would lose its result. "-o -" is stdout and not checked. Writing the same
-// character device twice (-o /dev/null -trace /dev/null) is allowed.
+// would lose its result. "-o -" and "-trace -" are stdout and not checked
+// (options.checkOutputs checks that only one of them writes there); "-"
+// for any other flag is refused rather than made a file named "-".
+// Writing the same character device twice (-o /dev/null -trace /dev/null)
+// is allowed.
 func checkOutputs(paths ...outputPath) error {
 	var seen []outputPath
 	var targets []*outfile.Target
 	for _, p := range paths {
-		if p.path == "" || (p.flag == "-o" && p.path == "-") {
+		if p.path == "" {
 			continue
+		}
+		if p.path == "-" {
+			if p.flag == "-o" || p.flag == "-trace" {
+				continue
+			}
+			return usagef("%s -: - (stdout) is for -o and -trace only; name a file", p.flag)
 		}
 		t, err := outfile.Check(p.path)
 		if err != nil {

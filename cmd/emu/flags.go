@@ -114,10 +114,14 @@ type options struct {
 	out         string
 	plot        string
 	trace       string
+	traceStale  int // -trace-stale-stores
 	maxCycles   uint64
 	timeout     time.Duration
 	failHazard  bool
 	tlbPreset   string
+	tlbSet      bool   // -tlb given: its geometry beats -cpu-model's
+	cpuModel    string // -cpu-model preset ("" = skylake-sp)
+	virt        string // -virt preset ("" = none)
 	pcid        bool
 	quantum     uint64
 	flushCeil   int
@@ -194,7 +198,9 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096 or less: off; rounded down to a power of two)")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
-	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
+	fs.StringVar(&o.costs, "costs", "", "cost-model file, YAML with sections per preset or 'section.key = cycles' lines (see 'emu costs')")
+	fs.StringVar(&o.cpuModel, "cpu-model", "", "CPU preset for TLB geometry and costs: "+strings.Join(kernelmodel.CPUModelNames, ", ")+" (default skylake-sp)")
+	fs.StringVar(&o.virt, "virt", "", "virtualisation preset for IPI costs: "+strings.Join(kernelmodel.VirtNames, ", ")+" (default none: bare metal)")
 	if mode == modeAB {
 		fs.BoolVar(&o.json, "json", false, "write the comparison (both results, the changes, fail:runs and verdicts) as JSON")
 	}
@@ -208,7 +214,8 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.StringVarP(&o.out, "output", "o", "", outHelp)
 	fs.StringVar(&o.plot, "plot", "", "also draw the histograms (A/B: the counters side by side) to FILE.svg or FILE.png")
-	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file")
+	fs.StringVar(&o.trace, "trace", "", "write a Chrome/Perfetto trace-event timeline (JSON) to this file (- for stdout, with -o FILE)")
+	fs.IntVar(&o.traceStale, "trace-stale-stores", 100, "-trace: mark the first N stale-TLB hazard stores of each run as instants (0-1000000)")
 	// A built-in workload needs < 10^8 cycles, so the bound only stops a
 	// model bug. A user's program runs until it ends, as under perf stat;
 	// Ctrl-C or -timeout stop it with the counters so far.
@@ -247,9 +254,10 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		io.WriteString(w, "       emu ab -patch X [flags]     run without and with patch X, print the %change table\n")
 		io.WriteString(w, "       emu compare A.json B.json…  the %change table of saved -json results\n")
 		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
-		fmt.Fprintln(w, "       emu costs [-costs FILE]     print every cost-model key with its value")
+		fmt.Fprintln(w, "       emu costs [-costs FILE] [-cpu-model M] [-virt V]  every cost-model key with its value and source")
+		fmt.Fprintln(w, "       emu calibrate               reproduce the published TLB-flush figures, with the error of each")
 		fmt.Fprintln(w, "       emu help [COMMAND]          this help, or COMMAND's")
-		fmt.Fprintln(w, "       emu completion bash         a bash completion script (source <(emu completion bash))")
+		fmt.Fprintln(w, "       emu completion SHELL        a bash, zsh or fish completion script (source <(emu completion bash))")
 		fmt.Fprintln(w, "       emu man                     the manual page (emu man | man -l -)")
 		fmt.Fprintln(w, "       emu version                 (or emu --version)")
 	}

@@ -98,6 +98,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitFail
 }
 
+func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-help" }
+
 func hasVerbose(args []string) bool {
 	for _, a := range args {
 		if a == "-v" || a == "--verbose" || a == "-verbose" {
@@ -108,12 +110,21 @@ func hasVerbose(args []string) bool {
 }
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 2 && isHelpFlag(args[1]) {
+		switch args[0] {
+		case "version", "completion", "man", "help":
+			// These take no flags; -h asks for their help as for the others.
+			return cmdHelp(ctx, args[:1], stdout, stderr)
+		}
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "list":
 			return cmdList(args[1:], stdout, stderr)
 		case "costs":
 			return cmdCosts(args[1:], stdout, stderr)
+		case "calibrate":
+			return cmdCalibrate(ctx, args[1:], stdout)
 		case "version", "--version", "-version":
 			if len(args) > 1 {
 				return usagef("%s: unexpected argument %q", args[0], args[1])
@@ -147,7 +158,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
 	}
 	switch args[0] {
-	case "run", "ab", "compare", "list", "costs":
+	case "run", "ab", "compare", "list", "costs", "calibrate":
 		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
@@ -156,10 +167,10 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, "Usage: emu man: print the emu(1) manual page in roff (read it with: emu man | man -l -)")
 		return nil
 	case "completion":
-		fmt.Fprintln(stdout, "Usage: emu completion bash: print a bash completion script (load it with: source <(emu completion bash))")
+		fmt.Fprintln(stdout, "Usage: emu completion bash|zsh|fish: print a completion script (load it with: source <(emu completion bash), source <(emu completion zsh) after compinit, emu completion fish | source)")
 		return nil
 	case "help":
-		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, version, completion)")
+		fmt.Fprintln(stdout, "Usage: emu help [COMMAND]: the help of emu or of COMMAND (run, ab, compare, list, costs, calibrate, version, completion)")
 		return nil
 	}
 	return usagef("emu help: unknown command %q (valid: %s)", args[0], strings.Join(subcommands, ", "))
@@ -214,7 +225,7 @@ func cmdList(args []string, w, stderr io.Writer) error {
 		return usagef("emu list: -costs and -json conflict (emu costs prints the cost file format)")
 	}
 	if *costs {
-		return printCosts(w, kernelmodel.DefaultConfig())
+		return printDefaultCosts(w)
 	}
 	if *asJSON {
 		return writeListJSON(w)
@@ -304,35 +315,6 @@ func writeListJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(doc)
-}
-
-// cmdCosts prints every cost-model key with its value: the defaults, or
-// the values after applying -costs FILE.
-func cmdCosts(args []string, w, stderr io.Writer) error {
-	fs := pflag.NewFlagSet("emu costs", pflag.ContinueOnError)
-	fs.SetOutput(w) // only -h writes there: parse errors are returned
-	file := fs.String("costs", "", "apply this cost file first and print the resulting values")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("emu costs: unexpected argument %q", fs.Arg(0))
-	}
-	cfg := kernelmodel.DefaultConfig()
-	if err := applyCostFile(&cfg, *file); err != nil {
-		return err
-	}
-	return printCosts(w, cfg)
-}
-
-func printCosts(w io.Writer, cfg kernelmodel.Config) error {
-	fmt.Fprintln(w, "# emu cost model, in cycles at 3.0 GHz; each default cites its source in tlb/config.go, ipi/ipi.go, kernelmodel/config.go.")
-	fmt.Fprintln(w, "# Copy to a file, edit, and pass it with -costs FILE.")
-	fmt.Fprintln(w, costRangesDoc())
-	for _, k := range kernelmodel.CostKeys(cfg) {
-		fmt.Fprintln(w, k)
-	}
-	return nil
 }
 
 func wrap(s string, width int) []string {

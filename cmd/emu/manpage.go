@@ -25,8 +25,8 @@ func cmdMan(args []string, w io.Writer) error {
 	p(".SH SYNOPSIS")
 	for _, s := range []string{
 		"[flags]", "run [flags] PROGRAM [ARGS...]", "ab \\-patch X [\\-base\\-patch P] [flags]",
-		"compare [\\-json] [\\-plot FILE] BASE.json NEW.json...", "list [\\-json | \\-costs]", "costs [\\-costs FILE]",
-		"help [COMMAND]", "completion bash", "man", "version",
+		"compare [\\-json] [\\-plot FILE] BASE.json NEW.json...", "list [\\-json | \\-costs]", "costs [\\-costs FILE] [\\-cpu\\-model M] [\\-virt V]", "calibrate [\\-target ID,...] [\\-o FILE]",
+		"help [COMMAND]", "completion bash|zsh|fish", "man", "version",
 	} {
 		p(".B emu\n%s\n.br", s)
 	}

@@ -86,6 +86,7 @@ func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []s
 	if o.repeat < 1 || o.repeat > 10000 {
 		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
 	}
+	o.tlbSet = fs.Changed("tlb")
 	if o.flush, err = report.ParseFlushOrder(o.flushOrder); err != nil {
 		return nil, nil, usagef("%v", err)
 	}
@@ -249,6 +250,10 @@ func readProgram(path string) ([]byte, elfload.Headers, error) {
 	return b, h, nil
 }
 
+// maxTraceStale bounds -trace-stale-stores: each mark is ~150 bytes of
+// trace.
+const maxTraceStale = 1_000_000
+
 func buildConfig(o *options) (kernelmodel.Config, string, error) {
 	cfg, sum := kernelmodel.DefaultConfig(), ""
 	err := buildConfigInto(o, &cfg, &sum)
@@ -276,7 +281,17 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 		return usagef("%v", err)
 	}
 	cfg.TLB = tc
-	// The cost file may set tlb.* costs, so it applies after the preset.
+	if o.cpuModel != "" || o.virt != "" {
+		if _, err := kernelmodel.ApplyPreset(&cfg, o.cpuModel, o.virt); err != nil {
+			return usagef("%v", err)
+		}
+		if o.tlbSet { // -tlb's geometry, the preset's costs
+			costs := cfg.TLB.Costs
+			cfg.TLB = tc
+			cfg.TLB.Costs = costs
+		}
+	}
+	// The cost file may set tlb.* costs, so it applies after the presets.
 	if *sum, err = applyCostFileHash(&cfg, o.costs); err != nil {
 		return err
 	}
@@ -298,6 +313,10 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.MemBytes = o.memMiB << 20
 	cfg.MaxCycles = o.maxCycles
 	cfg.FailHazard = o.failHazard
+	if o.traceStale < 0 || o.traceStale > maxTraceStale {
+		return usagef("-trace-stale-stores must be 0..%d, got %d", maxTraceStale, o.traceStale)
+	}
+	cfg.TraceStaleStores = o.traceStale
 	if o.faultAround/4096 > 512 {
 		return usagef("-fault-around-bytes must be at most 2 MiB (fault_around_bytes_set: PTRS_PER_PTE pages), got %d", o.faultAround)
 	}
@@ -351,6 +370,15 @@ func (p *plan) identity(o *options) *report.Identity {
 	costs := report.DefaultCostsLabel
 	if o.costs != "" {
 		costs = filepath.Base(o.costs)
+	}
+	if o.cpuModel != "" || o.virt != "" {
+		// The presets are where the costs come from: "zen3/nested", or
+		// "zen3/nested+FILE" with a cost file.
+		label := cfg.CPUModel + "/" + cfg.Virt
+		if o.costs != "" {
+			label += "+" + costs
+		}
+		costs = label
 	}
 	id := &report.Identity{
 		Args: o.cmdline, Version: version(), Workload: p.name, Program: p.userProg,
@@ -457,7 +485,14 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			for _, a := range ev.Args {
 				args = append(args, report.TraceArg{Key: a.Key, Value: a.Value})
 			}
-			tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
+			switch ev.Kind {
+			case kernelmodel.TraceFlowOut, kernelmodel.TraceFlowIn:
+				tw.Flow(pid, ev.CPU, ev.Kind == kernelmodel.TraceFlowOut, ev.Cat, ev.Name, ev.ID, ev.Start)
+			case kernelmodel.TraceCounter:
+				tw.Counter(pid, ev.Name, ev.Start, args)
+			default:
+				tw.Event(pid, ev.CPU, ev.Cat, ev.Name, ev.Start, ev.Dur, args)
+			}
 		}
 	}
 	if p.userProg {
@@ -569,7 +604,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	if err := checkOutputs(o.outputs()...); err != nil {
+	if err := o.checkOutputs(mode); err != nil {
 		return err
 	}
 	if testHookPlanned != nil {
@@ -579,7 +614,7 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	ctx, cancel := withTimeout(ctx, o.timeout)
 	defer cancel()
-	s, finish, err := openSession(o, stderr, mode)
+	s, finish, err := openSession(o, stdout, stderr, mode)
 	if err != nil {
 		return err
 	}
@@ -615,6 +650,23 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		s.reportUnimplemented(stderr)
 	}
 	return runErr
+}
+
+// checkOutputs checks the output paths of the run flags (checkOutputs)
+// and that at most one thing writes to stdout: -trace - needs the result
+// in a file (-o FILE), and under emu run stdout is the program's.
+func (o *options) checkOutputs(mode cmdMode) error {
+	if err := checkOutputs(o.outputs()...); err != nil {
+		return err
+	}
+	switch {
+	case o.trace != "-":
+	case mode == modeProgram:
+		return usagef("-trace -: under emu run stdout is the program's; name a file")
+	case o.out == "" || o.out == "-":
+		return usagef("-trace - and the result would both go to stdout: write the result with -o FILE")
+	}
+	return nil
 }
 
 // outputs lists the output paths of the run flags, for checkOutputs.
@@ -655,7 +707,7 @@ func timeoutError(ctx context.Context, d time.Duration, err error) error {
 // and trace file. finish stops and writes them.
 //
 // emu run draws no progress bar: stderr carries the guest's own output.
-func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
+func openSession(o *options, stdout, stderr io.Writer, mode cmdMode) (*session, func() error, error) {
 	var closers []func() error
 	finish := func() error {
 		var errs []error
@@ -672,7 +724,15 @@ func openSession(o *options, stderr io.Writer, mode cmdMode) (*session, func() e
 	log := newLogger(o, stderr)
 	closers = append(closers, func() error { _ = log.Sync(); return nil })
 	s := &session{log: log, progress: newProgress(stderr, !o.quiet && !o.verbose && mode != modeProgram)}
-	if o.trace != "" {
+	if o.trace == "-" {
+		s.trace = report.NewTraceWriter(stdout)
+		closers = append(closers, func() error {
+			if err := s.trace.Close(); err != nil {
+				return fmt.Errorf("-trace: %w", err)
+			}
+			return nil
+		})
+	} else if o.trace != "" {
 		f, err := outfile.Create(o.trace)
 		if err != nil {
 			finish()

@@ -320,7 +320,7 @@ func TestCostRanges(t *testing.T) {
 		file, want string
 	}{
 		{"kernel.zero_page = 18446744073709551000\n", "line 1: kernel.zero_page = 18446744073709551000 is out of range (valid: 0..10000000 cycles)"},
-		{"# c\nipi.send_cycles = 10000001\n", "line 2: ipi.send_cycles = 10000001 is out of range (valid: 0..10000000 cycles)"},
+		{"# c\nipi.queue_cycles = 10000001\n", "line 2: ipi.queue_cycles = 10000001 is out of range (valid: 0..10000000 cycles)"},
 		{"cpu.base = 0\n", "cpu.base = 0 is out of range (valid: 1..10000000 cycles)"},
 		{"kernel.spin_poll = 0\n", "kernel.spin_poll = 0 is out of range (valid: 1..10000000"},
 		{"ipi.delivery_cycles = 9223372036854775808\n", "ipi.delivery_cycles = 9223372036854775808 is out of range (valid: 1..10000000"},
@@ -337,7 +337,7 @@ func TestCostRanges(t *testing.T) {
 	// The edges are valid.
 	p := filepath.Join(dir, "edge.costs")
 	os.WriteFile(p, []byte("kernel.zero_page = 10_000_000\ncpu.base = 1\nkernel.wakeup = 0\n"), 0o644)
-	if code, out, e := emu(t, "costs", "-costs", p); code != 0 || !strings.Contains(out, "kernel.zero_page = 10000000") {
+	if code, out, e := emu(t, "costs", "-costs", p); code != 0 || !strings.Contains(out, "\n  zero_page: 10000000 # cost file ") {
 		t.Errorf("edge values: exit %d: %s", code, e)
 	}
 }
@@ -524,5 +524,42 @@ func TestRunEnvironment(t *testing.T) {
 	code, out, e = emu(t, "run", "-q", "-env-clear", "-o", res, guestELF, "env")
 	if code != 0 || out != "" {
 		t.Errorf("-env-clear: exit %d, stdout %q, stderr %q: want no environment", code, out, e)
+	}
+}
+
+// TestCostsRoundTrip: the table emu costs prints for a preset is a cost
+// file that, applied to the default configuration under the same preset,
+// gives the same costs; -cpu-model and -virt are checked.
+func TestCostsRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	code, out, e := emu(t, "costs", "-cpu-model", "haswell", "-virt", "kvm")
+	if code != 0 || !strings.Contains(out, "-cpu-model haswell -virt kvm") || !strings.Contains(out, "\n  invlpg: 260 # ") {
+		t.Fatalf("costs -cpu-model haswell -virt kvm: exit %d %s\n%s", code, e, out)
+	}
+	p := filepath.Join(dir, "haswell.yaml")
+	if err := os.WriteFile(p, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, again, e := emu(t, "costs", "-cpu-model", "haswell", "-virt", "kvm", "-costs", p)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, e)
+	}
+	strip := func(s string) string { // values only
+		var b strings.Builder
+		for _, l := range strings.Split(s, "\n") {
+			if v, _, ok := strings.Cut(l, " # "); ok && strings.HasPrefix(l, "  ") {
+				b.WriteString(v + "\n")
+			}
+		}
+		return b.String()
+	}
+	if strip(out) != strip(again) || strip(out) == "" {
+		t.Errorf("round trip changed values:\n%s\nvs\n%s", strip(out), strip(again))
+	}
+	for _, bad := range [][]string{{"costs", "-cpu-model", "486"}, {"costs", "-virt", "xen"}, args("-cpu-model", "486")} {
+		code, _, e := emu(t, bad...)
+		if code != exitUsage || !strings.HasPrefix(e, "emu: ") || !strings.Contains(e, "valid: ") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming the valid presets", bad, code, e)
+		}
 	}
 }

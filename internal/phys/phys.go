@@ -1,24 +1,34 @@
 // Package phys owns guest-physical memory: 4 KiB frames, 8-byte atomic
 // page-table-entry access, and the frame allocator.
 //
-// Frames are allocated lazily so a guest with a large physical address space
-// costs host memory only for the frames it uses. All vCPU goroutines share one
-// Memory; entries that the hardware walker and the kernel model race on (PTEs)
-// are accessed with LoadPTE/StorePTE/CompareAndSwapPTE, which are atomic, as
-// the SDM requires for A/D updates (SDM Vol. 3A 4.8).
+// All frames live in one contiguous host arena, an anonymous private
+// mapping of the whole guest-physical size (mmap(2) with MAP_NORESERVE on
+// Linux): the host kernel backs a page only when it is first written, so a
+// guest with a large physical address space costs host memory only for the
+// frames it uses, and a never-touched frame reads as zeros. Frame p is
+// arena[p], so a frame's backing store never moves, the frame of a PFN is
+// one index (no atomic load) and the PFN of a *Frame is one subtraction
+// (PFNOf), the same in every run. All vCPU goroutines share one Memory;
+// entries that the hardware walker and the kernel model race on (PTEs) are
+// accessed with LoadPTE/StorePTE/CompareAndSwapPTE, which are atomic, as the
+// SDM requires for A/D updates (SDM Vol. 3A 4.8).
 //
 // Concurrency: the allocator (Alloc, Free) and the functional accessors
 // (Read, Write) are called by one goroutine at a time (the kernel model's
-// baton holder). Frame, Valid, the PTE accessors and the code-generation
-// counters (MarkCode, HasCode, CodeGen, NoteCodeWrite) may be called by
-// several vCPU goroutines at once, as they are in the kernel model's parallel
-// phases: the frame table is materialised with a compare-and-swap and the
-// counters are atomic.
+// baton holder). Frame, PFNOf, Valid, the PTE accessors and the
+// code-generation counters (MarkCode, HasCode, CodeGen, NoteCodeWrite) may
+// be called by several vCPU goroutines at once, as they are in the kernel
+// model's parallel phases: the first two only read the arena's bounds and
+// the counters are atomic.
+//
+// Lifetime: a *Frame is valid while its Memory is reachable; the arena is
+// unmapped by a cleanup (runtime.AddCleanup) once the Memory is not.
 package phys
 
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 )
@@ -44,9 +54,9 @@ func (a Addr) PFN() PFN { return PFN(a >> PageShift) }
 // Offset returns a's byte offset inside its frame.
 func (a Addr) Offset() uint64 { return uint64(a) & (PageSize - 1) }
 
-// Frame is the backing store of one 4 KiB guest-physical page. It is 8-byte
-// aligned (the allocator hands out *Frame from make of a uint64 array) so PTE
-// words can be accessed atomically.
+// Frame is the backing store of one 4 KiB guest-physical page. It is 4 KiB
+// aligned (the arena is page aligned) so PTE words can be accessed
+// atomically.
 type Frame [PageSize]byte
 
 // ErrOutOfMemory is returned when the frame allocator is exhausted.
@@ -57,9 +67,10 @@ var ErrBadAddress = errors.New("phys: address past the end of guest memory")
 
 // Memory is guest-physical memory.
 type Memory struct {
-	frames []atomic.Pointer[Frame] // indexed by PFN; nil until first allocated or touched
-	free   []PFN                   // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
-	next   PFN                     // next never-used frame
+	frames []Frame // indexed by PFN: the arena
+	base   uintptr // &frames[0]
+	free   []PFN   // free list (LIFO), protected by the caller (kernel model runs one vCPU at a time)
+	next   PFN     // next never-used frame
 	inUse  int
 	// Huge (2 MiB, 512-frame) blocks come from a separate region bumped
 	// down from the top of memory; hugeLow is its lowest frame (len(frames)
@@ -84,7 +95,22 @@ func New(size uint64) *Memory {
 	if n < 2 {
 		n = 2
 	}
-	return &Memory{frames: make([]atomic.Pointer[Frame], n), next: 1, hugeLow: PFN(n), codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
+	frames, unmap := mapArena(n)
+	m := &Memory{frames: frames, base: uintptr(unsafe.Pointer(&frames[0])), next: 1, hugeLow: PFN(n), codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
+	if unmap != nil {
+		runtime.AddCleanup(m, func(f func()) { f() }, unmap)
+	}
+	return m
+}
+
+// PFNOf returns the PFN of f, a frame of m (ok false for any other
+// pointer).
+func (m *Memory) PFNOf(f *Frame) (PFN, bool) {
+	d := uintptr(unsafe.Pointer(f)) - m.base
+	if f == nil || d >= uintptr(len(m.frames))*PageSize {
+		return 0, false
+	}
+	return PFN(d >> PageShift), true
 }
 
 // Frames returns the number of frames of guest-physical memory.
@@ -93,30 +119,20 @@ func (m *Memory) Frames() uint64 { return uint64(len(m.frames)) }
 // InUse returns the number of allocated frames.
 func (m *Memory) InUse() int { return m.inUse }
 
-func newFrame() *Frame {
-	w := make([]uint64, PageSize/8)
-	return (*Frame)(unsafe.Pointer(&w[0]))
-}
-
 // Alloc returns a zeroed frame.
 func (m *Memory) Alloc() (PFN, error) {
 	var p PFN
 	if n := len(m.free); n > 0 {
 		p = m.free[n-1]
 		m.free = m.free[:n-1]
-		*m.frames[p].Load() = Frame{}
 	} else {
 		if m.next >= m.hugeLow {
 			return 0, ErrOutOfMemory
 		}
 		p = m.next
 		m.next++
-		if f := m.frames[p].Load(); f == nil {
-			m.frames[p].Store(newFrame())
-		} else {
-			*f = Frame{} // materialised by an earlier Frame(p) read
-		}
 	}
+	m.frames[p] = Frame{} // a never-used frame may have been written functionally
 	m.inUse++
 	if m.hasCode[p].Load() {
 		m.hasCode[p].Store(false)
@@ -147,11 +163,7 @@ func (m *Memory) AllocHuge() (PFN, error) {
 	}
 	for i := PFN(0); i < HugeFrames; i++ {
 		q := p + i
-		if f := m.frames[q].Load(); f == nil {
-			m.frames[q].Store(newFrame())
-		} else {
-			*f = Frame{}
-		}
+		m.frames[q] = Frame{}
 		if m.hasCode[q].Load() {
 			m.hasCode[q].Store(false)
 			m.codeGen[q].Add(1)
@@ -174,7 +186,7 @@ func (m *Memory) FreeHuge(p PFN) {
 
 // Free returns a frame to the allocator.
 func (m *Memory) Free(p PFN) {
-	if p == 0 || uint64(p) >= uint64(len(m.frames)) || m.frames[p].Load() == nil {
+	if p == 0 || uint64(p) >= uint64(len(m.frames)) {
 		panic(fmt.Sprintf("phys: free of unallocated frame %#x", uint64(p)))
 	}
 	m.free = append(m.free, p)
@@ -182,26 +194,12 @@ func (m *Memory) Free(p PFN) {
 }
 
 // Frame returns the backing store of frame p, or nil if p is past the end of
-// memory. A never-allocated frame inside memory reads as zeros: it is
-// materialised on first use.
+// memory. A never-allocated frame inside memory reads as zeros.
 func (m *Memory) Frame(p PFN) *Frame {
 	if uint64(p) < uint64(len(m.frames)) {
-		if f := m.frames[p].Load(); f != nil {
-			return f
-		}
+		return &m.frames[p]
 	}
-	return m.materialise(p)
-}
-
-// materialise installs a zero frame for a never-touched PFN inside memory
-// (nil past the end). Goroutines racing here agree on the first frame
-// installed.
-func (m *Memory) materialise(p PFN) *Frame {
-	if uint64(p) >= uint64(len(m.frames)) {
-		return nil
-	}
-	m.frames[p].CompareAndSwap(nil, newFrame())
-	return m.frames[p].Load()
+	return nil
 }
 
 // Valid reports whether a lies inside guest-physical memory.
@@ -314,4 +312,12 @@ func (m *Memory) Write(a Addr, b []byte) error {
 		a += Addr(n)
 	}
 	return nil
+}
+
+// makeArena returns n zero frames from the Go heap, 4 KiB aligned.
+func makeArena(n uint64) []Frame {
+	w := make([]Frame, n+1)
+	skip := (PageSize - uintptr(unsafe.Pointer(&w[0]))%PageSize) % PageSize
+	p := unsafe.Add(unsafe.Pointer(&w[0]), skip)
+	return unsafe.Slice((*Frame)(p), n)
 }

@@ -3,9 +3,10 @@ package phys
 import (
 	"sync"
 	"testing"
+	"unsafe"
 )
 
-// TestConcurrentFrameAndCodeGen: vCPU goroutines may materialise the same
+// TestConcurrentFrameAndCodeGen: vCPU goroutines may ask for the same
 // never-touched frame and mark and read code generations at the same time
 // (run with -race).
 func TestConcurrentFrameAndCodeGen(t *testing.T) {
@@ -27,7 +28,7 @@ func TestConcurrentFrameAndCodeGen(t *testing.T) {
 	wg.Wait()
 	for i, f := range frames {
 		if f == nil || f != frames[0] {
-			t.Fatalf("worker %d got frame %p, worker 0 %p: racing materialisations disagree", i, f, frames[0])
+			t.Fatalf("worker %d got frame %p, worker 0 %p: racing readers disagree", i, f, frames[0])
 		}
 	}
 	for i := range workers {
@@ -37,6 +38,39 @@ func TestConcurrentFrameAndCodeGen(t *testing.T) {
 	}
 	if m.Frame(PFN(m.Frames())) != nil {
 		t.Error("Frame past the end of memory is not nil")
+	}
+}
+
+// TestPFNOf: the PFN of every frame is recovered from its pointer, the
+// frames are 4 KiB aligned and read as zeros until written, and a pointer
+// that is not a frame of the memory is refused.
+func TestPFNOf(t *testing.T) {
+	m := New(1 << 20)
+	for p := PFN(0); uint64(p) < m.Frames(); p++ {
+		f := m.Frame(p)
+		if got, ok := m.PFNOf(f); !ok || got != p {
+			t.Fatalf("PFNOf(Frame(%d)) = %d, %v", p, got, ok)
+		}
+		if uintptr(unsafe.Pointer(f))%PageSize != 0 {
+			t.Fatalf("frame %d at %p: not 4 KiB aligned", p, f)
+		}
+		if *f != (Frame{}) {
+			t.Fatalf("never-written frame %d is not zero", p)
+		}
+	}
+	other := New(1 << 20)
+	if _, ok := m.PFNOf(other.Frame(1)); ok {
+		t.Error("PFNOf accepted another memory's frame")
+	}
+	if _, ok := m.PFNOf(nil); ok {
+		t.Error("PFNOf accepted nil")
+	}
+	// The heap fallback (no mmap) is aligned and zero too.
+	for _, n := range []uint64{1, 3} {
+		a := makeArena(n)
+		if uint64(len(a)) != n || uintptr(unsafe.Pointer(&a[0]))%PageSize != 0 || a[n-1] != (Frame{}) {
+			t.Errorf("makeArena(%d): %d frames at %p", n, len(a), &a[0])
+		}
 	}
 }
 

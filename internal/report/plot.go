@@ -1,11 +1,15 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"io"
 	"math"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -37,7 +41,8 @@ var palette = []color.Color{
 
 // PlotHists draws every histogram of r as bars in a grid of panels, one
 // per histogram (the tlb:tlb_flush pages per reason, IPIs per flush and
-// the latency ones), and writes the image in format ("svg" or "png").
+// the latency ones), then a panel of the hazard counters, and writes the
+// image in format ("svg" or "png").
 func PlotHists(w io.Writer, format string, r *Result) error {
 	var plots []*plot.Plot
 	for _, h := range r.Hists {
@@ -69,11 +74,65 @@ func PlotHists(w io.Writer, format string, r *Result) error {
 		p.X.Tick.Label.XAlign = draw.XRight
 		plots = append(plots, p)
 	}
+	if hp, err := hazardPanel(r); err != nil {
+		return err
+	} else if hp != nil {
+		plots = append(plots, hp)
+	}
 	if len(plots) == 0 {
 		return fmt.Errorf("no histogram to plot")
 	}
 	title := fmt.Sprintf("%s, %s, cpus=%s", r.Workload, r.Variant(), r.GetString("cpus"))
 	return drawGrid(w, format, title, plots)
+}
+
+// hazardPanel draws r's hazard counters (HazardCounters) side by side, the
+// mean of the runs with ± one standard deviation as error bars, so that a
+// run's plot says whether it was correct; nil when r has none of them.
+func hazardPanel(r *Result) (*plot.Plot, error) {
+	var vals plotter.Values
+	var names []string
+	var errs []errPoint
+	for _, name := range HazardCounters {
+		c, ok := r.Counter(name)
+		if !ok {
+			continue
+		}
+		m := c.Mean()
+		if len(c.Samples) > 1 {
+			errs = append(errs, errPoint{float64(len(vals)), m, c.Stddev()})
+		}
+		vals = append(vals, m)
+		names = append(names, name)
+	}
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "hazards: " + names[0] + " = " + bigNum(vals[0])
+	p.Y.Label.Text = "stores"
+	if len(errs) > 0 || r.Runs() > 1 {
+		p.Y.Label.Text += " (mean ± stddev)"
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(barWidth(len(vals))))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = palette[5]
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	for _, e := range errs {
+		if e.err > 0 {
+			eb, err := plotter.NewYErrorBars(e)
+			if err == nil {
+				p.Add(eb)
+			}
+		}
+	}
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = labelRotation(names)
+	p.X.Tick.Label.XAlign = draw.XRight
+	return p, nil
 }
 
 func histXLabel(h Hist) string {
@@ -162,7 +221,11 @@ func PlotCompare(w io.Writer, format string, c *Comparison) error {
 		for i := range c.Labels {
 			labels[i] = string(rune('A' + i%26))
 		}
-		if len(row.Changes) == 1 {
+		switch {
+		case len(row.Means) == 2 && isHazardCounter(row.Name):
+			// As the verdict line says it: "4,005 → 0".
+			p.Title.Text += " (" + bigNum(row.Means[0]) + " → " + bigNum(row.Means[1]) + ")"
+		case len(row.Changes) == 1:
 			p.Title.Text += " (" + formatChange(row.Changes[0]) + "%)"
 		}
 		p.NominalX(labels...)
@@ -176,6 +239,10 @@ func PlotCompare(w io.Writer, format string, c *Comparison) error {
 	}
 	title := fmt.Sprintf("%s: %s", c.Results[0].Workload, strings.Join(legend, ", "))
 	return drawGrid(w, format, title, plots)
+}
+
+func isHazardCounter(name string) bool {
+	return slices.Contains(HazardCounters, name)
 }
 
 // errPoint is one bar's error bar.
@@ -200,6 +267,78 @@ func labelRotation(labels []string) float64 {
 	return 0
 }
 
+// svgFallback writes an SVG canvas with a generic font stack after each
+// text element's family, which vgsvg names alone.
+type svgFallback struct{ *vgsvg.Canvas }
+
+// svgFamily matches a text style's font-family (the @font-face rule's
+// family is quoted and does not match).
+var svgFamily = regexp.MustCompile(`font-family:([A-Za-z][A-Za-z ]*);`)
+
+// fontFallback are metric-compatible fonts, then a generic family, for
+// the Liberation fonts gonum/plot lays text out with.
+var fontFallback = map[string]string{
+	"Liberation Serif": "'Times New Roman',Times,serif",
+	"Liberation Sans":  "Arial,Helvetica,sans-serif",
+	"Liberation Mono":  "'Courier New',Courier,monospace",
+}
+
+func (c *svgFallback) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	if _, err := c.Canvas.WriteTo(&b); err != nil {
+		return 0, err
+	}
+	out := svgFamily.ReplaceAllFunc(b.Bytes(), func(m []byte) []byte {
+		fam := string(m[len("font-family:") : len(m)-1])
+		stack := "'" + fam + "'"
+		if fb, ok := fontFallback[fam]; ok {
+			stack += "," + fb
+		} else {
+			stack += ",serif"
+		}
+		return []byte("font-family:" + stack + ";")
+	})
+	n, err := w.Write(out)
+	return int64(n), err
+}
+
+// plainTicks are gonum's default ticks labelled with the shortest decimal
+// of their value ("25000", not "25000.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label == "" {
+			continue
+		}
+		if s := strconv.FormatFloat(ts[i].Value, 'f', -1, 64); len(s) <= 10 {
+			ts[i].Label = s
+		}
+	}
+	return ts
+}
+
+// maxTitleWidth is the widest one-line panel title: a title is centred
+// over its data area, which is a 4-inch tile less padding and the y axis
+// (≈ 215 pt with five-digit ticks).
+const maxTitleWidth = 200
+
+// wrapTitle breaks a panel title that would run into its neighbour (or
+// off the canvas) before its key or its change: "@tlb_flush_pages" /
+// "[TLB_LOCAL_MM_SHOOTDOWN]", "emu_lost_soft_dirty" / "(4,005 → 0)".
+func wrapTitle(p *plot.Plot) {
+	t := p.Title.Text
+	if strings.Contains(t, "\n") || p.Title.TextStyle.Width(t).Points() <= maxTitleWidth {
+		return
+	}
+	if i := strings.LastIndex(t, " ("); i > 0 {
+		p.Title.Text = t[:i] + "\n" + t[i+1:]
+	} else if i := strings.LastIndex(t, "["); i > 0 {
+		p.Title.Text = t[:i] + "\n" + t[i:]
+	}
+}
+
 // drawGrid lays plots out in a grid under a title and encodes the image.
 func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	cols := min(len(plots), 3)
@@ -211,8 +350,10 @@ func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	case "svg":
 		// The fonts (Liberation, metric-compatible with Times) are
 		// embedded: the text was laid out with their metrics, and a viewer
-		// without them would substitute a font whose titles overlap.
-		canvas = vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))
+		// without them would substitute a font whose titles overlap. A
+		// viewer that ignores @font-face falls back to the
+		// metric-compatible Times New Roman / Times, then its serif font.
+		canvas = &svgFallback{vgsvg.NewWith(vgsvg.UseWH(width, height), vgsvg.EmbedFonts(true))}
 	case "png":
 		canvas = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(96))}
 	default:
@@ -229,6 +370,10 @@ func drawGrid(w io.Writer, format, title string, plots []*plot.Plot) error {
 	head.Draw(top)
 	body := dc
 	body.Max.Y -= 0.4 * vg.Inch
+	for _, p := range plots {
+		wrapTitle(p)
+		p.Y.Tick.Marker = plainTicks{}
+	}
 	grid := make([][]*plot.Plot, nrows)
 	for i := range grid {
 		grid[i] = make([]*plot.Plot, cols)

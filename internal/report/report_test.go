@@ -121,13 +121,33 @@ func TestWriteHistLayout(t *testing.T) {
 	if got := b.String(); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
-	// Exact-value histograms (count by value) print only their buckets.
+	// Exact-value histograms print as lhist(v, 0, max, 1): every integer
+	// from the lowest to the highest value, the empty ones with 0.
 	b.Reset()
-	WriteHist(&b, Hist{Name: "y", Buckets: []Bucket{{-1, 1}, {1, 2}, {33, 1}}})
-	if got, want := b.String(), "@y:\n[FULL]                 1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"+
+	WriteHist(&b, Hist{Name: "y", Buckets: []Bucket{{1, 2}, {4, 1}}})
+	if got, want := b.String(), "@y:\n"+
 		"[1]                    2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"+
-		"[33]                   1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"; got != want {
+		"[2]                    0 |                                                    |\n"+
+		"[3]                    0 |                                                    |\n"+
+		"[4]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"; got != want {
 		t.Errorf("exact histogram:\n%s\nwant\n%s", got, want)
+	}
+	// @tlb_flush_pages is lhist(args.pages, 0, 64, 1): TLB_FLUSH_ALL
+	// (-1UL) goes to the overflow bucket [64, ...), after the empty [62],
+	// [63] that bpftrace prints before it.
+	b.Reset()
+	WriteHist(&b, Hist{Name: "tlb_flush_pages", Key: "TLB_LOCAL_MM_SHOOTDOWN", Buckets: []Bucket{{-1, 1}, {61, 2}}})
+	if got, want := b.String(), "@tlb_flush_pages[TLB_LOCAL_MM_SHOOTDOWN]:\n"+
+		"[61]                   2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"+
+		"[62]                   0 |                                                    |\n"+
+		"[63]                   0 |                                                    |\n"+
+		"[64, ...)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n"; got != want {
+		t.Errorf("lhist:\n%s\nwant\n%s", got, want)
+	}
+	b.Reset()
+	WriteHist(&b, Hist{Name: "tlb_flush_pages", Buckets: []Bucket{{-1, 3}}})
+	if got, want := b.String(), "@tlb_flush_pages:\n[64, ...)              3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n"; got != want {
+		t.Errorf("lhist of FULL only:\n%s\nwant\n%s", got, want)
 	}
 	// Layout: label 16, count 8, " |", 52, "|" (bpftrace text.cpp).
 	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[1:5] {

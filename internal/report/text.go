@@ -194,8 +194,8 @@ func groupDigits(s string) string {
 // the count right-aligned in 8, " |", a bar of '@' left-aligned in 52 and
 // "|"; the bar is count/max·52 computed in float and truncated, as
 // bpftrace does. Labels are "[v]" for a single value, "[lo, hi)" for a
-// range with K/M/G suffixes on powers of two, and "[FULL]" for the
-// TLB_FLUSH_ALL bucket. Log2 histograms get a quantile line
+// range with K/M/G suffixes on powers of two, "[max, ...)" for an lhist's
+// overflow bucket (textBuckets says which buckets). Log2 histograms get a quantile line
 // ("p50 < 8K, p99 < 16K, count 4666") after the buckets.
 func WriteHist(w io.Writer, h Hist) {
 	name := "@" + h.Name
@@ -210,9 +210,9 @@ func WriteHist(w io.Writer, h Hist) {
 	for _, b := range h.textBuckets() {
 		bar := 0
 		if maxCount > 0 {
-			bar = int(float32(float32(b.Count)/float32(maxCount)) * 52)
+			bar = int(float32(float32(b.count)/float32(maxCount)) * 52)
 		}
-		fmt.Fprintf(w, "%-16s%8d |%-52s|\n", h.label(b.Value), b.Count, strings.Repeat("@", bar))
+		fmt.Fprintf(w, "%-16s%8d |%-52s|\n", b.label, b.count, strings.Repeat("@", bar))
 	}
 	if h.Log2 {
 		_, p50, _ := h.Quantile(0.50)
@@ -223,26 +223,64 @@ func WriteHist(w io.Writer, h Hist) {
 	}
 }
 
-// textBuckets are the buckets WriteHist prints: for a log2 histogram
-// every bucket from the lowest to the highest non-empty one, the empty
-// ones between with count 0, as bpftrace's hist() prints them (the text
-// emitter walks from the first to the last non-zero bucket index); other
-// histograms (exact values) as they are.
-func (h Hist) textBuckets() []Bucket {
-	if !h.Log2 {
-		return h.Buckets
-	}
-	var out []Bucket
-	for i, b := range h.Buckets {
-		if i > 0 {
-			prev := h.Buckets[i-1].Value
-			if prev >= 0 {
-				for v := nextLog2(prev); v < b.Value; v = nextLog2(v) {
-					out = append(out, Bucket{v, 0})
+// lhistMax names the exact histograms printed as bpftrace's
+// lhist(v, 0, max, 1) and their max: @tlb_flush_pages is the one-liner
+// tracepoint:tlb:tlb_flush { @[args.reason] = lhist(args.pages, 0, 64, 1) },
+// in which TLB_FLUSH_ALL (pages = -1UL, include/trace/events/tlb.h
+// prints it unsigned) lands in the overflow bucket [64, ...).
+var lhistMax = map[string]int64{"tlb_flush_pages": 64}
+
+type textBucket struct {
+	label string
+	count uint64
+}
+
+// textBuckets are the lines WriteHist prints: every bucket from the lowest
+// to the highest non-empty one, the empty ones between with count 0, as
+// bpftrace's text output prints hist() and lhist() (it walks from the
+// first to the last non-zero bucket index). A log2 histogram's buckets
+// are [0], [1], [2, 4), …; an exact one's are the integers (lhist with
+// step 1), with values ≥ max and FULL in the overflow bucket [max, ...)
+// when it has an lhist max (lhistMax), else FULL as [FULL].
+func (h Hist) textBuckets() []textBucket {
+	var out []textBucket
+	if h.Log2 {
+		for i, b := range h.Buckets {
+			if i > 0 {
+				prev := h.Buckets[i-1].Value
+				if prev >= 0 {
+					for v := nextLog2(prev); v < b.Value; v = nextLog2(v) {
+						out = append(out, textBucket{h.label(v), 0})
+					}
 				}
 			}
+			out = append(out, textBucket{h.label(b.Value), b.Count})
 		}
-		out = append(out, b)
+		return out
+	}
+	over, lhist := lhistMax[h.Name]
+	var overCount uint64
+	next, started := int64(0), false
+	for _, b := range h.Buckets {
+		switch {
+		case lhist && (b.Value < 0 || b.Value >= over):
+			overCount += b.Count
+			continue
+		case b.Value < 0:
+			out = append(out, textBucket{h.label(b.Value), b.Count})
+			continue
+		}
+		for ; started && next < b.Value; next++ {
+			out = append(out, textBucket{h.label(next), 0})
+		}
+		out = append(out, textBucket{h.label(b.Value), b.Count})
+		next, started = b.Value+1, true
+	}
+	if overCount > 0 {
+		for ; started && next < over; next++ {
+			out = append(out, textBucket{h.label(next), 0})
+		}
+		out = append(out, textBucket{"[" + strconv.FormatInt(over, 10) + ", ...)", overCount})
 	}
 	return out
 }

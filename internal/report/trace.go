@@ -24,11 +24,15 @@ type TraceSink interface {
 }
 
 // TraceWriter streams the Chrome/Perfetto trace-event JSON format
-// ({"traceEvents":[…]}, loadable in ui.perfetto.dev and chrome://tracing):
-// pid is the run (1 for the first), tid the CPU, ts and dur in µs at the
-// 3 GHz reference clock; arguments whose key contains "addr" are written
-// as hex strings. It is not safe for concurrent use; the model calls
-// its hook from one goroutine at a time.
+// ({"traceEvents":[…]}, loadable in ui.perfetto.dev and chrome://tracing;
+// the Trace Event Format document names the phases): pid is the run (1
+// for the first), tid the CPU, ts and dur in µs at the 3 GHz reference
+// clock, in whole ns. Spans are "X" complete events, instants "i" with
+// thread scope, flows "s"/"f" pairs ("f" binds to its enclosing slice,
+// "bp":"e"), counters "C" events of the run's process. Arguments whose
+// key contains "addr", and "rip" and "pte", are written as hex strings. It
+// is not safe for concurrent use; the model calls its hook from one
+// goroutine at a time.
 type TraceWriter struct {
 	w       *bufio.Writer
 	n       int
@@ -80,11 +84,7 @@ func us(ns uint64) string {
 // Event writes one span or instant; the first event of a CPU also names
 // its thread "CPU n".
 func (t *TraceWriter) Event(run, cpu int, cat, name string, start, dur uint64, args []TraceArg) {
-	if !t.threads[[2]int{run, cpu}] {
-		t.threads[[2]int{run, cpu}] = true
-		t.sep()
-		t.printf(`{"ph":"M","name":"thread_name","pid":%d,"tid":%d,"args":{"name":"CPU %d"}}`, run, cpu, cpu)
-	}
+	t.thread(run, cpu)
 	qn, _ := json.Marshal(name)
 	qc, _ := json.Marshal(cat)
 	t.sep()
@@ -104,7 +104,7 @@ func (t *TraceWriter) Event(run, cpu int, cat, name string, start, dur uint64, a
 			if i > 0 {
 				t.printf(",")
 			}
-			if strings.Contains(a.Key, "addr") {
+			if hexArg(a.Key) {
 				// Addresses read better in hex, and a string keeps all
 				// 64 bits in viewers that parse numbers as doubles.
 				t.printf(`%s:"%#x"`, k, uint64(a.Value))
@@ -115,6 +115,52 @@ func (t *TraceWriter) Event(run, cpu int, cat, name string, start, dur uint64, a
 		t.printf("}")
 	}
 	t.printf("}")
+}
+
+func hexArg(key string) bool {
+	return strings.Contains(key, "addr") || key == "rip" || key == "pte"
+}
+
+// thread names CPU cpu's thread of run the first time it is used.
+func (t *TraceWriter) thread(run, cpu int) {
+	if !t.threads[[2]int{run, cpu}] {
+		t.threads[[2]int{run, cpu}] = true
+		t.sep()
+		t.printf(`{"ph":"M","name":"thread_name","pid":%d,"tid":%d,"args":{"name":"CPU %d"}}`, run, cpu, cpu)
+	}
+}
+
+// Flow writes one end of the arrow id of run at cycle at on cpu: the
+// start ("s", out true) binds to the slice enclosing it on the sender, the
+// end ("f", "bp":"e") to the slice enclosing it on the receiver. Ids are
+// made unique across runs (run·2^40 + id).
+func (t *TraceWriter) Flow(run, cpu int, out bool, cat, name string, id, at uint64) {
+	t.thread(run, cpu)
+	qn, _ := json.Marshal(name)
+	qc, _ := json.Marshal(cat)
+	t.sep()
+	gid := uint64(run)<<40 + id
+	if out {
+		t.printf(`{"ph":"s","pid":%d,"tid":%d,"ts":%s,"id":%d,"cat":%s,"name":%s}`, run, cpu, us(nsOf(at)), gid, qc, qn)
+	} else {
+		t.printf(`{"ph":"f","bp":"e","pid":%d,"tid":%d,"ts":%s,"id":%d,"cat":%s,"name":%s}`, run, cpu, us(nsOf(at)), gid, qc, qn)
+	}
+}
+
+// Counter writes a sample of run's counter track name at cycle at: one
+// series per argument.
+func (t *TraceWriter) Counter(run int, name string, at uint64, args []TraceArg) {
+	qn, _ := json.Marshal(name)
+	t.sep()
+	t.printf(`{"ph":"C","pid":%d,"ts":%s,"name":%s,"args":{`, run, us(nsOf(at)), qn)
+	for i, a := range args {
+		k, _ := json.Marshal(a.Key)
+		if i > 0 {
+			t.printf(",")
+		}
+		t.printf("%s:%d", k, a.Value)
+	}
+	t.printf("}}")
 }
 
 // Close ends the JSON document and flushes; it does not close the

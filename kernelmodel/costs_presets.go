@@ -1,0 +1,224 @@
+package kernelmodel
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/tlbemu/emu/tlb"
+)
+
+// The -cpu-model and -virt presets. A preset sets TLB geometry and costs
+// from published figures for one CPU (and, with -virt, the cost of IPIs in a
+// virtual machine); every value it sets has its source in the preset's
+// sources table, which `emu costs` prints beside the value.
+
+// CPUModelNames lists the -cpu-model presets; the first is the default
+// (DefaultConfig).
+var CPUModelNames = []string{"skylake-sp", "haswell", "icelake-sp", "zen3", "zen4"}
+
+// VirtNames lists the -virt presets; "none" (bare metal) is the default.
+var VirtNames = []string{"none", "kvm", "nested"}
+
+// Sources maps a cost key ("kernel.zero_page") or "tlb.geometry" to where
+// its value comes from.
+type Sources map[string]string
+
+// Preset is the effect of -cpu-model and -virt on a Config.
+type Preset struct {
+	CPUModel, Virt string
+	// GHz is the clock that turns cycles into time for this preset: the
+	// 3.0 GHz reference of the published cycle figures, or this machine's
+	// clock for -virt nested.
+	GHz     float64
+	Sources Sources
+}
+
+// ApplyPreset sets c's TLB geometry and costs for cpuModel and virt
+// (names from CPUModelNames and VirtNames; "" means the default) over
+// DefaultConfig's costs, and returns the preset with the source of every
+// value. The rest of c is unchanged.
+func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
+	if cpuModel == "" {
+		cpuModel = CPUModelNames[0]
+	}
+	if virt == "" {
+		virt = VirtNames[0]
+	}
+	if !slices.Contains(CPUModelNames, cpuModel) {
+		return Preset{}, fmt.Errorf("unknown -cpu-model %q (valid: %s)", cpuModel, strings.Join(CPUModelNames, ", "))
+	}
+	if !slices.Contains(VirtNames, virt) {
+		return Preset{}, fmt.Errorf("unknown -virt %q (valid: %s)", virt, strings.Join(VirtNames, ", "))
+	}
+	d := DefaultConfig()
+	c.CPUModel, c.Virt = cpuModel, virt
+	c.TLB, c.CPUCosts, c.IPICosts, c.Costs = d.TLB, d.CPUCosts, d.IPICosts, d.Costs
+	p := Preset{CPUModel: cpuModel, Virt: virt, GHz: 3.0, Sources: maps.Clone(defaultSources)}
+	set := func(key string, v uint64, src string) {
+		if err := setCost(c, key, v); err != nil {
+			panic(err) // a preset names a key that does not exist: a bug
+		}
+		p.Sources[key] = src
+	}
+	switch cpuModel {
+	case "haswell":
+		c.TLB = haswellTLB()
+		c.TLB.Costs = d.TLB.Costs
+		p.Sources["tlb.geometry"] = haswellTLBSource
+		set("tlb.invlpg", 260, "Ingo Molnar's boot-time __flush_tlb_one() timing, 260 cycles (linux-mm, Jun 2015, reply in Mel Gorman's \"TLB flush multiple pages per IPI\" thread); the per-page slope of Dave Hansen's 2014 IvyBridge flush figures is the same [D]")
+		set("kernel.flush_tlbmm_range", 800, "[D] within 581-916 = 1,276 cycles per 1-page flush (IvyBridge; Dave Hansen, \"[RFC][PATCH 6/6] x86: mm: set TLB flush tunable to sane value\", linux-mm, 18 Feb 2014) - 260 INVLPG - 100 flush_func - 0..335 tracepoint bias; 800 is an ASSUMPTION inside the range")
+		handoff(set, 132, "Broadwell-EP E5-2695v4 44 ns, the Haswell-EP generation's nearest row (CAS ping-pong medians: nviennot/core-to-core-latency README)")
+	case "icelake-sp":
+		c.TLB = icelakeTLB()
+		c.TLB.Costs = d.TLB.Costs
+		p.Sources["tlb.geometry"] = icelakeTLBSource
+		handoff(set, 153, "Ice Lake-SP 8375C 51 ns (CAS ping-pong medians: nviennot/core-to-core-latency README)")
+		locked(set, 20, "Ice Lake-Y LOCK ADD/XCHG 20.0 cycles (InstLatx64 00706E5_IceLakeY_InstLatX64.txt)")
+	case "zen3":
+		c.TLB = zen3TLB()
+		c.TLB.Costs = d.TLB.Costs
+		p.Sources["tlb.geometry"] = zen3TLBSource
+		handoff(set, 69, "Milan EPYC 7R13 23 ns within a CCX (CAS ping-pong medians: nviennot/core-to-core-latency README); ASSUMPTION: the threads share a CCX")
+		locked(set, 7, "Zen 3 (Vermeer) LOCK ADD 6.5, XCHG 7.8 cycles (InstLatx64 0A20F10_K19_Vermeer2_InstLatX64.txt)")
+	case "zen4":
+		c.TLB = tlb.Zen4Config()
+		p.Sources["tlb.geometry"] = "tlb.Zen4Config: CPUID 0x80000005/6/19 of the InstLatx64 Raphael/Genoa dumps"
+		handoff(set, 204, "Zen 4 7950X 68 ns (CAS ping-pong medians: nviennot/core-to-core-latency README)")
+		locked(set, 7, "ASSUMPTION: as Zen 3 (InstLatx64 Vermeer 6.5-7.8 cycles); no Zen 4 figure found")
+	}
+	switch virt {
+	case "kvm":
+		// I3: kvm-unit-tests vmexit ipi, x2APIC, no IPI virtualisation:
+		// 4338 cycles from the send to the handled interrupt.
+		set("ipi.icr_write", 1500, "ASSUMPTION: the VM exit, emulation and re-entry of the x2APIC ICR write, about a third of the 4,338-cycle KVM guest IPI (Zeng Guang, \"[PATCH v4 0/6] IPI virtualization support for VM\", kvm list, 9 Aug 2021)")
+		set("ipi.delivery_cycles", 2638, "[D] 4,338 - 1,500 ICR write - 200 IRQ entry: the KVM guest IPI without IPIv (Zeng Guang, kvm list, 9 Aug 2021); with APICv the EOI does not exit")
+		set("kernel.wakeup", 2638, "ASSUMPTION: one IPI delivery (ipi.delivery_cycles of this preset)")
+	case "nested":
+		// This machine: an AMD EPYC at 2.6 GHz, itself a guest of a nested
+		// KVM setup; madvise(MADV_DONTNEED) of one page takes 0.9 us alone
+		// and 18 us with one other thread's CPU to shoot down (issue 16,
+		// calib/host/madvise_host.c). Two parameters are fitted to these two
+		// figures: the exit cost and the guest kernel's slowdown.
+		p.GHz = 2.6
+		const exit = 13650
+		src := "[D] fitted to this machine (nested KVM guest, AMD EPYC 2.6 GHz): madvise of 1 page with one IPI 18 us vs 0.9 us without (calib/host/madvise_host.c) = a 17.1 us (44,460-cycle) round trip, taken as three nested VM exits of equal cost (ICR write, injection into the running target, EOI write at the handler entry) plus the kvm preset's work: (44,460 - 3,500)/3"
+		set("ipi.icr_write", exit, src)
+		set("ipi.delivery_cycles", exit+2638, src+"; plus the kvm preset's 2,638-cycle delivery")
+		set("kernel.wakeup", exit+2638, "ASSUMPTION: one IPI delivery (ipi.delivery_cycles of this preset)")
+		set("ipi.irq_entry_cycles", exit+c.IPICosts.IRQEntryCycles, src+"; the EOI write's exit (sysvec_call_function acks the APIC before running the function, arch/x86/kernel/smp.c, v5.10) plus the interrupt entry")
+		scale := "[D] x2 the bare-metal value: a nested guest's kernel paths run slower (2-D walks of its own TLB misses, exits not modelled one by one); fitted to this machine's 0.9 us madvise without IPI (calib/host/madvise_host.c) against the model's ~1,200 cycles on zen3"
+		for _, k := range scaledKernelCosts {
+			v, _ := costValue(c, k)
+			set(k, 2*v, scale)
+		}
+	}
+	return p, nil
+}
+
+// scaledKernelCosts are the kernel software paths -virt nested slows down.
+var scaledKernelCosts = []string{
+	"kernel.syscall_entry_exit", "kernel.fault_entry_exit", "kernel.handle_mm_fault",
+	"kernel.rmap_lru", "kernel.pte_set", "kernel.vma_adjust", "kernel.alloc_page",
+	"kernel.pte_update", "kernel.flush_tlbmm_range", "kernel.flush_func", "kernel.context_switch",
+}
+
+// handoff sets every cost that is one contended cache-line hand-off.
+func handoff(set func(string, uint64, string), v uint64, src string) {
+	for _, k := range []string{"kernel.line_handoff", "ipi.queue_cycles", "ipi.ack_cycles"} {
+		set(k, v, "one line hand-off: "+src)
+	}
+}
+
+// locked sets every cost that is one uncontended locked RMW.
+func locked(set func(string, uint64, string), v uint64, src string) {
+	for _, k := range []string{"kernel.locked_rmw", "cpu.locked", "tlb.set_dirty"} {
+		set(k, v, "one locked RMW: "+src)
+	}
+}
+
+// Haswell TLB geometry.
+const haswellTLBSource = "ASSUMPTION [U]: Intel 64 and IA-32 Architectures Optimization Reference Manual, Haswell microarchitecture TLB table (not re-read): DTLB 64 4K 4-way, 32 2M 4-way, 4 1G 4-way; STLB 1024 4K+2M 8-way; ITLB 128 4K 4-way, 8 2M"
+
+func haswellTLB() tlb.Config {
+	c := tlb.DefaultConfig()
+	c.Name = "haswell"
+	c.L1D4K, c.L1D4KWays = 64, 4
+	c.L1D2M, c.L1D2MWays = 32, 4
+	c.L1D1G, c.L1D1GWays = 4, 4
+	c.L1I4K, c.L1I4KWays = 128, 4
+	c.L1I2M, c.L1I2MWays = 8, 8
+	c.STLB, c.STLBWays = 1024, 8
+	c.STLB1G, c.STLB1GWays = 0, 0
+	return c
+}
+
+const icelakeTLBSource = "CPUID leaf 0x18 of InstLatx64 00706E5_IceLakeY_CPUID (Sunny Cove): load DTLB 64 4K 4-way, 32 2M 4-way, 8 1G fully associative; STLB 1024 4K/2M 8-way + 1024 4K/1G 8-way (modelled as a 1G array); the ITLB enumeration is incomplete: ASSUMPTION 128 4K 8-way as Skylake"
+
+func icelakeTLB() tlb.Config {
+	c := tlb.DefaultConfig()
+	c.Name = "icelake-sp"
+	c.L1D1G, c.L1D1GWays = 8, 8
+	c.STLB, c.STLBWays = 1024, 8
+	c.STLB1G, c.STLB1GWays = 1024, 8
+	return c
+}
+
+const zen3TLBSource = "CPUID 0x80000005/6/19 of the InstLatx64 Vermeer/Milan dumps: L1 DTLB 64 fully associative, all sizes; L2 2048 4K 8-way, 2048 2M 4-way, 64 1G; L1 ITLB 64 fully associative; L2 ITLB 512 (ASSUMPTION 8-way)"
+
+func zen3TLB() tlb.Config {
+	c := tlb.Zen4Config()
+	c.Name = "zen3"
+	c.L1D4K, c.L1D4KWays = 64, 64
+	c.STLB, c.STLBWays = 2048, 8
+	c.STLB2M, c.STLB2MWays = 2048, 4
+	return c
+}
+
+// defaultSources are the sources of DefaultConfig's values (the comments
+// on tlb.Costs, ipi.CostModel, cpu.Costs and CostModel, in short).
+var defaultSources = Sources{
+	"tlb.geometry":              "tlb.DefaultConfig: Skylake-X i9-7900X CPUID (InstLatx64 0050654_SkylakeX_NewMemLat), ITLB of Skylake client i5-6400T",
+	"cpu.base":                  "ASSUMPTION 1 cycle per instruction (IPC 1)",
+	"cpu.locked":                "one locked RMW: Skylake-X LOCK ADD/XCHG 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
+	"cpu.mul":                   "ASSUMPTION",
+	"cpu.div":                   "ASSUMPTION",
+	"ipi.queue_cycles":          "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"ipi.icr_write":             "ASSUMPTION: a non-serialising WRMSR (SDM Vol. 3A 10.12.3); no measurement exists",
+	"ipi.cluster_size":          "x2APIC cluster mode: 16 CPUs per ICR write (arch/x86/kernel/apic/x2apic_cluster.c); 1 = physical mode",
+	"ipi.delivery_cycles":       "[D] 775 ns first-target increment (Nadav Amit, LKML, 25 May 2019, Msg-Id 20190525082203.6531-1-namit@vmware.com) minus responder, queueing, ICR and ack",
+	"ipi.irq_entry_cycles":      "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"ipi.irq_exit_cycles":       "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"ipi.ack_cycles":            "one line hand-off per target: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"kernel.syscall_entry_exit": "100 ns null syscall (getpid 93 ns in a KVM guest: Kevlar OS blog M6.6) [S]",
+	"kernel.fault_entry_exit":   "[D] the 110-150 ns KVM self-IPI round trip as an exception's entry/exit (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"kernel.handle_mm_fault":    "ASSUMPTION (no measurement of the handler's parts)",
+	"kernel.rmap_lru":           "ASSUMPTION",
+	"kernel.pte_set":            "ASSUMPTION",
+	"kernel.vma_adjust":         "[D] (2,500 - 1,500)/2 from Nadav Amit's 1-page mprotect, 2,499/2,529 cycles (LKML, 18 Jul 2022, Msg-Id 20220718120212.3180-1-namit@vmware.com)",
+	"kernel.zero_page":          "0.3 us DRAM-bound clear (Ankur Arora, \"[PATCH v6 14/15] x86/clear_page: Introduce clear_pages()\", 2 Sep 2025)",
+	"kernel.copy_page":          "~300 cycles cache-hot (Intel Optimization Manual 2.4.6 REP MOVS model [S]; FreeBSD LibCSSE wiki 280 cycles)",
+	"kernel.alloc_page":         "ASSUMPTION",
+	"kernel.locked_rmw":         "one locked RMW: Skylake-X 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
+	"kernel.line_handoff":       "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"kernel.spin_poll":          "ASSUMPTION (a modelling step)",
+	"kernel.pte_update":         "ASSUMPTION (one xchg plus loop overhead)",
+	"kernel.flush_tlbmm_range":  "[D] 1,094 - 550 - 100 from Dave Hansen's 1-page PTI flush on Skylake (linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
+	"kernel.flush_func":         "ASSUMPTION",
+	"kernel.context_switch":     "ASSUMPTION",
+	"kernel.cpu_mask_update":    "\"dozens or a couple hundred cycles\" (Dave Hansen, reply to \"[PATCH] x86,tlb: update mm_cpumask lazily\", Nov 2024)",
+	"kernel.wakeup":             "ASSUMPTION: one IPI delivery",
+	"tlb.stlb_hit":              "12 cycles Haswell (mynavi.jp Haswell review 20130621-s_haswell2, p. 15) [S]",
+	"tlb.walk_base":             "[D] 20-cycle Haswell walk (mynavi.jp review) - one walk_ref [S]",
+	"tlb.walk_ref":              "[D] 45-cycle IvyBridge dTLB walk / 4 (Dave Hansen 2014, quoted in Msg-Id 53B44C9A.9070808@nellans.org)",
+	"tlb.set_dirty":             "one locked RMW: Skylake-X 18.1 cycles (InstLatx64)",
+	"tlb.invlpg":                "~200 cycles Skylake (Dave Hansen, linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
+	"tlb.invpcid":               "[D] 550 - 200 (same mail)",
+	"tlb.invpcid_ctx":           "ASSUMPTION: as INVPCID type 2",
+	"tlb.cr3_write":             "96 cycles (Ingo Molnar's boot-time __flush_tlb(), linux-mm, Jun 2015)",
+	"tlb.cr3_no_flush":          "ASSUMPTION: as a flushing CR3 write",
+	"tlb.global_fl":             "376 ns INVPCID type 2 (Andy Lutomirski, \"[PATCH v3 3/3] x86/mm: If INVPCID is available, use it to flush global mappings\", 29 Jan 2016)",
+	"tlb.cr4_flush":             "[D] half of 539 ns for the PGE toggle (same mail)",
+	"tlb.cr4_write":             "ASSUMPTION: as a CR3 write",
+}
