@@ -162,3 +162,7 @@ func cutLastSeed(cmd string) (string, string, bool) {
 	}
 	return cmd[:i], s, true
 }
+
+// MergedFile is the file name of a merged result (emu merge -o DIR): its
+// name without the seed, as Point.File makes it.
+func MergedFile(r *report.Result) string { return fileName(groupName(r.Identity())) }
