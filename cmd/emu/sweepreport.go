@@ -13,6 +13,7 @@ import (
 
 	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/internal/sweep"
+	"github.com/tlbemu/emu/workloads"
 )
 
 // maxInputs bounds the files and directories one merge or report reads.
@@ -57,7 +58,31 @@ func loadInputs(paths []string) ([]*report.Result, []string, error) {
 		results = append(results, r)
 		names = append(names, filepath.Base(p))
 	}
+	for _, r := range results {
+		withWorkloadDefaults(r)
+	}
 	return results, names, nil
+}
+
+// withWorkloadDefaults gives a result read back from JSON the identity it
+// was made with: a JSON config holds the workload's parameters but not
+// their defaults, which decide the non-default settings of its name and
+// header (Identity.BenchName). A built-in workload's are known here.
+func withWorkloadDefaults(r *report.Result) {
+	id := r.Identity()
+	if id.Program {
+		return
+	}
+	wl, err := workloads.Lookup(id.Workload)
+	if err != nil {
+		return
+	}
+	d := wl.Defaults
+	if d.Threads == 0 {
+		d.Threads = max(id.CPUs-1, 1)
+	}
+	id.DefThreads, id.DefPages, id.DefIterations = d.Threads, d.Pages, d.Iterations
+	r.ID = id
 }
 
 // cmdMerge is emu merge -o OUT INPUT…: the per-seed results of one

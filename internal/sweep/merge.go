@@ -86,7 +86,6 @@ func mergeGroup(members []*report.Result) (*report.Result, error) {
 	id.Seed = runs[0].seed
 	m := &report.Result{}
 	m.SetIdentity(&id)
-	m.ID = nil // a merged result, like one read back, is described by its Config
 	m.Command = mergedCommand(first.Command, runs)
 	status := ""
 	for k, r := range runs {

@@ -289,8 +289,8 @@ type Failure struct {
 
 // Run runs points with opts.Jobs workers, writing each result to
 // dir/p.File() as JSON (report.WriteJSON). A point whose file already
-// holds its result (Done) is skipped. A failing point does not stop the
-// others; a failure to write a file, an interruption (ctx) or a run that
+// holds its result (Done) is skipped, and counts as failed again if it
+// had failed. A failing point does not stop the others; a failure to write a file, an interruption (ctx) or a run that
 // returned no result does, and Run returns that error after the running
 // points end.
 func Run(ctx context.Context, r Runner, points []Point, dir string, opts Options) (Summary, error) {
@@ -333,11 +333,22 @@ func Run(ctx context.Context, r Runner, points []Point, dir string, opts Options
 			defer wg.Done()
 			for p := range next {
 				path := filepath.Join(dir, p.File())
-				if Done(path, p) {
-					finish(p, true, nil)
+				if prev := stored(path, p); prev != nil {
+					// A point that failed before fails again: runs are
+					// deterministic, and so is the sweep's exit status.
+					var ferr error
+					if prev.Error != "" {
+						ferr = errors.New(prev.Error)
+					}
+					finish(p, true, ferr)
 					continue
 				}
 				res, err := r.Run(ctx, p.Args)
+				if ctx.Err() != nil {
+					// An interrupted run's counters are partial: its file
+					// stays absent, so a resumed sweep runs it again.
+					continue
+				}
 				if res == nil || res.Runs() == 0 {
 					if err == nil {
 						err = errors.New("the run produced no result")
@@ -369,15 +380,21 @@ feed:
 
 // Done reports whether path holds p's result: an emu result of p's emu
 // version, command line and configuration.
-func Done(path string, p *Point) bool {
+func Done(path string, p *Point) bool { return stored(path, p) != nil }
+
+// stored is the result at path if it is p's, else nil.
+func stored(path string, p *Point) *report.Result {
 	res, err := readResult(path)
 	if err != nil {
-		return false
+		return nil
 	}
 	want := &report.Result{}
 	want.SetIdentity(p.ID)
-	return res.Version == want.Version && res.Command == want.Command &&
-		configString(res.Identity().Config()) == configString(want.Config)
+	if res.Version == want.Version && res.Command == want.Command &&
+		configString(res.Identity().Config()) == configString(want.Config) {
+		return res
+	}
+	return nil
 }
 
 func configString(kv []report.KV) string {
