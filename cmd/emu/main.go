@@ -138,6 +138,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdMerge(args[1:], stdout, stderr)
 		case "report":
 			return cmdReport(args[1:], stdout, stderr)
+		case "study":
+			return cmdStudy(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return cmdRun(ctx, args, nil, stdout, stderr, modeWorkload)
@@ -153,7 +155,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
 	}
 	switch args[0] {
-	case "run", "ab", "compare", "list", "costs", "sweep", "merge", "report":
+	case "run", "ab", "compare", "list", "costs", "sweep", "merge", "report", "study":
 		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")
