@@ -93,7 +93,7 @@ func lossVerdict(st *Study, v *VariantRow) string {
 	case len(open) == 0:
 		return "no loss on either side"
 	case len(closed) == 0:
-		return fmt.Sprintf("leaves lost events at every CPU count (mean %s per run; 5.10: %s)", meanRange(openCells), meanRange(base))
+		return fmt.Sprintf("leaves lost events at every CPU count (mean %s per run; %s: %s)", meanRange(openCells), st.Variants[0].Name, meanRange(base))
 	}
 	// The closed CPU counts a suffix: a threshold N.
 	k := len(v.Cells) - len(closed)
@@ -153,7 +153,7 @@ func costVerdict(st *Study, v *VariantRow) string {
 	}
 	var what string
 	if len(changes) == 0 {
-		what = "costs remote flushes where 5.10 has none"
+		what = "costs remote flushes where " + st.Variants[0].Name + " has none"
 	} else {
 		lo, hi := slices.Min(changes), slices.Max(changes)
 		switch {
