@@ -50,7 +50,7 @@ func writeSlurm(w io.Writer, exe, dir string, jobs int, flags []string, n int) e
 # emu sweep as a Slurm job array: %d points, array task i runs point i
 # (emu sweep -list names them) and writes its JSON result to the directory
 # below; a task whose result is there already exits at once. Submit with
-# sbatch FILE; when the array is done: emu merge -dir DIR; emu report DIR.
+# sbatch FILE; when the array is done: emu merge -o MERGED DIR; emu report DIR.
 #SBATCH --job-name=emu-sweep
 #SBATCH --array=%s
 #SBATCH --ntasks=1
