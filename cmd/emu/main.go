@@ -143,6 +143,14 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return cmdAB(ctx, args[1:], stdout, stderr)
 		case "compare":
 			return cmdCompare(args[1:], stdout, stderr)
+		case "sweep":
+			return cmdSweep(ctx, args[1:], stdout, stderr)
+		case "merge":
+			return cmdMerge(args[1:], stdout, stderr)
+		case "report":
+			return cmdReport(args[1:], stdout, stderr)
+		case "study":
+			return cmdStudy(ctx, args[1:], stdout, stderr)
 		}
 	}
 	return cmdRun(ctx, args, nil, stdout, stderr, modeWorkload)
@@ -158,7 +166,7 @@ func cmdHelp(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("emu help: one command at most, got %q", strings.Join(args, " "))
 	}
 	switch args[0] {
-	case "run", "ab", "compare", "list", "costs", "calibrate":
+	case "run", "ab", "compare", "list", "costs", "calibrate", "sweep", "merge", "report", "study":
 		return dispatch(ctx, []string{args[0], "-h"}, nil, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "Usage: emu version (or emu --version): print the emu version")

@@ -137,3 +137,47 @@ func siCount(v float64) string {
 	}
 	return fmt.Sprintf("%.0f", v)
 }
+
+// points draws the bar of emu sweep: points done out of total. It is
+// drawn at once (a sweep of quick points still shows where it is) and
+// only where the run bar would be.
+func (p *progress) points(done, total int) {
+	if p == nil || !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.t0.IsZero() {
+		p.t0 = time.Now()
+	}
+	width := 80
+	if f, ok := p.w.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 20 {
+			width = w
+		}
+	}
+	head := fmt.Sprintf("emu: sweep %d/%d points ", done, total)
+	info := fmt.Sprintf(" %4.1fs", time.Since(p.t0).Seconds())
+	barW := max(10, min(40, width-len(head)-len(info)-3))
+	filled := done * barW / max(total, 1)
+	bar := strings.Repeat("=", filled) + ">" + strings.Repeat(" ", barW-filled)
+	line := head + "[" + bar[:barW] + "]" + info
+	if len(line) > width-1 {
+		line = line[:width-1]
+	}
+	fmt.Fprintf(p.w, "\r%-*s", width-1, line)
+	p.drawn = true
+}
+
+// pointsDone clears the sweep's bar.
+func (p *progress) pointsDone() {
+	if p == nil || !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+}

@@ -178,7 +178,7 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 	for _, name := range order {
 		row := CompareRow{Name: name}
 		differs := false
-		var samples []*benchmath.Sample
+		var samples [][]float64
 		var base Counter
 		for i, r := range results {
 			ctr, _ := r.Counter(name)
@@ -195,7 +195,7 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 				}
 			}
 			row.RelStd = append(row.RelStd, sd)
-			samples = append(samples, benchmath.NewSample(append([]float64(nil), ctr.Samples...), &benchmath.DefaultThresholds))
+			samples = append(samples, ctr.Samples)
 			if i > 0 {
 				if !ctr.sameMean(base) {
 					differs = true
@@ -206,7 +206,7 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 				}
 				row.Changes = append(row.Changes, 100*(m-b)/b)
 				if c.Repeated {
-					t := benchmath.AssumeNothing.Compare(samples[0], samples[i])
+					t := Significance(samples[0], samples[i])
 					row.Tests = append(row.Tests, &t)
 				}
 			}
@@ -216,6 +216,16 @@ func Compare(results []*Result, names []string) (*Comparison, error) {
 		}
 	}
 	return c, nil
+}
+
+// Significance is the test Compare applies to the per-run samples of the
+// baseline and another result, as benchstat does: the Mann-Whitney U test
+// (benchmath.AssumeNothing) with benchmath.DefaultThresholds (α = 0.05).
+// The change is significant when P < Alpha.
+func Significance(base, other []float64) benchmath.Comparison {
+	a := benchmath.NewSample(append([]float64(nil), base...), &benchmath.DefaultThresholds)
+	b := benchmath.NewSample(append([]float64(nil), other...), &benchmath.DefaultThresholds)
+	return benchmath.AssumeNothing.Compare(a, b)
 }
 
 // axes splits the results' settings into the common ones and the compared
