@@ -113,6 +113,7 @@ type options struct {
 	outFormat   outputFormat // format, parsed
 	out         string
 	plot        string
+	html        string // emu ab -html
 	trace       string
 	maxCycles   uint64
 	timeout     time.Duration
@@ -196,6 +197,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file of 'section.key = cycles' lines (see 'emu costs')")
 	if mode == modeAB {
+		fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report (tables, verdicts, plot, run identities) to this file")
 		fs.BoolVar(&o.json, "json", false, "write the comparison (both results, the changes, fail:runs and verdicts) as JSON")
 	}
 	if mode != modeAB {
