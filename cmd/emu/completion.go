@@ -15,7 +15,7 @@ import (
 )
 
 // subcommands are emu's commands, for completion.
-var subcommands = []string{"run", "ab", "compare", "list", "costs", "version", "help", "completion", "man"}
+var subcommands = []string{"run", "ab", "compare", "sweep", "merge", "report", "list", "costs", "version", "help", "completion", "man"}
 
 // cmdCompletion is emu completion bash: a bash completion script, made
 // from the flag definitions so that it cannot fall behind them. Load it
