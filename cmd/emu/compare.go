@@ -24,6 +24,7 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	out := fs.StringP("output", "o", "", "write the table to this file (- for stdout) instead of stdout; a regular file is replaced atomically")
 	plotPath := fs.String("plot", "", "also draw the differing counters side by side to FILE.svg or FILE.png")
 	asJSON := fs.Bool("json", false, "write the comparison (all results, the changes, fail:runs and verdicts) as JSON")
+	htmlPath := fs.String("html", "", "also write a self-contained HTML report (tables, verdicts, plot, run identities) to this file")
 	fs.Usage = func() {
 		fmt.Fprintln(stdout, "Usage: emu compare [flags] BASE.json NEW.json [NEW2.json ...]")
 		io.WriteString(stdout, "Prints the LKP-style %stddev %change %stddev table of every counter that differs\n")
@@ -42,7 +43,7 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 			return usagef("-plot: %v", err)
 		}
 	}
-	if err := checkOutputs(outputPath{"-o", *out}, outputPath{"-plot", *plotPath}); err != nil {
+	if err := checkOutputs(outputPath{"-o", *out}, outputPath{"-plot", *plotPath}, outputPath{"-html", *htmlPath}); err != nil {
 		return err
 	}
 	if testHookPlanned != nil {
@@ -67,10 +68,10 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 		results = append(results, r)
 		names = append(names, filepath.Base(path))
 	}
-	return writeComparison(results, names, *out, *plotPath, *asJSON, stdout)
+	return writeComparison(results, names, *out, *plotPath, *htmlPath, *asJSON, stdout)
 }
 
-func writeComparison(results []*report.Result, names []string, out, plotPath string, asJSON bool, stdout io.Writer) error {
+func writeComparison(results []*report.Result, names []string, out, plotPath, htmlPath string, asJSON bool, stdout io.Writer) error {
 	c, err := report.Compare(results, names)
 	if err != nil {
 		var ce *report.CompareError
@@ -90,6 +91,16 @@ func writeComparison(results []*report.Result, names []string, out, plotPath str
 		format, _ := report.PlotFormat(plotPath)
 		if err := writeFile(plotPath, func(w io.Writer) error { return report.PlotCompare(w, format, c) }); err != nil {
 			return fmt.Errorf("-plot: %w", err)
+		}
+	}
+	if htmlPath != "" {
+		title := "emu: " + strings.Join(c.Labels, " vs ")
+		if len(c.AxisKeys) > 0 && c.AxisKeys[0] != "file" {
+			title = fmt.Sprintf("emu: %s, %s %s", results[0].Workload, strings.Join(c.AxisKeys, "/"), strings.Join(c.Labels, " vs "))
+		}
+		sec := []report.HTMLSection{{Comparison: c, Results: c.Results}}
+		if err := writeFile(htmlPath, func(w io.Writer) error { return report.WriteHTML(w, title, sec) }); err != nil {
+			return fmt.Errorf("-html: %w", err)
 		}
 	}
 	return nil
@@ -157,7 +168,7 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.outFormat == formatJSON, stdout)
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout)
 }
 
 // abPartial ends an emu ab whose side failed (or was interrupted): there

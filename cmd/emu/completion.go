@@ -15,7 +15,7 @@ import (
 )
 
 // subcommands are emu's commands, for completion.
-var subcommands = []string{"run", "ab", "compare", "list", "costs", "calibrate", "version", "help", "completion", "man"}
+var subcommands = []string{"run", "ab", "compare", "sweep", "merge", "report", "study", "list", "costs", "calibrate", "version", "help", "completion", "man"}
 
 // subcommandHelp describes each subcommand (zsh and fish show it).
 var subcommandHelp = map[string]string{
@@ -24,6 +24,11 @@ var subcommandHelp = map[string]string{
 	"compare":    "the %change table of saved -json results",
 	"list":       "describe workloads, kernels and patches",
 	"costs":      "print every cost-model key with its value",
+	"calibrate":  "reproduce published measurements, print each error",
+	"sweep":      "run a grid of points, one JSON result each",
+	"merge":      "fold per-seed results into runs=N results",
+	"report":     "the LKP table and verdicts of a sweep directory",
+	"study":      "a named study over variants, CPU counts and seeds",
 	"version":    "print the emu version",
 	"help":       "this help, or a command's",
 	"completion": "a bash, zsh or fish completion script",

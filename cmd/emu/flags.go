@@ -113,6 +113,7 @@ type options struct {
 	outFormat   outputFormat // format, parsed
 	out         string
 	plot        string
+	html        string // emu ab -html
 	trace       string
 	traceStale  int // -trace-stale-stores
 	maxCycles   uint64
@@ -202,6 +203,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.StringVar(&o.cpuModel, "cpu-model", "", "CPU preset for TLB geometry and costs: "+strings.Join(kernelmodel.CPUModelNames, ", ")+" (default skylake-sp)")
 	fs.StringVar(&o.virt, "virt", "", "virtualisation preset for IPI costs: "+strings.Join(kernelmodel.VirtNames, ", ")+" (default none: bare metal)")
 	if mode == modeAB {
+		fs.StringVar(&o.html, "html", "", "also write a self-contained HTML report (tables, verdicts, plot, run identities) to this file")
 		fs.BoolVar(&o.json, "json", false, "write the comparison (both results, the changes, fail:runs and verdicts) as JSON")
 	}
 	if mode != modeAB {
@@ -253,6 +255,9 @@ func usage(fs *pflag.FlagSet, w io.Writer, mode cmdMode) {
 		fmt.Fprintln(w, "       emu run [flags] PROG [ARGS] run your own static x86-64 executable")
 		io.WriteString(w, "       emu ab -patch X [flags]     run without and with patch X, print the %change table\n")
 		io.WriteString(w, "       emu compare A.json B.json…  the %change table of saved -json results\n")
+		fmt.Fprintln(w, "       emu sweep [flags]           run a grid of points (-j N, -list, -index I, -emit slurm|k8s)")
+		fmt.Fprintln(w, "       emu merge -o OUT DIR…       fold per-seed results into runs=N results")
+		fmt.Fprintln(w, "       emu report [-html F] DIR…   the LKP tables, fail:runs and verdicts of a sweep")
 		fmt.Fprintln(w, "       emu list                    describe workloads, kernels and patches")
 		fmt.Fprintln(w, "       emu costs [-costs FILE] [-cpu-model M] [-virt V]  every cost-model key with its value and source")
 		fmt.Fprintln(w, "       emu calibrate               reproduce the published TLB-flush figures, with the error of each")

@@ -671,7 +671,7 @@ func (o *options) checkOutputs(mode cmdMode) error {
 
 // outputs lists the output paths of the run flags, for checkOutputs.
 func (o *options) outputs() []outputPath {
-	return []outputPath{{"-o", o.out}, {"-trace", o.trace}, {"-plot", o.plot},
+	return []outputPath{{"-o", o.out}, {"-trace", o.trace}, {"-plot", o.plot}, {"-html", o.html},
 		{"-cpuprofile", o.cpuProfile}, {"-memprofile", o.memProfile}}
 }
 
