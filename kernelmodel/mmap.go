@@ -372,7 +372,11 @@ func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
 }
 
 // exitMMap models exit_mmap (mm/mmap.c, v5.10): lru_add_drain, then a
-// full-mm gather over every VMA.
+// full-mm gather over every VMA (unmap_vmas), free_pgtables of the whole
+// address space (FIRST_USER_ADDRESS to USER_PGTABLES_CEILING), which sets
+// freed_tables, so tlb_finish_mmu's flush_tlb_mm_range also interrupts the
+// CPUs that are lazy on the mm (native_flush_tlb_others skips them only
+// without freed_tables), and the VMAs are removed after the flush.
 func (v *VCPU) exitMMap(mm *MM) {
 	if mm.dead {
 		return
@@ -385,8 +389,9 @@ func (v *VCPU) exitMMap(mm *MM) {
 		v.zapRange(t, vma.start, vma.end)
 	}
 	gone := mm.vmas
-	mm.vmas = nil
+	mm.vmas = nil // free_pgtables frees every PTE table: no VMA keeps one
 	mm.gaps = gapCache{}
+	v.freePgtables(t, 0, taskSize)
 	v.tlbFinishMMU(t)
 	v.releaseDetached(gone)
 }

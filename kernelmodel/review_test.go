@@ -102,3 +102,50 @@ func TestExitMMapDrainsLRU(t *testing.T) {
 		},
 	})
 }
+
+// TestExitMMapIPIsLazyCPUs: exit_mm makes the exiting CPU lazy before
+// exit_mmap, and exit_mmap's free_pgtables sets freed_tables, so the final
+// flush interrupts a CPU that ran the mm and went idle (lazy, still in
+// mm_cpumask), and both CPUs end on init_mm with the mm out of their
+// masks. Without freed_tables the lazy CPU would get no IPI.
+func TestExitMMapIPIsLazyCPUs(t *testing.T) {
+	m, mm := newMachineWith(t, 2, "5.10")
+	m.newTask(m.initMM, 0, "init") // the test process is not tgid 1
+	idle, done := false, false
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			for !idle {
+				v.spend(100)
+			}
+			attach(v, mm, 0)
+			userAccess(v, mmapAnon(t, v, 1), true)
+			ipis := m.ipisSent
+			if !m.cpus[1].tlbs.isLazy || !mm.cpumask[1] {
+				t.Fatalf("CPU 1 lazy %v, in mm_cpumask %v; want both", m.cpus[1].tlbs.isLazy, mm.cpumask[1])
+			}
+			v.exitTask(0)
+			if got := m.ipisSent - ipis; got != 1 {
+				t.Errorf("exit sent %d IPIs, want 1 (to the lazy CPU: freed_tables)", got)
+			}
+			for _, u := range m.cpus {
+				if u.tlbs.loadedMM != m.initMM {
+					t.Errorf("CPU %d still has the dead mm loaded", u.id)
+				}
+				if mm.cpumask[u.id] {
+					t.Errorf("CPU %d still in the dead mm's cpumask", u.id)
+				}
+			}
+			done = true
+			detach(v)
+		},
+		1: func(v *VCPU) {
+			tk := attach(v, mm, 0)
+			detach(v)                                 // idle: lazy on mm
+			tk.state, mm.users = taskDead, mm.users-1 // a thread that has exited
+			idle = true
+			for !done {
+				v.spend(100)
+			}
+		},
+	})
+}
