@@ -275,8 +275,11 @@ func (v *VCPU) lruCacheAdd(p phys.PFN) {
 	}
 }
 
-// lruAddDrain models __pagevec_lru_add: pages go on the LRU, the pagevec
-// references are dropped.
+// lruAddDrain models lru_add_drain (mm/swap.c, v5.10: lru_add_drain_cpu of
+// this CPU → __pagevec_lru_add): pages go on the LRU, the pagevec
+// references are dropped. Only the calling CPU's pagevec drains. No cycles
+// are charged (the lru_lock round and the list insertions are not
+// modelled; see README's deviations).
 func (v *VCPU) lruAddDrain() {
 	for _, p := range v.lruAdd {
 		v.m.pages[p].lru = true

@@ -283,12 +283,14 @@ func TestTHPForkCopiesHugePMD(t *testing.T) {
 			detach(v)
 
 			// The parent: data unchanged, still huge; its frames survived
-			// the child's exit (only the child's copy was freed).
+			// the child's exit (only the child's copy was freed, and the
+			// PTE table of the child's split PMD, by exit_mmap's
+			// free_pgtables).
 			v.curr = p
 			p.state = taskRunning
 			v.switchMMIrqsOff(mm)
-			if got := m.mem.InUse(); got != beforeExit-1 {
-				t.Errorf("InUse after child exit %d, want %d (the child's copy freed)", got, beforeExit-1)
+			if got := m.mem.InUse(); got != beforeExit-2 {
+				t.Errorf("InUse after child exit %d, want %d (the child's copy and its PTE table freed)", got, beforeExit-2)
 			}
 			if got := getWord(t, v, h+3*4096); got != 0xabcd {
 				t.Errorf("parent reads %#x, want 0xabcd", got)

@@ -233,9 +233,20 @@ func (t *mmuGather) tlbRemoveTLBEntry(addr uint64) {
 }
 
 // tlbFlushMMU models tlb_flush_mmu: flush if anything was batched (x86
-// tlb_flush → flush_tlb_mm_range), then free the batched pages.
+// tlb_flush → flush_tlb_mm_range), then free the batched pages
+// (tlb_flush_mmu_free → tlb_batch_pages_flush → free_pages_and_swap_cache,
+// mm/swap_state.c at v5.10, which starts with lru_add_drain: this CPU's
+// lru_add pagevec gives up its references first, so a page it held is
+// freed here, not at the pagevec's next drain). Page tables are in the same
+// batch, as on x86 without CONFIG_PARAVIRT (___pte_free_tlb →
+// paravirt_tlb_remove_table → tlb_remove_page).
 func (v *VCPU) tlbFlushMMU(t *mmuGather) {
 	v.tlbFlushMMUTLBOnly(t) // pagecache.go
+	// tlb_batch_pages_flush calls free_pages_and_swap_cache only for a
+	// batch that holds pages.
+	if len(t.pages) > 0 {
+		v.lruAddDrain()
+	}
 	for _, p := range t.pages {
 		v.m.putPage(p)
 	}
@@ -256,10 +267,11 @@ func (v *VCPU) tlbFinishMMU(t *mmuGather) {
 	v.traceFlushPending(t.mm)
 }
 
-// unmapRegion models unmap_region: zap the PTEs of [start, end) into an
-// mmu_gather, free page tables that no VMA uses any more, and finish the
-// gather (which flushes).
+// unmapRegion models unmap_region (mm/mmap.c, v5.10): lru_add_drain, then
+// zap the PTEs of [start, end) into an mmu_gather, free page tables that no
+// VMA uses any more, and finish the gather (which flushes).
 func (v *VCPU) unmapRegion(mm *MM, start, end uint64) {
+	v.lruAddDrain()
 	t := v.tlbGatherMMU(mm, start, end)
 	v.zapRange(t, start, end)
 	v.freePgtables(t, start, end)
@@ -361,20 +373,27 @@ func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
 	}
 }
 
-// exitMMap models exit_mmap: a full-mm gather over every VMA.
+// exitMMap models exit_mmap (mm/mmap.c, v5.10): lru_add_drain, then a
+// full-mm gather over every VMA (unmap_vmas), free_pgtables of the whole
+// address space (FIRST_USER_ADDRESS to USER_PGTABLES_CEILING), which sets
+// freed_tables, so tlb_finish_mmu's flush_tlb_mm_range also interrupts the
+// CPUs that are lazy on the mm (native_flush_tlb_others skips them only
+// without freed_tables), and the VMAs are removed after the flush.
 func (v *VCPU) exitMMap(mm *MM) {
 	if mm.dead {
 		return
 	}
 	mm.dead = true
 	v.endSoftDirtyInterval(mm) // the last clear_refs interval ends at exit
+	v.lruAddDrain()
 	t := v.tlbGatherMMU(mm, 0, ^uint64(0))
 	for _, vma := range mm.vmas {
 		v.zapRange(t, vma.start, vma.end)
 	}
 	gone := mm.vmas
-	mm.vmas = nil
+	mm.vmas = nil // free_pgtables frees every PTE table: no VMA keeps one
 	mm.gaps = gapCache{}
+	v.freePgtables(t, 0, taskSize)
 	v.tlbFinishMMU(t)
 	v.releaseDetached(gone)
 }

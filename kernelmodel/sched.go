@@ -236,6 +236,11 @@ func (v *VCPU) exitTask(status int) {
 	}
 	t.state = taskDead
 	t.exitStatus = status
+	// exit_mm (kernel/exit.c, v5.10): after mm_release, current->mm =
+	// NULL and enter_lazy_tlb(mm, current), then mmput: the last user's
+	// exit_mmap runs on a CPU that is lazy on the dying mm, so its own
+	// flush (freed_tables) switches it to init_mm.
+	v.enterLazyTLB()
 	t.mm.users--
 	if t.mm.users == 0 {
 		v.exitMMap(t.mm)
