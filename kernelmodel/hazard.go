@@ -44,6 +44,15 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 	}
 	var kind, path string
 	switch {
+	case m.pages[pfn].copying == 0 && m.pages[pfn].gathered > 0:
+		// The frame was unmapped by a zap (munmap, MADV_DONTNEED) whose
+		// mmu_gather has not yet flushed and freed it (tlb_flush_mmu,
+		// v5.10 mm/mmu_gather.c): the store is ordered before that zap,
+		// which discards the page, as MADV_DONTNEED allows for a store
+		// racing with it, even when a refault (UFFDIO_COPY, a new
+		// anonymous page) already mapped another frame there.
+		m.staleInWindow++
+		return
 	case m.pages[pfn].copying > 0 || (ptePresent(cur) && ptePFN(cur) != pfn):
 		m.writeAfterCOW++
 		// One lost page copy per (old frame, nth COW copy of it): every

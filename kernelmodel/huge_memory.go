@@ -281,12 +281,14 @@ func (v *VCPU) zapHugePMD(t *mmuGather, addr, next uint64) bool {
 	head := ptePFN(old)
 	if m.pages[head].thp {
 		m.pages[head].mapcount-- // page_remove_rmap(page, true)
+		m.pages[head].gathered++
 		t.pages = append(t.pages, head)
 	} else {
 		// Split by another mm while this PMD kept it whole: this
 		// mapping holds each of the 512 subpages (hugeDupRmap).
 		for i := phys.PFN(0); i < phys.HugeFrames; i++ {
 			m.pages[head+i].mapcount--
+			m.pages[head+i].gathered++
 			t.pages = append(t.pages, head+i)
 		}
 	}

@@ -118,6 +118,7 @@ type Page struct {
 	ptl      spinlock // split PTE lock when the frame is a page table
 	copying  int      // COW copies of this page in progress (hazard detector)
 	copies   uint64   // COW copies of this page begun (hazard detector: which copy a store missed)
+	gathered int32    // in a pending mmu_gather's page batch: unmapped, freed after the flush (hazard detector)
 	thp      bool     // head of a 2 MiB transparent huge page (huge_memory.go)
 }
 

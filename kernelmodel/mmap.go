@@ -248,6 +248,7 @@ func (v *VCPU) tlbFlushMMU(t *mmuGather) {
 		v.lruAddDrain()
 	}
 	for _, p := range t.pages {
+		v.m.pages[p].gathered--
 		v.m.putPage(p)
 	}
 	t.pages = t.pages[:0]
@@ -312,6 +313,7 @@ func (v *VCPU) zapRange(t *mmuGather, start, end uint64) {
 					forceFlush = true // a dirty file page: flush before the PTL goes (set_page_dirty)
 				}
 				m.pages[p].mapcount-- // page_remove_rmap
+				m.pages[p].gathered++
 				t.pages = append(t.pages, p)
 			}
 		}
@@ -369,6 +371,7 @@ func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
 		}
 		m.mem.StorePTE(pmdSlot, 0) // pmd_clear
 		t.freedTables = true
+		m.pages[table].gathered++
 		t.pages = append(t.pages, table) // tlb_remove_table: freed after the flush
 	}
 }

@@ -119,9 +119,10 @@ var Defs = []Def{
 		Workload: "uffd_wp",
 		Summary: "userfaultfd write-protect with a monitor (the selftest pattern): v5.10, the proposal, " +
 			"uffd-wp-flush-pending (6ce64428d620), 5.10-stable",
-		// Per-store counts: a write lost after COW, a store after
-		// UFFDIO_WRITEPROTECT returned that raised no uffd-wp fault.
-		Loss: []string{"emu_write_after_cow", "emu_missed_uffd_wp"},
+		// Events as the monitor sees them: a page copy that missed a
+		// write (COW), a uffd-wp fault that was never raised; the
+		// per-store counts stay in each point's result.
+		Loss: []string{"emu_lost_cow_pages", "emu_lost_uffd_wp_faults"},
 		Cost: costCounters,
 		Variants: []Variant{
 			{"5.10", "5.10", nil},
