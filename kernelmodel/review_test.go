@@ -149,3 +149,37 @@ func TestExitMMapIPIsLazyCPUs(t *testing.T) {
 		},
 	})
 }
+
+// TestPteFreeTLBWidensRange: munmap of the only page mapped in a 2 MiB
+// region frees its PTE table, and pte_free_tlb widens the gathered range
+// down to the PMD's start (tlb_flush_pmd_range): the page lies 100 pages
+// above it, so the flush covers 101 pages, above the 33-page ceiling, and
+// becomes a full flush. Without the widening it is one INVLPG.
+func TestPteFreeTLBWidensRange(t *testing.T) {
+	m, mm := newMachineWith(t, 1, "5.10")
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			const pmdBase = 0x4000_0000
+			a := uint64(pmdBase + 100*4096)
+			if r := v.sysMmap(a, 4096, protRead|protWrite, mapPrivate|mapAnonymous|mapFixed, -1); r != int64(a) {
+				t.Fatalf("mmap = %#x", r)
+			}
+			userAccess(v, a, true)
+			all, one := m.nrTLBLocalFlushAll, m.nrTLBLocalFlushOne
+			if r := v.sysMunmap(a, 4096); r != 0 {
+				t.Fatalf("munmap = %d", r)
+			}
+			if got := m.nrTLBLocalFlushAll - all; got != 1 {
+				t.Errorf("full local flushes %d, want 1 (range widened to the PMD start)", got)
+			}
+			if got := m.nrTLBLocalFlushOne - one; got != 0 {
+				t.Errorf("single-page flushes %d, want 0", got)
+			}
+			if e := pmdOf(m, mm, a); e != 0 {
+				t.Errorf("PMD %#x after munmap, want none (table freed)", e)
+			}
+			detach(v)
+		},
+	})
+}
