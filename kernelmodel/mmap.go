@@ -232,6 +232,17 @@ func (t *mmuGather) tlbRemoveTLBEntry(addr uint64) {
 	t.clearedPTEs = true
 }
 
+// tlbFlushPMDRange models tlb_flush_pmd_range (include/asm-generic/tlb.h,
+// v5.10): a PMD entry was cleared, so the range to flush widens to cover
+// [addr, addr+size) and cleared_pmds is set.
+func (t *mmuGather) tlbFlushPMDRange(addr, size uint64) {
+	if !t.fullmm {
+		t.start = min(t.start, addr)
+		t.end = max(t.end, addr+size)
+	}
+	t.clearedPMDs = true
+}
+
 // tlbFlushMMU models tlb_flush_mmu: flush if anything was batched (x86
 // tlb_flush → flush_tlb_mm_range), then free the batched pages
 // (tlb_flush_mmu_free → tlb_batch_pages_flush → free_pages_and_swap_cache,
@@ -370,6 +381,11 @@ func (v *VCPU) freePgtables(t *mmuGather, start, end uint64) {
 			continue
 		}
 		m.mem.StorePTE(pmdSlot, 0) // pmd_clear
+		// free_pte_range → pte_free_tlb(tlb, token, addr)
+		// (include/asm-generic/tlb.h, v5.10): tlb_flush_pmd_range(tlb, addr,
+		// PAGE_SIZE) with addr the PMD-aligned start (free_pgd_range
+		// rounds it down), freed_tables, then the table joins the batch.
+		t.tlbFlushPMDRange(cur, 4096)
 		t.freedTables = true
 		m.pages[table].gathered++
 		t.pages = append(t.pages, table) // tlb_remove_table: freed after the flush
