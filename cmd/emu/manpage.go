@@ -26,6 +26,9 @@ func cmdMan(args []string, w io.Writer) error {
 	for _, s := range []string{
 		"[flags]", "run [flags] PROGRAM [ARGS...]", "ab \\-patch X [\\-base\\-patch P] [flags]",
 		"compare [\\-json] [\\-plot FILE] BASE.json NEW.json...", "list [\\-json | \\-costs]", "costs [\\-costs FILE] [\\-cpu\\-model M] [\\-virt V]", "calibrate [\\-target ID,...] [\\-o FILE]",
+		"sweep [\\-f EXPERIMENT.yaml] [grid flags] [\\-dir D] [\\-j N] [\\-list | \\-index I | \\-emit slurm|k8s]",
+		"merge \\-o OUT DIR|RESULT.json...", "report [\\-html FILE] DIR|RESULT.json...",
+		"study [\\-cpus L] [\\-seeds L] [\\-j N] [\\-dir D] [\\-json] clear_refs|uffd_wp",
 		"help [COMMAND]", "completion bash|zsh|fish", "man", "version",
 	} {
 		p(".B emu\n%s\n.br", s)
@@ -39,6 +42,15 @@ func cmdMan(args []string, w io.Writer) error {
 	p(".B ab")
 	p("runs twice, without and with a patch, and prints the LKP %%change table with the fail:runs block")
 	p("of the hazard counters and one verdict line per hazard counter.")
+	p(".B sweep")
+	p("runs a grid of points (workloads, CPU counts, kernels, patch sets, knobs, seeds), one JSON result per point,")
+	p("resumable; \\-emit writes an sbatch \\-\\-array script or a Kubernetes Indexed Job for it.")
+	p(".B merge")
+	p("folds per\\-seed results into one runs=N result per identity;")
+	p(".B report")
+	p("prints the LKP tables and verdicts of a sweep directory (\\-html: a self\\-contained page);")
+	p(".B study")
+	p("runs a named study over every variant, CPU count and seed and prints the computed verdicts.")
 	p(".SH OPTIONS")
 	seen := map[string]bool{}
 	for _, mode := range []cmdMode{modeWorkload, modeProgram, modeAB} {
