@@ -143,6 +143,7 @@ func RunBench(ctx context.Context, cfg kernelmodel.Config, b Bench) (Result, err
 	cfg.PTI = b.PTI
 	cfg.ConcurrentFlush = b.Concurrent
 	cfg.MaxCycles = 20_000_000_000
+	cfg.NoJitter = true // the published figures are means: measure the mean path
 	var flushSum, flushN uint64
 	cfg.Trace = func(ev kernelmodel.TraceEvent) {
 		if ev.CPU == 0 && ev.Name == "flush_tlb_mm_range" {

@@ -138,6 +138,10 @@ type Config struct {
 	// Seed keys the guest's randomness: the AT_RANDOM bytes, getrandom(2)
 	// and /dev/urandom (emu run's -seed).
 	Seed uint64
+	// NoJitter turns off the seed's timing jitter (jitter.go): every IPI
+	// and lock hand-off costs exactly its calibrated mean. emu calibrate
+	// measures the mean path this way; runs and studies keep the jitter.
+	NoJitter bool
 	// The guest file system (vfs.go): TmpfsBytes is the size limit of the
 	// tmpfs at /tmp and /dev/shm together (0: unlimited); ROMounts are the
 	// host directories (or files) the guest sees read-only below the same

@@ -31,7 +31,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 		v.preempt()
 	}
 	l.owner = v
-	v.c.Clock += c.LineHandoff
+	v.c.Clock += v.around(c.LineHandoff, lockJitter)
 	waited := v.c.Clock - start
 	if ptl {
 		v.tracePTLWaiters(-1)

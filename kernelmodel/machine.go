@@ -83,6 +83,7 @@ type VCPU struct {
 	m    *Machine
 	c    *cpu.CPU
 	wake chan struct{}
+	jit  uint64 // splitmix64 state of this vCPU's timing jitter (jitter.go)
 
 	curr    *Task   // running task, nil when idle
 	runq    []*Task // runnable tasks waiting for this CPU, FIFO
@@ -148,6 +149,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	for i := 0; i < cfg.CPUs; i++ {
 		mmu := tlb.New(m.mem, cfg.TLB)
 		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
+		v.jit = jitterSeed(cfg.Seed, i)
 		mmu.OnStaleWrite = v.staleWriteHook
 		if m.par.enabled {
 			v.c.Owners, v.c.Own = m.par.owners, cpu.OwnAcquire

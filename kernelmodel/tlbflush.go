@@ -241,8 +241,9 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		k++
 		info.pending++
 		v.traceFlow(TraceFlowOut, info.flowID+uint64(i))
-		t.mbox.Post(ipi.Message{From: v.id, SentAt: v.c.Clock, DeliverAt: v.c.Clock + ic.DeliveryCycles, Payload: info})
-		t.kick(v.c.Clock + ic.DeliveryCycles)
+		at := v.c.Clock + v.around(ic.DeliveryCycles, ipiJitter)
+		t.mbox.Post(ipi.Message{From: v.id, SentAt: v.c.Clock, DeliverAt: at, Payload: info})
+		t.kick(at)
 	}
 	m.ipisSent += uint64(sent)
 	if m.cfg.ConcurrentFlush && info.from == v && info.mm == v.tlbs.loadedMM {
