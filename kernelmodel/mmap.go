@@ -135,9 +135,13 @@ func mmapVMFlags(prot, typ uint64) uint64 {
 	return vf
 }
 
-// sysMunmap models munmap: __do_munmap detaches the VMAs under the write
-// lock and, as v5.10 does, downgrades to the read lock for unmap_region, so
-// faults run concurrently with the zap and its deferred flush.
+// sysMunmap models munmap (__vm_munmap → __do_munmap, mm/mmap.c v5.10):
+// with nothing mapped in the range it returns under the write lock; else it
+// detaches the VMAs under the write lock and downgrades to the read lock
+// for unmap_region, so faults run concurrently with the zap and its
+// deferred flush — except when the next VMA is VM_GROWSDOWN ("downgrade =
+// false" next to a stack that may expand into the hole; VM_GROWSUP does
+// not exist on x86), where the zap runs under the write lock.
 func (v *VCPU) sysMunmap(addr, length uint64) int64 {
 	if addr&0xfff != 0 || length == 0 || addr >= taskSize || length > taskSize-addr {
 		return -EINVAL
@@ -146,13 +150,29 @@ func (v *VCPU) sysMunmap(addr, length uint64) int64 {
 	mm := v.curr.mm
 	v.mmapWriteLock(mm)
 	detached := mm.detachVMAs(addr, end)
-	v.mmapWriteDowngrade(mm)
-	if len(detached) > 0 {
-		v.unmapRegion(mm, addr, end)
-		v.releaseDetached(detached)
+	if len(detached) == 0 {
+		v.mmapWriteUnlock(mm)
+		return 0
 	}
-	v.mmapReadUnlock(mm)
+	downgrade := mm.munmapDowngrades(end)
+	if downgrade {
+		v.mmapWriteDowngrade(mm)
+	}
+	v.unmapRegion(mm, addr, end)
+	v.releaseDetached(detached)
+	if downgrade {
+		v.mmapReadUnlock(mm)
+	} else {
+		v.mmapWriteUnlock(mm)
+	}
 	return 0
+}
+
+// munmapDowngrades reports whether __do_munmap, having detached the VMAs
+// below end, downgrades mmap_lock: not when the next VMA grows down.
+func (mm *MM) munmapDowngrades(end uint64) bool {
+	next := mm.findVMAAbove(end)
+	return next == nil || next.flags&VM_GROWSDOWN == 0
 }
 
 // doMunmapLocked unmaps [start, end) with mmap_lock held for write.

@@ -41,3 +41,34 @@ func TestStaleStoreToGatheredFrame(t *testing.T) {
 		t.Fatalf("copying frame: after COW %d, in window %d; want 2, 1", m.writeAfterCOW, m.staleInWindow)
 	}
 }
+
+// TestMunmapNextToGrowsdown: __do_munmap (mm/mmap.c, v5.10) keeps
+// mmap_lock for write when the VMA after the hole is VM_GROWSDOWN, and
+// downgrades otherwise; an empty range returns under the write lock. Each
+// munmap leaves the lock free.
+func TestMunmapNextToGrowsdown(t *testing.T) {
+	withUser(t, 1, func(v *VCPU, s uint64) {
+		mm := v.curr.mm
+		base := uint64(0x7f00_0000_0000)
+		mm.insertVMA(&VMA{start: base, end: base + 0x4000, flags: VM_READ | VM_WRITE, anon: true})
+		mm.insertVMA(&VMA{start: base + 0x4000, end: base + 0x8000, flags: VM_READ | VM_WRITE | VM_GROWSDOWN, anon: true, name: "[stack]"})
+		mm.insertVMA(&VMA{start: base + 0x10000, end: base + 0x14000, flags: VM_READ | VM_WRITE, anon: true})
+		if mm.munmapDowngrades(base + 0x4000) {
+			t.Error("below a VM_GROWSDOWN VMA: downgrades, want the write lock kept")
+		}
+		if !mm.munmapDowngrades(base + 0x8000) {
+			t.Error("below an ordinary VMA: keeps the write lock, want a downgrade")
+		}
+		for _, r := range [][2]uint64{{base, 0x4000}, {base + 0x10000, 0x4000}, {base + 0x20000, 0x1000}} {
+			if got := v.sysMunmap(r[0], r[1]); got != 0 {
+				t.Errorf("munmap(%#x, %#x) = %d", r[0], r[1], got)
+			}
+			if l := &mm.mmapLock; l.writer != nil || l.readers != 0 {
+				t.Errorf("after munmap(%#x): mmap_lock writer %v readers %d, want free", r[0], l.writer != nil, l.readers)
+			}
+		}
+		if mm.findVMA(base) != nil || mm.findVMA(base+0x10000) != nil || mm.findVMA(base+0x4000) == nil {
+			t.Error("munmap removed the wrong VMAs")
+		}
+	})
+}
