@@ -53,7 +53,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,9 +190,6 @@ type Options struct {
 	Progress func(done, total int)
 }
 
-// maxResultBytes bounds one point's result file read back.
-const maxResultBytes = 64 << 20
-
 // Run runs d's grid with r and builds the study from the results.
 func Run(ctx context.Context, r sweep.Runner, d *Def, o Options) (*Study, error) {
 	if len(o.CPUs) == 0 || len(o.Seeds) == 0 {
@@ -227,23 +223,9 @@ func Run(ctx context.Context, r sweep.Runner, d *Def, o Options) (*Study, error)
 	}
 	results := make([]*report.Result, len(points))
 	for i := range points {
-		if results[i], err = readResult(filepath.Join(dir, points[i].File())); err != nil {
+		if results[i], err = sweep.ReadResult(filepath.Join(dir, points[i].File())); err != nil {
 			return nil, err
 		}
 	}
 	return Build(d, o.CPUs, o.Seeds, results)
-}
-
-func readResult(path string) (*report.Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	return report.ReadJSON(io.LimitReader(f, maxResultBytes), path)
 }

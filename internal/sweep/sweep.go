@@ -384,7 +384,7 @@ func Done(path string, p *Point) bool { return stored(path, p) != nil }
 
 // stored is the result at path if it is p's, else nil.
 func stored(path string, p *Point) *report.Result {
-	res, err := readResult(path)
+	res, err := ReadResult(path)
 	if err != nil {
 		return nil
 	}
@@ -405,7 +405,9 @@ func configString(kv []report.KV) string {
 	return b.String()
 }
 
-func readResult(path string) (*report.Result, error) {
+// ReadResult reads one point's result file: a regular file of at most
+// 64 MiB holding an emu JSON result.
+func ReadResult(path string) (*report.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -441,7 +443,7 @@ func Load(dir string) ([]*report.Result, []string, error) {
 		if !strings.HasSuffix(n, ".json") || strings.HasPrefix(n, ".") || !e.Type().IsRegular() {
 			continue
 		}
-		res, err := readResult(filepath.Join(dir, n))
+		res, err := ReadResult(filepath.Join(dir, n))
 		if err != nil {
 			return nil, nil, err
 		}
