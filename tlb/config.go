@@ -51,6 +51,12 @@ type Config struct {
 	PDPTECache, PDPTECacheWays int
 	PDECache, PDECacheWays     int
 
+	// InvlpgbCountMax is invlpgb_count_max, the most pages one INVLPGB
+	// may name: CPUID Fn8000_0008_EDX[15:0] + 1 (Linux reads it so in
+	// cpu_detect_tlb_amd, arch/x86/kernel/cpu/amd.c, v6.15+). 0 means the
+	// processor has no INVLPGB/TLBSYNC (CPUID Fn8000_0008_EBX[3] clear).
+	InvlpgbCountMax int
+
 	Costs Costs
 
 	// NoMemo turns off the host-side hit memo (memo.go). It changes no
@@ -114,6 +120,21 @@ type Costs struct {
 	// CR4Write is a MOV to CR4 that invalidates nothing: ASSUMPTION 96
 	// cycles, like a MOV to CR3 (Molnar 2015, above).
 	CR4Write uint32
+	// Invlpgb is INVLPGB's cost on the issuing CPU. No measurement has
+	// been published; ASSUMPTION (model estimate): 200 cycles, like one
+	// INVLPG (the issuer invalidates its own TLBs and hands the request
+	// to the fabric without waiting).
+	Invlpgb uint32
+	// Tlbsync is TLBSYNC's cost when nothing is outstanding.
+	// ASSUMPTION (model estimate): 100 cycles, a serialising no-op.
+	Tlbsync uint32
+	// InvlpgbLatency is the time from INVLPGB until the invalidation is
+	// complete on every other processor (what TLBSYNC waits for).
+	// ASSUMPTION (model estimate): 1,000 cycles, about one cross-socket
+	// coherence round trip (two ~107 ns line transfers, Milan
+	// cross-CCX: nviennot/core-to-core-latency README) at 3 GHz;
+	// Rik van Riel's series gives no per-instruction figure.
+	InvlpgbLatency uint32
 }
 
 // DefaultCosts returns the Skylake-class defaults documented on Costs.
@@ -123,6 +144,7 @@ func DefaultCosts() Costs {
 		Invlpg: 200, Invpcid: 350, InvpcidCtx: 1130,
 		CR3Write: 96, CR3NoFlush: 96, GlobalFl: 1130,
 		CR4Flush: 808, CR4Write: 96,
+		Invlpgb: 200, Tlbsync: 100, InvlpgbLatency: 1000,
 	}
 }
 
@@ -161,7 +183,12 @@ func Zen4Config() Config {
 		PML4ECache: 4, PML4ECacheWays: 4, // ASSUMPTION (PSC sizes undocumented)
 		PDPTECache: 32, PDPTECacheWays: 4,
 		PDECache: 32, PDECacheWays: 4,
-		Costs: DefaultCosts(),
+		// INVLPGB/TLBSYNC (CPUID Fn8000_0008_EBX[3], Zen 3 and later; Linux
+		// uses them from ≈v6.15, Rik van Riel's series). The count limit
+		// EDX[15:0]+1 is not in the dumps read: ASSUMPTION (model
+		// estimate) 8 pages.
+		InvlpgbCountMax: 8,
+		Costs:           DefaultCosts(),
 	}
 }
 

@@ -53,6 +53,13 @@ type MMU struct {
 	gen  [2]uint64              // by memo side; bumped on any change to its L1 arrays
 	rep  repHit                 // the exec memo being repeated (memo.go)
 
+	// Broadcast invalidations (broadcast.go): posted by another CPU's
+	// INVLPGB, performed at their completion time; bcast[bhead:] are
+	// pending. syncAt is when everything this CPU issued is complete.
+	bcast  []pendingInvlpgb
+	bhead  int
+	syncAt uint64
+
 	Stats Stats
 	// OnStaleWrite, if non-nil, observes stores through stale writable
 	// entries (the hazard detector). Nil costs one compare per store hit.

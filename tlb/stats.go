@@ -56,6 +56,10 @@ type Stats struct {
 	InvpcidByType         [4]uint64 // INVPCID by type 0..3
 	CR4Flushes            uint64    // MOV to CR4 that flushed everything
 	PSCEntriesInvalidated uint64    // paging-structure-cache entries dropped
+
+	Invlpgb        uint64 // INVLPGB issued by this CPU
+	Tlbsync        uint64 // TLBSYNC executed by this CPU
+	InvlpgbApplied uint64 // broadcast invalidations performed on this CPU's TLBs (its own and others')
 }
 
 // Each calls fn for every counter, in a fixed order, with its perf event name
@@ -107,6 +111,9 @@ func (s *Stats) Each(fn func(name string, v uint64)) {
 	fn("emu.cr4_flushes", s.CR4Flushes)
 	fn("emu.entries_invalidated", s.EntriesInvalidated)
 	fn("emu.psc_entries_invalidated", s.PSCEntriesInvalidated)
+	fn("emu.invlpgb", s.Invlpgb)
+	fn("emu.tlbsync", s.Tlbsync)
+	fn("emu.invlpgb_applied", s.InvlpgbApplied)
 }
 
 func (s *Stats) walkStarted(acc Access) {
