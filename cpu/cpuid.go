@@ -94,6 +94,11 @@ func (c *CPU) cpuid() {
 		d = binary.LittleEndian.Uint32(p[12:])
 	case 0x80000008:
 		a = uint32(tlb.MaxPhysAddrBits) | 48<<8 // physical and linear address bits
+		if n := c.MMU.Config().InvlpgbCountMax; n > 0 {
+			// AMD APM Vol. 3 CPUID Fn8000_0008: EBX[3] INVLPGB/TLBSYNC,
+			// EDX[15:0] the INVLPGB page count limit minus one.
+			b, d = 1<<3, uint32(n-1)&0xffff
+		}
 	}
 	c.setReg(RAX, 4, uint64(a))
 	c.setReg(RBX, 4, uint64(b))

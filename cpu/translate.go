@@ -31,6 +31,9 @@ func decode(b []byte) (u uop, n int, st decodeStatus) {
 	if endbr(b) {
 		return uop{op: opNop, len: 4, base: regNone, index: regNone}, 4, decOK
 	}
+	if u, ok := bcastInval(b); ok {
+		return u, 3, decOK
+	}
 	inst, err := x86asm.Decode(b, 64)
 	if err != nil || inst.Op == 0 || inst.Len <= 0 || inst.Len > len(b) {
 		return uop{}, 0, decInvalid
