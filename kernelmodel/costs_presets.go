@@ -221,4 +221,7 @@ var defaultSources = Sources{
 	"tlb.global_fl":             "376 ns INVPCID type 2 (Andy Lutomirski, \"[PATCH v3 3/3] x86/mm: If INVPCID is available, use it to flush global mappings\", 29 Jan 2016)",
 	"tlb.cr4_flush":             "[D] half of 539 ns for the PGE toggle (same mail)",
 	"tlb.cr4_write":             "ASSUMPTION: as a CR3 write",
+	"tlb.invlpgb":               "ASSUMPTION: model estimate (no published INVLPGB latency): as one INVLPG on the issuer",
+	"tlb.tlbsync":               "ASSUMPTION: model estimate (no published TLBSYNC latency): a serialising no-op when nothing is outstanding",
+	"tlb.invlpgb_latency":       "ASSUMPTION: model estimate (no published figure): about two cross-CCX line transfers (Milan ~107 ns: nviennot/core-to-core-latency README) from INVLPGB to completion on every other CPU",
 }
