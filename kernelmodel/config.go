@@ -32,6 +32,13 @@ const (
 	// PatchClearRefsMmapWriteLock is 29a951dfb3c3 "mm: fix clear_refs_write
 	// locking": clear_refs_write holds mmap_lock for write.
 	PatchClearRefsMmapWriteLock Patch = "clear-refs-mmap-write-lock"
+	// PatchUserPCIDFlushMask is Rik van Riel, "[PATCH v2 1/3] x86/mm: Fix
+	// potential overflow in user_pcid_flush_mask" (6 Jun 2025, Msg-Id
+	// 20250606171112.4013261-2-riel@surriel.com; v1 "x86/mm: resize
+	// user_pcid_flush_mask for PTI / broadcast TLB flush combination", 16
+	// May 2025): a bit for every PCID instead of v6.18's unsigned short,
+	// which cannot hold a global ASID's kPCID (broadcast.go).
+	PatchUserPCIDFlushMask Patch = "user-pcid-flush-mask"
 )
 
 // PatchInfo describes a patch for `emu list` and -h.
@@ -47,6 +54,7 @@ var Patches = []PatchInfo{
 	{PatchClearRefsMmapWriteLock, "29a951dfb3c3", "clear_refs_write takes mmap_lock for write for the whole operation"},
 	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
 	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
+	{PatchUserPCIDFlushMask, "LKML 20250606171112.4013261-2-riel@surriel.com (Rik van Riel, 6 Jun 2025)", "user_pcid_flush_mask holds every PCID, so PTI's deferred user-PCID flush of a global ASID is not lost"},
 }
 
 // Kernels maps a -kernel baseline to the patches it contains.
@@ -117,6 +125,11 @@ type Config struct {
 	// sends the IPIs first and overlaps the local flush with them instead of
 	// v5.10's local-then-remote order.
 	ConcurrentFlush bool
+	// Flush is the remote invalidation mechanism for processes with a
+	// global ASID (broadcast.go): FlushIPI ("" too) as every kernel does
+	// without one, FlushINVLPGB (AMD, v6.15+), FlushRAR (Intel, RFC). The
+	// CPU preset must offer it (CheckFlush).
+	Flush FlushMech
 	// THP models transparent huge pages for anonymous memory
 	// (huge_memory.go): 2 MiB PMD mappings on faults in aligned ranges.
 	THP bool
@@ -316,6 +329,28 @@ type CostModel struct {
 	// Wakeup: try_to_wake_up latency to a remote CPU. ASSUMPTION: one IPI
 	// delivery (ipi.CostModel.DeliveryCycles).
 	Wakeup uint64
+
+	// Intel RAR (rar.go). No measurement of RAR has been published; every
+	// value is an ASSUMPTION (model estimate), to be replaced from a cost
+	// file.
+	//
+	// RARPayload: set_payload's 64-byte payload write. ASSUMPTION (model
+	// estimate) 50 cycles, one local cache-line write.
+	RARPayload uint64
+	// RARActionWrite: set_action_entry, one store to a target's action
+	// vector line. ASSUMPTION (model estimate) 150 cycles, one contended
+	// line hand-off (as ipi.queue_cycles).
+	RARActionWrite uint64
+	// RARDelivery: from the APIC write until the target's microcode takes
+	// the RAR signal. ASSUMPTION (model estimate) 1,100 cycles, as an IPI's
+	// delivery (ipi.delivery_cycles): RAR "goes through (emulated?) APIC
+	// writes" (RFC v3 cover letter).
+	RARDelivery uint64
+	// RARHandle: the target's microcode reading the payload and
+	// invalidating, during which the target does nothing else.
+	// ASSUMPTION (model estimate) 300 cycles, about one INVPCID (350 on
+	// Skylake, tlb.invpcid) without interrupt entry or exit.
+	RARHandle uint64
 }
 
 // DefaultCostModel returns the cited defaults.
@@ -325,5 +360,6 @@ func DefaultCostModel() CostModel {
 		RmapLRU: 150, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
 		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
+		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,
 	}
 }

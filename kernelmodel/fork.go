@@ -343,6 +343,7 @@ func (m *Machine) releaseTask(v *VCPU, c *Task) {
 	clear(m.tasks[len(tasks):])
 	m.tasks = tasks
 	v.putFiles(c.mm)
+	m.mmFreeGlobalASID(c.mm) // destroy_context
 	m.freePageTables(c.mm)
 }
 

@@ -71,6 +71,8 @@ type Machine struct {
 	progress      atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 
 	par parallel // deterministic parallel execution of user code (parallel.go)
+
+	bc bcastState // global ASIDs, INVLPGB, RAR (broadcast.go)
 }
 
 // Progress returns the largest emulated clock reached so far (cycles). It
@@ -115,6 +117,8 @@ type VCPU struct {
 	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
+
+	bcv bcastVCPU // broadcast invalidation (broadcast.go)
 }
 
 // New builds a machine with cfg.CPUs vCPUs.
@@ -130,6 +134,9 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	if err := CheckCosts(&cfg); err != nil {
 		return nil, err
+	}
+	if err := CheckFlush(&cfg); err != nil {
+		return nil, fmt.Errorf("kernelmodel: %w", err)
 	}
 	if cfg.Quantum == 0 {
 		cfg.Quantum = 1000
@@ -160,6 +167,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 		v.initializeTLBState()
 		m.cpus = append(m.cpus, v)
 	}
+	m.initBroadcast()
 	return m, nil
 }
 
@@ -298,6 +306,7 @@ func (v *VCPU) checkStop() {
 func (v *VCPU) preempt() {
 	for {
 		v.checkStop()
+		v.completeBroadcasts()
 		if v.irqOff == 0 && !v.inIRQ {
 			v.handleIRQs()
 		}
@@ -451,6 +460,10 @@ func (v *VCPU) runUser() {
 	dl := v.horizon()
 	if e := v.mbox.Earliest(); e < dl {
 		dl = e
+	}
+	if v.m.bc.on {
+		v.completeBroadcasts()
+		dl = min(dl, max(v.nextBroadcast(), v.c.Clock+1))
 	}
 	if v.nextSleeper < dl {
 		dl = v.nextSleeper

@@ -106,6 +106,8 @@ type MM struct {
 	// the old range is ordered before the mremap (the page moved intact).
 	movingPTEs int
 	dead       bool
+
+	bc mmBroadcast // global ASID (global_asid.go)
 }
 
 // Page is a struct page.

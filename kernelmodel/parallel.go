@@ -198,7 +198,7 @@ func (v *VCPU) park() {
 // earliest of b, v's next interrupt, the end of its time slice (if a task
 // waits) and --max-cycles, as in runUser.
 func (v *VCPU) parDeadline(b uint64) uint64 {
-	dl := min(b, v.mbox.Earliest())
+	dl := min(b, v.mbox.Earliest(), v.nextBroadcast())
 	if len(v.runq) > 0 {
 		dl = min(dl, v.sliceAt)
 	}
@@ -249,6 +249,7 @@ func (m *Machine) phase(h *VCPU) bool {
 			acted = true
 			continue
 		}
+		u.completeBroadcasts()
 		dl := u.parDeadline(b)
 		if dl <= u.c.Clock {
 			u.unpark(&cpu.Exit{Kind: cpu.ExitDeadline}, b) // an interrupt is due

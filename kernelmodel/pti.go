@@ -39,9 +39,7 @@ func (v *VCPU) exitToUser() {
 	cr3 := uint64(v.tlbs.loadedMM.pgd.Addr())
 	if v.m.cfg.PCID {
 		cr3 |= uint64(userPCID(asid))
-		if v.userPCIDFlushMask&(1<<kernPCID(asid)) != 0 {
-			v.userPCIDFlushMask &^= 1 << kernPCID(asid)
-		} else {
+		if !v.testClearUserPCIDFlush(kernPCID(asid)) {
 			cr3 |= tlb.CR3NoFlush
 		}
 	}
@@ -52,7 +50,7 @@ func (v *VCPU) exitToUser() {
 // user PCID of asid for a full flush at the next return to user mode.
 func (v *VCPU) invalidateUserASID(asid int) {
 	if v.m.cfg.PTI && v.m.cfg.PCID {
-		v.userPCIDFlushMask |= 1 << kernPCID(asid)
+		v.setUserPCIDFlush(kernPCID(asid))
 	}
 }
 

@@ -66,6 +66,20 @@ func (m *Machine) Stats() Stats {
 		add("thp_fault_alloc", m.thpFaultAlloc, "")
 		add("thp_split_pmd", m.thpSplitPMD, "")
 	}
+	if m.bc.on { // only with -flush invlpgb|rar, so the default counter set is unchanged
+		var lost uint64
+		for _, v := range m.cpus {
+			lost += v.bcv.lostUserPCIDFlushes
+		}
+		add("emu_global_asids", m.bc.gasid.assigned, "")
+		add("emu_broadcast_flushes", m.bc.bcastFlushes, "")
+		add("emu_invlpgb", m.bc.invlpgbs, "")
+		add("emu_tlbsync_wait_cycles", m.bc.tlbsyncWait, "cycles")
+		add("emu_rar_requests", m.bc.rar.reqs, "")
+		add("emu_rar_actions", m.bc.rar.actions, "")
+		add("emu_rar_stall_cycles", m.bc.stallCycles, "cycles")
+		add("emu_lost_user_pcid_flushes", lost, "")
+	}
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")
 	add("emu_lost_soft_dirty", m.lostSoftDirty, "")

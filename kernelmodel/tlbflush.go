@@ -45,10 +45,14 @@ func (v *VCPU) buildCR3(mm *MM, asid int, noflush bool) uint64 {
 	return cr3
 }
 
-// chooseNewASID models choose_new_asid (v5.10).
-func (v *VCPU) chooseNewASID(next *MM, nextGen uint64) (int, bool) {
+// chooseNewASID models choose_new_asid (v5.10; with -flush invlpgb|rar the
+// global-ASID case of v6.18 and RFC v3 7/7 first, globalASIDChoice).
+func (v *VCPU) chooseNewASID(next *MM, nextGen uint64, newCPU bool) (int, bool) {
 	if !v.m.cfg.PCID {
 		return 0, true
+	}
+	if a, flush, ok := v.globalASIDChoice(next, newCPU); ok {
+		return a, flush
 	}
 	for a := 0; a < tlbNrDynASIDs; a++ {
 		if v.tlbs.ctxs[a].ctxID != next.ctxID {
@@ -84,7 +88,14 @@ func (v *VCPU) switchMMIrqsOff(next *MM) {
 	var newASID int
 	var needFlush bool
 	init := v.m.initMM
-	if realPrev == next {
+	switch {
+	case realPrev == next && v.m.mmNeedsGlobalASID(next, prevASID):
+		// v6.18: the mm is transitioning to a global ASID: reload.
+		newASID, needFlush = v.chooseNewASID(next, next.tlbGen, true)
+	case realPrev == next:
+		if isGlobalASID(prevASID) {
+			return // v6.18: broadcast invalidation keeps this ASID up to date
+		}
 		if !wasLazy {
 			return // thread switch within a process: nothing to do
 		}
@@ -93,18 +104,20 @@ func (v *VCPU) switchMMIrqsOff(next *MM) {
 			return // TLB still current
 		}
 		newASID, needFlush = prevASID, true // we missed flushes while lazy
-	} else {
+	default:
 		if realPrev != init {
 			realPrev.cpumask[v.id] = false
 			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
 		}
+		newCPU := false
 		if next != init {
+			newCPU = !next.cpumask[v.id] && v.m.cfg.Flush == FlushRAR // RFC v3 7/7
 			next.cpumask[v.id] = true
 			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
 		}
-		newASID, needFlush = v.chooseNewASID(next, next.tlbGen)
+		newASID, needFlush = v.chooseNewASID(next, next.tlbGen, newCPU)
 	}
-	if needFlush {
+	if needFlush && isDynASID(newASID) {
 		s.ctxs[newASID].ctxID = next.ctxID
 		s.ctxs[newASID].tlbGen = next.tlbGen
 	}
@@ -138,6 +151,9 @@ type flushTLBInfo struct {
 	lastAck uint64
 	from    *VCPU
 	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
+	// trimCPUMask is info->trim_cpumask (v6.12+; set here only by RAR's
+	// finish_asid_transition until the 6.18 path models should_trim_cpumask).
+	trimCPUMask bool
 }
 
 // flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
@@ -161,11 +177,17 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 		}
 	}
 	sent := 0
-	if m.cfg.ConcurrentFlush && others {
+	switch {
+	case m.mmGlobalASID(mm) != 0 && !info.trimCPUMask:
+		// v6.15+: a process with a global ASID is flushed by broadcast
+		// (INVLPGB) or RAR, without IPIs (broadcast.go).
+		sent = v.broadcastTLBFlush(info)
+	case m.cfg.ConcurrentFlush && others:
 		// 4ce94eabac16: flush_tlb_multi sends the IPIs, runs the local flush
 		// while they are in flight, then waits.
 		sent = v.nativeFlushTLBOthers(info)
-	} else {
+		v.considerGlobalASID(mm)
+	default:
 		if mm == v.tlbs.loadedMM {
 			v.irqOff++
 			v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
@@ -173,6 +195,7 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 		}
 		if others {
 			sent = v.nativeFlushTLBOthers(info)
+			v.considerGlobalASID(mm)
 		}
 	}
 	m.ipisPerFlush[uint64(sent)]++
@@ -221,7 +244,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	sent := 0
 	info.flowID = m.flowIDs()
 	for i, in := range info.mm.cpumask {
-		if in && i != v.id && (info.freedTables || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
+		if in && i != v.id && (m.flushAllTargets(info) || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
 			v.c.Clock += ic.QueueCycles
 			sent++
 		}
@@ -232,7 +255,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 			continue
 		}
 		t := m.cpus[i]
-		if !info.freedTables && t.tlbs.isLazy {
+		if !m.flushAllTargets(info) && t.tlbs.isLazy {
 			continue // tlb_is_not_lazy is false: no IPI
 		}
 		if k%max(ic.ClusterSize, 1) == 0 {
@@ -275,7 +298,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// NR_TLB_REMOTE_FLUSH_RECEIVED for the initiator's own call. With
 	// 4ce94eabac16 (≈v5.13) the local flush ran above, before the wait, and
 	// flush_tlb_func counts those two only when it is not the initiating CPU.
-	if !m.cfg.ConcurrentFlush && !info.freedTables && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
+	if !m.cfg.ConcurrentFlush && !m.flushAllTargets(info) && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
 		v.irqOff++
 		v.flushTLBFuncRemote(info)
 		v.irqOff--
@@ -330,11 +353,20 @@ func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReaso
 		return
 	}
 	v.c.Clock += m.cfg.Costs.FlushFunc
+	if m.bc.on && !v.globalASIDFlushFunc(loaded) {
+		return
+	}
 	asid := s.loadedASID
 	mmGen := loaded.tlbGen
-	localGen := s.ctxs[asid].tlbGen
+	localGen := uint64(0) // RFC v3 7/7: a global ASID has no ctxs[] slot
+	if isDynASID(asid) {
+		localGen = s.ctxs[asid].tlbGen
+	}
 	if s.isLazy {
 		// Should be rare: lazy CPUs are skipped unless tables were freed.
+		if m.cfg.Flush == FlushRAR {
+			loaded.cpumask[v.id] = false // RFC v3 7/7
+		}
 		v.switchMMIrqsOff(m.initMM)
 		return
 	}
@@ -359,5 +391,7 @@ func (v *VCPU) flushTLBFuncCommon(f *flushTLBInfo, local bool, reason FlushReaso
 		}
 		m.traceTLBFlush(reason, FlushAll)
 	}
-	s.ctxs[asid].tlbGen = mmGen
+	if isDynASID(asid) {
+		s.ctxs[asid].tlbGen = mmGen
+	}
 }

@@ -117,23 +117,25 @@ func (m *MMU) applyInvlpgb(op Invlpgb) int {
 type pendingInvlpgb struct {
 	op     Invlpgb
 	doneAt uint64 // emulated cycle at which it is complete on this MMU
+	stall  uint32 // cycles the CPU spends performing it (0: done by the fabric)
 }
 
 // CompleteBroadcasts performs, in posting order, the broadcast invalidations
 // posted to m that are complete by now (their completion time is at or
-// before now), and returns how many it performed. The MMU's owner calls it
-// before it uses its TLBs at a new time. It does not allocate.
-func (m *MMU) CompleteBroadcasts(now uint64) int {
-	k := 0
+// before now), and returns the cycles the CPU spent performing them (the
+// stall of the ones posted with one, e.g. Intel RAR actions, which the
+// target's microcode performs). The MMU's owner calls it before it uses its
+// TLBs at a new time. It does not allocate.
+func (m *MMU) CompleteBroadcasts(now uint64) (stall uint64) {
 	for m.bhead < len(m.bcast) && m.bcast[m.bhead].doneAt <= now {
 		m.applyInvlpgb(m.bcast[m.bhead].op)
+		stall += uint64(m.bcast[m.bhead].stall)
 		m.bhead++
-		k++
 	}
 	if m.bhead == len(m.bcast) {
 		m.bcast, m.bhead = m.bcast[:0], 0
 	}
-	return k
+	return stall
 }
 
 // NextBroadcast returns the completion time of the earliest broadcast
@@ -174,16 +176,30 @@ func (f *Fabric) Invlpgb(from int, op Invlpgb, now uint64) (cycles uint32, ok bo
 		if i == from {
 			continue
 		}
-		m.bcast = append(m.bcast, pendingInvlpgb{op: op, doneAt: done})
-		// Completion times from one issuer never decrease; from several
-		// they may: keep the queue ordered by completion time, then
-		// posting order.
-		for j := len(m.bcast) - 1; j > m.bhead && m.bcast[j].doneAt < m.bcast[j-1].doneAt; j-- {
-			m.bcast[j], m.bcast[j-1] = m.bcast[j-1], m.bcast[j]
-		}
+		m.post(pendingInvlpgb{op: op, doneAt: done})
 	}
 	src.syncAt = max(src.syncAt, done)
 	return src.cfg.Costs.Invlpgb, true
+}
+
+// post queues p, keeping the queue ordered by completion time, then posting
+// order (completion times from one issuer never decrease; from several they
+// may).
+func (m *MMU) post(p pendingInvlpgb) {
+	m.bcast = append(m.bcast, p)
+	for j := len(m.bcast) - 1; j > m.bhead && m.bcast[j].doneAt < m.bcast[j-1].doneAt; j-- {
+		m.bcast[j], m.bcast[j-1] = m.bcast[j-1], m.bcast[j]
+	}
+}
+
+// Post queues an invalidation with INVLPGB's selection semantics for CPU
+// to, to be performed when that CPU reaches doneAt, stalling it for stall
+// cycles: the target side of a directed remote invalidation such as an
+// Intel RAR action (RAR_TYPE_INVPCID: address range or whole PCID of one
+// PCID, or everything; Intel "Remote Action Request" white paper 341431).
+// It needs no INVLPGB support.
+func (f *Fabric) Post(to int, op Invlpgb, doneAt uint64, stall uint32) {
+	f.mmus[to].post(pendingInvlpgb{op: op, doneAt: doneAt, stall: stall})
 }
 
 // Tlbsync executes TLBSYNC on CPU from at emulated time now: it waits until

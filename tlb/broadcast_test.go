@@ -110,8 +110,8 @@ func TestInvlpgb(t *testing.T) {
 				t.Errorf("issuer after INVLPGB: cached %v, want %v", got, want)
 			}
 			done := now + uint64(x.mmu[0].cfg.Costs.InvlpgbLatency)
-			if k := x.mmu[1].CompleteBroadcasts(done - 1); k != 0 {
-				t.Errorf("remote completed %d before its completion time", k)
+			if st := x.mmu[1].CompleteBroadcasts(done - 1); st != 0 {
+				t.Errorf("remote stalled %d cycles before its completion time", st)
 			}
 			if got := x.mmu[1].bcastCached(); !equalBools(got, all) {
 				t.Errorf("remote before completion: cached %v, want all", got)
@@ -123,8 +123,8 @@ func TestInvlpgb(t *testing.T) {
 			if w, ok := x.f.Tlbsync(0, now); !ok || w != done-now {
 				t.Errorf("Tlbsync = %d, %v; want %d", w, ok, done-now)
 			}
-			if k := x.mmu[1].CompleteBroadcasts(done); k != 1 {
-				t.Errorf("remote completed %d at its completion time, want 1", k)
+			if st := x.mmu[1].CompleteBroadcasts(done); st != 0 || x.mmu[1].Stats.InvlpgbApplied != 1 {
+				t.Errorf("remote at its completion time: stall %d, applied %d; want 0, 1", st, x.mmu[1].Stats.InvlpgbApplied)
 			}
 			if got := x.mmu[1].bcastCached(); !equalBools(got, want) {
 				t.Errorf("remote after completion: cached %v, want %v", got, want)

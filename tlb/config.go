@@ -56,6 +56,12 @@ type Config struct {
 	// cpu_detect_tlb_amd, arch/x86/kernel/cpu/amd.c, v6.15+). 0 means the
 	// processor has no INVLPGB/TLBSYNC (CPUID Fn8000_0008_EBX[3] clear).
 	InvlpgbCountMax int
+	// RARPayloads is the number of Intel RAR payload-table slots the CPU
+	// supports (MSR_IA32_RAR_INFO[63:32] + 1; Linux uses at most 64,
+	// RAR_MAX_PAYLOADS); 0 means no RAR (Sapphire Rapids and newer have
+	// it: Rik van Riel, "[RFC PATCH v3 0/7] Intel RAR TLB invalidation",
+	// Msg-Id 20250605163544.3852565-1-riel@surriel.com).
+	RARPayloads int
 
 	Costs Costs
 
