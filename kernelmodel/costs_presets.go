@@ -16,7 +16,7 @@ import (
 
 // CPUModelNames lists the -cpu-model presets; the first is the default
 // (DefaultConfig).
-var CPUModelNames = []string{"skylake-sp", "haswell", "icelake-sp", "zen3", "zen4"}
+var CPUModelNames = []string{"skylake-sp", "haswell", "icelake-sp", "zen3", "zen4", "sapphire-rapids"}
 
 // VirtNames lists the -virt presets; "none" (bare metal) is the default.
 var VirtNames = []string{"none", "kvm", "nested"}
@@ -76,6 +76,12 @@ func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
 		p.Sources["tlb.geometry"] = icelakeTLBSource
 		handoff(set, 153, "Ice Lake-SP 8375C 51 ns (CAS ping-pong medians: nviennot/core-to-core-latency README)")
 		locked(set, 20, "Ice Lake-Y LOCK ADD/XCHG 20.0 cycles (InstLatx64 00706E5_IceLakeY_InstLatX64.txt)")
+	case "sapphire-rapids":
+		c.TLB = sapphireRapidsTLB()
+		c.TLB.Costs = d.TLB.Costs
+		p.Sources["tlb.geometry"] = sapphireRapidsTLBSource
+		handoff(set, 153, "ASSUMPTION: as Ice Lake-SP 8375C 51 ns, the nearest server mesh measured (CAS ping-pong medians: nviennot/core-to-core-latency README)")
+		locked(set, 20, "ASSUMPTION: as Ice Lake-Y LOCK ADD/XCHG 20.0 cycles (InstLatx64 00706E5_IceLakeY_InstLatX64.txt)")
 	case "zen3":
 		c.TLB = zen3TLB()
 		c.TLB.Costs = d.TLB.Costs
@@ -162,6 +168,17 @@ func icelakeTLB() tlb.Config {
 	c.L1D1G, c.L1D1GWays = 8, 8
 	c.STLB, c.STLBWays = 1024, 8
 	c.STLB1G, c.STLB1GWays = 1024, 8
+	return c
+}
+
+const sapphireRapidsTLBSource = "CPUID leaf 0x18 of InstLatx64 00806F8_SapphireRapids_05_CPUID: load DTLB 64 4K 4-way, 32 2M 4-way, 8 1G fully associative; STLB 1024 4K/2M 8-way + 1024 4K/1G 8-way (modelled as a 1G array); ITLB 256 4K 8-way, 32 2M 8-way. Intel RAR: 64 payload slots (RAR_MAX_PAYLOADS; present on Sapphire Rapids and newer: RFC v3 cover letter, Msg-Id 20250605163544.3852565-1-riel@surriel.com)"
+
+func sapphireRapidsTLB() tlb.Config {
+	c := icelakeTLB()
+	c.Name = "sapphire-rapids"
+	c.L1I4K, c.L1I4KWays = 256, 8
+	c.L1I2M, c.L1I2MWays = 32, 8
+	c.RARPayloads = 64
 	return c
 }
 

@@ -73,6 +73,7 @@ func completionFlags() []complFlag {
 		"tlb":         tlb.ConfigNames(),
 		"format":      formats,
 		"flush-order": {report.FlushSerial.String(), report.FlushConcurrent.String()},
+		"flush":       kernelmodel.FlushMechNames(),
 	}
 	seen := map[string]bool{}
 	var out []complFlag

@@ -106,6 +106,7 @@ type options struct {
 	faultAround uint64   // -fault-around-bytes
 	flushOrder  string
 	flush       report.FlushOrder // flushOrder, parsed
+	flushMech   string            // -flush: ipi, invlpgb, rar
 	costs       string
 	cmdline     []string // the command line as run, without "emu"
 	json        bool
@@ -199,6 +200,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096 or less: off; rounded down to a power of two)")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
+	fs.StringVar(&o.flushMech, "flush", "ipi", "remote TLB invalidation for processes with a global ASID (needs -kernel 6.18): "+strings.Join(kernelmodel.FlushMechNames(), ", ")+" (invlpgb: -cpu-model zen3/zen4; rar: -cpu-model sapphire-rapids, a model estimate)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file, YAML with sections per preset or 'section.key = cycles' lines (see 'emu costs')")
 	fs.StringVar(&o.cpuModel, "cpu-model", "", "CPU preset for TLB geometry and costs: "+strings.Join(kernelmodel.CPUModelNames, ", ")+" (default skylake-sp)")
 	fs.StringVar(&o.virt, "virt", "", "virtualisation preset for IPI costs: "+strings.Join(kernelmodel.VirtNames, ", ")+" (default none: bare metal)")

@@ -299,6 +299,9 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.PTI = o.pti
 	cfg.THP = o.thp
 	cfg.ConcurrentFlush = o.flush == report.FlushConcurrent
+	if err := setFlushMech(&cfg, o.flushMech); err != nil {
+		return err
+	}
 	if o.quantum == 0 || o.quantum > cfg.IPICosts.DeliveryCycles {
 		return usagef("-quantum must be 1..%d cycles (the IPI delivery latency)", cfg.IPICosts.DeliveryCycles)
 	}
@@ -384,7 +387,7 @@ func (p *plan) identity(o *options) *report.Identity {
 		Args: o.cmdline, Version: version(), Workload: p.name, Program: p.userProg,
 		CPUs: cfg.CPUs, Seed: p.seed,
 		Kernel: cfg.Kernel, Patches: patchNames(cfg.Patches), PTI: cfg.PTI, THP: cfg.THP,
-		FlushOrder: o.flush, TLB: cfg.TLB.Name, PCID: cfg.PCID, Quantum: cfg.Quantum,
+		FlushOrder: o.flush, FlushMech: flushMechLabel(cfg.Flush), TLB: cfg.TLB.Name, PCID: cfg.PCID, Quantum: cfg.Quantum,
 		FlushCeil: cfg.FlushCeil, MemMiB: cfg.MemBytes >> 20,
 		Costs: costs, CostsSHA256: p.costsSum,
 		MaxCycles: cfg.MaxCycles, DefMaxCycles: report.DefaultMaxCycles, FailOnHazard: cfg.FailHazard,

@@ -79,6 +79,7 @@ type Identity struct {
 	PTI        bool
 	THP        bool
 	FlushOrder FlushOrder
+	FlushMech  string // -flush: "" (ipi, the default), "invlpgb" or "rar"
 	TLB        string // TLB geometry preset
 	PCID       bool
 	Quantum    uint64
@@ -111,8 +112,11 @@ func (id *Identity) Config() []KV {
 	}
 	kv = append(kv,
 		KV{"seed", id.Seed}, KV{"kernel", id.Kernel}, KV{"patches", patches},
-		KV{"pti", id.PTI}, KV{"thp", id.THP}, KV{"flush_order", id.FlushOrder.String()},
-		KV{"costs", id.Costs})
+		KV{"pti", id.PTI}, KV{"thp", id.THP}, KV{"flush_order", id.FlushOrder.String()})
+	if id.FlushMech != "" {
+		kv = append(kv, KV{"flush", id.FlushMech}) // only when set: default results keep their config
+	}
+	kv = append(kv, KV{"costs", id.Costs})
 	if id.CostsSHA256 != "" {
 		kv = append(kv, KV{"costs_sha256", id.CostsSHA256})
 	}
@@ -173,6 +177,8 @@ func IdentityFromConfig(kv []KV, version string) *Identity {
 			id.THP = v == true
 		case "flush_order":
 			id.FlushOrder, _ = ParseFlushOrder(str(v))
+		case "flush":
+			id.FlushMech = str(v)
 		case "costs":
 			id.Costs = str(v)
 		case "costs_sha256":
@@ -216,6 +222,9 @@ func (id *Identity) Variant() string {
 	if id.FlushOrder == FlushConcurrent {
 		v += "+concurrent-flush"
 	}
+	if id.FlushMech != "" {
+		v += "+" + id.FlushMech
+	}
 	return v
 }
 
@@ -247,6 +256,7 @@ func (id *Identity) shaping() []setting {
 		setting{"pti", onoff(id.PTI), id.PTI},
 		setting{"thp", onoff(id.THP), id.THP},
 		setting{"flush", id.FlushOrder.String(), id.FlushOrder != FlushSerial},
+		setting{"tlb_flush", id.FlushMech, id.FlushMech != ""},
 		setting{"tlb", id.TLB, id.TLB != DefaultTLB},
 		setting{"pcid", onoff(id.PCID), id.PCID != DefaultPCID},
 		setting{"quantum", strconv.FormatUint(id.Quantum, 10), id.Quantum != DefaultQuantum},
@@ -306,7 +316,7 @@ func (id *Identity) headerSettings(seeds []uint64) []string {
 	par = append(par, "kernel="+id.Variant())
 	for _, s := range id.shaping() {
 		switch s.key {
-		case "pti", "thp", "flush": // in the variant
+		case "pti", "thp", "flush", "tlb_flush": // in the variant
 			continue
 		}
 		if s.changed {
