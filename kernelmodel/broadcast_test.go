@@ -271,3 +271,67 @@ func TestRARFlush(t *testing.T) {
 		},
 	})
 }
+
+// TestPTIGlobalASIDUserPCIDFlush: with PTI, a global ASID of 15 or more has
+// a kPCID (16+) that v6.18's 16-bit user_pcid_flush_mask cannot hold. With
+// RAR, rar_tlb_flush flushes the initiator through flush_tlb_func, whose
+// full flush defers the user PCID's flush to the return to user mode
+// (invalidate_user_asid): the bit is lost, the user PCID keeps the
+// translation of a page MADV_DONTNEED freed, and the next user store goes
+// to the freed page (emu_write_after_cow). The enlarged mask
+// (PatchUserPCIDFlushMask) keeps the bit; INVLPGB flushes the user PCID by
+// broadcast and never defers it.
+func TestPTIGlobalASIDUserPCIDFlush(t *testing.T) {
+	cases := []struct {
+		mech    FlushMech
+		patches []Patch
+		hazard  bool
+	}{
+		{FlushRAR, nil, true},
+		{FlushRAR, []Patch{PatchUserPCIDFlushMask}, false},
+		{FlushINVLPGB, nil, false},
+	}
+	for _, c := range cases {
+		m, mm := newBcastMachine(t, 2, c.mech, true, c.patches...)
+		runScripts(t, m, map[int]func(*VCPU){0: func(v *VCPU) {
+			// Nine other processes took global ASIDs 6-14.
+			for i := 0; i < 9; i++ {
+				d, err := m.newMM()
+				if err != nil {
+					t.Fatal(err)
+				}
+				v.useGlobalASID(d)
+			}
+			v.useGlobalASID(mm)
+			mm.bc.asidTransition = false // single CPU: nothing to transition
+			if mm.bc.globalASID != 15 || kernPCID(15) != 16 {
+				t.Fatalf("global ASID %d, want 15 (kPCID 16)", mm.bc.globalASID)
+			}
+			attach(v, mm, 0)
+			base := mmapAnon(t, v, 1)
+			// An earlier flush: with the generation past 1, flush_tlb_func's
+			// partial path (INVPCID of the user PCID) is never taken for a
+			// global ASID under RAR (no ctxs[] slot: local_tlb_gen 0).
+			v.flushTLBPage(mm, base)
+			v.exitToUser()
+			if !userAccess(v, base, true) || v.c.MMU.PCID() != userPCID(15) {
+				t.Fatalf("user store: PCID %#x, want the user PCID %#x", v.c.MMU.PCID(), userPCID(15))
+			}
+			v.enterKernel()
+			if r := v.sysMadvise(base, 4096, madvDontneed); r != 0 {
+				t.Fatalf("madvise = %d", r)
+			}
+			v.exitToUser()
+			userAccess(v, base, true)
+			v.enterKernel()
+			if got := m.writeAfterCOW > 0; got != c.hazard {
+				t.Errorf("-flush %s patches %v: stale user store after MADV_DONTNEED = %v (emu_write_after_cow %d), want %v",
+					c.mech, c.patches, got, m.writeAfterCOW, c.hazard)
+			}
+			if lost := v.bcv.lostUserPCIDFlushes > 0; lost != (c.hazard) {
+				t.Errorf("-flush %s patches %v: lost user-PCID flushes %d", c.mech, c.patches, v.bcv.lostUserPCIDFlushes)
+			}
+			detach(v)
+		}})
+	}
+}
