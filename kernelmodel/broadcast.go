@@ -20,7 +20,8 @@ const (
 	FlushRAR     FlushMech = "rar"
 )
 
-// FlushMechs lists the -flush values.
+// FlushMechs lists the -flush values. Config.Flush "" is FlushIPI without
+// the broadcast counters in Stats (the default run's counter set).
 var FlushMechs = []FlushMech{FlushIPI, FlushINVLPGB, FlushRAR}
 
 // FlushMechNames returns the -flush values as strings.
@@ -299,4 +300,18 @@ func (v *VCPU) globalASIDFlushFunc(loaded *MM) bool {
 		v.switchMMIrqsOff(loaded)
 	}
 	return !(m.cfg.Flush == FlushINVLPGB && isGlobalASID(v.tlbs.loadedASID))
+}
+
+// FlushEstimateKeys returns the cost keys a mechanism's results depend on
+// that no measurement backs (each default is an ASSUMPTION: model
+// estimate): what `emu ab -flush` names when it labels its comparison a
+// model estimate.
+func FlushEstimateKeys(f FlushMech) []string {
+	switch f {
+	case FlushRAR:
+		return []string{"kernel.rar_payload", "kernel.rar_action_write", "kernel.rar_delivery", "kernel.rar_handle"}
+	case FlushINVLPGB:
+		return []string{"tlb.invlpgb", "tlb.tlbsync", "tlb.invlpgb_latency"}
+	}
+	return nil
 }

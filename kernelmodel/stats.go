@@ -66,7 +66,7 @@ func (m *Machine) Stats() Stats {
 		add("thp_fault_alloc", m.thpFaultAlloc, "")
 		add("thp_split_pmd", m.thpSplitPMD, "")
 	}
-	if m.bc.on { // only with -flush invlpgb|rar, so the default counter set is unchanged
+	if m.cfg.Flush != "" { // only with a -flush chosen, so the default counter set is unchanged
 		var lost uint64
 		for _, v := range m.cpus {
 			lost += v.bcv.lostUserPCIDFlushes

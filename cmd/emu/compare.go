@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlbemu/emu/internal/report"
+	"github.com/tlbemu/emu/kernelmodel"
 )
 
 // cmdCompare is emu compare [flags] A.json B.json [C.json …]: the LKP
@@ -71,7 +72,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	return writeComparison(results, names, *out, *plotPath, *htmlPath, *asJSON, stdout)
 }
 
-func writeComparison(results []*report.Result, names []string, out, plotPath, htmlPath string, asJSON bool, stdout io.Writer) error {
+// writeComparison compares results and writes the comparison; estimates
+// label it a model estimate (report.Comparison.Estimates).
+func writeComparison(results []*report.Result, names []string, out, plotPath, htmlPath string, asJSON bool, stdout io.Writer, estimates ...string) error {
 	c, err := report.Compare(results, names)
 	if err != nil {
 		var ce *report.CompareError
@@ -80,6 +83,7 @@ func writeComparison(results []*report.Result, names []string, out, plotPath, ht
 		}
 		return err
 	}
+	c.Estimates = estimates
 	write := report.WriteCompare
 	if asJSON {
 		write = report.WriteCompareJSON
@@ -113,8 +117,11 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 	if err != nil {
 		return err
 	}
+	if o.flushMech != string(kernelmodel.FlushIPI) {
+		return cmdABFlush(ctx, o, rest, stdout, stderr)
+	}
 	if len(o.patches) == 0 {
-		return usagef("emu ab: -patch is required (the patch under test; see 'emu list')")
+		return usagef("emu ab: -patch is required (the patch under test; see 'emu list'), or -flush invlpgb|rar (the mechanism under test)")
 	}
 	if slices.Contains(o.basePatch, "") {
 		return usagef("-base-patch: empty patch name (valid: %s)", strings.Join(patchList(), ", "))

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"slices"
+	"strings"
 
+	"github.com/tlbemu/emu/internal/report"
 	"github.com/tlbemu/emu/kernelmodel"
 )
 
@@ -21,6 +26,9 @@ func setFlushMech(cfg *kernelmodel.Config, mech string) error {
 	if f != kernelmodel.FlushIPI && !slices.Contains(broadcastKernels, cfg.Kernel) {
 		return usagef("-flush %s needs -kernel %s (global ASIDs and broadcast_tlb_flush are v6.15+); -kernel %s offers: ipi", f, joinNames(broadcastKernels), cfg.Kernel)
 	}
+	if f == kernelmodel.FlushIPI {
+		return nil // cfg.Flush stays "": the default run and its counter set
+	}
 	cfg.Flush = f
 	if err := kernelmodel.CheckFlush(cfg); err != nil {
 		return usagef("%v", err)
@@ -37,13 +45,71 @@ func flushMechLabel(f kernelmodel.FlushMech) string {
 	return string(f)
 }
 
-func joinNames(n []string) string {
-	s := ""
-	for i, x := range n {
-		if i > 0 {
-			s += ", "
-		}
-		s += x
+func joinNames(n []string) string { return strings.Join(n, ", ") }
+
+// cmdABFlush is emu ab -flush M [flags]: side A runs the flags with -flush
+// ipi, side B with -flush M (and -patch, if given, on both sides). The
+// comparison is labelled a model estimate with the cost keys M depends on.
+func cmdABFlush(ctx context.Context, o *options, rest []string, stdout, stderr io.Writer) (err error) {
+	ob := *o
+	ob.patches = append(slices.Clone(o.basePatch), o.patches...)
+	pb, err := newPlan(&ob, rest, modeAB)
+	if err != nil {
+		return err
 	}
-	return s
+	oa := ob
+	oa.flushMech = string(kernelmodel.FlushIPI)
+	pa, err := newPlan(&oa, rest, modeAB)
+	if err != nil {
+		return err
+	}
+	// Side A names its mechanism (the axis reads ipi vs M) and counts the
+	// broadcast counters too, at zero, so that B's show as changes.
+	pa.cfg.Flush, pa.id.FlushMech = kernelmodel.FlushIPI, string(kernelmodel.FlushIPI)
+	if err := o.checkOutputs(modeAB); err != nil {
+		return err
+	}
+	if testHookPlanned != nil {
+		if err := testHookPlanned(); err != nil {
+			return err
+		}
+	}
+	s, finish, err := openSession(o, stdout, stderr, modeAB)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}()
+	ctx, cancel := withTimeout(ctx, o.timeout)
+	defer cancel()
+	var results []*report.Result
+	for i, p := range []*plan{pa, pb} {
+		r, err := s.execute(ctx, p)
+		if err != nil {
+			err = timeoutError(ctx, o.timeout, err)
+			r.Status = runStatus(err)
+			return abPartial(results, r, i, o.out, stdout, err)
+		}
+		r.Status = runStatus(nil)
+		results = append(results, r)
+	}
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout, flushEstimate(&pb.cfg)...)
+}
+
+// flushEstimate is the model-estimate label of a comparison whose side B
+// uses cfg.Flush: the cost keys without a measurement, with B's values.
+func flushEstimate(cfg *kernelmodel.Config) []string {
+	keys := kernelmodel.FlushEstimateKeys(cfg.Flush)
+	if len(keys) == 0 {
+		return nil
+	}
+	var kv []string
+	for _, k := range keys {
+		v, _ := kernelmodel.CostValue(cfg, k)
+		kv = append(kv, fmt.Sprintf("%s=%d", k, v))
+	}
+	return []string{fmt.Sprintf("-flush %s depends on cost keys no measurement backs (defaults: ASSUMPTION, see 'emu costs'; override with -costs): %s", cfg.Flush, strings.Join(kv, " "))}
 }

@@ -30,6 +30,10 @@ type Comparison struct {
 	// Hazards holds one row per hazard counter (HazardCounters) that any
 	// result has: LKP's fail:runs block.
 	Hazards []HazardRow
+	// Estimates are the lines that label the comparison a model estimate:
+	// the cost keys without a measurement the differing side depends on,
+	// with their values (emu ab -flush rar: the kernel.rar_* keys).
+	Estimates []string
 }
 
 // HazardCounters are the counters of functional failures: writes that
@@ -361,6 +365,9 @@ func WriteCompare(w io.Writer, c *Comparison) error {
 	}
 	for _, v := range c.Verdicts() {
 		fmt.Fprintf(ew, "verdict: %s\n", v)
+	}
+	for _, e := range c.Estimates {
+		fmt.Fprintf(ew, "model estimate: %s\n", e)
 	}
 	return ew.err
 }

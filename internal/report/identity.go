@@ -256,7 +256,7 @@ func (id *Identity) shaping() []setting {
 		setting{"pti", onoff(id.PTI), id.PTI},
 		setting{"thp", onoff(id.THP), id.THP},
 		setting{"flush", id.FlushOrder.String(), id.FlushOrder != FlushSerial},
-		setting{"tlb_flush", id.FlushMech, id.FlushMech != ""},
+		setting{"tlb_flush", orIPI(id.FlushMech), id.FlushMech != ""},
 		setting{"tlb", id.TLB, id.TLB != DefaultTLB},
 		setting{"pcid", onoff(id.PCID), id.PCID != DefaultPCID},
 		setting{"quantum", strconv.FormatUint(id.Quantum, 10), id.Quantum != DefaultQuantum},
@@ -387,4 +387,12 @@ func (r *Result) SetIdentity(id *Identity) {
 	r.Command = id.CommandLine()
 	r.Workload = id.Workload
 	r.Config = id.Config()
+}
+
+// orIPI is the -flush value of an identity: "ipi" for the default ("").
+func orIPI(mech string) string {
+	if mech == "" {
+		return "ipi"
+	}
+	return mech
 }

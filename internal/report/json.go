@@ -289,6 +289,7 @@ type jsonCompare struct {
 	Changes       []jsonChange `json:"changes"`
 	Hazards       []jsonHazard `json:"hazards"`
 	Verdicts      []string     `json:"verdicts"`
+	Estimates     []string     `json:"model_estimate,omitempty"` // Comparison.Estimates
 }
 
 type jsonChange struct {
@@ -312,7 +313,7 @@ type jsonHazard struct {
 func WriteCompareJSON(w io.Writer, c *Comparison) error {
 	doc := jsonCompare{Tool: "emu", FormatVersion: FormatVersion, Kind: "comparison",
 		Labels: c.Labels, AxisKeys: c.AxisKeys, Results: []jsonDoc{}, Changes: []jsonChange{},
-		Hazards: []jsonHazard{}, Verdicts: c.Verdicts()}
+		Hazards: []jsonHazard{}, Verdicts: c.Verdicts(), Estimates: c.Estimates}
 	if doc.Verdicts == nil {
 		doc.Verdicts = []string{}
 	}
