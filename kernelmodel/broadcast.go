@@ -78,6 +78,11 @@ type bcastState struct {
 	tlbsyncWait  uint64 // cycles spent in TLBSYNC beyond its own cost
 	bcastFlushes uint64 // broadcast_tlb_flush calls
 	stallCycles  uint64 // cycles target CPUs spent performing RAR actions
+	// invalCycles is the CPU time of TLB invalidation as a profile sees
+	// it: flush_tlb_mm_range on the initiators (their IPI or TLBSYNC
+	// waits included) and the flush interrupts on the targets; with the
+	// RAR stalls, emu_tlb_invalidation_cycles.
+	invalCycles uint64
 }
 
 func (m *Machine) initBroadcast() {

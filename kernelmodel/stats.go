@@ -79,6 +79,7 @@ func (m *Machine) Stats() Stats {
 		add("emu_rar_actions", m.bc.rar.actions, "")
 		add("emu_rar_stall_cycles", m.bc.stallCycles, "cycles")
 		add("emu_lost_user_pcid_flushes", lost, "")
+		add("emu_tlb_invalidation_cycles", m.bc.invalCycles+m.bc.stallCycles, "cycles")
 	}
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")

@@ -200,6 +200,7 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 	}
 	m.ipisPerFlush[uint64(sent)]++
 	m.flushCycles[log2Bucket(v.c.Clock-begin)]++
+	m.bc.invalCycles += v.c.Clock - begin
 	pages := int64(FlushAll)
 	if end != tlbFlushAllEnd {
 		pages = int64((end - start) >> strideShift)
@@ -329,6 +330,7 @@ func (v *VCPU) handleIRQs() {
 		}
 		v.c.Clock += ic.IRQExitCycles
 		v.inIRQ = false
+		v.m.bc.invalCycles += v.c.Clock - start
 		v.trace("irq", "call_function_interrupt", start, "from_cpu", int64(msg.From))
 	}
 }

@@ -112,6 +112,10 @@ func (m *MMU) applyInvlpgb(op Invlpgb) int {
 	return int(m.Stats.EntriesInvalidated - before)
 }
 
+// maxPendingBroadcasts bounds an MMU's queue of pending broadcast
+// invalidations.
+const maxPendingBroadcasts = 1024
+
 // pendingInvlpgb is a broadcast invalidation posted to an MMU and not yet
 // performed there.
 type pendingInvlpgb struct {
@@ -127,6 +131,7 @@ type pendingInvlpgb struct {
 // target's microcode performs). The MMU's owner calls it before it uses its
 // TLBs at a new time. It does not allocate.
 func (m *MMU) CompleteBroadcasts(now uint64) (stall uint64) {
+	stall, m.earlyStall = m.earlyStall, 0
 	for m.bhead < len(m.bcast) && m.bcast[m.bhead].doneAt <= now {
 		m.applyInvlpgb(m.bcast[m.bhead].op)
 		stall += uint64(m.bcast[m.bhead].stall)
@@ -186,6 +191,21 @@ func (f *Fabric) Invlpgb(from int, op Invlpgb, now uint64) (cycles uint32, ok bo
 // order (completion times from one issuer never decrease; from several they
 // may).
 func (m *MMU) post(p pendingInvlpgb) {
+	if m.bhead > 0 && m.bhead >= len(m.bcast)/2 {
+		// Compact: the performed head is dropped.
+		n := copy(m.bcast, m.bcast[m.bhead:])
+		m.bcast, m.bhead = m.bcast[:n], 0
+	}
+	if len(m.bcast)-m.bhead >= maxPendingBroadcasts {
+		// Bound the queue of a CPU that does not reach the completion
+		// times (idle for long): perform the oldest now. Architecturally
+		// an invalidation may take effect any time before the issuer's
+		// TLBSYNC returns; the model otherwise waits for the latest.
+		h := m.bcast[m.bhead]
+		m.applyInvlpgb(h.op)
+		m.earlyStall += uint64(h.stall)
+		m.bhead++
+	}
 	m.bcast = append(m.bcast, p)
 	for j := len(m.bcast) - 1; j > m.bhead && m.bcast[j].doneAt < m.bcast[j-1].doneAt; j-- {
 		m.bcast[j], m.bcast[j-1] = m.bcast[j-1], m.bcast[j]

@@ -170,3 +170,36 @@ func equalBools(a, b []bool) bool {
 	}
 	return true
 }
+
+// TestBroadcastQueueBounded: a CPU that never reaches the completion times
+// holds at most maxPendingBroadcasts invalidations; the oldest are performed
+// early (allowed: an invalidation may complete any time before TLBSYNC),
+// and a later completion performs the rest.
+func TestBroadcastQueueBounded(t *testing.T) {
+	x := newBcastFixture(t, 8)
+	op := DecodeInvlpgb(uint64(fxO)|InvlpgbVA|InvlpgbPCID|InvlpgbASID, 0, 2<<16)
+	first := DecodeInvlpgb(uint64(fxL)|InvlpgbVA|InvlpgbPCID|InvlpgbASID, 0, 1<<16)
+	if _, ok := x.f.Invlpgb(0, first, 0); !ok {
+		t.Fatal("INVLPGB faulted")
+	}
+	for i := 1; i <= 3*maxPendingBroadcasts; i++ {
+		x.f.Invlpgb(0, op, uint64(i))
+	}
+	r := x.mmu[1]
+	if n := len(r.bcast) - r.bhead; n != maxPendingBroadcasts {
+		t.Errorf("pending %d, want the bound %d", n, maxPendingBroadcasts)
+	}
+	if cap(r.bcast) > 4*maxPendingBroadcasts {
+		t.Errorf("queue capacity %d grows without bound", cap(r.bcast))
+	}
+	if r.cachedUnder(fxL, 1) {
+		t.Errorf("the oldest invalidation was not performed early")
+	}
+	if got, want := r.Stats.InvlpgbApplied, uint64(2*maxPendingBroadcasts+1); got != want {
+		t.Errorf("performed early %d, want %d", got, want)
+	}
+	r.CompleteBroadcasts(^uint64(0))
+	if got, want := r.Stats.InvlpgbApplied, uint64(3*maxPendingBroadcasts+1); got != want || len(r.bcast) != 0 {
+		t.Errorf("after completion: performed %d (want %d), pending %d", got, want, len(r.bcast))
+	}
+}

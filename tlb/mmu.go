@@ -56,9 +56,10 @@ type MMU struct {
 	// Broadcast invalidations (broadcast.go): posted by another CPU's
 	// INVLPGB, performed at their completion time; bcast[bhead:] are
 	// pending. syncAt is when everything this CPU issued is complete.
-	bcast  []pendingInvlpgb
-	bhead  int
-	syncAt uint64
+	bcast      []pendingInvlpgb
+	bhead      int
+	syncAt     uint64
+	earlyStall uint64 // stall of invalidations performed early (post's bound)
 
 	Stats Stats
 	// OnStaleWrite, if non-nil, observes stores through stale writable
