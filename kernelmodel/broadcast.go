@@ -127,13 +127,54 @@ func (v *VCPU) invlpgb(op tlb.Invlpgb) {
 }
 
 // tlbsync executes TLBSYNC on v: it waits, uninterruptible, until every
-// INVLPGB v issued is complete everywhere.
+// INVLPGB v issued is complete everywhere (waitInvalidated).
 func (v *VCPU) tlbsync() {
-	c, _ := v.m.bc.fabric.Tlbsync(v.id, v.c.Clock)
-	if own := uint64(v.m.cfg.TLB.Costs.Tlbsync); c > own {
-		v.m.bc.tlbsyncWait += c - own
+	start := v.c.Clock
+	c, _ := v.m.bc.fabric.Tlbsync(v.id, start)
+	v.waitInvalidated(start+c, true)
+	if own := uint64(v.m.cfg.TLB.Costs.Tlbsync); v.c.Clock-start > own {
+		v.m.bc.tlbsyncWait += v.c.Clock - start - own
 	}
-	v.c.Clock += c
+}
+
+// waitInvalidated spins until v's clock reaches until and every other CPU
+// has performed the broadcast invalidations complete by then. A running
+// CPU performs them when its own clock gets there, which it reaches while
+// v hands the baton on; an idle one (it uses no translation until it
+// wakes) performs them now. Waiting for the others, not only for the time,
+// keeps what v does next (freeing the pages, returning to user mode) after
+// their last use of the old translations in emulated-time order, as the
+// acknowledgements of an IPI flush do. uninterruptible: TLBSYNC is one
+// instruction (no interrupts during the wait); a RAR initiator spins with
+// interrupts enabled.
+func (v *VCPU) waitInvalidated(until uint64, uninterruptible bool) {
+	m := v.m
+	if uninterruptible {
+		v.irqOff++
+		defer func() { v.irqOff-- }()
+	}
+	for {
+		pending := false
+		for _, u := range m.cpus {
+			if u == v || u.nextBroadcast() > until {
+				continue
+			}
+			if u.idle {
+				m.bc.stallCycles += u.c.MMU.CompleteBroadcasts(until) // not charged: the CPU sleeps
+				continue
+			}
+			pending = true
+		}
+		if !pending && v.c.Clock >= until {
+			return
+		}
+		step := m.cfg.Costs.SpinPoll
+		if v.c.Clock < until {
+			step = min(step, until-v.c.Clock)
+		}
+		v.c.Clock += step
+		v.preempt()
+	}
 }
 
 // invlpgbFlushUserNrNosync models invlpgb_flush_user_nr_nosync(pcid, addr,

@@ -70,7 +70,10 @@ func TestCheckFlush(t *testing.T) {
 // ones free again.
 func TestGlobalASIDPool(t *testing.T) {
 	m, _ := newBcastMachine(t, 2, FlushINVLPGB, false)
-	v := m.cpus[0]
+	runScripts(t, m, map[int]func(*VCPU){0: func(v *VCPU) { testGlobalASIDPool(t, m, v) }})
+}
+
+func testGlobalASIDPool(t *testing.T, m *Machine, v *VCPU) {
 	maxASID := m.maxASIDAvailable()
 	if maxASID != 4094 {
 		t.Fatalf("MAX_ASID_AVAILABLE = %d without PTI, want 4094", maxASID)

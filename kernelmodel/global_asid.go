@@ -225,7 +225,16 @@ func (v *VCPU) finishASIDTransition(info *flushTLBInfo) int {
 			if m.cfg.Flush == FlushRAR {
 				info.trimCPUMask = true // RFC v3 7/7
 			}
-			return v.nativeFlushTLBOthers(info)
+			// flush_tlb_multi: on_each_cpu_mask runs flush_tlb_func here
+			// too, which moves this CPU to the global ASID (the model's
+			// serial order runs it after the remote ones).
+			sent := v.nativeFlushTLBOthers(info)
+			if !m.cfg.ConcurrentFlush && mm.cpumask[v.id] && v.tlbs.loadedMM == mm {
+				v.irqOff++
+				v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
+				v.irqOff--
+			}
+			return sent
 		}
 	}
 	mm.bc.asidTransition = false

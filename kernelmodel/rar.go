@@ -129,10 +129,7 @@ func (v *VCPU) smpCallRARMany(mask []bool, pcid uint16, start, end uint64) int {
 	// wait_for_action_done, target by target: spin until the last status
 	// line arrives, then one line hand-off per further target.
 	until := last + ic.AckCycles + uint64(n-1)*ic.AckCycles
-	for v.c.Clock < until {
-		v.c.Clock += min(k.SpinPoll, until-v.c.Clock)
-		v.preempt()
-	}
+	v.waitInvalidated(until, false)
 	for i, in := range mask {
 		if in && i != v.id {
 			r.action[i][slot] = rarSuccess
