@@ -203,13 +203,13 @@ func TestConsiderGlobalASID(t *testing.T) {
 				if v.id == 0 {
 					// Run the check at a tick where this task's turn comes.
 					j := uint64(task.tid & 0x1f)
-					waitUntil(v, j*cyclesPerNS*1_000_000_000/jiffiesHZ+1)
+					waitUntil(v, j*JiffyCycles+1)
 					v.considerGlobalASID(mm)
 					if got, want := mm.bc.globalASID != 0, cpus > 3; got != want {
 						t.Errorf("%d CPUs: global ASID assigned %v, want %v", cpus, got, want)
 					}
 				} else {
-					waitUntil(v, 20*cyclesPerNS*1_000_000_000/jiffiesHZ)
+					waitUntil(v, 20*JiffyCycles)
 				}
 				detach(v)
 			}

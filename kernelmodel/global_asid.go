@@ -183,8 +183,11 @@ func (m *Machine) mmNeedsGlobalASID(mm *MM, asid int) bool {
 // jiffiesHZ is the model's HZ (250, as sysClockGetres's 4 ms tick).
 const jiffiesHZ = 250
 
-// jiffies is the tick count at v's clock (3.0 GHz reference clock).
-func (v *VCPU) jiffies() uint64 { return v.c.Clock / (cyclesPerNS * 1_000_000_000 / jiffiesHZ) }
+// JiffyCycles is one tick in cycles (3.0 GHz reference clock).
+const JiffyCycles = cyclesPerNS * 1_000_000_000 / jiffiesHZ
+
+// jiffies is the tick count at v's clock.
+func (v *VCPU) jiffies() uint64 { return v.c.Clock / JiffyCycles }
 
 // considerGlobalASID models consider_global_asid: once in a while ((pid &
 // 0x1f) == (jiffies & 0x1f)), a process active on 4 or more CPUs at once

@@ -72,9 +72,9 @@ func cmdCompare(args []string, stdout, stderr io.Writer) error {
 	return writeComparison(results, names, *out, *plotPath, *htmlPath, *asJSON, stdout)
 }
 
-// writeComparison compares results and writes the comparison; estimates
-// label it a model estimate (report.Comparison.Estimates).
-func writeComparison(results []*report.Result, names []string, out, plotPath, htmlPath string, asJSON bool, stdout io.Writer, estimates ...string) error {
+// writeComparison compares results and writes the comparison; decorate, if
+// not nil, adds to it first (emu ab -flush: its model-estimate label).
+func writeComparison(results []*report.Result, names []string, out, plotPath, htmlPath string, asJSON bool, stdout io.Writer, decorate ...func(*report.Comparison)) error {
 	c, err := report.Compare(results, names)
 	if err != nil {
 		var ce *report.CompareError
@@ -83,7 +83,9 @@ func writeComparison(results []*report.Result, names []string, out, plotPath, ht
 		}
 		return err
 	}
-	c.Estimates = estimates
+	for _, d := range decorate {
+		d(c)
+	}
 	write := report.WriteCompare
 	if asJSON {
 		write = report.WriteCompareJSON

@@ -96,7 +96,13 @@ func cmdABFlush(ctx context.Context, o *options, rest []string, stdout, stderr i
 		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout, flushEstimate(&pb.cfg)...)
+	label := func(c *report.Comparison) {
+		c.Estimates = flushEstimate(&pb.cfg)
+		if g, ok := results[1].Counter("emu_global_asids"); ok && g.Mean() == 0 {
+			c.Notes = append(c.Notes, fmt.Sprintf("no process got a global ASID, so -flush %s changed nothing: consider_global_asid looks once per 32 ticks per thread (a tick is %d cycles) and only at a process running on more than 3 CPUs; run longer (-iterations) or on more -cpus", pb.cfg.Flush, kernelmodel.JiffyCycles))
+		}
+	}
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout, label)
 }
 
 // flushEstimate is the model-estimate label of a comparison whose side B

@@ -161,3 +161,16 @@ func TestVanRielINVLPGBShare(t *testing.T) {
 		t.Errorf("INVLPGB side: %.1f%% of CPU time in the steady state, want at most half the IPI side's %.1f%%", 100*sb, 100*sa)
 	}
 }
+
+// TestABFlushTooShort: a run too short for consider_global_asid to come up
+// changes nothing, and emu ab -flush says why.
+func TestABFlushTooShort(t *testing.T) {
+	k := broadcastKernel(t)
+	code, out, stderr := emu(t, "ab", "-workload", "madvise", "-cpus", "8", "-kernel", k, "-cpu-model", "sapphire-rapids", "-flush", "rar")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "(no counter differs)") || !strings.Contains(out, "\nnote: no process got a global ASID, so -flush rar changed nothing") {
+		t.Errorf("short run: want no change and the note why, got\n%s", out)
+	}
+}

@@ -34,6 +34,8 @@ type Comparison struct {
 	// the cost keys without a measurement the differing side depends on,
 	// with their values (emu ab -flush rar: the kernel.rar_* keys).
 	Estimates []string
+	// Notes are further lines about the comparison ("note: …").
+	Notes []string
 }
 
 // HazardCounters are the counters of functional failures: writes that
@@ -368,6 +370,9 @@ func WriteCompare(w io.Writer, c *Comparison) error {
 	}
 	for _, e := range c.Estimates {
 		fmt.Fprintf(ew, "model estimate: %s\n", e)
+	}
+	for _, n := range c.Notes {
+		fmt.Fprintf(ew, "note: %s\n", n)
 	}
 	return ew.err
 }

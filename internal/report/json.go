@@ -290,6 +290,7 @@ type jsonCompare struct {
 	Hazards       []jsonHazard `json:"hazards"`
 	Verdicts      []string     `json:"verdicts"`
 	Estimates     []string     `json:"model_estimate,omitempty"` // Comparison.Estimates
+	Notes         []string     `json:"notes,omitempty"`          // Comparison.Notes
 }
 
 type jsonChange struct {
@@ -313,7 +314,7 @@ type jsonHazard struct {
 func WriteCompareJSON(w io.Writer, c *Comparison) error {
 	doc := jsonCompare{Tool: "emu", FormatVersion: FormatVersion, Kind: "comparison",
 		Labels: c.Labels, AxisKeys: c.AxisKeys, Results: []jsonDoc{}, Changes: []jsonChange{},
-		Hazards: []jsonHazard{}, Verdicts: c.Verdicts(), Estimates: c.Estimates}
+		Hazards: []jsonHazard{}, Verdicts: c.Verdicts(), Estimates: c.Estimates, Notes: c.Notes}
 	if doc.Verdicts == nil {
 		doc.Verdicts = []string{}
 	}
