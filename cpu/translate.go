@@ -352,6 +352,7 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 	}
 	ok = e.t(&u, inst)
 	u.flags &^= uopLockReq
+	classify(&u)
 	return u, ok
 }
 
@@ -365,7 +366,6 @@ func setLock(u *uop) bool {
 		return false
 	}
 	u.flags |= uopLock
-	u.cost = costLocked
 	return true
 }
 
