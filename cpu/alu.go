@@ -549,7 +549,6 @@ func trMulDiv(u *uop, inst *x86asm.Inst) bool {
 	op := inst.Op
 	n := nargs(inst)
 	a := inst.Args
-	u.cost = costMul
 	switch {
 	case n == 1:
 		// One-operand forms: the operand is the source; rAX/rDX implicit.
@@ -559,9 +558,6 @@ func trMulDiv(u *uop, inst *x86asm.Inst) bool {
 		}
 		u.sk, u.r1, u.size = k, r, sz
 		u.op = mulDivOps[op]
-		if op == x86asm.DIV || op == x86asm.IDIV {
-			u.cost = costDiv
-		}
 	case op == x86asm.IMUL && n == 2:
 		if !setRegDst(u, a[0]) || !setSrc(u, inst, a[1]) || u.sk == kindImm {
 			return false

@@ -155,6 +155,7 @@ func execCall(c *CPU, u *uop) stepResult {
 		return stepFault
 	}
 	c.next = target
+	c.Clock += c.takenExtra
 	return stepOK
 }
 
@@ -171,6 +172,7 @@ func execCallInd(c *CPU, u *uop) stepResult {
 		return stepFault
 	}
 	c.next = target
+	c.Clock += c.takenExtra
 	return stepOK
 }
 

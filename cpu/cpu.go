@@ -51,16 +51,40 @@ type Exit struct {
 	Err     error  // for ExitUD: *UnimplementedError
 }
 
-// Costs are the cycle costs the interpreter charges (beyond translation).
+// Costs are the cycles the interpreter charges per retired user-mode
+// instruction, by class (cost.go), beyond what translation costs. Each is
+// the reciprocal throughput of the class's representative form, rounded up
+// to a whole cycle; the defaults are Skylake-SP's (Agner Fog, "Instruction
+// tables", www.agner.org/optimize/instruction_tables.pdf, section "Intel
+// Skylake-X"; the -cpu-model presets in kernelmodel set the others, each
+// value with its source).
 type Costs struct {
-	Base   uint32 // every instruction: ASSUMPTION 1 cycle (IPC 1)
-	Locked uint32 // locked RMW (LOCK prefix, XCHG with memory): 18 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt, LOCK ADD/XCHG 18.1, Skylake-X)
-	Mul    uint32 // IMUL/MUL: ASSUMPTION 3 cycles
-	Div    uint32 // DIV/IDIV 64-bit: ASSUMPTION 40 cycles
+	UserALU         uint32 // ADD/SUB/AND/… r,r and MOV r,r: rtp 0.25, floored to 1 (IPC 1)
+	UserLoad        uint32 // MOV r64,m: rtp 0.5 → 1
+	UserStore       uint32 // MOV m,r64: rtp 1
+	UserBranch      uint32 // Jcc not taken: rtp 0.5 → 1
+	UserBranchTaken uint32 // a taken JMP/Jcc/CALL/RET: rtp 1-2, the upper end (no loop buffer modelled): 2
+	UserMul         uint32 // IMUL r64,r64 and MUL r64: rtp 1
+	UserDiv32       uint32 // DIV r32: rtp 6
+	UserDiv64       uint32 // DIV r64: rtp 21-83, the lower end (quotients that fit 32 bits): 21
+	UserSseFP       uint32 // ADDSD/MULSD xmm,xmm: rtp 0.5 → 1
+	UserSseDiv      uint32 // DIVSD xmm,xmm: rtp 4
+	UserSseInt      uint32 // PADDD xmm,xmm: rtp 0.33 → 1
+	UserX87         uint32 // FADD/FMUL st,st(i): rtp 1
+	UserX87Div      uint32 // FDIV st,st(i): rtp 4-5 → 5
+	UserLocked      uint32 // LOCK ADD m,r / XCHG m,r: 18 (InstLatx64 0050654_SkylakeX_InstLatX64.txt, LOCK ADD/XCHG 18.1)
+	UserString      uint32 // one element of MOVS/STOS (REP): ASSUMPTION 1, the IPC floor (fast strings move 16-32 bytes a cycle)
+	UserOther       uint32 // the rest (SYSCALL, CPUID, RDTSC, FXSAVE, …): ASSUMPTION 1
 }
 
-// DefaultCosts returns the default instruction costs.
-func DefaultCosts() Costs { return Costs{Base: 1, Locked: 18, Mul: 3, Div: 40} }
+// DefaultCosts returns the default (Skylake-SP) instruction costs.
+func DefaultCosts() Costs {
+	return Costs{
+		UserALU: 1, UserLoad: 1, UserStore: 1, UserBranch: 1, UserBranchTaken: 2,
+		UserMul: 1, UserDiv32: 6, UserDiv64: 21, UserSseFP: 1, UserSseDiv: 4, UserSseInt: 1,
+		UserX87: 1, UserX87Div: 5, UserLocked: 18, UserString: 1, UserOther: 1,
+	}
+}
 
 // CPU is one vCPU. It is owned by one goroutine at a time.
 type CPU struct {
@@ -79,18 +103,19 @@ type CPU struct {
 	Own    OwnMode
 
 	// Interpreter state, owned by the goroutine running the vCPU.
-	fl        flagState                 // lazy RFLAGS while Run executes
-	next      uint64                    // RIP of the next instruction (branches overwrite it)
-	exit      Exit                      // why the current instruction stopped
-	running   bool                      // inside Run
-	costTab   [numCostClasses]uint32    // cycles per cost class, from Costs at Run entry
-	dc        *[decodeCacheSize]dcEntry // decode cache, keyed by guest-physical address
-	codeFrame *phys.Frame               // frame of the last fetch …
-	codePFN   phys.PFN                  // … and its PFN
-	dataFrame *phys.Frame               // frame of the last store …
-	dataPFN   phys.PFN                  // … and its PFN
-	scratch   uop                       // a uop that cannot be cached (stale translation)
-	fetchBuf  [15]byte                  // instruction bytes on a decode-cache miss
+	fl         flagState                  // lazy RFLAGS while Run executes
+	next       uint64                     // RIP of the next instruction (branches overwrite it)
+	exit       Exit                       // why the current instruction stopped
+	running    bool                       // inside Run
+	costTab    [numCostClasses * 4]uint32 // cycles per cost index (cost.go), from Costs at Run entry
+	takenExtra uint64                     // UserBranchTaken - UserBranch, charged by a taken branch
+	dc         *[decodeCacheSize]dcEntry  // decode cache, keyed by guest-physical address
+	codeFrame  *phys.Frame                // frame of the last fetch …
+	codePFN    phys.PFN                   // … and its PFN
+	dataFrame  *phys.Frame                // frame of the last store …
+	dataPFN    phys.PFN                   // … and its PFN
+	scratch    uop                        // a uop that cannot be cached (stale translation)
+	fetchBuf   [15]byte                   // instruction bytes on a decode-cache miss
 
 	// Ownership state (owner.go).
 	oc         *[ocSize]ocEntry // verified pages, allocated by the first owned Run

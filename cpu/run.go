@@ -39,11 +39,13 @@ const (
 // Run executes user-mode instructions from Regs.RIP until an exit. It reads
 // Regs.RFLAGS on entry and materialises it on return.
 //
-// Cycle accounting: every retired instruction adds its cost class
-// (Costs.Base, plus Costs.Mul/Div/Locked where applicable) to Clock, and
-// every translation (instruction fetch and each data access) adds the extra
-// cycles tlb.MMU.Translate reports, whether or not the instruction retires.
-// A REP string instruction costs Costs.Base per iteration.
+// Cycle accounting: every retired instruction adds the cost of its class
+// (cost.go: Costs.UserALU, UserLoad, …, the largest of the class and its
+// memory access) to Clock, a taken branch UserBranchTaken - UserBranch
+// more, and every translation (instruction fetch and each data access) adds
+// the extra cycles tlb.MMU.Translate reports, whether or not the
+// instruction retires. A REP string instruction costs Costs.UserString per
+// element.
 //
 // Preconditions:
 //   - c.Mem and c.MMU are set and c.MMU's CR3 maps the guest.
@@ -104,10 +106,7 @@ func (c *CPU) enter() {
 		c.dc = new([decodeCacheSize]dcEntry)
 	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
-	b := c.Costs.Base
-	c.costTab = [numCostClasses]uint32{
-		costBase: b, costMul: b + c.Costs.Mul, costDiv: b + c.Costs.Div, costLocked: b + c.Costs.Locked, costRep: 0,
-	}
+	c.buildCostTab()
 	if c.Own != OwnOff {
 		c.enterOwned()
 	}
@@ -313,5 +312,6 @@ func (c *CPU) jump(target uint64) bool {
 		return false
 	}
 	c.next = target
+	c.Clock += c.takenExtra
 	return true
 }

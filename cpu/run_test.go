@@ -137,21 +137,34 @@ func TestRepResumesAfterDeadline(t *testing.T) {
 }
 
 func TestCycleAccounting(t *testing.T) {
-	costs := Costs{Base: 2, Locked: 20, Mul: 5, Div: 50}
+	costs := testCosts()
+	other := uint64(costs.UserOther) // the INT3 that ends each case
 	cases := []struct {
 		name string
 		code []byte
 		want uint64 // cycles beyond translation, for the instruction and the INT3
 	}{
-		{"nop", []byte{0x90}, 2 + 2},
-		{"imul", []byte{0x48, 0x0f, 0xaf, 0xc3}, 7 + 2},
-		{"mul", []byte{0x48, 0xf7, 0xe3}, 7 + 2},
-		{"div", []byte{0x48, 0xf7, 0xf3}, 52 + 2},
-		{"lock add", []byte{0xf0, 0x48, 0x01, 0x06}, 22 + 2},
-		{"xchg mem", []byte{0x48, 0x87, 0x06}, 22 + 2},
-		{"xchg reg", []byte{0x48, 0x87, 0xc3}, 2 + 2},
-		{"rep stosb x5", []byte{0xf3, 0xaa}, 5*2 + 2},
-		{"rep stosb x0", []byte{0xf3, 0xaa}, 2 + 2},
+		{"nop", []byte{0x90}, 2 + other},
+		{"add r,r", []byte{0x48, 0x01, 0xd8}, 2 + other},
+		{"add m,r (max of alu, load, store)", []byte{0x48, 0x01, 0x06}, 5 + other},
+		{"mov r,m", []byte{0x48, 0x8b, 0x06}, 3 + other},
+		{"mov m,r", []byte{0x48, 0x89, 0x06}, 5 + other},
+		{"imul", []byte{0x48, 0x0f, 0xaf, 0xc3}, 7 + other},
+		{"mul", []byte{0x48, 0xf7, 0xe3}, 7 + other},
+		{"div r64", []byte{0x48, 0xf7, 0xf3}, 50 + other},
+		{"div r32", []byte{0xf7, 0xf3}, 23 + other},
+		{"jmp (taken)", []byte{0xeb, 0x00}, 13 + other},
+		{"xor; jne (not taken)", []byte{0x31, 0xc0, 0x75, 0x00}, 2 + 11 + other},
+		{"xor; je (taken)", []byte{0x31, 0xc0, 0x74, 0x00}, 2 + 13 + other},
+		{"addsd", []byte{0xf2, 0x0f, 0x58, 0xc1}, 17 + other},
+		{"sqrtsd", []byte{0xf2, 0x0f, 0x51, 0xc1}, 19 + other},
+		{"paddd", []byte{0x66, 0x0f, 0xfe, 0xc1}, 29 + other},
+		{"lock add", []byte{0xf0, 0x48, 0x01, 0x06}, 22 + other},
+		{"xchg mem", []byte{0x48, 0x87, 0x06}, 22 + other},
+		{"xchg reg", []byte{0x48, 0x87, 0xc3}, 2 + other},
+		{"stosb", []byte{0xaa}, 31 + other},
+		{"rep stosb x5", []byte{0xf3, 0xaa}, 5*31 + other},
+		{"rep stosb x0", []byte{0xf3, 0xaa}, 31 + other},
 	}
 	for _, tc := range cases {
 		m := newMachine(t)
@@ -193,13 +206,13 @@ func TestCycleAccounting(t *testing.T) {
 	before := c.Clock
 	c.Run()
 	warm := c.Clock - before
-	if warm != 2 {
-		t.Errorf("warm mov+int3: got %d cycles want 2", warm)
+	if want := uint64(c.Costs.UserLoad + c.Costs.UserOther); warm != want {
+		t.Errorf("warm mov+int3: got %d cycles want %d", warm, want)
 	}
 	// Cold: two page walks (fetch, data; the INT3 shares the code page) plus
 	// two instructions.
-	if walks == 0 || cold != walks+2 {
-		t.Errorf("cold mov+int3: got %d cycles want %d (page walks %d + 2)", cold, walks+2, walks)
+	if want := walks + uint64(c.Costs.UserLoad+c.Costs.UserOther); walks == 0 || cold != want {
+		t.Errorf("cold mov+int3: got %d cycles want %d (page walks %d + the two instructions)", cold, want, walks)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // str executes MOVS/STOS/LODS/CMPS/SCAS, with or without a REP prefix (SDM
-// Vol. 2 REP/REPE/REPNE). A repeated instruction costs Costs.Base per
+// Vol. 2 REP/REPE/REPNE). A repeated instruction costs Costs.UserString per
 // iteration. It commits completed iterations: on a fault, or when Clock
 // reaches Deadline between iterations, it returns stepFault with RCX, RSI
 // and RDI describing the remaining work and RIP still at the instruction,
@@ -16,7 +16,7 @@ import (
 //
 // REP MOVS/STOS run in page-sized chunks: each chunk translates its source
 // and destination page once (like fast-string microcode) and charges
-// Costs.Base per element.
+// Costs.UserString per element.
 func (c *CPU) str(u *uop) stepResult {
 	if u.flags&(uopRep|uopRepNE) == 0 {
 		if !c.strIter(u) {
@@ -24,7 +24,7 @@ func (c *CPU) str(u *uop) stepResult {
 		}
 		return stepOK
 	}
-	base := uint64(c.Costs.Base)
+	base := uint64(c.Costs.UserString)
 	if c.Regs.GPR[RCX] == 0 {
 		c.Clock += base
 		return stepOK
@@ -155,7 +155,7 @@ func (c *CPU) strChunk(u *uop) (uint64, bool) {
 		src = c.srcAddr(u)
 		n = min(n, pageRun(src, size, down))
 	}
-	if base := uint64(c.Costs.Base); base > 0 && c.Deadline > c.Clock {
+	if base := uint64(c.Costs.UserString); base > 0 && c.Deadline > c.Clock {
 		n = min(n, max((c.Deadline-c.Clock+base-1)/base, 1))
 	}
 	if n < 2 || !canonical(dst) || !canonical(src) {
@@ -239,9 +239,6 @@ func trString(u *uop, inst *x86asm.Inst) bool {
 	if s.kind != strCmps && s.kind != strScas && u.flags&uopRepNE != 0 {
 		// F2 on MOVS/STOS/LODS repeats like F3 on Intel processors.
 		u.flags = u.flags&^uopRepNE | uopRep
-	}
-	if u.flags&(uopRep|uopRepNE) != 0 {
-		u.cost = costRep
 	}
 	return true
 }

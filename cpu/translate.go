@@ -355,6 +355,7 @@ func translate(inst *x86asm.Inst) (u uop, ok bool) {
 	}
 	ok = e.t(&u, inst)
 	u.flags &^= uopLockReq
+	classify(&u)
 	return u, ok
 }
 
@@ -368,7 +369,6 @@ func setLock(u *uop) bool {
 		return false
 	}
 	u.flags |= uopLock
-	u.cost = costLocked
 	return true
 }
 

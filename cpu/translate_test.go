@@ -15,7 +15,7 @@ func checkUop(u *uop, n int) string {
 		return "uop length differs from the decoded length"
 	case u.op == opInvalid || u.op >= numOps || (handlers[u.op] == nil && u.op != opUD):
 		return "opcode out of range or without a handler"
-	case u.cost >= numCostClasses:
+	case u.cost>>2 >= numCostClasses:
 		return "cost class out of range"
 	case u.op < numOpcodes && u.op != opNop && u.op != opUD && u.op != opGP && u.size != 0 && !validSize(u.size) && !(u.op == opCmpxchg2 && u.size == 16):
 		return "bad operand size"
@@ -89,16 +89,16 @@ func TestTranslateTable(t *testing.T) {
 	}{
 		{"4801d8", uop{op: opAlu, sub: aluAdd, size: 8, len: 3, dk: kindReg, sk: kindReg, r0: RAX, r1: RBX, base: regNone, index: regNone}},
 		{"88fc", uop{op: opMov, size: 1, len: 2, dk: kindReg, sk: kindReg, r0: regAH, r1: regAH + 3, base: regNone, index: regNone}},
-		{"4e8b44c508", uop{op: opMov, size: 8, len: 5, dk: kindReg, sk: kindMem, r0: R8, base: RBP, index: R8, scale: 3, disp: 8}},
-		{"488b0500010000", uop{op: opMov, size: 8, len: 7, dk: kindReg, sk: kindMem, r0: RAX, base: regRIP, index: regNone, disp: 0x100}},
-		{"64488b042528000000", uop{op: opMov, size: 8, len: 9, dk: kindReg, sk: kindMem, r0: RAX, base: regNone, index: regNone, seg: segFS, disp: 0x28}},
-		{"f0480fb137", uop{op: opCmpxchg, size: 8, len: 5, flags: uopLock, cost: costLocked, dk: kindMem, sk: kindReg, r1: RSI, base: RDI, index: regNone}},
-		{"f348ab", uop{op: opString, sub: strStos, size: 8, len: 3, flags: uopRep, cost: costRep, base: regNone, index: regNone}},
-		{"0f8400010000", uop{op: opJcc, sub: ccE, len: 6, imm: 0x100, base: regNone, index: regNone}},
+		{"4e8b44c508", uop{op: opMov, cost: costIndex(clsLoad, 0), size: 8, len: 5, dk: kindReg, sk: kindMem, r0: R8, base: RBP, index: R8, scale: 3, disp: 8}},
+		{"488b0500010000", uop{op: opMov, cost: costIndex(clsLoad, 0), size: 8, len: 7, dk: kindReg, sk: kindMem, r0: RAX, base: regRIP, index: regNone, disp: 0x100}},
+		{"64488b042528000000", uop{op: opMov, cost: costIndex(clsLoad, 0), size: 8, len: 9, dk: kindReg, sk: kindMem, r0: RAX, base: regNone, index: regNone, seg: segFS, disp: 0x28}},
+		{"f0480fb137", uop{op: opCmpxchg, size: 8, len: 5, flags: uopLock, cost: costIndex(clsLocked, costMemLoad|costMemStore), dk: kindMem, sk: kindReg, r1: RSI, base: RDI, index: regNone}},
+		{"f348ab", uop{op: opString, sub: strStos, size: 8, len: 3, flags: uopRep, cost: costIndex(clsRep, 0), base: regNone, index: regNone}},
+		{"0f8400010000", uop{op: opJcc, cost: costIndex(clsBranch, 0), sub: ccE, len: 6, imm: 0x100, base: regNone, index: regNone}},
 		{"80c0ff", uop{op: opAlu, sub: aluAdd, size: 1, len: 3, dk: kindReg, sk: kindImm, r0: RAX, imm: 0xff, base: regNone, index: regNone}},
 		{"4883c0f0", uop{op: opAlu, sub: aluAdd, size: 8, len: 4, dk: kindReg, sk: kindImm, r0: RAX, imm: 0xfffffffffffffff0, base: regNone, index: regNone}},
 		{"f30f1efa", uop{op: opNop, len: 4, base: regNone, index: regNone}},
-		{"0f0b", uop{op: opUD, len: 2, base: regNone, index: regNone}},
+		{"0f0b", uop{op: opUD, len: 2, cost: costIndex(clsOther, 0), base: regNone, index: regNone}},
 		{"f4", uop{op: opGP, len: 1, base: regNone, index: regNone}},
 	}
 	for _, tc := range cases {

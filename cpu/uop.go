@@ -124,17 +124,6 @@ const (
 	uopLockReq                   // translation only: a LOCK prefix, for setLock to accept
 )
 
-// Cost classes: the cycles an instruction costs beyond translation are
-// CPU.costTab[class], rebuilt from CPU.Costs at every Run.
-const (
-	costBase   uint8 = iota // Costs.Base
-	costMul                 // Costs.Base + Costs.Mul
-	costDiv                 // Costs.Base + Costs.Div
-	costLocked              // Costs.Base + Costs.Locked
-	costRep                 // REP string: Costs.Base per iteration, charged by the handler
-	numCostClasses
-)
-
 // ALU kinds (opAlu sub), in the order of the x86 opcode groups (ADD=0 … CMP=7).
 const (
 	aluAdd uint8 = iota
@@ -216,7 +205,7 @@ type uop struct {
 	ssize uint8  // source size in bytes for MOVZX/MOVSX
 	len   uint8  // instruction length in bytes
 	flags uint8  // uopLock, uopRep, …
-	cost  uint8  // cost class
+	cost  uint8  // cost index (cost.go): class<<2 | memory access
 	dk    uint8  // dst operand kind
 	sk    uint8  // src operand kind
 	r0    uint8  // dst register

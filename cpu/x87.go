@@ -95,15 +95,15 @@ func translateX87(u *uop, inst *x86asm.Inst) bool {
 	} else if fop == 0x7E0 { // FNSTSW AX
 		u.dk, u.r0 = kindReg, RAX
 	}
-	u.op, u.imm, u.cost = opX87, uint64(fop), costBase
+	u.op, u.imm = opX87, uint64(fop)
 	switch fop & 0x738 {
 	case 0x030, 0x038, 0x430, 0x438, 0x630, 0x638: // FDIV/FDIVR m32/m64/m16int
-		u.cost = costDiv
+		u.cost = costIndex(clsX87Div, 0) // classify keeps it
 	}
 	if modrm >= 0xC0 {
 		switch {
 		case fop&0x6F0 == 0x0F0 || fop == 0x1FA: // FDIV(R) ST forms, FSQRT
-			u.cost = costDiv
+			u.cost = costIndex(clsX87Div, 0) // classify keeps it
 		}
 	}
 	return true

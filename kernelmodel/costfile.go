@@ -30,15 +30,22 @@ const MaxCost = 10_000_000
 // minCost is the smallest valid value of a key: 0 unless listed here.
 // These are per-step costs of loops that wait for emulated time to pass;
 // at 0 the time would never pass.
+// Every cpu.* key (the user-mode instruction classes) is at least 1: every
+// instruction, and every element of a REP string instruction, must advance
+// time (CostRange).
 var minCost = map[string]uint64{
-	"cpu.base":            1, // every instruction: time must advance
 	"ipi.delivery_cycles": 1, // bounds the quantum
 	"ipi.cluster_size":    1, // targets per ICR write
 	"kernel.spin_poll":    1, // a spinning CPU's re-check interval
 }
 
 // CostRange returns the valid range of a cost-model key ("kernel.zero_page").
-func CostRange(key string) (lo, hi uint64) { return minCost[key], MaxCost }
+func CostRange(key string) (lo, hi uint64) {
+	if strings.HasPrefix(key, "cpu.") {
+		return 1, MaxCost
+	}
+	return minCost[key], MaxCost
+}
 
 // CheckCosts reports the first cost of c, in CostKeys order, outside its
 // range (CostRange), naming the key. New refuses such a configuration.
@@ -50,8 +57,8 @@ func CheckCosts(c *Config) error {
 				continue
 			}
 			key := sec + "." + snake(v.Type().Field(i).Name)
-			if n := v.Field(i).Uint(); n < minCost[key] || n > MaxCost {
-				bad = append(bad, fmt.Sprintf("%s = %d is out of range (valid: %d..%d cycles)", key, n, minCost[key], uint64(MaxCost)))
+			if lo, hi := CostRange(key); v.Field(i).Uint() < lo || v.Field(i).Uint() > hi {
+				bad = append(bad, fmt.Sprintf("%s = %d is out of range (valid: %d..%d cycles)", key, v.Field(i).Uint(), lo, hi))
 			}
 		}
 	}

@@ -13,12 +13,12 @@ import (
 
 func TestParseCostFile(t *testing.T) {
 	c := DefaultConfig()
-	in := "# calibrated on my box\nkernel.fault_entry_exit = 2500\nipi.delivery_cycles=900 # comment\n\ntlb.invlpg = 150\ncpu.base = 2\ntlb.stlb_hit = 1_0\n"
+	in := "# calibrated on my box\nkernel.fault_entry_exit = 2500\nipi.delivery_cycles=900 # comment\n\ntlb.invlpg = 150\ncpu.user_alu = 2\ntlb.stlb_hit = 1_0\n"
 	if err := ParseCostFile(&c, strings.NewReader(in)); err != nil {
 		t.Fatal(err)
 	}
-	if c.Costs.FaultEntryExit != 2500 || c.IPICosts.DeliveryCycles != 900 || c.TLB.Costs.Invlpg != 150 || c.CPUCosts.Base != 2 || c.TLB.Costs.STLBHit != 10 {
-		t.Errorf("got fault=%d delivery=%d invlpg=%d base=%d stlb=%d", c.Costs.FaultEntryExit, c.IPICosts.DeliveryCycles, c.TLB.Costs.Invlpg, c.CPUCosts.Base, c.TLB.Costs.STLBHit)
+	if c.Costs.FaultEntryExit != 2500 || c.IPICosts.DeliveryCycles != 900 || c.TLB.Costs.Invlpg != 150 || c.CPUCosts.UserALU != 2 || c.TLB.Costs.STLBHit != 10 {
+		t.Errorf("got fault=%d delivery=%d invlpg=%d base=%d stlb=%d", c.Costs.FaultEntryExit, c.IPICosts.DeliveryCycles, c.TLB.Costs.Invlpg, c.CPUCosts.UserALU, c.TLB.Costs.STLBHit)
 	}
 	for _, bad := range []string{"kernel.nope = 1", "kernel.fault_entry_exit = -3", "fault_entry_exit = 3", "x", "tlb.invlpg = 1\ntlb.invlpg = 2", "tlb.invlpg = 99999999999", "ipi.delivery_cycles = 0"} {
 		c := DefaultConfig()
@@ -103,8 +103,8 @@ func TestCostRanges(t *testing.T) {
 		{"ipi.delivery_cycles = 9223372036854775808", "is out of range"},
 		{"ipi.delivery_cycles = 1", ""},
 		{"ipi.delivery_cycles = 0", "ipi.delivery_cycles = 0 is out of range (valid: 1..10000000 cycles)"},
-		{"cpu.base = 0", "cpu.base = 0 is out of range (valid: 1..10000000 cycles)"},
-		{"cpu.base = 4294967296", "cpu.base = 4294967296 is out of range"}, // a uint32 field
+		{"cpu.user_alu = 0", "cpu.user_alu = 0 is out of range (valid: 1..10000000 cycles)"},
+		{"cpu.user_div64 = 4294967296", "cpu.user_div64 = 4294967296 is out of range"}, // a uint32 field
 		{"kernel.spin_poll = 0", "kernel.spin_poll = 0 is out of range"},
 		{"tlb.invlpg = 18446744073709551616", "is not a cycle count (0..10000000)"},
 	} {

@@ -62,6 +62,7 @@ func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
 		}
 		p.Sources[key] = src
 	}
+	userCosts(set, cpuModel)
 	switch cpuModel {
 	case "haswell":
 		c.TLB = haswellTLB()
@@ -139,7 +140,7 @@ func handoff(set func(string, uint64, string), v uint64, src string) {
 
 // locked sets every cost that is one uncontended locked RMW.
 func locked(set func(string, uint64, string), v uint64, src string) {
-	for _, k := range []string{"kernel.locked_rmw", "cpu.locked", "tlb.set_dirty"} {
+	for _, k := range []string{"kernel.locked_rmw", "cpu.user_locked", "tlb.set_dirty"} {
 		set(k, v, "one locked RMW: "+src)
 	}
 }
@@ -197,10 +198,7 @@ func zen3TLB() tlb.Config {
 // on tlb.Costs, ipi.CostModel, cpu.Costs and CostModel, in short).
 var defaultSources = Sources{
 	"tlb.geometry":              "tlb.DefaultConfig: Skylake-X i9-7900X CPUID (InstLatx64 0050654_SkylakeX_NewMemLat), ITLB of Skylake client i5-6400T",
-	"cpu.base":                  "ASSUMPTION 1 cycle per instruction (IPC 1)",
-	"cpu.locked":                "one locked RMW: Skylake-X LOCK ADD/XCHG 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
-	"cpu.mul":                   "ASSUMPTION",
-	"cpu.div":                   "ASSUMPTION",
+	"cpu.user_locked":           "one locked RMW: Skylake-X LOCK ADD/XCHG 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
 	"ipi.queue_cycles":          "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
 	"ipi.icr_write":             "ASSUMPTION: a non-serialising WRMSR (SDM Vol. 3A 10.12.3); no measurement exists",
 	"ipi.cluster_size":          "x2APIC cluster mode: 16 CPUs per ICR write (arch/x86/kernel/apic/x2apic_cluster.c); 1 = physical mode",
@@ -245,4 +243,90 @@ var defaultSources = Sources{
 	"tlb.invlpgb":               "ASSUMPTION: model estimate (no published INVLPGB latency): as one INVLPG on the issuer",
 	"tlb.tlbsync":               "ASSUMPTION: model estimate (no published TLBSYNC latency): a serialising no-op when nothing is outstanding",
 	"tlb.invlpgb_latency":       "ASSUMPTION: model estimate (no published figure): about two cross-CCX line transfers (Milan ~107 ns: nviennot/core-to-core-latency README) from INVLPGB to completion on every other CPU",
+}
+
+// User-mode instruction costs (cpu.Costs, cpu/cost.go): the reciprocal
+// throughput of each class's representative form in Agner Fog's
+// "Instruction tables" (www.agner.org/optimize/instruction_tables.pdf,
+// the section named per preset), rounded up to a whole cycle and at least
+// one: the interpreter retires one instruction at a time without tracking
+// dependences, so it charges the rate at which independent instructions of
+// the form issue, not their latency (cpu/cost.go says what that misses).
+// Where the table gives a range (data-dependent dividers, taken jumps) the
+// comment says which end and why.
+type userCost struct {
+	key  string
+	v    uint64
+	form string // instruction form and table figure
+}
+
+// userCostTables holds, per -cpu-model, the Agner Fog section and the
+// classes whose figure differs from the one-cycle floor.
+var userCostTables = map[string]struct {
+	section string
+	costs   []userCost
+}{
+	"skylake-sp": {"Intel Skylake-X", []userCost{
+		{"cpu.user_branch_taken", 2, "taken JMP/Jcc rtp 1-2, the upper end (no loop buffer or uop-cache alignment modelled)"},
+		{"cpu.user_div32", 6, "DIV r32 rtp 6"},
+		{"cpu.user_div64", 21, "DIV r64 rtp 21-83, the lower end (dividends below 2^64/divisor·2^32, as compiled code's divisions mostly are)"},
+		{"cpu.user_sse_div", 4, "DIVSD xmm,xmm rtp 4 (SQRTSD 4-6)"},
+		{"cpu.user_x87_div", 5, "FDIV st,st(i) rtp 4-5, the upper end"},
+	}},
+	"haswell": {"Intel Haswell", []userCost{
+		{"cpu.user_branch_taken", 2, "taken JMP/Jcc rtp 1-2, the upper end (no loop buffer modelled)"},
+		{"cpu.user_div32", 9, "DIV r32 rtp 9-11, the lower end"},
+		{"cpu.user_div64", 21, "DIV r64 rtp 21-74, the lower end"},
+		{"cpu.user_sse_div", 8, "DIVSD xmm,xmm rtp 8-14, the lower end"},
+		{"cpu.user_x87_div", 8, "FDIV st,st(i) rtp 8-18, the lower end"},
+	}},
+	"icelake-sp": {"Intel Ice Lake and Tiger Lake", []userCost{
+		{"cpu.user_branch_taken", 2, "taken JMP/Jcc rtp 1-2, the upper end (no loop buffer modelled)"},
+		{"cpu.user_div32", 6, "DIV r32 rtp 6 (uops.info DIV_R32, the same divider on Rocket Lake and Alder Lake-P: measured 6.00)"},
+		{"cpu.user_div64", 10, "DIV r64 rtp 10 (uops.info DIV_R64, Rocket Lake and Alder Lake-P: measured 10.00)"},
+		{"cpu.user_sse_div", 4, "DIVSD xmm,xmm rtp 4"},
+		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as Skylake-X (rtp 4-5, the upper end)"},
+	}},
+	"zen3": {"AMD Zen 3", []userCost{
+		{"cpu.user_branch_taken", 2, "ASSUMPTION: a taken jump as on the Intel presets (the table gives JMP/Jcc a range, not a taken figure)"},
+		{"cpu.user_div32", 6, "DIV r32 rtp 6"},
+		{"cpu.user_div64", 7, "DIV r64 rtp 7-12, the lower end"},
+		{"cpu.user_sse_div", 5, "DIVSD xmm,xmm rtp 4.5, rounded up"},
+		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as DIVSD (rtp 4.5, rounded up)"},
+	}},
+	"zen4": {"AMD Zen 4", []userCost{
+		{"cpu.user_branch_taken", 2, "ASSUMPTION: a taken jump as on the Intel presets"},
+		{"cpu.user_div32", 6, "ASSUMPTION: DIV r32 as Zen 3 (rtp 6)"},
+		{"cpu.user_div64", 7, "ASSUMPTION: DIV r64 as Zen 3 (rtp 7-12, the lower end)"},
+		{"cpu.user_sse_div", 5, "ASSUMPTION: DIVSD as Zen 3 (rtp 4.5, rounded up)"},
+		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as DIVSD (rtp 4.5, rounded up)"},
+	}},
+}
+
+// userFloorForms are the classes at the one-cycle floor on every preset:
+// their forms issue at least once a cycle in every table.
+var userFloorForms = []userCost{
+	{"cpu.user_alu", 1, "ADD/SUB/AND/XOR/MOV r,r rtp 0.25-0.33, floored to 1 (one instruction a cycle)"},
+	{"cpu.user_load", 1, "MOV r64,m rtp 0.33-0.5, floored to 1"},
+	{"cpu.user_store", 1, "MOV m,r64 rtp 0.5-1"},
+	{"cpu.user_branch", 1, "Jcc not taken rtp 0.5, floored to 1"},
+	{"cpu.user_mul", 1, "IMUL r64,r64 rtp 1 (MUL r64 1-2)"},
+	{"cpu.user_sse_fp", 1, "ADDSD/MULSD xmm,xmm rtp 0.5, floored to 1"},
+	{"cpu.user_sse_int", 1, "PADDD xmm,xmm rtp 0.25-0.33, floored to 1"},
+	{"cpu.user_x87", 1, "FADD/FMUL st,st(i) rtp 1 (Zen: 1, Intel: 1)"},
+	{"cpu.user_string", 1, "ASSUMPTION: one cycle per REP MOVS/STOS element, the IPC floor (fast strings move 16-64 bytes a cycle; REP MOVSB rtp is per call, not per element)"},
+	{"cpu.user_other", 1, "ASSUMPTION: one cycle (SYSCALL, CPUID and RDTSC are modelled by the kernel model or not at all)"},
+}
+
+// userCosts sets the cpu.user_* costs of cpuModel.
+func userCosts(set func(string, uint64, string), cpuModel string) {
+	t := userCostTables[cpuModel]
+	src := "Agner Fog, Instruction tables (www.agner.org/optimize/instruction_tables.pdf), " + t.section + ": "
+	for _, u := range append(slices.Clone(userFloorForms), t.costs...) {
+		s := src + u.form
+		if strings.HasPrefix(u.form, "ASSUMPTION") {
+			s = u.form + " [" + t.section + "]"
+		}
+		set(u.key, u.v, s)
+	}
 }

@@ -127,3 +127,75 @@ virt:
 		}
 	}
 }
+
+// TestUserCostPresets: the skylake-sp preset is cpu.DefaultCosts, and the
+// user-mode classes differ between presets exactly where the instruction
+// tables differ (the integer and floating-point dividers, the locked RMW).
+func TestUserCostPresets(t *testing.T) {
+	get := func(cm string) Config {
+		c := DefaultConfig()
+		if _, err := ApplyPreset(&c, cm, "none"); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if got := get("skylake-sp").CPUCosts; got != DefaultConfig().CPUCosts {
+		t.Errorf("skylake-sp user costs %+v differ from the defaults %+v", got, DefaultConfig().CPUCosts)
+	}
+	sk, hw, icl, z3 := get("skylake-sp").CPUCosts, get("haswell").CPUCosts, get("icelake-sp").CPUCosts, get("zen3").CPUCosts
+	for _, d := range []struct {
+		what       string
+		a, b       uint32
+		aName, bNm string
+	}{
+		{"DIV r64", sk.UserDiv64, icl.UserDiv64, "skylake-sp", "icelake-sp"},
+		{"DIV r64", sk.UserDiv64, z3.UserDiv64, "skylake-sp", "zen3"},
+		{"DIV r32", sk.UserDiv32, hw.UserDiv32, "skylake-sp", "haswell"},
+		{"DIVSD", sk.UserSseDiv, hw.UserSseDiv, "skylake-sp", "haswell"},
+		{"LOCK ADD", sk.UserLocked, z3.UserLocked, "skylake-sp", "zen3"},
+	} {
+		if d.a == d.b {
+			t.Errorf("%s: %s and %s both %d cycles; the tables differ", d.what, d.aName, d.bNm, d.a)
+		}
+	}
+	// Ice Lake's divider is faster than Skylake's, Zen 3's faster still for
+	// 64 bits (the tables' order, not their numbers).
+	if !(z3.UserDiv64 < icl.UserDiv64 && icl.UserDiv64 < sk.UserDiv64) {
+		t.Errorf("DIV r64: zen3 %d, icelake-sp %d, skylake-sp %d: want increasing", z3.UserDiv64, icl.UserDiv64, sk.UserDiv64)
+	}
+	// Where every table is at the one-cycle floor, every preset agrees.
+	for _, cm := range CPUModelNames {
+		c := get(cm).CPUCosts
+		if c.UserALU != 1 || c.UserLoad != 1 || c.UserSseFP != 1 {
+			t.Errorf("%s: alu %d load %d sse_fp %d, want the one-cycle floor", cm, c.UserALU, c.UserLoad, c.UserSseFP)
+		}
+	}
+}
+
+// TestCostFileUserClass: a cost file overrides a user-mode class, in the
+// plain section and under a preset; an old or unknown key and a zero value
+// are errors that name the key.
+func TestCostFileUserClass(t *testing.T) {
+	c := DefaultConfig()
+	if _, err := ApplyPreset(&c, "zen3", "none"); err != nil {
+		t.Fatal(err)
+	}
+	in := "cpu:\n  user_div64: 99\ncpu-model:\n  zen3:\n    cpu:\n      user_sse_div: 77\n  haswell:\n    cpu:\n      user_x87_div: 55\n"
+	if err := ParseCostFile(&c, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if c.CPUCosts.UserDiv64 != 99 || c.CPUCosts.UserSseDiv != 77 || c.CPUCosts.UserX87Div != 5 {
+		t.Errorf("div64 %d sse_div %d x87_div %d, want 99 77 5 (the haswell section does not apply)", c.CPUCosts.UserDiv64, c.CPUCosts.UserSseDiv, c.CPUCosts.UserX87Div)
+	}
+	for in, want := range map[string]string{
+		"cpu:\n  base: 1\n":              `unknown key "cpu.base"`,
+		"cpu:\n  user_string: 0\n":       "cpu.user_string = 0 is out of range (valid: 1..10000000 cycles)",
+		"cpu:\n  user_branch_taken: x\n": "cpu.user_branch_taken",
+	} {
+		c := DefaultConfig()
+		err := ParseCostFile(&c, strings.NewReader(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error containing %q", in, err, want)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func checkCostFileSources(cfg *kernelmodel.Config, path string, data []byte, src
 
 // costRangesDoc is the one-line summary of the ranges for emu costs.
 func costRangesDoc() string {
-	return fmt.Sprintf("# Every value is 0..%d cycles (cpu.base, ipi.cluster_size, ipi.delivery_cycles, kernel.spin_poll: 1..%d; ipi.cluster_size counts targets per ICR write).", kernelmodel.MaxCost, kernelmodel.MaxCost)
+	return fmt.Sprintf("# Every value is 0..%d cycles (cpu.*, ipi.cluster_size, ipi.delivery_cycles, kernel.spin_poll: 1..%d; ipi.cluster_size counts targets per ICR write).", kernelmodel.MaxCost, kernelmodel.MaxCost)
 }
 
 // cmdCosts prints every cost-model key with its value and source: the

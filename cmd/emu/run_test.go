@@ -321,7 +321,7 @@ func TestCostRanges(t *testing.T) {
 	}{
 		{"kernel.zero_page = 18446744073709551000\n", "line 1: kernel.zero_page = 18446744073709551000 is out of range (valid: 0..10000000 cycles)"},
 		{"# c\nipi.queue_cycles = 10000001\n", "line 2: ipi.queue_cycles = 10000001 is out of range (valid: 0..10000000 cycles)"},
-		{"cpu.base = 0\n", "cpu.base = 0 is out of range (valid: 1..10000000 cycles)"},
+		{"cpu.user_alu = 0\n", "cpu.user_alu = 0 is out of range (valid: 1..10000000 cycles)"},
 		{"kernel.spin_poll = 0\n", "kernel.spin_poll = 0 is out of range (valid: 1..10000000"},
 		{"ipi.delivery_cycles = 9223372036854775808\n", "ipi.delivery_cycles = 9223372036854775808 is out of range (valid: 1..10000000"},
 	} {
@@ -336,7 +336,7 @@ func TestCostRanges(t *testing.T) {
 	}
 	// The edges are valid.
 	p := filepath.Join(dir, "edge.costs")
-	os.WriteFile(p, []byte("kernel.zero_page = 10_000_000\ncpu.base = 1\nkernel.wakeup = 0\n"), 0o644)
+	os.WriteFile(p, []byte("kernel.zero_page = 10_000_000\ncpu.user_alu = 1\nkernel.wakeup = 0\n"), 0o644)
 	if code, out, e := emu(t, "costs", "-costs", p); code != 0 || !strings.Contains(out, "\n  zero_page: 10000000 # cost file ") {
 		t.Errorf("edge values: exit %d: %s", code, e)
 	}
