@@ -287,6 +287,13 @@ var userCostTables = map[string]struct {
 		{"cpu.user_sse_div", 4, "DIVSD xmm,xmm rtp 4"},
 		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as Skylake-X (rtp 4-5, the upper end)"},
 	}},
+	"sapphire-rapids": {"Intel Sapphire Rapids (Golden Cove)", []userCost{
+		{"cpu.user_branch_taken", 2, "ASSUMPTION: taken JMP/Jcc as Ice Lake (rtp 1-2, the upper end)"},
+		{"cpu.user_div32", 6, "DIV r32 rtp 6 (uops.info DIV_R32, Alder Lake-P, the same Golden Cove core: measured 6.00)"},
+		{"cpu.user_div64", 10, "DIV r64 rtp 10 (uops.info DIV_R64, Alder Lake-P, the same Golden Cove core: measured 10.00)"},
+		{"cpu.user_sse_div", 4, "ASSUMPTION: DIVSD xmm,xmm as Ice Lake (rtp 4)"},
+		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as Skylake-X (rtp 4-5, the upper end)"},
+	}},
 	"zen3": {"AMD Zen 3", []userCost{
 		{"cpu.user_branch_taken", 2, "ASSUMPTION: a taken jump as on the Intel presets (the table gives JMP/Jcc a range, not a taken figure)"},
 		{"cpu.user_div32", 6, "DIV r32 rtp 6"},
