@@ -147,6 +147,13 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		}
 		return usagef("emu ab: the patch changes nothing (%s already has %s)", has, strings.Join(patchNames(pb.cfg.Patches), ","))
 	}
+	return runAB(ctx, o, pa, pb, stdout, stderr, nil)
+}
+
+// runAB runs the planned sides A and B of an emu ab (-patch or -flush) in
+// one session and prints their comparison; label, if not nil, adds to it
+// what only the caller knows, given the finished results (A, then B).
+func runAB(ctx context.Context, o *options, pa, pb *plan, stdout, stderr io.Writer, label func(*report.Comparison, []*report.Result)) (err error) {
 	if err := o.checkOutputs(modeAB); err != nil {
 		return err
 	}
@@ -177,7 +184,11 @@ func cmdAB(ctx context.Context, args []string, stdout, stderr io.Writer) (err er
 		r.Status = runStatus(nil)
 		results = append(results, r)
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout)
+	var decorate []func(*report.Comparison)
+	if label != nil {
+		decorate = append(decorate, func(c *report.Comparison) { label(c, results) })
+	}
+	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout, decorate...)
 }
 
 // abPartial ends an emu ab whose side failed (or was interrupted): there

@@ -66,43 +66,13 @@ func cmdABFlush(ctx context.Context, o *options, rest []string, stdout, stderr i
 	// Side A names its mechanism (the axis reads ipi vs M) and counts the
 	// broadcast counters too, at zero, so that B's show as changes.
 	pa.cfg.Flush, pa.id.FlushMech = kernelmodel.FlushIPI, string(kernelmodel.FlushIPI)
-	if err := o.checkOutputs(modeAB); err != nil {
-		return err
-	}
-	if testHookPlanned != nil {
-		if err := testHookPlanned(); err != nil {
-			return err
-		}
-	}
-	s, finish, err := openSession(o, stdout, stderr, modeAB)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if ferr := finish(); err == nil {
-			err = ferr
-		}
-	}()
-	ctx, cancel := withTimeout(ctx, o.timeout)
-	defer cancel()
-	var results []*report.Result
-	for i, p := range []*plan{pa, pb} {
-		r, err := s.execute(ctx, p)
-		if err != nil {
-			err = timeoutError(ctx, o.timeout, err)
-			r.Status = runStatus(err)
-			return abPartial(results, r, i, o.out, stdout, err)
-		}
-		r.Status = runStatus(nil)
-		results = append(results, r)
-	}
-	label := func(c *report.Comparison) {
+	label := func(c *report.Comparison, results []*report.Result) {
 		c.Estimates = flushEstimate(&pb.cfg)
 		if g, ok := results[1].Counter("emu_global_asids"); ok && g.Mean() == 0 {
 			c.Notes = append(c.Notes, fmt.Sprintf("no process got a global ASID, so -flush %s changed nothing: consider_global_asid looks once per 32 ticks per thread (a tick is %d cycles) and only at a process running on more than 3 CPUs; run longer (-iterations) or on more -cpus", pb.cfg.Flush, kernelmodel.JiffyCycles))
 		}
 	}
-	return writeComparison(results, []string{"A", "B"}, o.out, o.plot, o.html, o.outFormat == formatJSON, stdout, label)
+	return runAB(ctx, o, pa, pb, stdout, stderr, label)
 }
 
 // flushEstimate is the model-estimate label of a comparison whose side B
