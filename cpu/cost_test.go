@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"encoding/hex"
 	"testing"
 )
 
@@ -63,15 +62,8 @@ func TestCostClasses(t *testing.T) {
 		{"syscall", "0f05", clsOther, 0},
 	}
 	for _, tc := range cases {
-		b, err := hex.DecodeString(tc.hex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf [15]byte
-		copy(buf[:], b)
-		u, n, st := decode(buf[:])
-		if st != decOK || n != len(b) {
-			t.Errorf("%s: status %d length %d, want ok %d", tc.asm, st, n, len(b))
+		u, ok := decodeHex(t, tc.hex, tc.asm)
+		if !ok {
 			continue
 		}
 		if got, want := u.cost, costIndex(tc.cls, tc.mem); got != want {

@@ -102,19 +102,30 @@ func TestTranslateTable(t *testing.T) {
 		{"f4", uop{op: opGP, len: 1, base: regNone, index: regNone}},
 	}
 	for _, tc := range cases {
-		b, err := hex.DecodeString(tc.hex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf [15]byte
-		copy(buf[:], b)
-		got, n, st := decode(buf[:])
-		if st != decOK || n != len(b) {
-			t.Errorf("%s: status %d length %d, want ok %d", tc.hex, st, n, len(b))
+		got, ok := decodeHex(t, tc.hex, tc.hex)
+		if !ok {
 			continue
 		}
 		if got != tc.want {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.hex, got, tc.want)
 		}
 	}
+}
+
+// decodeHex decodes one instruction given in hex, reporting (as name) a
+// decode that fails or does not take all of its bytes.
+func decodeHex(t *testing.T, h, name string) (uop, bool) {
+	t.Helper()
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf [15]byte
+	copy(buf[:], b)
+	u, n, st := decode(buf[:])
+	if st != decOK || n != len(b) {
+		t.Errorf("%s: status %d length %d, want ok %d", name, st, n, len(b))
+		return u, false
+	}
+	return u, true
 }
