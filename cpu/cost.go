@@ -95,6 +95,12 @@ func (k *Costs) class(cls uint8) uint32 {
 
 // buildCostTab fills c.costTab and c.takenExtra from c.Costs.
 func (c *CPU) buildCostTab() {
+	// Run is entered at every return to user mode; the table changes only
+	// when Costs does, so it is rebuilt only then.
+	if c.costTabOK && c.costTabOf == c.Costs {
+		return
+	}
+	c.costTabOf, c.costTabOK = c.Costs, true
 	k := &c.Costs
 	for cls := uint8(0); cls < numCostClasses; cls++ {
 		for mem := uint8(0); mem < 4; mem++ {

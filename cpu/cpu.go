@@ -109,6 +109,8 @@ type CPU struct {
 	running    bool                       // inside Run
 	costTab    [numCostClasses * 4]uint32 // cycles per cost index (cost.go), from Costs at Run entry
 	takenExtra uint64                     // UserBranchTaken - UserBranch, charged by a taken branch
+	costTabOf  Costs                      // the Costs costTab was built from …
+	costTabOK  bool                       // … once it has been built
 	dc         *[decodeCacheSize]dcEntry  // decode cache, keyed by guest-physical address
 	codeFrame  *phys.Frame                // frame of the last fetch …
 	codePFN    phys.PFN                   // … and its PFN
