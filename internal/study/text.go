@@ -1,6 +1,7 @@
 package study
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"strconv"
@@ -11,7 +12,8 @@ import (
 // WriteText writes st as two tables (lost events, then costs), one row
 // per variant and CPU count, and the verdict lines.
 func WriteText(w io.Writer, st *Study) error {
-	ew := &errWriter{w: w}
+	// bufio.Writer keeps the first write error and returns it from Flush.
+	ew := bufio.NewWriter(w)
 	fmt.Fprintf(ew, "emu study %s: %s\n", st.Study, st.Summary)
 	args := "default flags"
 	if len(st.Args) > 0 {
@@ -55,7 +57,7 @@ func WriteText(w io.Writer, st *Study) error {
 	for _, v := range st.Verdicts {
 		fmt.Fprintf(ew, "verdict: %s\n", v)
 	}
-	return ew.err
+	return ew.Flush()
 }
 
 func lossCell(s Stat) string {
@@ -101,18 +103,4 @@ func seedList(seeds []uint64) string {
 		s[i] = strconv.FormatUint(v, 10)
 	}
 	return strings.Join(s, ", ")
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }
