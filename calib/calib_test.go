@@ -106,7 +106,7 @@ func TestDeterministic(t *testing.T) {
 // go generate ./calib after a change).
 func TestGuestSources(t *testing.T) {
 	var all []byte
-	for _, f := range []string{"guest/calib.c", "guest/build.sh", "../workloads/rt.c", "../workloads/rt.h"} {
+	for _, f := range []string{"guest/calib.c", "guest/build.sh", "../workloads/cflags.sh", "../workloads/rt.c", "../workloads/rt.h"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

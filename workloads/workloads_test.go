@@ -22,7 +22,7 @@ import (
 func sourceHash(t *testing.T) string {
 	t.Helper()
 	var names []string
-	for _, pat := range []string{"*.c", "*.h", "build.sh"} {
+	for _, pat := range []string{"*.c", "*.h", "build.sh", "cflags.sh"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			t.Fatal(err)
