@@ -39,14 +39,7 @@ func TestUnmapRegionDrainsLRU(t *testing.T) {
 			if r := v.sysMunmap(base, 4*4096); r != 0 {
 				t.Fatalf("munmap = %d", r)
 			}
-			if len(v.lruAdd) != 0 {
-				t.Errorf("lru_add pagevec holds %d pages after munmap, want 0", len(v.lruAdd))
-			}
-			for _, p := range pfns {
-				if rc := m.pages[p].refcount; rc != 0 {
-					t.Errorf("frame %#x refcount %d after munmap, want 0 (freed)", p, rc)
-				}
-			}
+			wantDrainedAndFreed(t, v, pfns, "munmap")
 			detach(v)
 		},
 	})
@@ -67,14 +60,7 @@ func TestTLBFlushMMUDrainsLRU(t *testing.T) {
 				t.Fatalf("pagevec drained before the flush (%d pages)", len(v.lruAdd))
 			}
 			v.tlbFinishMMU(g)
-			if len(v.lruAdd) != 0 {
-				t.Errorf("lru_add pagevec holds %d pages after tlb_finish_mmu, want 0", len(v.lruAdd))
-			}
-			for _, p := range pfns {
-				if rc := m.pages[p].refcount; rc != 0 {
-					t.Errorf("frame %#x refcount %d, want 0 (freed by the batch)", p, rc)
-				}
-			}
+			wantDrainedAndFreed(t, v, pfns, "tlb_finish_mmu")
 			detach(v)
 		},
 	})
@@ -90,14 +76,7 @@ func TestExitMMapDrainsLRU(t *testing.T) {
 			attach(v, mm, 0)
 			_, pfns := faultPages(t, v, mm, 5)
 			v.exitMMap(mm)
-			if len(v.lruAdd) != 0 {
-				t.Errorf("lru_add pagevec holds %d pages after exit_mmap, want 0", len(v.lruAdd))
-			}
-			for _, p := range pfns {
-				if rc := m.pages[p].refcount; rc != 0 {
-					t.Errorf("frame %#x refcount %d after exit_mmap, want 0", p, rc)
-				}
-			}
+			wantDrainedAndFreed(t, v, pfns, "exit_mmap")
 			detach(v)
 		},
 	})
@@ -182,4 +161,18 @@ func TestPteFreeTLBWidensRange(t *testing.T) {
 			detach(v)
 		},
 	})
+}
+
+// wantDrainedAndFreed checks that after the named step v's lru_add pagevec
+// is empty and every frame of pfns has lost its last reference.
+func wantDrainedAndFreed(t *testing.T, v *VCPU, pfns []phys.PFN, after string) {
+	t.Helper()
+	if len(v.lruAdd) != 0 {
+		t.Errorf("lru_add pagevec holds %d pages after %s, want 0", len(v.lruAdd), after)
+	}
+	for _, p := range pfns {
+		if rc := v.m.pages[p].refcount; rc != 0 {
+			t.Errorf("frame %#x refcount %d after %s, want 0 (freed)", p, rc, after)
+		}
+	}
 }
