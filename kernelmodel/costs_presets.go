@@ -303,9 +303,9 @@ var userCostTables = map[string]struct {
 	}},
 	"zen4": {"AMD Zen 4", []userCost{
 		{"cpu.user_branch_taken", 2, "ASSUMPTION: a taken jump as on the Intel presets"},
-		{"cpu.user_div32", 6, "ASSUMPTION: DIV r32 as Zen 3 (rtp 6)"},
-		{"cpu.user_div64", 7, "ASSUMPTION: DIV r64 as Zen 3 (rtp 7-12, the lower end)"},
-		{"cpu.user_sse_div", 5, "ASSUMPTION: DIVSD as Zen 3 (rtp 4.5, rounded up)"},
+		{"cpu.user_div32", 6, "ASSUMPTION: DIV r32 as Zen 3 (rtp 6); LLVM's X86ScheduleZnver4.td and X86ScheduleZnver3.td give the divider the same worst-case occupancy (WriteDiv32 12 vs 13 cycles), so the divider is taken to be Zen 3's"},
+		{"cpu.user_div64", 7, "ASSUMPTION: DIV r64 as Zen 3 (rtp 7-12, the lower end); LLVM's Znver4/Znver3 models: WriteDiv64 occupancy 18 vs 17 cycles, the same divider"},
+		{"cpu.user_sse_div", 5, "DIVSD xmm,xmm: the FP divider busy 5 cycles (LLVM X86ScheduleZnver4.td WriteFDiv64, ReleaseAtCycles 5), as Zen 3's rtp 4.5 rounded up"},
 		{"cpu.user_x87_div", 5, "ASSUMPTION: FDIV as DIVSD (rtp 4.5, rounded up)"},
 	}},
 }
