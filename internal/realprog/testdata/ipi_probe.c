@@ -1,0 +1,1 @@
+../../../calib/host/ipi_probe.c
