@@ -24,7 +24,9 @@
  *   page_fault1      one thread: touch 64 fresh pages, munmap them
  * (will-it-scale's page_fault1 in process mode has no peer either).
  *
- * Each shape runs 10 uncounted operations first. Output, one line per
+ * Each shape runs 40 uncounted operations first (the per-CPU LRU pagevecs
+ * fill in the first 15: until then a write fault may copy a page it would
+ * reuse later). Output, one line per
  * shape:
  *   SHAPE ops=N ns_per_op=T cal_per_op=C tlb_per_op=L
  * cal and tlb are the sums over CPUs of the CAL and TLB rows' increase
@@ -132,7 +134,7 @@ static const struct shape shapes[] = {
 };
 
 /* warmup operations run before the counted ones */
-enum { warmup = 10 };
+enum { warmup = 40 };
 
 static void run(const struct shape *s, int it)
 {
