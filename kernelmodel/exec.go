@@ -86,6 +86,11 @@ func (m *Machine) Exec(data []byte, path string, argv, envp []string) error {
 			}
 			img.fill(m.mem.Frame(p)[:], a)
 		}
+		// The model maps segments as populated anonymous pages; in Linux
+		// only the writable ones get an anon_vma (the loader's padzero
+		// and the program's first stores COW their pages), so a fork
+		// copies their PTEs and leaves text and rodata to refault.
+		vma.anonVMA = f&VM_WRITE != 0
 	}
 	mm.brk = im.Brk()
 	mm.startBrk = mm.brk
@@ -174,8 +179,11 @@ func elfHeader(data []byte) (execHeader, error) {
 	return h, nil
 }
 
-// populate maps a fresh zeroed page at addr with the VMA's protection.
+// populate maps a fresh zeroed page at addr with the VMA's protection: an
+// anonymous page the kernel writes (the stack's strings and auxv, a bss
+// page), so the VMA has an anon_vma.
 func (m *Machine) populate(mm *MM, vma *VMA, addr uint64) (phys.PFN, error) {
+	vma.anonVMA = true
 	p, err := m.allocPage()
 	if err != nil {
 		return 0, err

@@ -228,6 +228,7 @@ func (v *VCPU) setNewAnonPTE(vmf *vmFault, page phys.PFN, entry uint64, uffdMiss
 		m.putPage(page)
 		return v.handleUserfault(vmf, VM_UFFD_MISSING)
 	}
+	vmf.vma.anonVMA = true // anon_vma_prepare, before the page is allocated
 	m.pages[page].anon = true
 	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
 	v.lruCacheAdd(page)
@@ -383,6 +384,7 @@ func (v *VCPU) wpPageCopy(vmf *vmFault, old phys.PFN) int {
 		if ptePresent(oldPTE) {
 			v.flushTLBPage(vmf.mm, vmf.address)
 		}
+		vmf.vma.anonVMA = true // wp_page_copy: anon_vma_prepare
 		m.pages[newp].anon = true
 		m.pages[newp].mapcount = 1
 		v.lruCacheAdd(newp)

@@ -482,6 +482,7 @@ func (v *VCPU) finishFault(vmf *vmFault, page phys.PFN, cow bool) bool {
 		return false
 	}
 	if cow {
+		vma.anonVMA = true // do_cow_fault: anon_vma_prepare
 		m.pages[page].anon = true
 		m.pages[page].mapcount = 1 // page_add_new_anon_rmap
 		v.lruCacheAdd(page)

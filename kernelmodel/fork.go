@@ -170,6 +170,12 @@ func (v *VCPU) dupMMap(mm, old *MM) int64 {
 // (spin_needbreak is 0 without CONFIG_PREEMPTION).
 func (v *VCPU) copyPageRange(dstMM, srcMM *MM, dst, src *VMA) int64 {
 	m := v.m
+	// "Don't copy ptes where a page fault will fill them correctly":
+	// no anon_vma means no anonymous page, so the child refaults every
+	// page from the file, shmem or the zero page.
+	if src.flags&(VM_HUGETLB|VM_PFNMAP|VM_MIXEDMAP) == 0 && !src.anonVMA {
+		return 0
+	}
 	for addr := src.start; addr < src.end; {
 		if m.cfg.THP { // copy_pmd_range: is_swap_pmd || pmd_trans_huge
 			haddr := addr &^ (hpageSize - 1)

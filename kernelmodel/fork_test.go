@@ -204,3 +204,41 @@ func TestForkChildExitFreesPages(t *testing.T) {
 		},
 	})
 }
+
+// TestForkSkipsVMAsWithoutAnonVMA checks copy_page_range's early return
+// (mm/memory.c, v5.10: "Don't copy ptes where a page fault will fill them
+// correctly"): a private anonymous VMA that was only read maps the zero
+// page but has no anon_vma (do_anonymous_page's read path skips
+// anon_vma_prepare), so the child gets no PTEs for it and refaults; a VMA
+// with a written page has one and its PTEs are copied.
+func TestForkSkipsVMAsWithoutAnonVMA(t *testing.T) {
+	m, mm := newMachineWith(t, 1, "5.10")
+	runScripts(t, m, map[int]func(*VCPU){
+		0: func(v *VCPU) {
+			attach(v, mm, 0)
+			read := mmapAnon(t, v, 2)
+			written := mmapAnon(t, v, 2)
+			userAccess(v, read, false)
+			userAccess(v, written, true)
+			if !ptePresent(pte(m, mm, read)) || ptePFN(pte(m, mm, read)) != m.zeroPage {
+				t.Fatalf("read fault: PTE %#x, want the zero page", pte(m, mm, read))
+			}
+			if vr, vw := mm.findVMA(read), mm.findVMA(written); vr == nil || vw == nil || vr == vw || vr.anonVMA || !vw.anonVMA {
+				t.Fatalf("VMAs: read %+v written %+v: want two, only the written one with an anon_vma", vr, vw)
+			}
+			v.sysFork()
+			c := m.tasks[len(m.tasks)-1]
+			c.home.runq = slices.DeleteFunc(c.home.runq, func(x *Task) bool { return x == c })
+			if e := pte(m, c.mm, read); e != 0 {
+				t.Errorf("child PTE of the read-only-touched VMA %#x, want none (copy_page_range returned early)", e)
+			}
+			if e := pte(m, c.mm, written); !ptePresent(e) || ptePFN(e) != ptePFN(pte(m, mm, written)) {
+				t.Errorf("child PTE of the written VMA %#x, want the parent's page", e)
+			}
+			if !c.mm.findVMA(written).anonVMA {
+				t.Error("child's copy of the written VMA has no anon_vma (anon_vma_fork)")
+			}
+			detach(v)
+		},
+	})
+}

@@ -153,6 +153,7 @@ func (v *VCPU) doHugePMDAnonymousPage(vma *VMA, mm *MM, slot phys.Addr, address 
 	for i := phys.PFN(0); i < phys.HugeFrames; i++ {
 		m.pages[head+i] = Page{}
 	}
+	vma.anonVMA = true // do_huge_pmd_anonymous_page: anon_vma_prepare
 	m.pages[head] = Page{refcount: 1, mapcount: 1, anon: true, lru: true, thp: true}
 	entry := mkPTE(head, vmPageProt(vma.flags)) | tlb.PtePS
 	if vma.flags&VM_WRITE != 0 {

@@ -43,6 +43,13 @@ type VMA struct {
 	image     *segmentImage
 	imageBias int64
 	heap      bool // created by brk
+	// anonVMA reports whether Linux would have set vma->anon_vma:
+	// anon_vma_prepare runs when the VMA gets its first anonymous page
+	// (do_anonymous_page's write path, wp_page_copy, a private file
+	// page's COW, UFFDIO_COPY, a THP fault), not for zero-page read
+	// faults or shared mappings. copy_page_range skips VMAs without one.
+	// Splits copy it; a merge keeps either's (is_mergeable_anon_vma).
+	anonVMA bool
 }
 
 // segmentImage is a PT_LOAD segment's file bytes at their virtual address.

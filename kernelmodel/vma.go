@@ -111,12 +111,14 @@ func (mm *MM) vmaModify(vma *VMA, start, end, flags uint64, uffd *userfaultCtx) 
 	case mergePrev && mergeNext && start == vma.start && end == vma.end:
 		// case 1/6: prev, vma and next become one.
 		prev.end = next.end
+		prev.anonVMA = prev.anonVMA || vma.anonVMA || next.anonVMA
 		mm.vmas = append(mm.vmas[:i], mm.vmas[i+2:]...)
 		prev.flags = flags
 		return prev, 0
 	case mergePrev:
 		// cases 2/5/7: prev grows over [start, end).
 		prev.end = end
+		prev.anonVMA = prev.anonVMA || vma.anonVMA
 		if end == vma.end {
 			mm.vmas = append(mm.vmas[:i], mm.vmas[i+1:]...)
 		} else {
@@ -127,6 +129,7 @@ func (mm *MM) vmaModify(vma *VMA, start, end, flags uint64, uffd *userfaultCtx) 
 	case mergeNext:
 		// cases 3/4/8: next grows back over [start, end).
 		next.start = start
+		next.anonVMA = next.anonVMA || vma.anonVMA
 		if start == vma.start {
 			mm.vmas = append(mm.vmas[:i], mm.vmas[i+1:]...)
 		} else {
