@@ -219,9 +219,23 @@ func (m *Machine) parkedBelow(b uint64) []*VCPU {
 }
 
 // passBaton hands the baton from self (its holder) to u and waits to get
-// it back.
+// it back. Before the goroutine switch, vCPUs in a spin wait whose turn
+// with the baton would only poll have that turn here (spinPass), as many
+// as come in a row, and their goroutines sleep on. If the baton comes back
+// to self that way, no switch happens at all.
 func (m *Machine) passBaton(self, u *VCPU) {
 	m.requeue(self)
+	for u != self && u.spin.parked && !m.spinPassOff {
+		n := u.spinPass()
+		if n == nil {
+			break
+		}
+		u = n
+	}
+	if u == self {
+		m.par.dirty = true // as waitBaton: self goes on running serially
+		return
+	}
 	u.wake <- struct{}{}
 	self.waitBaton()
 }

@@ -72,6 +72,9 @@ type Machine struct {
 
 	par parallel // deterministic parallel execution of user code (parallel.go)
 
+	spinPasses  uint64 // spin-wait turns run by spinPass (spinwait.go)
+	spinPassOff bool   // tests: every spin-wait turn on the waiter's goroutine
+
 	bc bcastState // global ASIDs, INVLPGB, RAR (broadcast.go)
 }
 
@@ -117,6 +120,8 @@ type VCPU struct {
 	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
+
+	spin spinState // the spin wait v is in (spinwait.go)
 
 	hq [nQueues]heapSlot // keys and places in the machine's queues (batonq.go)
 
@@ -268,7 +273,11 @@ func (v *VCPU) checkStop() {
 // preempt is called wherever emulated time has advanced: it takes due
 // interrupts (when enabled) and, if v has run past its horizon, hands the
 // baton to the vCPU with the lowest (time, id).
-func (v *VCPU) preempt() {
+func (v *VCPU) preempt() { v.preemptFrom(false) }
+
+// preemptFrom is preempt; spinning says it is called from spinWait's loop,
+// whose hand-offs spinPass may continue.
+func (v *VCPU) preemptFrom(spinning bool) {
 	for {
 		v.checkStop()
 		v.completeBroadcasts()
@@ -279,7 +288,11 @@ func (v *VCPU) preempt() {
 		if o == nil || o.eff() == ipi.Never || v.c.Clock < o.eff()+v.m.cfg.Quantum {
 			return
 		}
-		v.handoff(o)
+		if spinning {
+			v.spinHandoff(o)
+		} else {
+			v.handoff(o)
+		}
 	}
 }
 
