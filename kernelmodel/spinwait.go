@@ -32,10 +32,10 @@ import "github.com/tlbemu/emu/ipi"
 type spinKind uint8
 
 const (
-	spinNone spinKind = iota
-	spinLockWait      // spin_lock: the lock's owner to release it
-	spinRwsemWait     // mmap_lock: the waiter's grant
-	spinCSDWait       // csd_lock_wait: every target's acknowledgement
+	spinNone      spinKind = iota
+	spinLockWait           // spin_lock: the lock's owner to release it
+	spinRwsemWait          // mmap_lock: the waiter's grant
+	spinCSDWait            // csd_lock_wait: every target's acknowledgement
 )
 
 // spinState is a vCPU's spin wait.
