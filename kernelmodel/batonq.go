@@ -22,40 +22,42 @@ import "slices"
 //
 // Ties go to the lower CPU id, as the scan in id order did.
 
-// heapSlot is a vCPU's key and position in one of the queues.
-type heapSlot struct {
-	key uint64
-	i   int // index in the heap, -1 when not in it
-}
-
-// The queues, as an index into VCPU.hq.
+// The queues, as an index into VCPU.hq (the vCPU's place in each, -1 when
+// not in it).
 const (
 	qRun = iota
 	qParked
 	nQueues
 )
 
-// vcpuHeap is a binary min-heap of vCPUs keyed by (hq[q].key, id).
-type vcpuHeap struct {
-	q int
-	h []*VCPU
+// heapEntry is a vCPU in a heap with its key. The key and id are kept in
+// the heap's array, so that sifting compares without touching the vCPUs.
+type heapEntry struct {
+	key uint64
+	id  int
+	v   *VCPU
 }
 
-func (h *vcpuHeap) less(a, b *VCPU) bool {
-	ka, kb := a.hq[h.q].key, b.hq[h.q].key
-	return ka < kb || ka == kb && a.id < b.id
+func (a *heapEntry) less(b *heapEntry) bool {
+	return a.key < b.key || a.key == b.key && a.id < b.id
+}
+
+// vcpuHeap is a binary min-heap of vCPUs keyed by (key, id).
+type vcpuHeap struct {
+	q int
+	h []heapEntry
 }
 
 func (h *vcpuHeap) swap(i, j int) {
 	h.h[i], h.h[j] = h.h[j], h.h[i]
-	h.h[i].hq[h.q].i = i
-	h.h[j].hq[h.q].i = j
+	h.h[i].v.hq[h.q] = i
+	h.h[j].v.hq[h.q] = j
 }
 
 func (h *vcpuHeap) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !h.less(h.h[i], h.h[p]) {
+		if !h.h[i].less(&h.h[p]) {
 			return
 		}
 		h.swap(i, p)
@@ -71,10 +73,10 @@ func (h *vcpuHeap) down(i int) {
 			return
 		}
 		c := l
-		if r := l + 1; r < n && h.less(h.h[r], h.h[l]) {
+		if r := l + 1; r < n && h.h[r].less(&h.h[l]) {
 			c = r
 		}
-		if !h.less(h.h[c], h.h[i]) {
+		if !h.h[c].less(&h.h[i]) {
 			return
 		}
 		h.swap(i, c)
@@ -84,29 +86,26 @@ func (h *vcpuHeap) down(i int) {
 
 // set gives v the key k, inserting it if it is not in the heap.
 func (h *vcpuHeap) set(v *VCPU, k uint64) {
-	s := &v.hq[h.q]
-	if s.i < 0 {
-		s.key = k
-		s.i = len(h.h)
-		h.h = append(h.h, v)
-		h.up(s.i)
+	i := v.hq[h.q]
+	if i < 0 {
+		i = len(h.h)
+		v.hq[h.q] = i
+		h.h = append(h.h, heapEntry{key: k, id: v.id, v: v})
+		h.up(i)
 		return
 	}
-	old := s.key
-	if k == old {
-		return
-	}
-	s.key = k
+	old := h.h[i].key
+	h.h[i].key = k
 	if k < old {
-		h.up(s.i)
-	} else {
-		h.down(s.i)
+		h.up(i)
+	} else if k > old {
+		h.down(i)
 	}
 }
 
 // remove takes v out of the heap (a no-op if it is not in it).
 func (h *vcpuHeap) remove(v *VCPU) {
-	i := v.hq[h.q].i
+	i := v.hq[h.q]
 	if i < 0 {
 		return
 	}
@@ -114,9 +113,9 @@ func (h *vcpuHeap) remove(v *VCPU) {
 	if i != last {
 		h.swap(i, last)
 	}
-	h.h[last] = nil
+	h.h[last] = heapEntry{}
 	h.h = h.h[:last]
-	v.hq[h.q].i = -1
+	v.hq[h.q] = -1
 	if i != last {
 		h.down(i)
 		h.up(i)
@@ -128,30 +127,25 @@ func (h *vcpuHeap) remove(v *VCPU) {
 // so if except is the root, the lowest of the others is one of its
 // children, and otherwise the root is.
 func (h *vcpuHeap) minBut(except *VCPU) *VCPU {
-	if len(h.h) == 0 {
+	switch n := len(h.h); {
+	case n == 0:
 		return nil
-	}
-	if r := h.h[0]; r != except {
-		return r
-	}
-	switch len(h.h) {
-	case 1:
+	case h.h[0].v != except:
+		return h.h[0].v
+	case n == 1:
 		return nil
-	case 2:
-		return h.h[1]
+	case n == 2 || h.h[1].less(&h.h[2]):
+		return h.h[1].v
 	}
-	if h.less(h.h[2], h.h[1]) {
-		return h.h[2]
-	}
-	return h.h[1]
+	return h.h[2].v
 }
 
 // below appends to list the vCPUs with a key below b, in heap order.
 func (h *vcpuHeap) below(list []*VCPU, b uint64, i int) []*VCPU {
-	if i >= len(h.h) || h.h[i].hq[h.q].key >= b {
+	if i >= len(h.h) || h.h[i].key >= b {
 		return list
 	}
-	list = append(list, h.h[i])
+	list = append(list, h.h[i].v)
 	list = h.below(list, b, 2*i+1)
 	return h.below(list, b, 2*i+2)
 }
@@ -165,10 +159,10 @@ type batonQueues struct {
 // before the first hand-off: nobody holds the baton yet).
 func (m *Machine) initQueues() {
 	q := &m.q
-	q.run = vcpuHeap{q: qRun, h: make([]*VCPU, 0, len(m.cpus))}
-	q.parked = vcpuHeap{q: qParked, h: make([]*VCPU, 0, len(m.cpus))}
+	q.run = vcpuHeap{q: qRun, h: make([]heapEntry, 0, len(m.cpus))}
+	q.parked = vcpuHeap{q: qParked, h: make([]heapEntry, 0, len(m.cpus))}
 	for _, v := range m.cpus {
-		v.hq = [nQueues]heapSlot{{i: -1}, {i: -1}}
+		v.hq = [nQueues]int{-1, -1}
 		q.run.set(v, v.eff())
 		if v.parked {
 			q.parked.set(v, v.c.Clock)

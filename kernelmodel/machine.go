@@ -123,7 +123,7 @@ type VCPU struct {
 
 	spin spinState // the spin wait v is in (spinwait.go)
 
-	hq [nQueues]heapSlot // keys and places in the machine's queues (batonq.go)
+	hq [nQueues]int // places in the machine's queues (batonq.go)
 
 	bcv bcastVCPU // broadcast invalidation (broadcast.go)
 }
