@@ -22,14 +22,6 @@ import "slices"
 //
 // Ties go to the lower CPU id, as the scan in id order did.
 
-// The queues, as an index into VCPU.hq (the vCPU's place in each, -1 when
-// not in it).
-const (
-	qRun = iota
-	qParked
-	nQueues
-)
-
 // heapEntry is a vCPU in a heap with its key. The key and id are kept in
 // the heap's array, so that sifting compares without touching the vCPUs.
 type heapEntry struct {
@@ -44,14 +36,23 @@ func (a *heapEntry) less(b *heapEntry) bool {
 
 // vcpuHeap is a binary min-heap of vCPUs keyed by (key, id).
 type vcpuHeap struct {
-	q int
-	h []heapEntry
+	h   []heapEntry
+	pos []int // by CPU id: the index in h, -1 when not in the heap
+}
+
+func newVCPUHeap(n int) vcpuHeap {
+	h := vcpuHeap{h: make([]heapEntry, 0, n), pos: make([]int, n)}
+	for i := range h.pos {
+		h.pos[i] = -1
+	}
+	return h
 }
 
 func (h *vcpuHeap) swap(i, j int) {
-	h.h[i], h.h[j] = h.h[j], h.h[i]
-	h.h[i].v.hq[h.q] = i
-	h.h[j].v.hq[h.q] = j
+	a, b := &h.h[i], &h.h[j]
+	*a, *b = *b, *a
+	h.pos[a.id] = i
+	h.pos[b.id] = j
 }
 
 func (h *vcpuHeap) up(i int) {
@@ -86,10 +87,10 @@ func (h *vcpuHeap) down(i int) {
 
 // set gives v the key k, inserting it if it is not in the heap.
 func (h *vcpuHeap) set(v *VCPU, k uint64) {
-	i := v.hq[h.q]
+	i := h.pos[v.id]
 	if i < 0 {
 		i = len(h.h)
-		v.hq[h.q] = i
+		h.pos[v.id] = i
 		h.h = append(h.h, heapEntry{key: k, id: v.id, v: v})
 		h.up(i)
 		return
@@ -105,7 +106,7 @@ func (h *vcpuHeap) set(v *VCPU, k uint64) {
 
 // remove takes v out of the heap (a no-op if it is not in it).
 func (h *vcpuHeap) remove(v *VCPU) {
-	i := v.hq[h.q]
+	i := h.pos[v.id]
 	if i < 0 {
 		return
 	}
@@ -115,7 +116,7 @@ func (h *vcpuHeap) remove(v *VCPU) {
 	}
 	h.h[last] = heapEntry{}
 	h.h = h.h[:last]
-	v.hq[h.q] = -1
+	h.pos[v.id] = -1
 	if i != last {
 		h.down(i)
 		h.up(i)
@@ -159,10 +160,9 @@ type batonQueues struct {
 // before the first hand-off: nobody holds the baton yet).
 func (m *Machine) initQueues() {
 	q := &m.q
-	q.run = vcpuHeap{q: qRun, h: make([]heapEntry, 0, len(m.cpus))}
-	q.parked = vcpuHeap{q: qParked, h: make([]heapEntry, 0, len(m.cpus))}
+	q.run = newVCPUHeap(len(m.cpus))
+	q.parked = newVCPUHeap(len(m.cpus))
 	for _, v := range m.cpus {
-		v.hq = [nQueues]int{-1, -1}
 		q.run.set(v, v.eff())
 		if v.parked {
 			q.parked.set(v, v.c.Clock)

@@ -123,8 +123,6 @@ type VCPU struct {
 
 	spin spinState // the spin wait v is in (spinwait.go)
 
-	hq [nQueues]int // places in the machine's queues (batonq.go)
-
 	bcv bcastVCPU // broadcast invalidation (broadcast.go)
 }
 
