@@ -25,11 +25,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 	if ptl {
 		v.tracePTLWaiters(+1)
 	}
-	for l.owner != nil {
-		v.skipPolls()
-		v.c.Clock += c.SpinPoll
-		v.preempt()
-	}
+	v.spinWait(spinState{kind: spinLockWait, lock: l})
 	l.owner = v
 	v.c.Clock += v.around(c.LineHandoff, lockJitter)
 	waited := v.c.Clock - start
@@ -86,11 +82,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	w := &rwWaiter{v: v, write: write}
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
-	for !w.granted {
-		v.skipPolls()
-		v.c.Clock += c.SpinPoll
-		v.preempt()
-	}
+	v.spinWait(spinState{kind: spinRwsemWait, rw: w})
 	v.c.Clock += c.LineHandoff
 	v.m.mmapLockWaitCycles += v.c.Clock - start
 	v.trace("lock", s.name+"_wait", start)

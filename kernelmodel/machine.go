@@ -45,7 +45,7 @@ type Machine struct {
 	initMM   *MM // init_mm: kernel-only page tables, ctx_id 1
 
 	cpus    []*VCPU
-	lowest  lowestOther // pick's answer for the baton holder, while valid
+	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
 	tasks   []*Task
 	nextTID int
 	nextCtx uint64 // last_mm_ctx_id
@@ -71,6 +71,9 @@ type Machine struct {
 	progress      atomic.Uint64 // largest vCPU clock seen, readable from any goroutine
 
 	par parallel // deterministic parallel execution of user code (parallel.go)
+
+	spinPasses  uint64 // spin-wait turns run by spinPass (spinwait.go)
+	spinPassOff bool   // tests: every spin-wait turn on the waiter's goroutine
 
 	bc bcastState // global ASIDs, INVLPGB, RAR (broadcast.go)
 }
@@ -117,6 +120,8 @@ type VCPU struct {
 	idleSince   uint64
 
 	parVCPU // parallel-phase state (parallel.go)
+
+	spin spinState // the spin wait v is in (spinwait.go)
 
 	bcv bcastVCPU // broadcast invalidation (broadcast.go)
 }
@@ -200,6 +205,7 @@ func (m *Machine) Run(ctx context.Context) error {
 		wg.Go(v.loop)
 	}
 	m.par.startWorkers(m, &wg)
+	m.initQueues()
 	m.pick(nil).wake <- struct{}{}
 	wg.Wait()
 	return m.err
@@ -213,42 +219,6 @@ func (v *VCPU) eff() uint64 {
 	}
 	return v.c.Clock
 }
-
-// pick returns the vCPU with the lowest (eff, id), skipping except.
-//
-// The baton holder asks pick(itself) wherever time passes (every preempt),
-// and while it holds the baton no other vCPU's eff changes except through
-// kick or a parallel phase: the others are frozen. So the answer is kept
-// (m.lowest) until one of those or a hand-off of the baton (waitBaton)
-// drops it; the scan over every vCPU is paid once per change, not once per
-// preempt (O(N) each at 256 vCPUs).
-func (m *Machine) pick(except *VCPU) *VCPU {
-	if l := &m.lowest; except != nil && l.valid && l.except == except {
-		return l.best
-	}
-	var best *VCPU
-	for _, u := range m.cpus {
-		if u == except {
-			continue
-		}
-		if best == nil || u.eff() < best.eff() {
-			best = u
-		}
-	}
-	if except != nil {
-		m.lowest = lowestOther{except: except, best: best, valid: true}
-	}
-	return best
-}
-
-// lowestOther is a kept answer of pick(except).
-type lowestOther struct {
-	except, best *VCPU
-	valid        bool
-}
-
-// dropLowest forgets pick's kept answer: some vCPU's eff may have changed.
-func (m *Machine) dropLowest() { m.lowest.valid = false }
 
 // horizon is the clock v may run to before it must hand the baton on.
 func (v *VCPU) horizon() uint64 {
@@ -267,8 +237,7 @@ func (v *VCPU) handoff(u *VCPU) {
 	if v.m.phase(v) {
 		return
 	}
-	u.wake <- struct{}{}
-	v.waitBaton()
+	v.m.passBaton(v, u)
 }
 
 func (v *VCPU) waitBaton() {
@@ -280,7 +249,6 @@ func (v *VCPU) waitBaton() {
 	if v.m.stopped {
 		panic(errStop{})
 	}
-	v.m.dropLowest()     // others ran while v waited
 	v.m.par.dirty = true // v is about to run serially (parallel.go)
 }
 
@@ -303,7 +271,11 @@ func (v *VCPU) checkStop() {
 // preempt is called wherever emulated time has advanced: it takes due
 // interrupts (when enabled) and, if v has run past its horizon, hands the
 // baton to the vCPU with the lowest (time, id).
-func (v *VCPU) preempt() {
+func (v *VCPU) preempt() { v.preemptFrom(false) }
+
+// preemptFrom is preempt; spinning says it is called from spinWait's loop,
+// whose hand-offs spinPass may continue.
+func (v *VCPU) preemptFrom(spinning bool) {
 	for {
 		v.checkStop()
 		v.completeBroadcasts()
@@ -314,7 +286,11 @@ func (v *VCPU) preempt() {
 		if o == nil || o.eff() == ipi.Never || v.c.Clock < o.eff()+v.m.cfg.Quantum {
 			return
 		}
-		v.handoff(o)
+		if spinning {
+			v.spinHandoff(o)
+		} else {
+			v.handoff(o)
+		}
 	}
 }
 
@@ -409,7 +385,6 @@ func (v *VCPU) idleLoop() {
 			wake = max(wake, v.c.Clock) // an idle CPU wakes no earlier than it went idle
 		}
 		v.wakeAt = wake
-		v.m.dropLowest()
 		o := v.m.pick(v)
 		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
 			v.m.stop(ErrDeadlock)
@@ -532,8 +507,8 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 // kick makes an idle v wake no later than t.
 func (v *VCPU) kick(t uint64) {
 	if v.idle {
-		v.m.dropLowest()
 		v.kickAt = min(v.kickAt, t)
 		v.wakeAt = max(min(v.wakeAt, t), v.c.Clock)
+		v.m.requeue(v)
 	}
 }

@@ -182,15 +182,15 @@ func (v *VCPU) staleWriteHook(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 // holding the baton, unparked.
 func (v *VCPU) park() {
 	m := v.m
-	v.parked = true
+	m.setParked(v, true)
 	for v.parked {
 		if m.phase(v) {
 			continue
 		}
 		// Every parked vCPU is at least Quantum ahead of the lowest, which
 		// is therefore not parked: it gets the baton.
-		m.pick(nil).wake <- struct{}{}
-		v.waitBaton()
+		m.requeue(v)
+		m.passBaton(v, m.pick(nil))
 	}
 }
 
@@ -211,7 +211,7 @@ func (v *VCPU) parDeadline(b uint64) uint64 {
 // unpark hands u back to the baton protocol with exit ex to handle (nil:
 // none), finishing its quantum serially up to b.
 func (u *VCPU) unpark(ex *cpu.Exit, b uint64) {
-	u.parked = false
+	u.m.setParked(u, false)
 	if ex != nil {
 		u.pending, u.pendingTask, u.hasPending = *ex, u.curr, true
 	}
@@ -230,26 +230,22 @@ func (m *Machine) phase(h *VCPU) bool {
 		return false
 	}
 	p := &m.par
-	lo := uint64(ipi.Never)
-	for _, u := range m.cpus {
-		lo = min(lo, u.eff())
-	}
+	lo := m.lowestEff(h)
 	if lo == ipi.Never {
 		return false
 	}
 	b := lo + m.cfg.Quantum
 	acted := false
-	list := p.list[:0]
-	for _, u := range m.cpus {
-		if !u.parked || u.c.Clock >= b {
-			continue
-		}
+	cand := m.parkedBelow(b)
+	list := cand[:0] // the participants, a subsequence of cand in the same storage
+	for _, u := range cand {
 		if u.curr == nil || u.curr.state != taskRunning {
 			u.unpark(nil, b) // exit_group took the task off this CPU while it was parked
 			acted = true
 			continue
 		}
 		u.completeBroadcasts()
+		m.requeue(u) // the broadcasts' stall moved u's clock
 		dl := u.parDeadline(b)
 		if dl <= u.c.Clock {
 			u.unpark(&cpu.Exit{Kind: cpu.ExitDeadline}, b) // an interrupt is due
@@ -269,7 +265,9 @@ func (m *Machine) phase(h *VCPU) bool {
 	}
 	p.phases++
 	p.run(list)
-	m.dropLowest() // the participants' clocks moved
+	for _, u := range list {
+		m.requeue(u) // the participants' clocks moved
+	}
 
 	// Serial again: post-process in id order.
 	for _, u := range list {

@@ -279,15 +279,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// function. The waiting CPU hands the baton on as soon as it is ahead
 	// of another vCPU (not only a quantum ahead, as preempt does), so that
 	// its wait ends when the last target acknowledges, not up to a quantum
-	// later.
-	for info.pending > 0 {
-		v.skipPolls()
-		v.c.Clock += m.cfg.Costs.SpinPoll
-		if o := m.pick(v); o != nil && o.eff() != ipi.Never && o.eff() < v.c.Clock {
-			v.handoff(o)
-		}
-		v.preempt()
-	}
+	// later (spinWait).
+	v.spinWait(spinState{kind: spinCSDWait, csd: info})
 	// The initiator checks the targets' csds one after the other: the
 	// last acknowledgement's line, then one more hand-off per further
 	// target (their acks arrived together or earlier).
