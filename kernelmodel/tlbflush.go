@@ -105,15 +105,18 @@ func (v *VCPU) switchMMIrqsOff(next *MM) {
 		}
 		newASID, needFlush = prevASID, true // we missed flushes while lazy
 	default:
-		if realPrev != init {
-			realPrev.cpumask[v.id] = false
-			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
-		}
-		newCPU := false
-		if next != init {
-			newCPU = !next.cpumask[v.id] && v.m.cfg.Flush == FlushRAR // RFC v3 7/7
-			next.cpumask[v.id] = true
-			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+		newCPU := next != init && !next.cpumask[v.id] && v.m.cfg.Flush == FlushRAR // RFC v3 7/7
+		if v.m.k6.lazyCPUMask {
+			v.lazyCPUMaskSwitch(next) // 209954cbc7d0 (tlbflush618.go)
+		} else {
+			if realPrev != init {
+				realPrev.cpumask[v.id] = false
+				v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+			}
+			if next != init {
+				next.cpumask[v.id] = true
+				v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+			}
 		}
 		newASID, needFlush = v.chooseNewASID(next, next.tlbGen, newCPU)
 	}
@@ -182,9 +185,12 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 		// v6.15+: a process with a global ASID is flushed by broadcast
 		// (INVLPGB) or RAR, without IPIs (broadcast.go).
 		sent = v.broadcastTLBFlush(info)
-	case m.cfg.ConcurrentFlush && others:
+	case m.k6.concurrent && others:
 		// 4ce94eabac16: flush_tlb_multi sends the IPIs, runs the local flush
 		// while they are in flight, then waits.
+		if m.k6.trimCPUMask {
+			info.trimCPUMask = v.shouldTrimCPUMask(mm) // 6db2526c1d69
+		}
 		sent = v.nativeFlushTLBOthers(info)
 		v.considerGlobalASID(mm)
 	default:
@@ -194,6 +200,9 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 			v.irqOff--
 		}
 		if others {
+			if m.k6.trimCPUMask {
+				info.trimCPUMask = v.shouldTrimCPUMask(mm) // 6db2526c1d69
+			}
 			sent = v.nativeFlushTLBOthers(info)
 			v.considerGlobalASID(mm)
 		}
@@ -245,7 +254,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	sent := 0
 	info.flowID = m.flowIDs()
 	for i, in := range info.mm.cpumask {
-		if in && i != v.id && (m.flushAllTargets(info) || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
+		if in && i != v.id && m.wantsFlushIPI(info, m.cpus[i]) { // tlb_is_not_lazy, should_flush_tlb
 			v.c.Clock += ic.QueueCycles
 			sent++
 		}
@@ -256,8 +265,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 			continue
 		}
 		t := m.cpus[i]
-		if !m.flushAllTargets(info) && t.tlbs.isLazy {
-			continue // tlb_is_not_lazy is false: no IPI
+		if !m.wantsFlushIPI(info, t) {
+			continue // tlb_is_not_lazy (should_flush_tlb) is false: no IPI
 		}
 		if k%max(ic.ClusterSize, 1) == 0 {
 			v.c.Clock += ic.ICRWrite
@@ -270,10 +279,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		t.kick(at)
 	}
 	m.ipisSent += uint64(sent)
-	if m.cfg.ConcurrentFlush && info.from == v && info.mm == v.tlbs.loadedMM {
-		v.irqOff++
-		v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
-		v.irqOff--
+	if m.k6.concurrent && info.from == v {
+		v.flushTLBMultiLocal(info) // 4ce94eabac16 (tlbflush618.go)
 	}
 	// csd_lock_wait: spin with interrupts enabled until every target ran the
 	// function. The waiting CPU hands the baton on as soon as it is ahead
@@ -299,7 +306,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// NR_TLB_REMOTE_FLUSH_RECEIVED for the initiator's own call. With
 	// 4ce94eabac16 (≈v5.13) the local flush ran above, before the wait, and
 	// flush_tlb_func counts those two only when it is not the initiating CPU.
-	if !m.cfg.ConcurrentFlush && !m.flushAllTargets(info) && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
+	if !m.k6.concurrent && !m.flushAllTargets(info) && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
 		v.irqOff++
 		v.flushTLBFuncRemote(info)
 		v.irqOff--
@@ -337,6 +344,10 @@ func (v *VCPU) handleIRQs() {
 
 // flushTLBFuncRemote models flush_tlb_func_remote (v5.10).
 func (v *VCPU) flushTLBFuncRemote(f *flushTLBInfo) {
+	if v.m.k6.concurrent {
+		v.flushTLBFunc(f, false) // 4c1ba3923e6c: one flush_tlb_func (tlbflush618.go)
+		return
+	}
 	v.tlbIRQs++ // inc_irq_stat(irq_tlb_count)
 	if f.mm != v.tlbs.loadedMM {
 		return // switched away: ctxs[].tlb_gen forces a flush on return
