@@ -350,7 +350,8 @@ func (v *VCPU) flushTLBFuncRemote(f *flushTLBInfo) {
 	}
 	v.tlbIRQs++ // inc_irq_stat(irq_tlb_count)
 	if f.mm != v.tlbs.loadedMM {
-		return // switched away: ctxs[].tlb_gen forces a flush on return
+		v.clearStaleCPUMask(f.mm) // 209954cbc7d0 (tlbflush618.go)
+		return                    // switched away: ctxs[].tlb_gen forces a flush on return
 	}
 	v.m.nrTLBRemoteFlushReceived++
 	v.flushTLBFuncCommon(f, false, TLBRemoteShootdown)

@@ -105,18 +105,27 @@ func (v *VCPU) flushTLBFunc(f *flushTLBInfo, local bool) {
 		m.nrTLBRemoteFlushReceived++
 	}
 	if f.mm != v.tlbs.loadedMM {
-		if m.k6.lazyCPUMask && f.mm.cpumask[v.id] {
-			f.mm.cpumask[v.id] = false
-			v.c.Clock += m.cfg.Costs.CPUMaskUpdate
-			m.k6.wrongCPU++
-		}
-		return // without 209954cbc7d0: switched away, ctxs[].tlb_gen forces a flush on return
+		v.clearStaleCPUMask(f.mm)
+		return
 	}
 	reason := TLBRemoteShootdown
 	if local {
 		reason = TLBLocalMMShootdown
 	}
 	v.flushTLBFuncCommon(f, local, reason)
+}
+
+// clearStaleCPUMask is flush_tlb_func's answer to a flush of an mm v does
+// not run: with 209954cbc7d0 "The CPU was left in the mm_cpumask of the
+// target mm. Clear it."; without, nothing (v switched away, and
+// ctxs[].tlb_gen forces a flush if it comes back).
+func (v *VCPU) clearStaleCPUMask(mm *MM) {
+	m := v.m
+	if m.k6.lazyCPUMask && mm.cpumask[v.id] {
+		mm.cpumask[v.id] = false
+		v.c.Clock += m.cfg.Costs.CPUMaskUpdate
+		m.k6.wrongCPU++
+	}
 }
 
 // flushTLBMultiLocal is smp_call_function_many_cond's local call on the
