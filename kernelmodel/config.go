@@ -151,7 +151,8 @@ type Config struct {
 	PTI bool
 	// ConcurrentFlush models 4ce94eabac16 (≈v5.13): flush_tlb_mm_range
 	// sends the IPIs first and overlaps the local flush with them instead of
-	// v5.10's local-then-remote order.
+	// v5.10's local-then-remote order. It is the same model as
+	// PatchConcurrentFlush (-flush-order concurrent).
 	ConcurrentFlush bool
 	// Flush is the remote invalidation mechanism for processes with a
 	// global ASID (broadcast.go): FlushIPI ("" too) as every kernel does

@@ -154,15 +154,17 @@ type flushTLBInfo struct {
 	lastAck uint64
 	from    *VCPU
 	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
-	// trimCPUMask is info->trim_cpumask (v6.12+; set here only by RAR's
-	// finish_asid_transition until the 6.18 path models should_trim_cpumask).
+	// trimCPUMask is info->trim_cpumask: should_trim_cpumask's answer
+	// (PatchCPUMaskTrim, 6db2526c1d69), or set by RAR's
+	// finish_asid_transition (RFC v3 7/7).
 	trimCPUMask bool
 }
 
 // flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
-// local flush completes before the IPIs are sent (no concurrent flushing,
-// which came with 4ce94eabac16 in ≈v5.13), and the initiator waits for every
-// target (wait=1).
+// local flush completes before the IPIs are sent, and the initiator waits for
+// every target (wait=1). With PatchConcurrentFlush (4ce94eabac16, ≈v5.13)
+// the IPIs go first, and with PatchCPUMaskTrim (6db2526c1d69) a flush that
+// sends IPIs asks should_trim_cpumask first (tlbflush618.go).
 func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, freedTables bool) {
 	m := v.m
 	begin := v.c.Clock
@@ -236,8 +238,11 @@ func (v *VCPU) flushTLBMM(mm *MM) {
 
 // nativeFlushTLBOthers models native_flush_tlb_others: count the request
 // once, send IPIs to the other CPUs of mm_cpumask (skipping lazy ones unless
-// page tables were freed), wait for all of them, then run the function
-// locally as on_each_cpu_cond_mask does. It returns the IPIs sent.
+// page tables were freed; with PatchCPUMaskTrim those should_flush_tlb
+// skips: wantsFlushIPI), wait for all of them, then run the function
+// locally as on_each_cpu_cond_mask does (with PatchConcurrentFlush,
+// native_flush_tlb_multi: locally before the wait). It returns the IPIs
+// sent.
 func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	m := v.m
 	m.nrTLBRemoteFlush++
