@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tlbemu/emu/kernelmodel"
 )
 
 // TestCalibrationTable runs every target and checks the printed table:
@@ -119,5 +121,45 @@ func TestGuestSources(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%x", sha256.Sum256(all)); got != strings.TrimSpace(string(want)) {
 		t.Errorf("guest sources hash %s, recorded %s: run go generate ./calib", got, strings.TrimSpace(string(want)))
+	}
+}
+
+// TestConcurrentFlushPatch: the concurrent-flush patch (4ce94eabac16 with
+// 4c1ba3923e6c), on its own and as part of -kernel 6.18, reproduces the
+// commit's 2-thread figure (S2 → S2c: madvise(DONTNEED)+touch of one page
+// with one remote target, 1436 → 1225 ns on Haswell) within Tolerance, and
+// is the same model as -flush-order concurrent (Bench.Concurrent).
+func TestConcurrentFlushPatch(t *testing.T) {
+	cfg, ghz, err := PresetConfig(haswell, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := func(kernel string, concurrent bool, patches ...kernelmodel.Patch) float64 {
+		c := cfg
+		c.Kernel, c.Patches = kernel, patches
+		r, err := RunBench(context.Background(), c, Bench{Mode: "madvr", Threads: 2, Pages: 1, Iterations: itersMadv, Concurrent: concurrent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.A / ghz
+	}
+	serial := ns("5.10", false)
+	patched := ns("5.10", false, kernelmodel.PatchConcurrentFlush)
+	k618 := ns("6.18", false)
+	order := ns("5.10", true)
+	t.Logf("madvise+touch, 2 threads: v5.10 %.0f ns, +concurrent-flush %.0f ns, -kernel 6.18 %.0f ns, -flush-order concurrent %.0f ns (published 1436 → 1225)", serial, patched, k618, order)
+	within := func(name string, got, want float64) {
+		if e := (got - want) / want * 100; math.Abs(e) > Tolerance {
+			t.Errorf("%s: %.0f ns, published %.0f: %+.1f %%, want within ±%.0f %%", name, got, want, e, Tolerance)
+		}
+	}
+	within("v5.10", serial, 1436)
+	within("concurrent-flush", patched, 1225)
+	within("-kernel 6.18", k618, 1225)
+	if patched >= serial {
+		t.Errorf("concurrent-flush %.0f ns, serial %.0f: want lower", patched, serial)
+	}
+	if patched != order {
+		t.Errorf("concurrent-flush %.0f ns, -flush-order concurrent %.0f: want the same model", patched, order)
 	}
 }

@@ -19,6 +19,7 @@ func newBcastMachine(t *testing.T, cpus int, mech FlushMech, pti bool, patches .
 	if _, err := ApplyPreset(&cfg, model, ""); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Kernel = "6.18" // global ASIDs and broadcast_tlb_flush are v6.15+
 	cfg.CPUs, cfg.MemBytes, cfg.Flush, cfg.PTI, cfg.Patches = cpus, 64<<20, mech, pti, patches
 	m, err := New(cfg, nil)
 	if err != nil {

@@ -39,6 +39,24 @@ const (
 	// May 2025): a bit for every PCID instead of v6.18's unsigned short,
 	// which cannot hold a global ASID's kPCID (broadcast.go).
 	PatchUserPCIDFlushMask Patch = "user-pcid-flush-mask"
+	// PatchConcurrentFlush is 4ce94eabac16 "x86/mm/tlb: Flush remote and
+	// local TLBs concurrently" with 4c1ba3923e6c "x86/mm/tlb: Unify
+	// flush_tlb_func_local() and flush_tlb_func_remote()" (v5.13):
+	// flush_tlb_multi sends the IPIs, runs flush_tlb_func locally while
+	// they are in flight, then waits; flush_tlb_func counts irq_tlb_count
+	// and NR_TLB_REMOTE_FLUSH_RECEIVED only off the initiating CPU
+	// (tlbflush618.go). -flush-order concurrent is the same model.
+	PatchConcurrentFlush Patch = "concurrent-flush"
+	// PatchLazyCPUMask is 209954cbc7d0 "x86/mm/tlb: Update mm_cpumask
+	// lazily" (v6.13): switch_mm_irqs_off leaves the CPU in the previous
+	// mm's mm_cpumask, and the first flush IPI that reaches it there clears
+	// the bit (flush_tlb_func; tlbflush618.go).
+	PatchLazyCPUMask Patch = "lazy-cpumask"
+	// PatchCPUMaskTrim is 6db2526c1d69 "x86/mm/tlb: Only trim the
+	// mm_cpumask once a second" (v6.13): should_flush_tlb sends the flush
+	// IPI to a CPU that no longer runs the mm only when should_trim_cpumask
+	// (mm->context.next_trim_cpumask) says a second has passed.
+	PatchCPUMaskTrim Patch = "cpumask-trim"
 )
 
 // PatchInfo describes a patch for `emu list` and -h.
@@ -52,6 +70,9 @@ type PatchInfo struct {
 var Patches = []PatchInfo{
 	{PatchClearRefsFlush, "912efa17e512", "clear_refs: inc_tlb_flush_pending; walk; flush_tlb_mm; dec_tlb_flush_pending (instead of an empty mmu_gather)"},
 	{PatchClearRefsMmapWriteLock, "29a951dfb3c3", "clear_refs_write takes mmap_lock for write for the whole operation"},
+	{PatchConcurrentFlush, "4ce94eabac16, 4c1ba3923e6c", "flush_tlb_multi: IPIs first, the initiator's flush_tlb_func while they are in flight, then the wait; the initiator's own call is not counted as a remote one"},
+	{PatchCPUMaskTrim, "6db2526c1d69", "should_flush_tlb skips CPUs in mm_cpumask that run another mm, except once a second (should_trim_cpumask) to clear their bits"},
+	{PatchLazyCPUMask, "209954cbc7d0", "switch_mm_irqs_off keeps the CPU in the old mm's mm_cpumask; a flush IPI to a CPU not running the mm clears its bit"},
 	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
 	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
 	{PatchUserPCIDFlushMask, "LKML 20250606171112.4013261-2-riel@surriel.com (Rik van Riel, 6 Jun 2025)", "user_pcid_flush_mask holds every PCID, so PTI's deferred user-PCID flush of a global ASID is not lost"},
@@ -63,6 +84,13 @@ var Kernels = map[string][]Patch{
 	// 5.10-stable: v5.10 plus the fixes that were merged instead of the
 	// proposal (backported to 5.10.y by ≈5.10.20-5.10.24).
 	"5.10-stable": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending},
+	// 6.18: the 5.10-stable fixes (all merged by v5.12) and the x86 flush
+	// path as arch/x86/mm/tlb.c has it at v6.18: concurrent local and
+	// remote flushes, the lazily updated mm_cpumask and its once-a-second
+	// trim (tlbflush618.go). With -flush invlpgb|rar also its global ASIDs
+	// and broadcast_tlb_flush (global_asid.go, broadcast.go). Not in v6.18:
+	// the proposals pte-fault-flush-pending and user-pcid-flush-mask.
+	"6.18": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending, PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim},
 }
 
 // KernelNames returns the valid -kernel values, sorted.
@@ -123,7 +151,8 @@ type Config struct {
 	PTI bool
 	// ConcurrentFlush models 4ce94eabac16 (≈v5.13): flush_tlb_mm_range
 	// sends the IPIs first and overlaps the local flush with them instead of
-	// v5.10's local-then-remote order.
+	// v5.10's local-then-remote order. It is the same model as
+	// PatchConcurrentFlush (-flush-order concurrent).
 	ConcurrentFlush bool
 	// Flush is the remote invalidation mechanism for processes with a
 	// global ASID (broadcast.go): FlushIPI ("" too) as every kernel does

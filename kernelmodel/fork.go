@@ -94,6 +94,7 @@ func (v *VCPU) dupMM(old *MM) (*MM, int64) {
 	if err != nil {
 		return nil, -ENOMEM
 	}
+	initNextTrimCPUMask(mm, v.jiffies())
 	v.spend(m.cfg.Costs.AllocPage)
 	for _, f := range old.files {
 		if f != nil && f.uffd != nil {

@@ -232,7 +232,7 @@ func (v *VCPU) finishASIDTransition(info *flushTLBInfo) int {
 			// too, which moves this CPU to the global ASID (the model's
 			// serial order runs it after the remote ones).
 			sent := v.nativeFlushTLBOthers(info)
-			if !m.cfg.ConcurrentFlush && mm.cpumask[v.id] && v.tlbs.loadedMM == mm {
+			if !m.k6.concurrent && mm.cpumask[v.id] && v.tlbs.loadedMM == mm {
 				v.irqOff++
 				v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
 				v.irqOff--

@@ -76,6 +76,7 @@ type Machine struct {
 	spinPassOff bool   // tests: every spin-wait turn on the waiter's goroutine
 
 	bc bcastState // global ASIDs, INVLPGB, RAR (broadcast.go)
+	k6 kernel618  // the post-5.10 flush-path patches (tlbflush618.go)
 }
 
 // Progress returns the largest emulated clock reached so far (cycles). It
@@ -147,6 +148,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 		cfg.Quantum = 1000
 	}
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
+	m.init618()
 	m.counters.init()
 	m.par.init(m)
 	m.pages = make([]Page, m.mem.Frames())

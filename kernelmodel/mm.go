@@ -83,6 +83,7 @@ type MM struct {
 	pageTableLock   spinlock // mm->page_table_lock
 	tlbFlushPending int      // mm->tlb_flush_pending
 	cpumask         []bool   // mm_cpumask
+	nextTrimCPUMask uint64   // mm->context.next_trim_cpumask, jiffies (PatchCPUMaskTrim)
 	users           int      // live threads
 	files           []*file  // files_struct, shared by the threads
 	brk, startBrk   uint64
@@ -160,6 +161,7 @@ func (m *Machine) newMM() (*MM, error) {
 	}
 	m.nextCtx++
 	mm := &MM{id: len(m.mms) + 1, ctxID: m.nextCtx, pgd: pgd, mmapBase: 0x7f00_0000_0000, cpumask: make([]bool, m.cfg.CPUs)}
+	initNextTrimCPUMask(mm, 0) // exec (Load) runs at jiffies 0; dupMM sets its own
 	mm.mmapLock.name = "mmap_lock"
 	mm.pageTableLock.name = "page_table_lock"
 	m.mms = append(m.mms, mm)

@@ -81,6 +81,12 @@ func (m *Machine) Stats() Stats {
 		add("emu_lost_user_pcid_flushes", lost, "")
 		add("emu_tlb_invalidation_cycles", m.bc.invalCycles+m.bc.stallCycles, "cycles")
 	}
+	if m.k6.lazyCPUMask { // only with 209954cbc7d0, so the v5.10 counter set is unchanged
+		add("tlb:tlb_flush.TLB_REMOTE_WRONG_CPU", m.k6.wrongCPU, "") // 2815a56e4b72
+	}
+	if m.k6.trimCPUMask {
+		add("emu_cpumask_trim_flushes", m.k6.trimFlushes, "")
+	}
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")
 	add("emu_lost_soft_dirty", m.lostSoftDirty, "")

@@ -105,15 +105,18 @@ func (v *VCPU) switchMMIrqsOff(next *MM) {
 		}
 		newASID, needFlush = prevASID, true // we missed flushes while lazy
 	default:
-		if realPrev != init {
-			realPrev.cpumask[v.id] = false
-			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
-		}
-		newCPU := false
-		if next != init {
-			newCPU = !next.cpumask[v.id] && v.m.cfg.Flush == FlushRAR // RFC v3 7/7
-			next.cpumask[v.id] = true
-			v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+		newCPU := next != init && !next.cpumask[v.id] && v.m.cfg.Flush == FlushRAR // RFC v3 7/7
+		if v.m.k6.lazyCPUMask {
+			v.lazyCPUMaskSwitch(next) // 209954cbc7d0 (tlbflush618.go)
+		} else {
+			if realPrev != init {
+				realPrev.cpumask[v.id] = false
+				v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+			}
+			if next != init {
+				next.cpumask[v.id] = true
+				v.c.Clock += v.m.cfg.Costs.CPUMaskUpdate
+			}
 		}
 		newASID, needFlush = v.chooseNewASID(next, next.tlbGen, newCPU)
 	}
@@ -151,15 +154,17 @@ type flushTLBInfo struct {
 	lastAck uint64
 	from    *VCPU
 	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
-	// trimCPUMask is info->trim_cpumask (v6.12+; set here only by RAR's
-	// finish_asid_transition until the 6.18 path models should_trim_cpumask).
+	// trimCPUMask is info->trim_cpumask: should_trim_cpumask's answer
+	// (PatchCPUMaskTrim, 6db2526c1d69), or set by RAR's
+	// finish_asid_transition (RFC v3 7/7).
 	trimCPUMask bool
 }
 
 // flushTLBMMRange models flush_tlb_mm_range (arch/x86/mm/tlb.c, v5.10): the
-// local flush completes before the IPIs are sent (no concurrent flushing,
-// which came with 4ce94eabac16 in ≈v5.13), and the initiator waits for every
-// target (wait=1).
+// local flush completes before the IPIs are sent, and the initiator waits for
+// every target (wait=1). With PatchConcurrentFlush (4ce94eabac16, ≈v5.13)
+// the IPIs go first, and with PatchCPUMaskTrim (6db2526c1d69) a flush that
+// sends IPIs asks should_trim_cpumask first (tlbflush618.go).
 func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, freedTables bool) {
 	m := v.m
 	begin := v.c.Clock
@@ -182,9 +187,12 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 		// v6.15+: a process with a global ASID is flushed by broadcast
 		// (INVLPGB) or RAR, without IPIs (broadcast.go).
 		sent = v.broadcastTLBFlush(info)
-	case m.cfg.ConcurrentFlush && others:
+	case m.k6.concurrent && others:
 		// 4ce94eabac16: flush_tlb_multi sends the IPIs, runs the local flush
 		// while they are in flight, then waits.
+		if m.k6.trimCPUMask {
+			info.trimCPUMask = v.shouldTrimCPUMask(mm) // 6db2526c1d69
+		}
 		sent = v.nativeFlushTLBOthers(info)
 		v.considerGlobalASID(mm)
 	default:
@@ -194,6 +202,9 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 			v.irqOff--
 		}
 		if others {
+			if m.k6.trimCPUMask {
+				info.trimCPUMask = v.shouldTrimCPUMask(mm) // 6db2526c1d69
+			}
 			sent = v.nativeFlushTLBOthers(info)
 			v.considerGlobalASID(mm)
 		}
@@ -227,8 +238,11 @@ func (v *VCPU) flushTLBMM(mm *MM) {
 
 // nativeFlushTLBOthers models native_flush_tlb_others: count the request
 // once, send IPIs to the other CPUs of mm_cpumask (skipping lazy ones unless
-// page tables were freed), wait for all of them, then run the function
-// locally as on_each_cpu_cond_mask does. It returns the IPIs sent.
+// page tables were freed; with PatchCPUMaskTrim those should_flush_tlb
+// skips: wantsFlushIPI), wait for all of them, then run the function
+// locally as on_each_cpu_cond_mask does (with PatchConcurrentFlush,
+// native_flush_tlb_multi: locally before the wait). It returns the IPIs
+// sent.
 func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	m := v.m
 	m.nrTLBRemoteFlush++
@@ -245,7 +259,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	sent := 0
 	info.flowID = m.flowIDs()
 	for i, in := range info.mm.cpumask {
-		if in && i != v.id && (m.flushAllTargets(info) || !m.cpus[i].tlbs.isLazy) { // tlb_is_not_lazy
+		if in && i != v.id && m.wantsFlushIPI(info, m.cpus[i]) { // tlb_is_not_lazy, should_flush_tlb
 			v.c.Clock += ic.QueueCycles
 			sent++
 		}
@@ -256,8 +270,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 			continue
 		}
 		t := m.cpus[i]
-		if !m.flushAllTargets(info) && t.tlbs.isLazy {
-			continue // tlb_is_not_lazy is false: no IPI
+		if !m.wantsFlushIPI(info, t) {
+			continue // tlb_is_not_lazy (should_flush_tlb) is false: no IPI
 		}
 		if k%max(ic.ClusterSize, 1) == 0 {
 			v.c.Clock += ic.ICRWrite
@@ -270,10 +284,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 		t.kick(at)
 	}
 	m.ipisSent += uint64(sent)
-	if m.cfg.ConcurrentFlush && info.from == v && info.mm == v.tlbs.loadedMM {
-		v.irqOff++
-		v.flushTLBFuncCommon(info, true, TLBLocalMMShootdown)
-		v.irqOff--
+	if m.k6.concurrent && info.from == v {
+		v.flushTLBMultiLocal(info) // 4ce94eabac16 (tlbflush618.go)
 	}
 	// csd_lock_wait: spin with interrupts enabled until every target ran the
 	// function. The waiting CPU hands the baton on as soon as it is ahead
@@ -292,7 +304,7 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// NR_TLB_REMOTE_FLUSH_RECEIVED for the initiator's own call. With
 	// 4ce94eabac16 (≈v5.13) the local flush ran above, before the wait, and
 	// flush_tlb_func counts those two only when it is not the initiating CPU.
-	if !m.cfg.ConcurrentFlush && !m.flushAllTargets(info) && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
+	if !m.k6.concurrent && !m.flushAllTargets(info) && info.mm.cpumask[v.id] && !v.tlbs.isLazy {
 		v.irqOff++
 		v.flushTLBFuncRemote(info)
 		v.irqOff--
@@ -330,9 +342,14 @@ func (v *VCPU) handleIRQs() {
 
 // flushTLBFuncRemote models flush_tlb_func_remote (v5.10).
 func (v *VCPU) flushTLBFuncRemote(f *flushTLBInfo) {
+	if v.m.k6.concurrent {
+		v.flushTLBFunc(f, false) // 4c1ba3923e6c: one flush_tlb_func (tlbflush618.go)
+		return
+	}
 	v.tlbIRQs++ // inc_irq_stat(irq_tlb_count)
 	if f.mm != v.tlbs.loadedMM {
-		return // switched away: ctxs[].tlb_gen forces a flush on return
+		v.clearStaleCPUMask(f.mm) // 209954cbc7d0 (tlbflush618.go)
+		return                    // switched away: ctxs[].tlb_gen forces a flush on return
 	}
 	v.m.nrTLBRemoteFlushReceived++
 	v.flushTLBFuncCommon(f, false, TLBRemoteShootdown)

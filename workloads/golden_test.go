@@ -41,6 +41,7 @@ var goldenVariants = []goldenVariant{
 	{"clear-refs-flush", "5.10", []kernelmodel.Patch{kernelmodel.PatchClearRefsFlush}},
 	{"clear-refs-mmap-write-lock", "5.10", []kernelmodel.Patch{kernelmodel.PatchClearRefsMmapWriteLock}},
 	{"pte-fault-flush-pending+clear-refs-flush", "5.10", []kernelmodel.Patch{kernelmodel.PatchPTEFaultFlushPending, kernelmodel.PatchClearRefsFlush}},
+	{"6.18", "6.18", nil},
 }
 
 // goldenRun is one workload's small configuration: each run takes well

@@ -46,7 +46,7 @@ func TestBashCompletion(t *testing.T) {
 		want  string
 	}{
 		{[]string{"emu", "co"}, "compare costs completion\n"},
-		{[]string{"emu", "-kernel", ""}, "5.10 5.10-stable\n"},
+		{[]string{"emu", "-kernel", ""}, "5.10 5.10-stable 6.18\n"},
 		{[]string{"emu", "-tlb", "z"}, "zen4\n"},
 		{[]string{"emu", "ab", "--patch", "clear-refs-f"}, "clear-refs-flush\n"},
 		{[]string{"emu", "-format", "perf"}, "perf-json\n"},

@@ -122,6 +122,7 @@ type options struct {
 	failHazard  bool
 	tlbPreset   string
 	tlbSet      bool   // -tlb given: its geometry beats -cpu-model's
+	flushSet    bool   // -flush-order given
 	cpuModel    string // -cpu-model preset ("" = skylake-sp)
 	virt        string // -virt preset ("" = none)
 	pcid        bool

@@ -69,7 +69,7 @@ func cmdABFlush(ctx context.Context, o *options, rest []string, stdout, stderr i
 	label := func(c *report.Comparison, results []*report.Result) {
 		c.Estimates = flushEstimate(&pb.cfg)
 		if g, ok := results[1].Counter("emu_global_asids"); ok && g.Mean() == 0 {
-			c.Notes = append(c.Notes, fmt.Sprintf("no process got a global ASID, so -flush %s changed nothing: consider_global_asid looks once per 32 ticks per thread (a tick is %d cycles) and only at a process running on more than 3 CPUs; run longer (-iterations) or on more -cpus", pb.cfg.Flush, kernelmodel.JiffyCycles))
+			c.Notes = append(c.Notes, fmt.Sprintf("no process got a global ASID, so -flush %s flushed nothing by broadcast: consider_global_asid looks once per 32 ticks per thread (a tick is %d cycles) and only at a process running on more than 3 CPUs; run longer (-iterations) or on more -cpus", pb.cfg.Flush, kernelmodel.JiffyCycles))
 		}
 	}
 	return runAB(ctx, o, pa, pb, stdout, stderr, label)

@@ -87,6 +87,7 @@ func parseRunFlags(args []string, stdout io.Writer, mode cmdMode) (*options, []s
 		return nil, nil, usagef("-r/-repeat must be 1..10000, got %d", o.repeat)
 	}
 	o.tlbSet = fs.Changed("tlb")
+	o.flushSet = fs.Changed("flush-order")
 	if o.flush, err = report.ParseFlushOrder(o.flushOrder); err != nil {
 		return nil, nil, usagef("%v", err)
 	}
@@ -299,6 +300,13 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	cfg.PTI = o.pti
 	cfg.THP = o.thp
 	cfg.ConcurrentFlush = o.flush == report.FlushConcurrent
+	if o.flushSet && !cfg.ConcurrentFlush && cfg.Has(kernelmodel.PatchConcurrentFlush) {
+		by := "-patch concurrent-flush"
+		if slices.Contains(kernelmodel.Kernels[cfg.Kernel], kernelmodel.PatchConcurrentFlush) {
+			by = "-kernel " + cfg.Kernel + " (it has concurrent-flush)"
+		}
+		return usagef("-flush-order serial contradicts %s: flush_tlb_multi sends the IPIs before the local flush (4ce94eabac16)", by)
+	}
 	if err := setFlushMech(&cfg, o.flushMech); err != nil {
 		return err
 	}
