@@ -92,4 +92,24 @@ func TestIPIProbeShapes(t *testing.T) {
 		got := runProbe(t, []string{"-kernel", "5.10-stable"}, ops)
 		check(t, got, map[string]probeShape{"clear_refs": {1, 1}, "madvise1_busy": want["madvise1_busy"]}, 0.1)
 	})
+	// -kernel 6.18 -virt nested against the figures issue 17 recorded on a
+	// KVM guest running 6.18 (IPIs per operation; this project's machine
+	// flushes by hypercall and shows none, see the probe's comment). Since
+	// 4c1ba3923e6c flush_tlb_func counts irq_tlb_count only off the
+	// initiator, so the TLB row is the IPIs handled: CAL = TLB. The
+	// sleeping peer's CPU is lazy (should_flush_tlb: no IPI), the RO/RW
+	// pair flushes twice (pte_flags_need_flush: _PAGE_RW is in
+	// flush_on_change, both ways), clear_refs once (912efa17e512).
+	t.Run("6.18", func(t *testing.T) {
+		got := runProbe(t, []string{"-kernel", "6.18", "-virt", "nested"}, ops)
+		check(t, got, map[string]probeShape{
+			"clear_refs":     {1, 1},
+			"madvise1_busy":  {1, 1},
+			"madvise1_sleep": {0, 0},
+			"madvise64_busy": {1, 1},
+			"mprotect_ro":    {2, 2},
+			"mprotect_rw":    {2, 2},
+			"page_fault1":    {0, 0},
+		}, 0.1)
+	})
 }
