@@ -59,6 +59,8 @@ func TestTable(t *testing.T) {
 		"mprotect":         {Pages: 2048, Iterations: 20, Seed: 1},
 		"munmap_unrelated": {Pages: 2048, Iterations: 10, Seed: 1},
 		"page_fault":       {Pages: 256, Iterations: 10, Seed: 1},
+		"tlb_flush2":       {Pages: 256, Iterations: 4, Seed: 1},
+		"tlb_flush2_lru":   {Pages: 256, Iterations: 4, Seed: 1},
 		"uffd_wp":          {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	}
 	ws := All()
@@ -114,7 +116,7 @@ func TestLookupUnknown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lookup(\"x\") succeeded")
 	}
-	want := `unknown workload "x" (valid: clear_refs, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, uffd_wp)`
+	want := `unknown workload "x" (valid: clear_refs, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_lru, uffd_wp)`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
@@ -221,7 +223,8 @@ func TestRebuildIsReproducible(t *testing.T) {
 }
 
 // TestRunNative runs every program on the host kernel with small
-// arguments: each must exit 0 and print nothing.
+// arguments: each must exit 0 and print nothing but, for the will-it-scale
+// style ones, its ops report (ParseOps), one line per thread with every op.
 func TestRunNative(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -249,7 +252,20 @@ func TestRunNative(t *testing.T) {
 				}
 				t.Fatalf("%s %s: %v\n%s", w.Name, strings.Join(args, " "), err, out)
 			}
-			if len(out) != 0 {
+			o, ok, err := ParseOps(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				if want := (Ops{Threads: 3, Ops: 3 * 64 * 4}); o.Threads != want.Threads || o.Ops != want.Ops || o.Cycles == 0 {
+					t.Errorf("report %+v, want %d threads, %d ops, cycles > 0", o, want.Threads, want.Ops)
+				}
+				for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+					if !strings.HasPrefix(l, "emu-ops ") {
+						t.Errorf("output besides the report: %q", l)
+					}
+				}
+			} else if len(out) != 0 {
 				t.Errorf("output on success: %q", out)
 			}
 		})
