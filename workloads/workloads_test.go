@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -270,4 +271,44 @@ func TestRunNative(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadmeWorkloads: README's Workloads table has one row per workload,
+// in table order, with its default -pages, -iterations and CPU count.
+func TestReadmeWorkloads(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Workloads\n")
+	if !ok {
+		t.Fatal("README has no Workloads section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var rows [][]string
+	for _, l := range strings.Split(sec, "\n") {
+		if strings.HasPrefix(l, "| `") {
+			rows = append(rows, strings.Split(l, " | "))
+		}
+	}
+	ws := All()
+	if len(rows) != len(ws) {
+		t.Fatalf("README's Workloads table has %d rows, want %d", len(rows), len(ws))
+	}
+	for i, w := range ws {
+		r := rows[i]
+		cpus := w.CPUs
+		if cpus == 0 {
+			cpus = 2 // emu's default
+		}
+		if len(r) != 5 || r[0] != "| `"+w.Name+"`" || !startsWithNumber(r[2], w.Defaults.Pages) ||
+			!startsWithNumber(r[3], w.Defaults.Iterations) || !startsWithNumber(r[4], cpus) {
+			t.Errorf("README row %d %q: want workload %s, -pages %d, -iterations %d, %d CPUs", i, strings.Join(r, " | "), w.Name, w.Defaults.Pages, w.Defaults.Iterations, cpus)
+		}
+	}
+}
+
+func startsWithNumber(cell string, n int) bool {
+	f := strings.Fields(cell)
+	return len(f) > 0 && strings.TrimRight(f[0], ",:") == strconv.Itoa(n)
 }
