@@ -107,7 +107,9 @@ func runWith(t *testing.T, name string, cpus int, p Params, v goldenVariant, twe
 		t.Fatalf("%s on %s: %v", name, v.name, err)
 	}
 	if ok {
-		st.Counters = append(st.Counters, o.Counters()...)
+		for _, c := range o.Counters() {
+			st.Counters = append(st.Counters, kernelmodel.Counter(c))
+		}
 	}
 	out := make(map[string]uint64, len(st.Counters))
 	for _, c := range st.Counters {

@@ -7,8 +7,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	"github.com/tlbemu/emu/kernelmodel"
 )
 
 // Ops is what a will-it-scale style guest (tlb_flush2, tlb_flush2_lru)
@@ -73,11 +71,20 @@ func (o Ops) PerThreadOps() uint64 {
 	return uint64(math.Round(float64(o.Ops) * opsHz / float64(o.Cycles)))
 }
 
+// Counter is one counter of the report, with kernelmodel.Counter's fields
+// (so that one converts to the other): this package cannot import
+// kernelmodel, whose tests run the workloads.
+type Counter struct {
+	Name  string
+	Value uint64
+	Unit  string
+}
+
 // Counters are the report as counters, appended after the model's own:
 // emu_ops (ops of all threads), emu_op_cycles (the threads' cycles in
 // their op loops, summed) and per_thread_ops (ops/s per thread).
-func (o Ops) Counters() []kernelmodel.Counter {
-	return []kernelmodel.Counter{
+func (o Ops) Counters() []Counter {
+	return []Counter{
 		{Name: "emu_ops", Value: o.Ops},
 		{Name: "emu_op_cycles", Value: o.Cycles, Unit: "cycles"},
 		{Name: "per_thread_ops", Value: o.PerThreadOps(), Unit: "ops/s"},

@@ -543,7 +543,9 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			runErr = err
 		}
 		if ok {
-			st.Counters = append(st.Counters, o.Counters()...)
+			for _, c := range o.Counters() {
+				st.Counters = append(st.Counters, kernelmodel.Counter(c))
+			}
 		}
 	}
 	return &st, runErr
