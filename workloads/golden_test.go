@@ -58,6 +58,8 @@ var goldenRuns = map[string]goldenRun{
 	"mprotect":         {3, Params{Threads: 2, Pages: 128, Iterations: 3, Seed: 1}},
 	"munmap_unrelated": {4, Params{Threads: 3, Pages: 1024, Iterations: 4, Seed: 1}},
 	"page_fault":       {2, Params{Threads: 2, Pages: 32, Iterations: 3, Seed: 1}},
+	"tlb_flush2":       {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
+	"tlb_flush2_lru":   {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
 	"uffd_wp":          {4, Params{Threads: 3, Pages: 64, Iterations: 4, Seed: 1}},
 }
 
@@ -101,6 +103,15 @@ func runWith(t *testing.T, name string, cpus int, p Params, v goldenVariant, twe
 		t.Fatalf("%s on %s: guest exited with status %d", name, v.name, m.ExitCode())
 	}
 	st := m.Stats()
+	o, ok, err := ParseOps(m.Output())
+	if err != nil {
+		t.Fatalf("%s on %s: %v", name, v.name, err)
+	}
+	if ok {
+		for _, c := range o.Counters() {
+			st.Counters = append(st.Counters, kernelmodel.Counter(c))
+		}
+	}
 	out := make(map[string]uint64, len(st.Counters))
 	for _, c := range st.Counters {
 		out[c.Name] = c.Value

@@ -158,6 +158,31 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 10, Seed: 1},
 	},
 	{
+		Name:    "tlb_flush2",
+		Summary: "will-it-scale tlb_flush2, threads: per-page MADV_DONTNEED of a private 1 MiB mmap (per_thread_ops)",
+		Doc: "will-it-scale's tlb_flush2 in thread mode: each of THREADS threads, ITERATIONS times, mmaps " +
+			"a private PAGES-page mapping of its own (256: the testcase's 1 MiB), stores a byte into each " +
+			"page, discards it with madvise(MADV_DONTNEED), reads it back as zero, and unmaps it. One op is " +
+			"one page; the guest reports each thread's ops and TSC cycles, which emu prints as emu_ops, " +
+			"emu_op_cycles and per_thread_ops (ops per emulated second per thread). Exercises " +
+			"do_anonymous_page -> lru_cache_add, madvise_dontneed_single_vma -> lru_add_drain and " +
+			"zap_page_range (flush_tlb_mm_range of one page with IPIs to every CPU running the mm), " +
+			"zero-page read faults and munmap's freed_tables flush.",
+		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
+	},
+	{
+		Name:    "tlb_flush2_lru",
+		Summary: "tlb_flush2 with one MADV_DONTNEED per 32 stored pages: LRU pagevec work per flush",
+		Doc: "tlb_flush2 with its pages discarded 32 at a time: each thread stores into 32 consecutive " +
+			"pages, then one madvise(MADV_DONTNEED) discards them (a ranged flush, under " +
+			"tlb_single_page_flush_ceiling), so a flush covers 32 ops while each page still goes through " +
+			"lru_cache_add, the lru_add pagevec drain at 15 pages (__pagevec_lru_add under lru_lock), " +
+			"lru_add_drain and release_pages: the LRU-bound mix of Rik van Riel's INVLPGB tlb_flush2 " +
+			"discussion (the model does not charge the lru_lock round of a drain yet). Ops, report and " +
+			"parameters as tlb_flush2.",
+		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
+	},
+	{
 		Name:     "uffd_wp",
 		MinPages: 16, // writers store into a window of HOT_PAGES = 16 pages (uffd_wp.c)
 		Summary:  "userfaultfd write-protect / un-protect with a monitor thread (the selftest pattern)",

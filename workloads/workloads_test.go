@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,6 +60,8 @@ func TestTable(t *testing.T) {
 		"mprotect":         {Pages: 2048, Iterations: 20, Seed: 1},
 		"munmap_unrelated": {Pages: 2048, Iterations: 10, Seed: 1},
 		"page_fault":       {Pages: 256, Iterations: 10, Seed: 1},
+		"tlb_flush2":       {Pages: 256, Iterations: 4, Seed: 1},
+		"tlb_flush2_lru":   {Pages: 256, Iterations: 4, Seed: 1},
 		"uffd_wp":          {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	}
 	ws := All()
@@ -114,7 +117,7 @@ func TestLookupUnknown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lookup(\"x\") succeeded")
 	}
-	want := `unknown workload "x" (valid: clear_refs, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, uffd_wp)`
+	want := `unknown workload "x" (valid: clear_refs, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_lru, uffd_wp)`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
@@ -221,7 +224,8 @@ func TestRebuildIsReproducible(t *testing.T) {
 }
 
 // TestRunNative runs every program on the host kernel with small
-// arguments: each must exit 0 and print nothing.
+// arguments: each must exit 0 and print nothing but, for the will-it-scale
+// style ones, its ops report (ParseOps), one line per thread with every op.
 func TestRunNative(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -249,9 +253,62 @@ func TestRunNative(t *testing.T) {
 				}
 				t.Fatalf("%s %s: %v\n%s", w.Name, strings.Join(args, " "), err, out)
 			}
-			if len(out) != 0 {
+			o, ok, err := ParseOps(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				if want := (Ops{Threads: 3, Ops: 3 * 64 * 4}); o.Threads != want.Threads || o.Ops != want.Ops || o.Cycles == 0 {
+					t.Errorf("report %+v, want %d threads, %d ops, cycles > 0", o, want.Threads, want.Ops)
+				}
+				for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+					if !strings.HasPrefix(l, "emu-ops ") {
+						t.Errorf("output besides the report: %q", l)
+					}
+				}
+			} else if len(out) != 0 {
 				t.Errorf("output on success: %q", out)
 			}
 		})
 	}
+}
+
+// TestReadmeWorkloads: README's Workloads table has one row per workload,
+// in table order, with its default -pages, -iterations and CPU count.
+func TestReadmeWorkloads(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## Workloads\n")
+	if !ok {
+		t.Fatal("README has no Workloads section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var rows [][]string
+	for _, l := range strings.Split(sec, "\n") {
+		if strings.HasPrefix(l, "| `") {
+			rows = append(rows, strings.Split(l, " | "))
+		}
+	}
+	ws := All()
+	if len(rows) != len(ws) {
+		t.Fatalf("README's Workloads table has %d rows, want %d", len(rows), len(ws))
+	}
+	for i, w := range ws {
+		r := rows[i]
+		cpus := w.CPUs
+		if cpus == 0 {
+			cpus = 2 // emu's default
+		}
+		if len(r) != 5 || r[0] != "| `"+w.Name+"`" || !startsWithNumber(r[2], w.Defaults.Pages) ||
+			!startsWithNumber(r[3], w.Defaults.Iterations) || !startsWithNumber(r[4], cpus) {
+			t.Errorf("README row %d %q: want workload %s, -pages %d, -iterations %d, %d CPUs", i, strings.Join(r, " | "), w.Name, w.Defaults.Pages, w.Defaults.Iterations, cpus)
+		}
+	}
+}
+
+func startsWithNumber(cell string, n int) bool {
+	f := strings.Fields(cell)
+	return len(f) > 0 && strings.TrimRight(f[0], ",:") == strconv.Itoa(n)
 }

@@ -543,6 +543,19 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 		s.nosys[u.Name] += u.Count
 	}
 	st := m.Stats()
+	if !p.userProg {
+		// A will-it-scale style workload reports its ops on fd 1
+		// (captured: cfg.Stdout is nil for built-ins).
+		o, ok, err := workloads.ParseOps(m.Output())
+		if err != nil && runErr == nil {
+			runErr = err
+		}
+		if ok {
+			for _, c := range o.Counters() {
+				st.Counters = append(st.Counters, kernelmodel.Counter(c))
+			}
+		}
+	}
 	return &st, runErr
 }
 

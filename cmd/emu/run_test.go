@@ -563,3 +563,49 @@ func TestCostsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkloadOps: a will-it-scale style workload's report on fd 1 becomes
+// the emu_ops, emu_op_cycles and per_thread_ops counters (workloads.ParseOps),
+// in every format, averaged over -r runs; a silent workload has none.
+func TestWorkloadOps(t *testing.T) {
+	counters := func(extra ...string) map[string]string {
+		t.Helper()
+		code, out, stderr := emu(t, append([]string{"-q", "-format", "json", "-cpus", "3", "-pages", "16", "-iterations", "1"}, extra...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", extra, code, stderr)
+		}
+		var res struct {
+			Counters map[string]struct {
+				Value json.Number `json:"counter-value"`
+			} `json:"counters"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for k, v := range res.Counters {
+			m[k] = string(v.Value)
+		}
+		return m
+	}
+	c := counters("-workload", "tlb_flush2")
+	if c["emu_ops"] != "32" { // 2 threads (one per vCPU beside main) × 16 pages × 1 pass
+		t.Errorf("tlb_flush2: emu_ops = %q, want 32", c["emu_ops"])
+	}
+	for _, k := range []string{"emu_op_cycles", "per_thread_ops"} {
+		if v, ok := c[k]; !ok || v == "0" {
+			t.Errorf("tlb_flush2: %s = %q, want > 0", k, v)
+		}
+	}
+	if r := counters("-workload", "tlb_flush2", "-r", "2"); r["emu_ops"] != "32" || r["per_thread_ops"] == "" {
+		t.Errorf("tlb_flush2 -r 2: emu_ops = %q, per_thread_ops = %q; want 32 and a mean", r["emu_ops"], r["per_thread_ops"])
+	}
+	if code, out, _ := emu(t, "-q", "-workload", "tlb_flush2", "-cpus", "3", "-pages", "16", "-iterations", "1"); code != 0 || !strings.Contains(out, " per_thread_ops") {
+		t.Errorf("text output (exit %d) has no per_thread_ops line:\n%s", code, out)
+	}
+	for _, k := range []string{"emu_ops", "emu_op_cycles", "per_thread_ops"} {
+		if v, ok := counters("-workload", "madvise")[k]; ok {
+			t.Errorf("madvise reports no ops, but %s = %q", k, v)
+		}
+	}
+}
