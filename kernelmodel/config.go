@@ -57,6 +57,21 @@ const (
 	// IPI to a CPU that no longer runs the mm only when should_trim_cpumask
 	// (mm->context.next_trim_cpumask) says a second has passed.
 	PatchCPUMaskTrim Patch = "cpumask-trim"
+	// PatchAnonExclusive is 6c287605fd56 "mm: remember exclusively mapped
+	// anonymous pages with PG_anon_exclusive" (v5.19) with d4c470970d45
+	// "mm: optimize do_wp_page() for fresh pages in local LRU pagevecs"
+	// (v5.18): a page mapped by one process only is PageAnonExclusive
+	// until fork shares it, and do_wp_page reuses such a page, or one
+	// whose only extra reference was this CPU's LRU pagevec (drained
+	// first), instead of copying it (wp_can_reuse_anon_folio, v6.18).
+	PatchAnonExclusive Patch = "anon-exclusive"
+	// PatchMprotectWritable is 64fe24a3e05e "mm/mprotect: try avoiding
+	// write faults for exclusive anonymous pages when changing protection"
+	// (v6.0): mprotect(PROT_WRITE) makes the PTEs of exclusive anonymous
+	// pages writable at once (MM_CP_TRY_CHANGE_WRITABLE,
+	// can_change_pte_writable), unless soft-dirty or uffd-wp tracking needs
+	// the write fault.
+	PatchMprotectWritable Patch = "mprotect-writable"
 )
 
 // PatchInfo describes a patch for `emu list` and -h.
@@ -68,11 +83,13 @@ type PatchInfo struct {
 
 // Patches lists every modelled patch.
 var Patches = []PatchInfo{
+	{PatchAnonExclusive, "6c287605fd56, d4c470970d45", "PG_anon_exclusive: do_wp_page reuses an exclusive anonymous page (or one held only by this CPU's LRU pagevec, drained first) instead of copying it"},
 	{PatchClearRefsFlush, "912efa17e512", "clear_refs: inc_tlb_flush_pending; walk; flush_tlb_mm; dec_tlb_flush_pending (instead of an empty mmu_gather)"},
 	{PatchClearRefsMmapWriteLock, "29a951dfb3c3", "clear_refs_write takes mmap_lock for write for the whole operation"},
 	{PatchConcurrentFlush, "4ce94eabac16, 4c1ba3923e6c", "flush_tlb_multi: IPIs first, the initiator's flush_tlb_func while they are in flight, then the wait; the initiator's own call is not counted as a remote one"},
 	{PatchCPUMaskTrim, "6db2526c1d69", "should_flush_tlb skips CPUs in mm_cpumask that run another mm, except once a second (should_trim_cpumask) to clear their bits"},
 	{PatchLazyCPUMask, "209954cbc7d0", "switch_mm_irqs_off keeps the CPU in the old mm's mm_cpumask; a flush IPI to a CPU not running the mm clears its bit"},
+	{PatchMprotectWritable, "64fe24a3e05e", "mprotect(PROT_WRITE) maps exclusive anonymous pages writable at once (MM_CP_TRY_CHANGE_WRITABLE) unless soft-dirty or uffd-wp tracking needs the write fault"},
 	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
 	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
 	{PatchUserPCIDFlushMask, "LKML 20250606171112.4013261-2-riel@surriel.com (Rik van Riel, 6 Jun 2025)", "user_pcid_flush_mask holds every PCID, so PTI's deferred user-PCID flush of a global ASID is not lost"},
@@ -89,8 +106,10 @@ var Kernels = map[string][]Patch{
 	// remote flushes, the lazily updated mm_cpumask and its once-a-second
 	// trim (tlbflush618.go). With -flush invlpgb|rar also its global ASIDs
 	// and broadcast_tlb_flush (global_asid.go, broadcast.go). Not in v6.18:
-	// the proposals pte-fault-flush-pending and user-pcid-flush-mask.
-	"6.18": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending, PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim},
+	// the proposals pte-fault-flush-pending and user-pcid-flush-mask. The
+	// fault path's v5.18-v6.0 changes that these workloads meet:
+	// PG_anon_exclusive reuse and mprotect's direct write upgrade.
+	"6.18": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending, PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim, PatchAnonExclusive, PatchMprotectWritable},
 }
 
 // KernelNames returns the valid -kernel values, sorted.

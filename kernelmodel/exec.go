@@ -196,8 +196,7 @@ func (m *Machine) populate(mm *MM, vma *VMA, addr uint64) (phys.PFN, error) {
 	if vma.flags&VM_WRITE != 0 {
 		e = pteMkwrite(pteMkdirty(e))
 	}
-	m.pages[p].anon = true
-	m.pages[p].mapcount = 1
+	m.pageAddNewAnonRmap(p)
 	m.pages[p].lru = true
 	m.mem.StorePTE(slot, e)
 	return p, nil

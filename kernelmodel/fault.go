@@ -229,8 +229,7 @@ func (v *VCPU) setNewAnonPTE(vmf *vmFault, page phys.PFN, entry uint64, uffdMiss
 		return v.handleUserfault(vmf, VM_UFFD_MISSING)
 	}
 	vmf.vma.anonVMA = true // anon_vma_prepare, before the page is allocated
-	m.pages[page].anon = true
-	m.pages[page].mapcount = 1 // page_add_new_anon_rmap
+	m.pageAddNewAnonRmap(page)
 	v.lruCacheAdd(page)
 	m.mem.StorePTE(vmf.pte, entry)
 	v.c.Clock += m.cfg.Costs.PTESet
@@ -313,6 +312,31 @@ func (v *VCPU) doWPPage(vmf *vmFault) int {
 		return v.wpPageCopy(vmf, 0)
 	}
 	pg := &m.pages[pfn]
+	if pg.anon && m.cfg.Has(PatchAnonExclusive) {
+		// v6.18: reuse if PageAnonExclusive, else if
+		// wp_can_reuse_anon_folio: no more than 3 references; a page
+		// not yet on the LRU may be held by this CPU's pagevec, so
+		// lru_add_drain first; then the mapping's reference only, and
+		// the folio trylock.
+		reuse := pg.exclusive
+		if !reuse && pg.refcount <= 3 {
+			if !pg.lru {
+				v.lruAddDrain()
+			}
+			reuse = pg.refcount == 1 && !pg.locked
+		}
+		if !reuse {
+			if pg.mapcount == 1 {
+				m.wpCopyPageCount++
+			}
+			m.getPage(pfn)
+			v.spinUnlock(vmf.ptl)
+			return v.wpPageCopy(vmf, pfn)
+		}
+		pg.exclusive = true // SetPageAnonExclusive
+		v.wpPageReuse(vmf)
+		return vmFaultWrite
+	}
 	if pg.anon {
 		if pg.refcount != 1 || pg.locked || pg.mapcount != 1 {
 			if pg.mapcount == 1 {
@@ -385,8 +409,7 @@ func (v *VCPU) wpPageCopy(vmf *vmFault, old phys.PFN) int {
 			v.flushTLBPage(vmf.mm, vmf.address)
 		}
 		vmf.vma.anonVMA = true // wp_page_copy: anon_vma_prepare
-		m.pages[newp].anon = true
-		m.pages[newp].mapcount = 1
+		m.pageAddNewAnonRmap(newp)
 		v.lruCacheAdd(newp)
 		m.mem.StorePTE(vmf.pte, entry) // set_pte_at_notify
 		if old != 0 {

@@ -483,8 +483,7 @@ func (v *VCPU) finishFault(vmf *vmFault, page phys.PFN, cow bool) bool {
 	}
 	if cow {
 		vma.anonVMA = true // do_cow_fault: anon_vma_prepare
-		m.pages[page].anon = true
-		m.pages[page].mapcount = 1 // page_add_new_anon_rmap
+		m.pageAddNewAnonRmap(page)
 		v.lruCacheAdd(page)
 	} else {
 		m.pages[page].mapcount++ // page_add_file_rmap

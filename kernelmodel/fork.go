@@ -234,6 +234,7 @@ func (v *VCPU) copyPresentPTE(dstSlot, srcSlot phys.Addr, src *VMA) {
 		p := ptePFN(e)
 		m.getPage(p)
 		m.pages[p].mapcount++
+		m.pages[p].exclusive = false // page_try_dup_anon_rmap: now shared with the child
 	}
 	if isCOWMapping(src.flags) && pteWrite(e) {
 		m.mem.StorePTE(srcSlot, m.mem.LoadPTE(srcSlot)&^tlb.PteRW) // ptep_set_wrprotect

@@ -154,7 +154,7 @@ func (v *VCPU) doHugePMDAnonymousPage(vma *VMA, mm *MM, slot phys.Addr, address 
 		m.pages[head+i] = Page{}
 	}
 	vma.anonVMA = true // do_huge_pmd_anonymous_page: anon_vma_prepare
-	m.pages[head] = Page{refcount: 1, mapcount: 1, anon: true, lru: true, thp: true}
+	m.pages[head] = Page{refcount: 1, mapcount: 1, anon: true, lru: true, thp: true, exclusive: true}
 	entry := mkPTE(head, vmPageProt(vma.flags)) | tlb.PtePS
 	if vma.flags&VM_WRITE != 0 {
 		entry = pteMkwrite(pteMkdirty(entry)) // maybe_pmd_mkwrite(pmd_mkdirty)
@@ -331,16 +331,19 @@ func (v *VCPU) clearRefsHugePMD(mm *MM, addr uint64, typ int) bool {
 // hugeDupRmap models get_page + page_dup_rmap(page, true) for a huge PMD
 // mapping head. A head that is no longer thp was split in another mm while
 // this PMD kept it whole: every holder of it holds each of the 512
-// subpages (see splitHugePMD), so the new mapping takes all 512.
+// subpages (see splitHugePMD), so the new mapping takes all 512. The
+// pages are shared from now on: not PageAnonExclusive.
 func (m *Machine) hugeDupRmap(head phys.PFN) {
 	if m.pages[head].thp {
 		m.getPage(head)
 		m.pages[head].mapcount++
+		m.pages[head].exclusive = false
 		return
 	}
 	for i := phys.PFN(0); i < phys.HugeFrames; i++ {
 		m.getPage(head + i)
 		m.pages[head+i].mapcount++
+		m.pages[head+i].exclusive = false
 	}
 }
 

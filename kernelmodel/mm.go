@@ -130,6 +130,20 @@ type Page struct {
 	copies   uint64   // COW copies of this page begun (hazard detector: which copy a store missed)
 	gathered int32    // in a pending mmu_gather's page batch: unmapped, freed after the flush (hazard detector)
 	thp      bool     // head of a 2 MiB transparent huge page (huge_memory.go)
+	// exclusive is PG_anon_exclusive (6c287605fd56, v5.19): the page is
+	// mapped by one process only. Set when a new anonymous page is
+	// mapped, cleared when fork shares it (page_try_dup_anon_rmap), set
+	// again by a reuse. Tracked on every kernel; only the anon-exclusive
+	// and mprotect-writable patches read it.
+	exclusive bool
+}
+
+// pageAddNewAnonRmap models page_add_new_anon_rmap (v5.10; v6.18's
+// folio_add_new_anon_rmap with RMAP_EXCLUSIVE): a new anonymous page,
+// mapped once and exclusive to this process.
+func (m *Machine) pageAddNewAnonRmap(p phys.PFN) {
+	pg := &m.pages[p]
+	pg.anon, pg.mapcount, pg.exclusive = true, 1, true
 }
 
 func (m *Machine) allocPage() (phys.PFN, error) {

@@ -21,6 +21,9 @@ const (
 	mmCPProtNUMA      = 1 << 1
 	mmCPUffdWP        = 1 << 2
 	mmCPUffdWPResolve = 1 << 3
+	// mmCPTryChangeWritable is v6.0's MM_CP_TRY_CHANGE_WRITABLE
+	// (64fe24a3e05e; bit 0 there, after MM_CP_DIRTY_ACCT went away).
+	mmCPTryChangeWritable = 1 << 4
 )
 
 // pteProtNone is x86's _PAGE_PROTNONE: the global bit, meaningful only while
@@ -142,8 +145,35 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 	vma.flags = newflags
 	// vma_wants_writenotify is false for every modelled VMA (no shared
 	// writable file mapping can be faulted), so no MM_CP_DIRTY_ACCT.
-	v.changeProtection(v.curr.mm, vma, start, end, vmGetPageProt(newflags), 0)
+	cp := 0
+	if v.m.cfg.Has(PatchMprotectWritable) && newflags&(VM_WRITE|VM_SHARED) == VM_WRITE {
+		// vma_wants_manual_pte_write_upgrade: a writable private VMA
+		// (a shared one would need vma_wants_writenotify, false here).
+		cp |= mmCPTryChangeWritable
+	}
+	v.changeProtection(v.curr.mm, vma, start, end, vmGetPageProt(newflags), cp)
 	return vma, 0
+}
+
+// canChangePTEWritable models can_change_pte_writable (mm/mprotect.c,
+// v6.18) for a private VMA: not PROT_NONE, no soft-dirty tracking that
+// needs the write fault (VM_SOFTDIRTY clear and the PTE not soft-dirty),
+// no uffd-wp marker, and an exclusive anonymous page.
+func (m *Machine) canChangePTEWritable(vma *VMA, e uint64) bool {
+	if vma.flags&VM_WRITE == 0 || e&tlb.PteP == 0 {
+		return false
+	}
+	if vma.flags&VM_SOFTDIRTY == 0 && e&tlb.PteSoftDirty == 0 {
+		return false // pte_needs_soft_dirty_wp
+	}
+	if vma.flags&VM_UFFD_WP != 0 && pteUffdWP(e) {
+		return false // userfaultfd_pte_wp
+	}
+	if !vmNormalPage(m, e) {
+		return false
+	}
+	pg := &m.pages[ptePFN(e)]
+	return pg.anon && pg.exclusive
 }
 
 // changeProtection models change_protection → change_protection_range
@@ -217,6 +247,8 @@ func (v *VCPU) changePTERange(vma *VMA, pte phys.Addr, pt phys.PFN, addr, end, n
 			e = pteWrprotect(e) | tlb.PteUffdWP
 		case cpFlags&mmCPUffdWPResolve != 0:
 			e &^= tlb.PteUffdWP
+		case cpFlags&mmCPTryChangeWritable != 0 && !pteWrite(e) && m.canChangePTEWritable(vma, e):
+			e = pteMkwrite(e) // no write fault will follow
 		}
 		m.mem.StorePTE(slot, e) // ptep_modify_prot_commit
 		pages++

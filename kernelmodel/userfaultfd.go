@@ -589,8 +589,7 @@ func (v *VCPU) mcopyAtomicPTE(vma *VMA, slot phys.Addr, pt phys.PFN, src uint64,
 		return -EEXIST
 	}
 	vma.anonVMA = true // mcopy_atomic_pte: anon_vma_prepare (via mfill_atomic)
-	m.pages[p].anon = true
-	m.pages[p].mapcount = 1 // page_add_new_anon_rmap
+	m.pageAddNewAnonRmap(p)
 	v.lruCacheAdd(p)
 	m.mem.StorePTE(slot, entry) // set_pte_at
 	v.spinUnlock(ptl)
