@@ -34,6 +34,7 @@ type Case struct {
 	CPUs       int
 	Kernel     string // -kernel ("5.10" if empty)
 	Patches    []kernelmodel.Patch
+	Threads    int    // 0: the workload's default (emu's: CPUs-1 when it has none)
 	Pages      int    // 0: the workload's default
 	Iterations int    // 0: the workload's default
 	Seed       uint64 // 0 counts as 1
@@ -84,6 +85,9 @@ func (c Case) defaults(wl *workloads.Workload) workloads.Params {
 // params are the parameters c runs wl with.
 func (c Case) params(wl *workloads.Workload) workloads.Params {
 	p := c.defaults(wl)
+	if c.Threads > 0 {
+		p.Threads = c.Threads
+	}
 	if c.Pages > 0 {
 		p.Pages = c.Pages
 	}

@@ -138,6 +138,20 @@ func BenchmarkEmulatorMIPS(b *testing.B) {
 	}
 }
 
+// BenchmarkScaling reports host ns per guest instruction of page_fault
+// with a thread per vCPU at 1, 16 and 256 vCPUs, as in the README's scaling
+// table (emu -workload page_fault -cpus N -threads N -pages 4096): the
+// baton scheduler's cost per hand-off and the spin waits of 256 threads
+// faulting under one mmap_lock.
+func BenchmarkScaling(b *testing.B) {
+	for _, cpus := range []int{1, 16, 256} {
+		c := Case{Workload: "page_fault", CPUs: cpus, Threads: cpus, Pages: 4096}
+		b.Run("cpus="+itoa(cpus), func(b *testing.B) {
+			reportHost(b, loop(b, c))
+		})
+	}
+}
+
 func itoa(n int) string {
 	const digits = "0123456789"
 	if n < 10 {
