@@ -52,35 +52,50 @@ const (
 //   - Only the goroutine that owns c calls Run.
 func (c *CPU) Run() Exit {
 	c.enter()
+	fetched := false // c.pendF, c.pendPF hold RIP's translation
 	for {
-		if c.Clock >= c.Deadline {
-			return c.leave(Exit{Kind: ExitDeadline})
-		}
-		// Fetch (c.fetch's decode-cache hit path, inlined by hand): translate
-		// RIP through the iTLB on every instruction, then look the physical
-		// address up in the decode cache.
+		// Fetch: translate RIP through the iTLB on every instruction (the
+		// hit memo's repeat answers a fetch from the page of the last one).
 		rip := c.Regs.RIP
 		var f *phys.Frame
-		var extra, pf uint32
-		if c.Own == OwnOff {
-			if f = c.MMU.HitExec(tlb.VirtAddr(rip)); f == nil {
-				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
-			}
+		var pf uint32
+		if fetched {
+			f, pf, fetched = c.pendF, c.pendPF, false
 		} else {
-			f, extra, pf = c.fetchOwned(rip)
+			if c.Clock >= c.Deadline {
+				return c.leave(Exit{Kind: ExitDeadline})
+			}
+			var extra uint32
+			if c.Own == OwnOff {
+				if f = c.MMU.HitExec(tlb.VirtAddr(rip)); f == nil {
+					f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
+				}
+			} else {
+				f, extra, pf = c.fetchOwned(rip)
+			}
+			c.Clock += uint64(extra)
 		}
-		c.Clock += uint64(extra)
-		var u *uop
-		if pf == 0 && f == c.codeFrame {
-			pa := uint64(c.codePFN)<<phys.PageShift | rip&pageMask
-			if e := &c.dc[dcIndex(pa)]; e.tag == pa<<1|1 && e.pfn2 == 0 && e.gen == c.Mem.CodeGen(c.codePFN) {
-				u = &e.u
+		if pf == 0 && f != c.codeFrame {
+			if pfn, known := c.Mem.PFNOf(f); known {
+				c.codeFrame, c.codePFN = f, pfn
 			}
 		}
+		// The block cache (block.go) runs whole blocks; the instructions it
+		// cannot hold take the per-instruction path below.
+		if pf == 0 && f == c.codeFrame && !c.noBlocks {
+			if b := c.lookupBlock(rip & pageMask); b != nil {
+				switch c.runBlock(b) {
+				case blockExit:
+					return c.leave(c.exit)
+				case blockFetched:
+					fetched = true
+				}
+				continue
+			}
+		}
+		u := c.fetch(f, pf)
 		if u == nil {
-			if u = c.fetch(f, pf); u == nil {
-				return c.leave(c.exit)
-			}
+			return c.leave(c.exit)
 		}
 		c.next = c.Regs.RIP + uint64(u.len)
 		if r := c.step(u); r != stepOK {
@@ -104,6 +119,7 @@ func (c *CPU) retire(u *uop) {
 func (c *CPU) enter() {
 	if c.dc == nil {
 		c.dc = new([decodeCacheSize]dcEntry)
+		c.bc = new([blockCacheSize]block)
 	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
 	c.buildCostTab()
@@ -136,6 +152,7 @@ func (c *CPU) FlagsValue() uint64 {
 func (c *CPU) InvalidateDecodeCache() {
 	if c.dc != nil {
 		clear(c.dc[:])
+		clear(c.bc[:])
 	}
 }
 
