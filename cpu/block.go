@@ -122,6 +122,7 @@ func (c *CPU) decodeAt(off uint64, gen uint32, u *uop) bool {
 	if st != decOK || ln > n || d.op == opUD || handlers[d.op] == nil {
 		return false
 	}
+	d.x = c.specialise(&d)
 	c.Mem.MarkCode(pfn) // the frame holds decoded code from now on (before the entry is usable)
 	*e = dcEntry{tag: pa<<1 | 1, gen: gen, u: d}
 	*u = d

@@ -253,6 +253,7 @@ func (c *CPU) fetchMiss(rip uint64, f *phys.Frame, pfn phys.PFN, cacheable bool,
 		c.exit = Exit{Kind: ExitUD, Err: newUDError(rip, buf[:fetched], true)}
 		return nil
 	}
+	u.x = c.specialise(&u)
 	if !cacheable {
 		c.scratch = u
 		return &c.scratch
