@@ -2,7 +2,6 @@ package cpu
 
 import (
 	"github.com/tlbemu/emu/internal/phys"
-	"github.com/tlbemu/emu/tlb"
 )
 
 // The block cache: decoded uops grouped into basic blocks, so that the
@@ -35,10 +34,12 @@ import (
 // may write a frame (owner.go).
 //
 // Precise state: the uops of a block run one at a time with the same
-// per-instruction work as the slow path (deadline check, fetch
-// translation, retire); only the decode-cache probe and the instruction
-// count are hoisted. A fault in the k-th instruction leaves the k-1 before
-// it retired and counted and the k-th unexecuted, with RIP at it.
+// per-instruction work as the slow path (deadline check, retire); the
+// decode-cache probe and the instruction count are paid per block, and the
+// iTLB lookups per 16-byte fetch block (the fetch rule, run.go), counted
+// for each instruction when it is reached. A fault in the k-th instruction
+// leaves the k-1 before it retired and counted and the k-th unexecuted,
+// with RIP at it.
 
 // Block cache geometry: direct-mapped, keyed by the guest-physical address
 // of a block's first instruction. 2^10 blocks of up to 16 uops (656 KiB
@@ -55,7 +56,11 @@ type block struct {
 	tag uint64 // pa<<1 | 1 of the first instruction; 0 = empty
 	gen uint32 // Mem.CodeGen of the frame when built
 	n   uint8  // uops in u (1..blockMax)
-	u   [blockMax]uop
+	// lines[i] (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1]
+	// (fetch rule, run.go): the 16-byte fetch blocks it occupies, less the
+	// one u[i-1] ended in.
+	lines [blockMax]uint8
+	u     [blockMax]uop
 }
 
 func bcIndex(pa uint64) uint64 { return (pa ^ pa>>blockCacheBits) & (blockCacheSize - 1) }
@@ -91,7 +96,11 @@ func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
 			break
 		}
 		op := b.u[n].op
-		off += uint64(b.u[n].len)
+		end := off + uint64(b.u[n].len)
+		if n > 0 {
+			b.lines[n] = uint8((end-1)>>4 - (off-1)>>4)
+		}
+		off = end
 		n++
 		if endsBlock(op) || off >= pageSize {
 			break
@@ -138,14 +147,17 @@ const (
 	blockExit                    // return c.exit
 )
 
-// runBlock executes b, whose first instruction is at RIP and has been
-// fetched (translated) already.
-func (c *CPU) runBlock(b *block) blockEnd {
+// runBlock executes b, whose first instruction is at RIP and has had done
+// of its fetch-block lookups made (Run).
+func (c *CPU) runBlock(b *block, done int) blockEnd {
 	c.smc = false
 	n := int(b.n)
+	rip := c.Regs.RIP
+	if !c.fetchRest(rip, b.u[0].len, done) {
+		return blockExit
+	}
 	for i := 0; ; {
 		u := &b.u[i]
-		rip := c.Regs.RIP
 		c.next = rip + uint64(u.len)
 		if r := c.step(u); r != stepOK {
 			if r == stepExit { // retired, then Run returns
@@ -161,23 +173,35 @@ func (c *CPU) runBlock(b *block) blockEnd {
 		i++
 		if i == n || c.smc || c.Clock >= c.Deadline {
 			c.Instructions += uint64(i)
+			c.fetchNext = 0
+			if c.next == rip+uint64(u.len) && !c.smc {
+				c.fetchNext = c.next
+			}
 			return blockNext
 		}
-		// The next instruction's fetch, as Run's: it is on this page.
-		var f *phys.Frame
-		var extra, pf uint32
-		if c.Own == OwnOff {
-			if f = c.MMU.HitExec(tlb.VirtAddr(c.next)); f == nil {
-				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(c.next), tlb.Exec)
+		// The next instruction follows on this page (fetch rule: its
+		// lookups are b.lines[i], the first for the block at va).
+		rip = c.next
+		if k := b.lines[i]; k != 0 {
+			va := rip
+			if rip&15 != 0 {
+				va = rip&^15 + 16
 			}
-		} else {
-			f, extra, pf = c.fetchOwned(c.next)
-		}
-		c.Clock += uint64(extra)
-		if pf != 0 || f != c.codeFrame {
-			c.Instructions += uint64(i)
-			c.pendF, c.pendPF = f, pf
-			return blockFetched
+			f, pf := c.fetchLookup(va)
+			if pf != 0 || f != c.codeFrame {
+				c.Instructions += uint64(i)
+				c.fetchNext = rip // Run's next lookups follow this one
+				c.pendF, c.pendPF = f, pf
+				return blockFetched
+			}
+			for ; k > 1; k-- {
+				va += 16
+				if _, pf := c.fetchLookup(va); pf != 0 {
+					c.xfault(va, pf)
+					c.Instructions += uint64(i)
+					return blockExit
+				}
+			}
 		}
 	}
 }

@@ -208,3 +208,63 @@ func TestSpecialisedEquivalence(t *testing.T) {
 		t.Errorf("retired %d instructions, want %d", want.instrs, len(specialForms))
 	}
 }
+
+// TestFetchRule: the iTLB is looked up once per 16-byte fetch block, again
+// after every taken branch, and a deadline between two instructions of one
+// block adds no lookup.
+func TestFetchRule(t *testing.T) {
+	lookups := func(c *CPU) uint64 {
+		c.MMU.Settle()
+		s := &c.MMU.Stats
+		return s.ITLBHits + s.ITLBMissesSTLBHit + s.ITLBMissesWalk
+	}
+	nops := make([]byte, 40) // 0x00-0x27: NOPs; 0x28: int3
+	for i := range nops {
+		nops[i] = 0x90
+	}
+	nops = append(nops, 0xcc)
+	// 0x100: mov ecx, 5; 0x105: dec ecx; 0x107: jnz 0x105; 0x109: int3
+	loop := []byte{0xb9, 0x05, 0x00, 0x00, 0x00, 0xff, 0xc9, 0x75, 0xfc, 0xcc}
+	for _, tc := range []struct {
+		name     string
+		code     []byte
+		at       uint64
+		deadline uint64 // cycles per Run (0: one Run)
+		want     uint64
+	}{
+		// Fetch blocks 0x00, 0x10, 0x20.
+		{"straight", nops, 0, 0, 3},
+		{"straight, a deadline at every instruction", nops, 0, 1, 3},
+		// Block 0x100 (mov, dec, jnz), then 4 taken jnz back into it.
+		{"loop", loop, 0x100, 0, 5},
+		{"loop, a deadline at every instruction", loop, 0x100, 1, 5},
+		// mov ecx, 5 at 0x10c spans blocks 0x100 and 0x110; dec, jnz and
+		// int3 lie in 0x110, entered again by 4 taken jnz.
+		{"spanning", loop, 0x10c, 0, 2 + 4},
+	} {
+		for _, noBlocks := range []bool{false, true} {
+			m := newMachine(t)
+			m.standardLayout()
+			c := m.cpu
+			c.noBlocks = noBlocks
+			m.write(testCode+tc.at, tc.code)
+			before := lookups(c)
+			c.Regs.RIP = testCode + tc.at
+			for {
+				if tc.deadline != 0 {
+					c.Deadline = c.Clock + tc.deadline
+				}
+				ex := c.Run()
+				if ex.Kind == ExitBreakpoint {
+					break
+				}
+				if ex.Kind != ExitDeadline {
+					t.Fatalf("%s: exit %v (%v)", tc.name, ex.Kind, ex.Err)
+				}
+			}
+			if got := lookups(c) - before; got != tc.want {
+				t.Errorf("%s (noBlocks=%v): %d iTLB lookups, want %d", tc.name, noBlocks, got, tc.want)
+			}
+		}
+	}
+}
