@@ -180,7 +180,7 @@ func (c *CPU) shift(kind, size uint8, v, count uint64) (uint64, bool) {
 		c.fl.setArith(FlagCF|FlagOF, b2u(cf)|b2u(of)<<11)
 		return r, true
 	}
-	c.fl.setArith(FlagsArith, b2u(cf)|b2u(of)<<11|szp(r, size))
+	c.fl.setLazy(lazyShift, size, 0, 0, r, b2u(cf)|b2u(of)<<1) // SF, ZF, PF from r; AF = 0
 	return r, true
 }
 
@@ -225,7 +225,7 @@ func (c *CPU) shiftDouble(left bool, size uint8, dst, src, count uint64) (uint64
 		cf = (t>>(n-1))&1 != 0
 	}
 	of := (r^dst)&sign != 0
-	c.fl.setArith(FlagsArith, b2u(cf)|b2u(of)<<11|szp(r, size))
+	c.fl.setLazy(lazyShift, size, 0, 0, r, b2u(cf)|b2u(of)<<1) // SF, ZF, PF from r; AF = 0
 	return r, true
 }
 
@@ -277,8 +277,10 @@ func sext(v uint64, size uint8) uint64 {
 // mulFlags sets CF = OF = overflow. SF, ZF, AF and PF are undefined; the
 // model matches the host CPU of the differential tests: SF and PF from the
 // low half of the result, ZF and AF cleared.
+// They are recorded lazily (lazyMul).
 func (c *CPU) mulFlags(overflow bool, lo uint64, size uint8) {
-	c.fl.setArith(FlagsArith, b2u(overflow)|b2u(overflow)<<11|szp(lo, size)&^FlagZF)
+	o := b2u(overflow)
+	c.fl.setLazy(lazyMul, size, 0, 0, lo&sizeMask(size), o|o<<1)
 }
 
 // mul1 executes one-operand MUL/IMUL: rDX:rAX = rAX * src.

@@ -103,21 +103,31 @@ type CPU struct {
 	Own    OwnMode
 
 	// Interpreter state, owned by the goroutine running the vCPU.
-	fl         flagState                  // lazy RFLAGS while Run executes
-	next       uint64                     // RIP of the next instruction (branches overwrite it)
-	exit       Exit                       // why the current instruction stopped
-	running    bool                       // inside Run
-	costTab    [numCostClasses * 4]uint32 // cycles per cost index (cost.go), from Costs at Run entry
-	takenExtra uint64                     // UserBranchTaken - UserBranch, charged by a taken branch
-	costTabOf  Costs                      // the Costs costTab was built from …
-	costTabOK  bool                       // … once it has been built
-	dc         *[decodeCacheSize]dcEntry  // decode cache, keyed by guest-physical address
-	codeFrame  *phys.Frame                // frame of the last fetch …
-	codePFN    phys.PFN                   // … and its PFN
-	dataFrame  *phys.Frame                // frame of the last store …
-	dataPFN    phys.PFN                   // … and its PFN
-	scratch    uop                        // a uop that cannot be cached (stale translation)
-	fetchBuf   [15]byte                   // instruction bytes on a decode-cache miss
+	fl           flagState                  // lazy RFLAGS while Run executes
+	next         uint64                     // RIP of the next instruction (branches overwrite it)
+	exit         Exit                       // why the current instruction stopped
+	running      bool                       // inside Run
+	costTab      [numCostClasses * 4]uint32 // cycles per cost index (cost.go), from Costs at Run entry
+	takenExtra   uint64                     // UserBranchTaken - UserBranch, charged by a taken branch
+	costTabOf    Costs                      // the Costs costTab was built from …
+	costTabOK    bool                       // … once it has been built
+	dc           *[decodeCacheSize]dcEntry  // decode cache, keyed by guest-physical address
+	bc           *[blockCacheSize]block     // block cache (block.go), keyed by guest-physical address
+	noSpecialise bool                       // tests: run the generic handlers only (fast.go)
+	noBlocks     bool                       // tests: run every instruction through the per-instruction path
+	smc          bool                       // a store hit a frame holding code: end the running block
+	fetchNext    uint64                     // RIP after the last instruction if it fell through within its page, else 0 (fetch rule) …
+	fetchFrame   *phys.Frame                // … the frame of the last iTLB lookup …
+	fetchMMU     *tlb.MMU                   // … and, after a deadline exit, the MMU …
+	fetchGen     uint64                     // … and its ExecGen then
+	pendF        *phys.Frame                // RIP's fetch translation done by runBlock …
+	pendPF       uint32                     // … and its fault
+	codeFrame    *phys.Frame                // frame of the last fetch …
+	codePFN      phys.PFN                   // … and its PFN
+	dataFrame    *phys.Frame                // frame of the last store …
+	dataPFN      phys.PFN                   // … and its PFN
+	scratch      uop                        // a uop that cannot be cached (stale translation)
+	fetchBuf     [15]byte                   // instruction bytes on a decode-cache miss
 
 	// Ownership state (owner.go).
 	oc         *[ocSize]ocEntry // verified pages, allocated by the first owned Run

@@ -7,7 +7,7 @@ import "math/bits"
 // stepFault leaves the instruction unexecuted (REP string instructions
 // excepted: they commit completed iterations, as the processor does).
 func (c *CPU) step(u *uop) stepResult {
-	h := handlers[u.op]
+	h := handlers[u.x]
 	if h == nil {
 		// opInvalid/opUD never reach the cache (fetchMiss turns them into
 		// ExitUD); anything else is a translate/handler mismatch.

@@ -31,7 +31,7 @@ type handler func(c *CPU, u *uop) stepResult
 type translator func(u *uop, inst *x86asm.Inst) bool
 
 var (
-	handlers    [numOps]handler
+	handlers    [numX]handler                                      // by u.x: the families' (defOp), then the specialised ones (fast.go)
 	opNames     = [numOps]string{opInvalid: "invalid", opUD: "ud"} // for uop.String; defOp adds the rest
 	translators = map[x86asm.Op]translatorEntry{}
 )

@@ -38,6 +38,8 @@ const (
 	lazyInc                // a + 1: CF = fcin (preserved)
 	lazyDec                // a - 1: CF = fcin (preserved)
 	lazyLogic              // CF = OF = AF = 0
+	lazyShift              // SHL/SHR/SAR: CF = cin bit 0, OF = cin bit 1, AF = 0
+	lazyMul                // IMUL/MUL: CF = OF = cin bit 0 (= bit 1), AF = ZF = 0; SF, PF from res
 )
 
 // flagState is the lazy status-flag state. It is owned by the vCPU goroutine.
@@ -47,7 +49,7 @@ type flagState struct {
 	sign   uint64 // sign bit of the operand size
 	a, b   uint64 // operands, masked to the operand size
 	res    uint64 // result, masked to the operand size
-	cin    uint64 // carry in (ADC/SBB) or preserved CF (INC/DEC): 0 or 1
+	cin    uint64 // carry in (ADC/SBB) or preserved CF (INC/DEC): 0 or 1; CF | OF<<1 (lazyShift, lazyMul)
 }
 
 func signBit(size uint8) uint64 { return 1 << (uint(size)*8 - 1) }
@@ -82,13 +84,18 @@ func (f *flagState) cf() bool {
 		return f.a < f.b || (f.cin != 0 && f.a == f.b)
 	case lazyInc, lazyDec:
 		return f.cin != 0
+	case lazyShift, lazyMul:
+		return f.cin&1 != 0
 	}
 	return false
 }
 
 func (f *flagState) zf() bool {
-	if f.kind == lazyNone {
+	switch f.kind {
+	case lazyNone:
 		return f.rflags&FlagZF != 0
+	case lazyMul:
+		return false
 	}
 	return f.res == 0
 }
@@ -108,6 +115,8 @@ func (f *flagState) of() bool {
 		return (f.a^f.res)&(f.b^f.res)&f.sign != 0
 	case lazySub, lazyDec:
 		return (f.a^f.b)&(f.a^f.res)&f.sign != 0
+	case lazyShift, lazyMul:
+		return f.cin&2 != 0
 	}
 	return false
 }
@@ -123,7 +132,7 @@ func (f *flagState) af() bool {
 	switch f.kind {
 	case lazyNone:
 		return f.rflags&FlagAF != 0
-	case lazyLogic:
+	case lazyLogic, lazyShift, lazyMul:
 		return false
 	}
 	return (f.a^f.b^f.res)&0x10 != 0

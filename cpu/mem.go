@@ -106,6 +106,7 @@ func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
 	}
 	if c.Mem.HasCode(pfn) {
 		c.Mem.NoteCodeWrite(pfn)
+		c.smc = true
 	}
 }
 

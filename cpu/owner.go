@@ -199,7 +199,13 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	}
 	// parAbort is false here: it is cleared at Run entry and below. (Hit
 	// calls no hook, so it cannot set parAbort.)
-	return c.translateOwnedAfter(va, acc, e, key, c.hit(va, acc))
+	f := c.hit(va, acc)
+	if f != nil && e.key[acc&3] == key && f == e.frame {
+		// translateOwnedAfter's outcome for a memo hit on the verified (or
+		// already acquired) frame, without the call: the hot data path.
+		return f, 0, 0
+	}
+	return c.translateOwnedAfter(va, acc, e, key, f)
 }
 
 // translateOwnedAfter finishes translateOwned for an access whose

@@ -47,51 +47,140 @@ const (
 // instruction retires. A REP string instruction costs Costs.UserString per
 // element.
 //
+// Instruction fetch: the iTLB is looked up once per 16-byte fetch block,
+// not once per instruction (fetchLines).
+//
 // Preconditions:
 //   - c.Mem and c.MMU are set and c.MMU's CR3 maps the guest.
 //   - Only the goroutine that owns c calls Run.
 func (c *CPU) Run() Exit {
 	c.enter()
+	fetched := false // c.pendF, c.pendPF hold the first lookup for RIP (runBlock)
 	for {
-		if c.Clock >= c.Deadline {
-			return c.leave(Exit{Kind: ExitDeadline})
-		}
-		// Fetch (c.fetch's decode-cache hit path, inlined by hand): translate
-		// RIP through the iTLB on every instruction, then look the physical
-		// address up in the decode cache.
 		rip := c.Regs.RIP
 		var f *phys.Frame
-		var extra, pf uint32
-		if c.Own == OwnOff {
-			if f = c.MMU.HitExec(tlb.VirtAddr(rip)); f == nil {
-				f, extra, pf = c.MMU.Translate(tlb.VirtAddr(rip), tlb.Exec)
-			}
-		} else {
-			f, extra, pf = c.fetchOwned(rip)
+		var pf uint32
+		done := 1 // fetch-block lookups made so far for the instruction at rip
+		switch {
+		case fetched:
+			f, pf, fetched = c.pendF, c.pendPF, false
+		case c.Clock >= c.Deadline:
+			return c.leaveDeadline()
+		case rip == c.fetchNext && rip&15 != 0:
+			// The instruction starts in the fetch block the previous one
+			// ended in: no lookup.
+			f, done = c.fetchFrame, 0
+		default:
+			f, pf = c.fetchLookup(rip)
 		}
-		c.Clock += uint64(extra)
-		var u *uop
-		if pf == 0 && f == c.codeFrame {
-			pa := uint64(c.codePFN)<<phys.PageShift | rip&pageMask
-			if e := &c.dc[dcIndex(pa)]; e.tag == pa<<1|1 && e.pfn2 == 0 && e.gen == c.Mem.CodeGen(c.codePFN) {
-				u = &e.u
+		if pf == 0 && f != c.codeFrame {
+			if pfn, known := c.Mem.PFNOf(f); known {
+				c.codeFrame, c.codePFN = f, pfn
 			}
 		}
+		// The block cache (block.go) runs whole blocks; the instructions it
+		// cannot hold take the per-instruction path below.
+		if pf == 0 && f == c.codeFrame && !c.noBlocks {
+			if b := c.lookupBlock(rip & pageMask); b != nil {
+				switch c.runBlock(b, done) {
+				case blockExit:
+					return c.leave(c.exit)
+				case blockFetched:
+					fetched = true
+				}
+				continue
+			}
+		}
+		u := c.fetch(f, pf)
 		if u == nil {
-			if u = c.fetch(f, pf); u == nil {
-				return c.leave(c.exit)
-			}
+			return c.leave(c.exit)
 		}
-		c.next = c.Regs.RIP + uint64(u.len)
-		if r := c.step(u); r != stepOK {
-			if r == stepFault {
-				return c.leave(c.exit)
-			}
-			c.retire(u)
+		// The fetch of an instruction that crosses a page boundary looked up
+		// its second page (fetch); any other looks up its other fetch blocks
+		// now, before it executes.
+		crosses := rip&pageMask+uint64(u.len) > pageSize
+		if !crosses && !c.fetchRest(rip, u.len, done) {
+			return c.leave(c.exit)
+		}
+		c.next = rip + uint64(u.len)
+		c.smc = false
+		r := c.step(u)
+		if r == stepFault {
 			return c.leave(c.exit)
 		}
 		c.retire(u)
+		c.fetchNext = 0
+		if c.next == rip+uint64(u.len) && !crosses && !c.smc {
+			c.fetchNext = c.next
+		}
+		if r == stepExit {
+			return c.leave(c.exit)
+		}
 	}
+}
+
+// The fetch rule. The processor's legacy decode pipeline looks the
+// instruction up in the ITLB and the instruction cache and fetches 16
+// aligned bytes of it a cycle into the predecoder (Intel 64 and IA-32
+// Architectures Optimization Reference Manual, order no. 248966, "Legacy
+// Decode Pipeline", "Instruction Fetch and PreDecode": "the ITLB and
+// instruction cache" ... "16 aligned bytes"). So the interpreter looks the
+// iTLB up once per 16-byte fetch block an instruction occupies, not once
+// per instruction: an instruction that starts in the fetch block its
+// predecessor ended in, having fallen through to it (no taken branch, no
+// exception, no store to code in between), needs no lookup for that block;
+// every other fetch block it occupies costs one. After a taken branch, an
+// exit from Run (except a deadline at an instruction boundary, which is no
+// architectural event: the next Run continues the fetch block if no L1
+// ITLB entry, PCID or CR4 changed in between, tlb.MMU.ExecGen), a store to
+// a frame holding code (a machine clear) or an instruction that crosses a
+// page boundary, the next instruction's first block is looked up again.
+
+// fetchLines returns the number of iTLB lookups the instruction of n bytes
+// at rip needs under the fetch rule (n >= 1; the instruction does not cross
+// a page boundary).
+func (c *CPU) fetchLines(rip uint64, n uint8) int {
+	k := int((rip+uint64(n)-1)>>4-rip>>4) + 1
+	if rip == c.fetchNext && rip&15 != 0 {
+		k--
+	}
+	return k
+}
+
+// fetchLookup looks va up in the iTLB for a fetch, charging the extra
+// cycles, and returns the frame (remembered for the fetch rule) and fault.
+func (c *CPU) fetchLookup(va uint64) (*phys.Frame, uint32) {
+	var f *phys.Frame
+	var extra, pf uint32
+	if c.Own == OwnOff {
+		if f = c.MMU.HitExec(tlb.VirtAddr(va)); f == nil {
+			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Exec)
+		}
+	} else {
+		f, extra, pf = c.fetchOwned(va)
+	}
+	c.Clock += uint64(extra)
+	c.fetchFrame = f
+	return f, pf
+}
+
+// fetchRest makes the fetch-block lookups of the instruction of n bytes at
+// rip that are still due, done having been made. On a fault it records the
+// exit and returns false.
+func (c *CPU) fetchRest(rip uint64, n uint8, done int) bool {
+	k := c.fetchLines(rip, n)
+	if k <= done {
+		return true
+	}
+	va := (rip+uint64(n)-1)&^15 - uint64(k-done-1)*16 // the first block not looked up yet
+	for ; done < k; done++ {
+		if _, pf := c.fetchLookup(va); pf != 0 {
+			c.xfault(va, pf)
+			return false
+		}
+		va += 16
+	}
+	return true
 }
 
 func (c *CPU) retire(u *uop) {
@@ -104,8 +193,12 @@ func (c *CPU) retire(u *uop) {
 func (c *CPU) enter() {
 	if c.dc == nil {
 		c.dc = new([decodeCacheSize]dcEntry)
+		c.bc = new([blockCacheSize]block)
 	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
+	if c.fetchMMU != c.MMU || c.MMU.ExecGen() != c.fetchGen {
+		c.fetchNext = 0 // the fetch block may be gone (fetch rule)
+	}
 	c.buildCostTab()
 	if c.Own != OwnOff {
 		c.enterOwned()
@@ -113,8 +206,19 @@ func (c *CPU) enter() {
 	c.running = true
 }
 
-// leave materialises RFLAGS and returns e.
+// leaveDeadline returns ExitDeadline at an instruction boundary: the next
+// Run may continue the fetch block (fetch rule).
+func (c *CPU) leaveDeadline() Exit {
+	next := c.fetchNext
+	e := c.leave(Exit{Kind: ExitDeadline})
+	c.fetchNext, c.fetchMMU, c.fetchGen = next, c.MMU, c.MMU.ExecGen()
+	return e
+}
+
+// leave materialises RFLAGS and returns e. The next instruction's fetch
+// starts afresh.
 func (c *CPU) leave(e Exit) Exit {
+	c.fetchNext = 0
 	c.MMU.Settle() // the fetch repeat's pending ITLB hits (tlb/memo.go)
 	c.Regs.RFLAGS = c.fl.value()
 	c.running = false
@@ -136,6 +240,8 @@ func (c *CPU) FlagsValue() uint64 {
 func (c *CPU) InvalidateDecodeCache() {
 	if c.dc != nil {
 		clear(c.dc[:])
+		clear(c.bc[:])
+		c.fetchNext = 0
 	}
 }
 
@@ -236,6 +342,7 @@ func (c *CPU) fetchMiss(rip uint64, f *phys.Frame, pfn phys.PFN, cacheable bool,
 		c.exit = Exit{Kind: ExitUD, Err: newUDError(rip, buf[:fetched], true)}
 		return nil
 	}
+	u.x = c.specialise(&u)
 	if !cacheable {
 		c.scratch = u
 		return &c.scratch

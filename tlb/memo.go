@@ -183,6 +183,14 @@ func (m *MMU) hitCounter(acc Access) *uint64 {
 	return &m.Stats.ITLBHits
 }
 
+// ExecGen returns the generation of the L1 ITLB arrays: it changes
+// whenever a tag in them changes (a fill, an eviction, an invalidation, a
+// hint that decides between two entries), and at every CR3 or CR4 write, so
+// while it is unchanged an instruction fetch finds what the last one found.
+// The interpreter's fetch rule uses it across a deadline exit; it does not
+// depend on Config.NoMemo.
+func (m *MMU) ExecGen() uint64 { return m.gen[memoExec] }
+
 // bumpAll invalidates every memo (the PCID or CR4 changed).
 func (m *MMU) bumpAll() {
 	m.gen[memoData]++

@@ -1,0 +1,207 @@
+package cpu
+
+import (
+	"github.com/tlbemu/emu/internal/phys"
+)
+
+// The block cache: decoded uops grouped into basic blocks, so that the
+// decode-cache probe, the code-generation check and the instruction count
+// are paid once per block instead of once per instruction (QEMU's
+// translation blocks, accel/tcg/cpu-exec.c tb_lookup, without the code
+// generation).
+//
+// A block is the run of instructions starting at one guest-physical address
+// up to and including the first control transfer (JMP, Jcc, CALL, RET,
+// LOOP, JRCXZ, SYSCALL, INT3), the last instruction that ends on the page,
+// or blockMax instructions, whichever comes first. It never holds an
+// instruction that crosses a page boundary, one that does not decode or
+// one the interpreter does not implement: those run through the
+// per-instruction path (Run's slow path), which reports them exactly as
+// before. A block is built from the decode cache, decoding only bytes of
+// its own frame, so building one has no architectural or modelled effect
+// (nothing is translated, nothing is counted).
+//
+// Validity: a block records its frame's code generation (phys.Memory
+// CodeGen) when built and is used only while it is unchanged. A store to a
+// frame holding code bumps that generation (noteWrite) and also sets
+// CPU.smc, which ends the running block after the storing instruction, so
+// the next instruction is fetched again and a block holding overwritten
+// bytes is rebuilt: a store that modifies the next instruction takes
+// effect at once, as on the processor (SDM Vol. 3 8.1.3, self-modifying
+// code). A store by another vCPU is seen at this vCPU's next block entry;
+// cross-modifying code needs a serialising instruction on the processor
+// too (SDM Vol. 3 8.1.3), and in deterministic runs only one vCPU at a time
+// may write a frame (owner.go).
+//
+// Precise state: the uops of a block run one at a time with the same
+// per-instruction work as the slow path (deadline check, retire); the
+// decode-cache probe and the instruction count are paid per block, and the
+// iTLB lookups per 16-byte fetch block (the fetch rule, run.go), counted
+// for each instruction when it is reached. A fault in the k-th instruction
+// leaves the k-1 before it retired and counted and the k-th unexecuted,
+// with RIP at it.
+
+// Block cache geometry: direct-mapped, keyed by the guest-physical address
+// of a block's first instruction. 2^10 blocks of up to 16 uops (656 KiB
+// per vCPU, allocated on the first Run) hold the hot loops of the built-in
+// workloads and of CoreMark without conflicts.
+const (
+	blockCacheBits = 10
+	blockCacheSize = 1 << blockCacheBits
+	blockMax       = 16
+)
+
+// block is one block-cache entry.
+type block struct {
+	tag uint64 // pa<<1 | 1 of the first instruction; 0 = empty
+	gen uint32 // Mem.CodeGen of the frame when built
+	n   uint8  // uops in u (1..blockMax)
+	// lines[i] (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1]
+	// (fetch rule, run.go): the 16-byte fetch blocks it occupies, less the
+	// one u[i-1] ended in.
+	lines [blockMax]uint8
+	u     [blockMax]uop
+}
+
+func bcIndex(pa uint64) uint64 { return (pa ^ pa>>blockCacheBits) & (blockCacheSize - 1) }
+
+// endsBlock reports whether op transfers control (or may end Run), so that
+// nothing after it belongs to its block.
+func endsBlock(op opcode) bool {
+	return op >= opJmp && op <= opRet || op == opSyscall || op == opInt3 || op == opGP
+}
+
+// lookupBlock returns the valid block starting at offset off of the code
+// frame (c.codeFrame, c.codePFN), building it if needed, or nil if the
+// instruction there must take the per-instruction path.
+func (c *CPU) lookupBlock(off uint64) *block {
+	pfn := c.codePFN
+	pa := uint64(pfn)<<phys.PageShift | off
+	gen := c.Mem.CodeGen(pfn)
+	b := &c.bc[bcIndex(pa)]
+	if b.tag == pa<<1|1 && b.gen == gen {
+		return b
+	}
+	return c.buildBlock(b, pa, off, gen)
+}
+
+// buildBlock fills b with the block at offset off of the code frame, whose
+// code generation is gen. It returns nil (leaving b empty) if the first
+// instruction cannot be in a block.
+func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
+	b.tag = 0
+	n := 0
+	for n < blockMax {
+		if !c.decodeAt(off, gen, &b.u[n]) {
+			break
+		}
+		op := b.u[n].op
+		end := off + uint64(b.u[n].len)
+		if n > 0 {
+			b.lines[n] = uint8((end-1)>>4 - (off-1)>>4)
+		}
+		off = end
+		n++
+		if endsBlock(op) || off >= pageSize {
+			break
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	b.tag, b.gen, b.n = pa<<1|1, gen, uint8(n)
+	return b
+}
+
+// decodeAt decodes the instruction at offset off of the code frame into
+// *u, through the decode cache. It reports false, changing nothing but *u,
+// for an instruction that does not lie wholly in the frame or that the
+// per-instruction path must report (invalid, unimplemented, #UD).
+func (c *CPU) decodeAt(off uint64, gen uint32, u *uop) bool {
+	pfn := c.codePFN
+	pa := uint64(pfn)<<phys.PageShift | off
+	e := &c.dc[dcIndex(pa)]
+	if e.tag == pa<<1|1 && e.gen == gen && e.pfn2 == 0 {
+		*u = e.u
+		return true
+	}
+	var buf [15]byte
+	n := copy(buf[:], c.codeFrame[off:])
+	d, ln, st := decode(buf[:])
+	if st != decOK || ln > n || d.op == opUD || handlers[d.op] == nil {
+		return false
+	}
+	d.x = c.specialise(&d)
+	c.Mem.MarkCode(pfn) // the frame holds decoded code from now on (before the entry is usable)
+	*e = dcEntry{tag: pa<<1 | 1, gen: gen, u: d}
+	*u = d
+	return true
+}
+
+// blockEnd says how runBlock ended.
+type blockEnd uint8
+
+const (
+	blockNext    blockEnd = iota // continue at RIP: check the deadline, fetch
+	blockFetched                 // continue at RIP, already translated: c.pendF, c.pendPF
+	blockExit                    // return c.exit
+)
+
+// runBlock executes b, whose first instruction is at RIP and has had done
+// of its fetch-block lookups made (Run).
+func (c *CPU) runBlock(b *block, done int) blockEnd {
+	c.smc = false
+	n := int(b.n)
+	rip := c.Regs.RIP
+	if !c.fetchRest(rip, b.u[0].len, done) {
+		return blockExit
+	}
+	for i := 0; ; {
+		u := &b.u[i]
+		c.next = rip + uint64(u.len)
+		if r := c.step(u); r != stepOK {
+			if r == stepExit { // retired, then Run returns
+				c.Regs.RIP = c.next
+				c.Clock += uint64(c.costTab[u.cost])
+				i++
+			}
+			c.Instructions += uint64(i)
+			return blockExit
+		}
+		c.Regs.RIP = c.next
+		c.Clock += uint64(c.costTab[u.cost])
+		i++
+		if i == n || c.smc || c.Clock >= c.Deadline {
+			c.Instructions += uint64(i)
+			c.fetchNext = 0
+			if c.next == rip+uint64(u.len) && !c.smc {
+				c.fetchNext = c.next
+			}
+			return blockNext
+		}
+		// The next instruction follows on this page (fetch rule: its
+		// lookups are b.lines[i], the first for the block at va).
+		rip = c.next
+		if k := b.lines[i]; k != 0 {
+			va := rip
+			if rip&15 != 0 {
+				va = rip&^15 + 16
+			}
+			f, pf := c.fetchLookup(va)
+			if pf != 0 || f != c.codeFrame {
+				c.Instructions += uint64(i)
+				c.fetchNext = rip // Run's next lookups follow this one
+				c.pendF, c.pendPF = f, pf
+				return blockFetched
+			}
+			for ; k > 1; k-- {
+				va += 16
+				if _, pf := c.fetchLookup(va); pf != 0 {
+					c.xfault(va, pf)
+					c.Instructions += uint64(i)
+					return blockExit
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,397 @@
+package cpu
+
+// Specialised handlers. When an instruction enters the decode cache,
+// specialise picks, for the most frequent integer forms, a handler written
+// for exactly that form (operand kinds and size fixed), so that executing
+// it skips the operand-kind and size switches of the generic handler
+// (srcVal, reg, setReg, alu's kind switch). Each specialised handler does
+// exactly what the generic handler does for that form: the same result,
+// the same lazy flags, the same memory accesses in the same order, so no
+// counter can tell them apart (TestSpecialisedEquivalence runs both).
+// u.x holds the handler's opcode number; u.op stays the instruction's.
+
+// Specialised opcode numbers: the range after the families'.
+const (
+	famFast opcode = numOps // first specialised opcode
+
+	xMovRR64 opcode = numOps + iota - 1
+	xMovRR32
+	xMovRI64
+	xMovRI32
+	xLoad64
+	xLoad32
+	xStoreR
+	xLea64
+	xAddRR
+	xAddRI
+	xSubRR
+	xSubRI
+	xCmpRR
+	xCmpRI
+	xAndRR
+	xAndRI
+	xOrRR
+	xOrRI
+	xXorRR
+	xXorRI
+	xTestRR
+	xTestRI
+	xIncR
+	xDecR
+	xPushR
+	xPopR
+	xJcc
+	xJmp
+	xCall
+	xRet
+
+	numX // one past the last specialised opcode
+)
+
+func init() {
+	for i, h := range fastHandlers {
+		handlers[famFast+opcode(i)] = h
+	}
+}
+
+// fastHandlers is indexed by u.x - famFast.
+var fastHandlers = [numX - famFast]handler{
+	xMovRR64 - famFast: fMovRR64,
+	xMovRR32 - famFast: fMovRR32,
+	xMovRI64 - famFast: fMovRI64,
+	xMovRI32 - famFast: fMovRI32,
+	xLoad64 - famFast:  fLoad64,
+	xLoad32 - famFast:  fLoad32,
+	xStoreR - famFast:  fStoreR,
+	xLea64 - famFast:   fLea64,
+	xAddRR - famFast:   fAddRR,
+	xAddRI - famFast:   fAddRI,
+	xSubRR - famFast:   fSubRR,
+	xSubRI - famFast:   fSubRI,
+	xCmpRR - famFast:   fCmpRR,
+	xCmpRI - famFast:   fCmpRI,
+	xAndRR - famFast:   fAndRR,
+	xAndRI - famFast:   fAndRI,
+	xOrRR - famFast:    fOrRR,
+	xOrRI - famFast:    fOrRI,
+	xXorRR - famFast:   fXorRR,
+	xXorRI - famFast:   fXorRI,
+	xTestRR - famFast:  fTestRR,
+	xTestRI - famFast:  fTestRI,
+	xIncR - famFast:    fIncR,
+	xDecR - famFast:    fDecR,
+	xPushR - famFast:   fPushR,
+	xPopR - famFast:    fPopR,
+	xJcc - famFast:     execJcc,
+	xJmp - famFast:     execJmp,
+	xCall - famFast:    execCall,
+	xRet - famFast:     execRet,
+}
+
+// specialise returns the opcode number of the handler to run for u: a
+// specialised one from the table above, or u.op (always u.op with
+// c.noSpecialise, a test knob).
+func (c *CPU) specialise(u *uop) opcode {
+	if c.noSpecialise {
+		return u.op
+	}
+	return specialised(u)
+}
+
+func specialised(u *uop) opcode {
+	// Register operands of 4 or 8 bytes, GPRs 0-15 (AH… exist only at size
+	// 1): a 32-bit write zero-extends, so storing the masked value is
+	// setReg's whole job.
+	wide := u.size == 8 || u.size == 4
+	dReg := u.dk == kindReg && u.r0 < 16
+	sReg := u.sk == kindReg && u.r1 < 16
+	switch u.op {
+	case opMov:
+		switch {
+		case dReg && sReg && u.size == 8:
+			return xMovRR64
+		case dReg && sReg && u.size == 4:
+			return xMovRR32
+		case dReg && u.sk == kindImm && u.size == 8:
+			return xMovRI64
+		case dReg && u.sk == kindImm && u.size == 4:
+			return xMovRI32
+		case dReg && u.sk == kindMem && u.size == 8:
+			return xLoad64
+		case dReg && u.sk == kindMem && u.size == 4:
+			return xLoad32
+		case u.dk == kindMem && sReg && wide:
+			return xStoreR
+		}
+	case opLea:
+		if dReg && u.size == 8 {
+			return xLea64
+		}
+	case opAlu:
+		if !dReg || !wide || !(sReg || u.sk == kindImm) {
+			break
+		}
+		rr := u.sk == kindReg
+		var x opcode
+		switch u.sub {
+		case aluAdd:
+			x = xAddRR
+		case aluSub:
+			x = xSubRR
+		case aluCmp:
+			x = xCmpRR
+		case aluAnd:
+			x = xAndRR
+		case aluOr:
+			x = xOrRR
+		case aluXor:
+			x = xXorRR
+		case aluTest:
+			x = xTestRR
+		default:
+			return u.op
+		}
+		if !rr {
+			x++ // the RI form follows the RR form
+		}
+		return x
+	case opInc:
+		if dReg && wide {
+			return xIncR
+		}
+	case opDec:
+		if dReg && wide {
+			return xDecR
+		}
+	case opPush:
+		if sReg && u.size == 8 {
+			return xPushR
+		}
+	case opPop:
+		if dReg && u.size == 8 && u.r0 != RSP {
+			return xPopR
+		}
+	case opJcc:
+		return xJcc
+	case opJmp:
+		return xJmp
+	case opCall:
+		return xCall
+	case opRet:
+		return xRet
+	}
+	return u.op
+}
+
+func fMovRR64(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15]
+	return stepOK
+}
+
+func fMovRR32(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = uint64(uint32(c.Regs.GPR[u.r1&15]))
+	return stepOK
+}
+
+func fMovRI64(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = u.imm
+	return stepOK
+}
+
+func fMovRI32(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = uint64(uint32(u.imm))
+	return stepOK
+}
+
+func fLoad64(c *CPU, u *uop) stepResult {
+	v, ok := c.load(c.ea(u), 8)
+	if !ok {
+		return stepFault
+	}
+	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
+
+func fLoad32(c *CPU, u *uop) stepResult {
+	v, ok := c.load(c.ea(u), 4)
+	if !ok {
+		return stepFault
+	}
+	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
+
+func fStoreR(c *CPU, u *uop) stepResult {
+	if !c.store(c.ea(u), u.size, c.Regs.GPR[u.r1&15]) {
+		return stepFault
+	}
+	return stepOK
+}
+
+func fLea64(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = c.ea(u)
+	return stepOK
+}
+
+// The ALU forms: a, b masked to the operand size, the result masked, the
+// same setLazy as alu.
+
+func fAddRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a, b := *d&m, c.Regs.GPR[u.r1&15]&m
+	r := (a + b) & m
+	c.fl.setLazy(lazyAdd, u.size, a, b, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fAddRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a, b := *d&m, u.imm&m
+	r := (a + b) & m
+	c.fl.setLazy(lazyAdd, u.size, a, b, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fSubRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a, b := *d&m, c.Regs.GPR[u.r1&15]&m
+	r := (a - b) & m
+	c.fl.setLazy(lazySub, u.size, a, b, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fSubRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a, b := *d&m, u.imm&m
+	r := (a - b) & m
+	c.fl.setLazy(lazySub, u.size, a, b, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fCmpRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	a, b := c.Regs.GPR[u.r0&15]&m, c.Regs.GPR[u.r1&15]&m
+	c.fl.setLazy(lazySub, u.size, a, b, (a-b)&m, 0)
+	return stepOK
+}
+
+func fCmpRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	a, b := c.Regs.GPR[u.r0&15]&m, u.imm&m
+	c.fl.setLazy(lazySub, u.size, a, b, (a-b)&m, 0)
+	return stepOK
+}
+
+func fAndRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := *d & c.Regs.GPR[u.r1&15] & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fAndRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := *d & u.imm & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fOrRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := (*d | c.Regs.GPR[u.r1&15]) & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fOrRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := (*d | u.imm) & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fXorRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := (*d ^ c.Regs.GPR[u.r1&15]) & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fXorRI(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	r := (*d ^ u.imm) & m
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	*d = r
+	return stepOK
+}
+
+func fTestRR(c *CPU, u *uop) stepResult {
+	r := c.Regs.GPR[u.r0&15] & c.Regs.GPR[u.r1&15] & sizeMask(u.size)
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	return stepOK
+}
+
+func fTestRI(c *CPU, u *uop) stepResult {
+	r := c.Regs.GPR[u.r0&15] & u.imm & sizeMask(u.size)
+	c.fl.setLazy(lazyLogic, u.size, 0, 0, r, 0)
+	return stepOK
+}
+
+// fIncR and fDecR preserve CF through cin, as compute does.
+func fIncR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a := *d & m
+	r := (a + 1) & m
+	c.fl.setLazy(lazyInc, u.size, a, 1, r, b2u(c.fl.cf()))
+	*d = r
+	return stepOK
+}
+
+func fDecR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	a := *d & m
+	r := (a - 1) & m
+	c.fl.setLazy(lazyDec, u.size, a, 1, r, b2u(c.fl.cf()))
+	*d = r
+	return stepOK
+}
+
+func fPushR(c *CPU, u *uop) stepResult {
+	if !c.push(8, c.Regs.GPR[u.r1&15]) {
+		return stepFault
+	}
+	return stepOK
+}
+
+// fPopR is POP r64 for r != RSP (POP RSP loads RSP after the increment).
+func fPopR(c *CPU, u *uop) stepResult {
+	rsp := c.Regs.GPR[RSP]
+	v, ok := c.load(rsp, 8)
+	if !ok {
+		return stepFault
+	}
+	c.Regs.GPR[RSP] = rsp + 8
+	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
