@@ -82,7 +82,7 @@ func (v *VCPU) cloneProcess(flags, newsp, parentTID, childTID, tls uint64) int64
 	if flags&cloneParentSetTID != 0 {
 		v.putUser32(parentTID, uint32(c.tid)) // kernel_clone: errors ignored
 	}
-	v.wakeUpTask(c) // wake_up_new_task
+	v.wakeUpNewTask(c)
 	return int64(c.tgid)
 }
 

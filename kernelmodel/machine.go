@@ -164,6 +164,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 		mmu := tlb.New(m.mem, cfg.TLB)
 		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
 		v.jit = jitterSeed(cfg.Seed, i)
+		v.skewStart()
 		mmu.OnStaleWrite = v.staleWriteHook
 		if m.par.enabled {
 			v.c.Owners, v.c.Own = m.par.owners, cpu.OwnAcquire

@@ -86,7 +86,17 @@ func (m *Machine) newTask(mm *MM, tgid int, comm string) *Task {
 // is busy and another CPU is idle with nothing queued, the task moves there,
 // the deterministic stand-in for select_task_rq_fair's idle-sibling search
 // (lowest CPU id wins).
-func (v *VCPU) wakeUpTask(t *Task) {
+func (v *VCPU) wakeUpTask(t *Task) { v.wakeUp(t, 0) }
+
+// wakeUpNewTask is wake_up_new_task: wakeUpTask for a task's first run,
+// whose wake-up of an idle CPU arrives the seed's start skew later
+// (jitter.go: startSkew). A task queued behind a running one on its home
+// CPU first runs when that one's slice ends, skew or not.
+func (v *VCPU) wakeUpNewTask(t *Task) { v.wakeUp(t, v.jitter(startSkew)) }
+
+// wakeUp is wakeUpTask with skew cycles added to the wake-up of t's home
+// CPU when that is another, idle CPU.
+func (v *VCPU) wakeUp(t *Task, skew uint64) {
 	t.state = taskRunnable
 	if h := t.home; h.curr != nil && h.curr != t {
 		for _, u := range v.m.cpus {
@@ -99,7 +109,7 @@ func (v *VCPU) wakeUpTask(t *Task) {
 	h := t.home
 	h.runq = append(h.runq, t)
 	if h != v {
-		h.kick(v.c.Clock + v.m.cfg.Costs.Wakeup)
+		h.kick(v.c.Clock + v.m.cfg.Costs.Wakeup + skew)
 	}
 }
 

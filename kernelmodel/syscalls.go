@@ -523,6 +523,6 @@ func (v *VCPU) sysClone(flags, newsp, parentTID, childTID, tls uint64) int64 {
 	if flags&cloneChildClearTID != 0 {
 		t.clearChildTID = childTID
 	}
-	v.wakeUpTask(t) // wake_up_new_task
+	v.wakeUpNewTask(t)
 	return int64(t.tid)
 }

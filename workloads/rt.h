@@ -32,6 +32,7 @@ typedef unsigned long size_t;
 #define SYS_mprotect 10
 #define SYS_munmap 11
 #define SYS_ioctl 16
+#define SYS_pread64 17
 #define SYS_sched_yield 24
 #define SYS_madvise 28
 #define SYS_nanosleep 35

@@ -49,6 +49,39 @@ type Workload struct {
 	// MinPages is the smallest PAGES the guest accepts (0: 1); the CLI
 	// refuses smaller values instead of letting the guest fail.
 	MinPages int
+	// Reports are the counters the guest computes itself and prints on
+	// stdout at exit, one "name value" line each, in this order (nil: the
+	// guest is silent). Report reads them back.
+	Reports []string
+}
+
+// GuestCounter is one counter a guest reported (Workload.Reports).
+type GuestCounter struct {
+	Name  string
+	Value uint64
+}
+
+// Report parses what the guest wrote on stdout into its Reports counters.
+// The output must be exactly those lines, in order: anything else means
+// the guest did not finish its report.
+func (w *Workload) Report(out []byte) ([]GuestCounter, error) {
+	if len(w.Reports) == 0 {
+		return nil, nil
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != len(w.Reports) {
+		return nil, fmt.Errorf("%s: guest reported %d lines on stdout, want %d (%s)", w.Name, len(lines), len(w.Reports), strings.Join(w.Reports, ", "))
+	}
+	cs := make([]GuestCounter, len(lines))
+	for i, l := range lines {
+		name, val, ok := strings.Cut(l, " ")
+		v, err := strconv.ParseUint(val, 10, 64)
+		if !ok || name != w.Reports[i] || err != nil {
+			return nil, fmt.Errorf("%s: guest report line %d is %q, want \"%s N\"", w.Name, i+1, l, w.Reports[i])
+		}
+		cs[i] = GuestCounter{name, v}
+	}
+	return cs, nil
 }
 
 // ErrUnknown is wrapped by Lookup's error for a name that is not a workload.
@@ -102,6 +135,22 @@ var all = []*Workload{
 			"and, in v5.10, no TLB flush) and the write faults that follow: handle_pte_fault -> do_wp_page " +
 			"-> wp_page_reuse / wp_page_copy, racing with stale writable TLB entries.",
 		Defaults: Params{Threads: 0, Pages: 4096, Iterations: 20, Seed: 1},
+	},
+	{
+		Name:    "clear_refs_predump",
+		Summary: "CRIU pre-dump: clear_refs \"4\", writers store to a TLB-resident set, pagemap read-back",
+		Doc: "Models CRIU's iterative pre-dump against threads with a hot working set: THREADS writers each " +
+			"store, pass after pass, into one word of every page of their own PAGES-page set (default 32: " +
+			"the set fits the L1 dTLB) with all loop state in registers, while main, ITERATIONS times, writes " +
+			"\"4\" to /proc/self/clear_refs, spins INTERVAL register-loop iterations (an optional fifth " +
+			"argument, default 20000; emu run PROG only) and reads the set's entries from /proc/self/pagemap. " +
+			"Every page of a writer that completed two passes in the interval was written after the clear; " +
+			"each that reads present without PM_SOFT_DIRTY (bit 55) is one lost page, reported by the guest " +
+			"as emu_guest_lost_soft_dirty_pages beside the model's emu_lost_soft_dirty_pages. Exercises " +
+			"clear_refs_write -> clear_soft_dirty (v5.10: no TLB flush before 912efa17e512), stores through " +
+			"stale writable dTLB entries, and pagemap_read -> pte_to_pagemap_entry.",
+		Defaults: Params{Threads: 0, Pages: 32, Iterations: 20, Seed: 1},
+		Reports:  []string{"emu_guest_lost_soft_dirty_pages", "emu_guest_checked_pages", "emu_guest_unchecked_sets"},
 	},
 	{
 		Name:    "fork_cow",

@@ -54,15 +54,16 @@ func TestSourcesMatchRecordedHash(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	wantDefaults := map[string]Params{
-		"clear_refs":       {Pages: 4096, Iterations: 20, Seed: 1},
-		"fork_cow":         {Pages: 1024, Iterations: 10, Seed: 1},
-		"madvise":          {Pages: 256, Iterations: 10, Seed: 1},
-		"mprotect":         {Pages: 2048, Iterations: 20, Seed: 1},
-		"munmap_unrelated": {Pages: 2048, Iterations: 10, Seed: 1},
-		"page_fault":       {Pages: 256, Iterations: 10, Seed: 1},
-		"tlb_flush2":       {Pages: 256, Iterations: 4, Seed: 1},
-		"tlb_flush2_lru":   {Pages: 256, Iterations: 4, Seed: 1},
-		"uffd_wp":          {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
+		"clear_refs":         {Pages: 4096, Iterations: 20, Seed: 1},
+		"clear_refs_predump": {Pages: 32, Iterations: 20, Seed: 1},
+		"fork_cow":           {Pages: 1024, Iterations: 10, Seed: 1},
+		"madvise":            {Pages: 256, Iterations: 10, Seed: 1},
+		"mprotect":           {Pages: 2048, Iterations: 20, Seed: 1},
+		"munmap_unrelated":   {Pages: 2048, Iterations: 10, Seed: 1},
+		"page_fault":         {Pages: 256, Iterations: 10, Seed: 1},
+		"tlb_flush2":         {Pages: 256, Iterations: 4, Seed: 1},
+		"tlb_flush2_lru":     {Pages: 256, Iterations: 4, Seed: 1},
+		"uffd_wp":            {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	}
 	ws := All()
 	if len(ws) != len(wantDefaults) {
@@ -117,7 +118,7 @@ func TestLookupUnknown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lookup(\"x\") succeeded")
 	}
-	want := `unknown workload "x" (valid: clear_refs, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_lru, uffd_wp)`
+	want := `unknown workload "x" (valid: clear_refs, clear_refs_predump, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_lru, uffd_wp)`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
@@ -224,8 +225,9 @@ func TestRebuildIsReproducible(t *testing.T) {
 }
 
 // TestRunNative runs every program on the host kernel with small
-// arguments: each must exit 0 and print nothing but, for the will-it-scale
-// style ones, its ops report (ParseOps), one line per thread with every op.
+// arguments: each must exit 0 and print nothing but its report: the ops
+// report of the will-it-scale style ones (ParseOps), one line per thread
+// with every op, or the counters of Workload.Reports.
 func TestRunNative(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
@@ -248,7 +250,7 @@ func TestRunNative(t *testing.T) {
 				if w.Name == "uffd_wp" && bytes.Contains(out, []byte("userfaultfd (errno")) {
 					t.Skipf("host denies userfaultfd: %s", out)
 				}
-				if w.Name == "clear_refs" && bytes.Contains(out, []byte("clear_refs (errno")) {
+				if strings.HasPrefix(w.Name, "clear_refs") && bytes.Contains(out, []byte("clear_refs (errno")) {
 					t.Skipf("host has no /proc/self/clear_refs: %s", out)
 				}
 				t.Fatalf("%s %s: %v\n%s", w.Name, strings.Join(args, " "), err, out)
@@ -265,6 +267,10 @@ func TestRunNative(t *testing.T) {
 					if !strings.HasPrefix(l, "emu-ops ") {
 						t.Errorf("output besides the report: %q", l)
 					}
+				}
+			} else if len(w.Reports) > 0 {
+				if _, err := w.Report(out); err != nil {
+					t.Errorf("output on success: %v", err)
 				}
 			} else if len(out) != 0 {
 				t.Errorf("output on success: %q", out)

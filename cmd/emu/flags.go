@@ -181,7 +181,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: one per vCPU beside the main thread)")
 	fs.IntVar(&o.pages, "pages", 0, "size of the workload's mapping in 4 KiB pages (0: workload default)")
 	fs.IntVar(&o.iterations, "iterations", 0, "rounds of the workload's main loop (0: workload default)")
-	fs.Uint64Var(&o.seed, "seed", report.DefaultSeed, "seed of the guest's random generators and of the IPI and lock timing jitter (first run)")
+	fs.Uint64Var(&o.seed, "seed", report.DefaultSeed, "seed of the guest's random generators and of the timing jitter: start skew, IPI delivery, lock hand-off (first run)")
 	fs.IntVarP(&o.repeat, "repeat", "r", 1, "runs with seeds seed..seed+N-1; counters become mean ( +- rel. std. error ) as perf stat -r")
 	fs.StringVar(&o.kernel, "kernel", report.DefaultKernel, "kernel baseline: "+strings.Join(kernelmodel.KernelNames(), ", "))
 	patchHelp := "kernel patch to apply (repeatable or comma-separated; see 'emu list')"

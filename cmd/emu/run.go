@@ -40,6 +40,7 @@ type plan struct {
 	env      []string // the guest's environment (emu run: emu's own, as perf stat passes it)
 	argv     func(seed uint64) []string
 	params   workloads.Params // resolved workload parameters (workloads only)
+	wl       *workloads.Workload
 	userProg bool
 	seed     uint64
 	runs     int
@@ -171,6 +172,7 @@ func newPlan(o *options, args []string, mode cmdMode) (*plan, error) {
 			return nil, usagef("-pages must be %d..%d for workload %s, got %d", wl.MinPages, maxWorkloadPages, wl.Name, params.Pages)
 		}
 		p.params = params
+		p.wl = wl
 		p.prog = wl.ELF
 		p.argv = func(seed uint64) []string {
 			q := params
@@ -554,6 +556,17 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 			for _, c := range o.Counters() {
 				st.Counters = append(st.Counters, kernelmodel.Counter(c))
 			}
+		}
+	}
+	if runErr == nil && p.wl != nil {
+		// A workload that checks what users see reports its own count
+		// beside the model's (workloads.Workload.Reports).
+		gc, err := p.wl.Report(m.Output())
+		if err != nil {
+			return &st, err
+		}
+		for _, c := range gc {
+			st.Counters = append(st.Counters, kernelmodel.Counter{Name: c.Name, Value: c.Value})
 		}
 	}
 	return &st, runErr

@@ -609,3 +609,33 @@ func TestWorkloadOps(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSeedsExploreInterleavings: under emu run the seed reaches timing
+// too (kernelmodel/jitter.go: start skew, IPI and lock jitter), so the
+// runs of -r 3 of a multithreaded program differ, and the same command
+// gives the same bytes again.
+func TestRunSeedsExploreInterleavings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	cmd := []string{"run", "-q", "-r", "3", "-format", "json", "-o", "-", "../../workloads/bin/page_fault.elf", "2", "32", "3", "1"}
+	code, out, stderr := emu(t, cmd...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var res struct {
+		Counters map[string]struct {
+			Samples []uint64 `json:"samples"`
+		} `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	s := res.Counters["emu_elapsed_cycles"].Samples
+	if len(s) != 3 || (s[0] == s[1] && s[1] == s[2]) {
+		t.Errorf("emu_elapsed_cycles samples %v: want 3 runs, not all equal", s)
+	}
+	if _, again, _ := emu(t, cmd...); again != out {
+		t.Errorf("the same command gave different output")
+	}
+}

@@ -28,8 +28,8 @@ func TestStudyBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"nosuch"}, "valid: clear_refs, uffd_wp"},
-		{nil, "valid: clear_refs, uffd_wp"},
+		{[]string{"nosuch"}, "valid: clear_refs, clear_refs_predump, uffd_wp"},
+		{nil, "valid: clear_refs, clear_refs_predump, uffd_wp"},
 		{[]string{"-cpus", "0", "clear_refs"}, "valid: counts 1..256"},
 		{[]string{"-cpus", "2,2", "clear_refs"}, "listed twice"},
 		{[]string{"-seeds", "x", "clear_refs"}, "-seeds"},

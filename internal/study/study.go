@@ -101,17 +101,22 @@ var Defs = []Def{
 		// emu_lost_soft_dirty_pages: (page, interval) pairs a pagemap
 		// reader misses, pages of the writer threads; the clearing
 		// thread's own (its stack) apart.
-		Loss: []string{"emu_lost_soft_dirty_pages", "emu_lost_soft_dirty_pages_clearer"},
-		Cost: costCounters,
-		Variants: []Variant{
-			{"5.10", "5.10", nil},
-			{"clear-refs-flush", "5.10", []string{"clear-refs-flush"}},
-			{"clear-refs-mmap-write-lock", "5.10", []string{"clear-refs-mmap-write-lock"}},
-			{"pte-fault-flush-pending", "5.10", []string{"pte-fault-flush-pending"}},
-			{"pte-fault-flush-pending+clear-refs-flush", "5.10", []string{"pte-fault-flush-pending", "clear-refs-flush"}},
-			{"pte-fault-flush-pending+clear-refs-mmap-write-lock", "5.10", []string{"pte-fault-flush-pending", "clear-refs-mmap-write-lock"}},
-			{"5.10-stable", "5.10-stable", nil},
-		},
+		Loss:     []string{"emu_lost_soft_dirty_pages", "emu_lost_soft_dirty_pages_clearer"},
+		Cost:     costCounters,
+		Variants: clearRefsVariants,
+	},
+	{
+		Name:     "clear_refs_predump",
+		Workload: "clear_refs_predump",
+		Summary: "soft-dirty tracking checked as CRIU's pre-dump does (clear_refs \"4\", TLB-resident writers, " +
+			"pagemap read-back by the guest): v5.10, each clear_refs patch, the proposal with each fix, 5.10-stable",
+		// emu_guest_lost_soft_dirty_pages: the writers' pages the guest's
+		// own pagemap check finds clean after an interval in which it
+		// knows they were written (clear_refs_predump.c); the clearing
+		// thread's own pages, which the guest does not check, apart.
+		Loss:     []string{"emu_guest_lost_soft_dirty_pages", "emu_lost_soft_dirty_pages_clearer"},
+		Cost:     costCounters,
+		Variants: clearRefsVariants,
 	},
 	{
 		Name:     "uffd_wp",
@@ -130,6 +135,17 @@ var Defs = []Def{
 			{"5.10-stable", "5.10-stable", nil},
 		},
 	},
+}
+
+// clearRefsVariants are the kernels of the clear_refs questions.
+var clearRefsVariants = []Variant{
+	{"5.10", "5.10", nil},
+	{"clear-refs-flush", "5.10", []string{"clear-refs-flush"}},
+	{"clear-refs-mmap-write-lock", "5.10", []string{"clear-refs-mmap-write-lock"}},
+	{"pte-fault-flush-pending", "5.10", []string{"pte-fault-flush-pending"}},
+	{"pte-fault-flush-pending+clear-refs-flush", "5.10", []string{"pte-fault-flush-pending", "clear-refs-flush"}},
+	{"pte-fault-flush-pending+clear-refs-mmap-write-lock", "5.10", []string{"pte-fault-flush-pending", "clear-refs-mmap-write-lock"}},
+	{"5.10-stable", "5.10-stable", nil},
 }
 
 // DefaultCPUs and DefaultSeeds are a study's default grid.
