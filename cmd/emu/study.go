@@ -10,11 +10,14 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlbemu/emu/internal/study"
+	"github.com/tlbemu/emu/workloads"
 )
 
 // studyOptions are emu study's flags.
 type studyOptions struct {
 	cpus, seeds string
+	pages       int // the workload's -pages (0: its default)
+	iterations  int // the workload's -iterations (0: its default)
 	jobs        int
 	dir         string
 	asJSON      bool
@@ -28,6 +31,8 @@ func newStudyFlags(o *studyOptions, out io.Writer) *pflag.FlagSet {
 	fs.SortFlags = false
 	fs.StringVar(&o.cpus, "cpus", "2,3,4,8,16", "CPU counts: a list and ranges such as 2,4 or 2-8")
 	fs.StringVar(&o.seeds, "seeds", "1-8", "seeds: a list and ranges such as 1-8")
+	fs.IntVar(&o.pages, "pages", 0, "the workload's -pages at every point (0: its default), to check a result at another size")
+	fs.IntVar(&o.iterations, "iterations", 0, "the workload's -iterations at every point (0: its default)")
 	fs.IntVarP(&o.jobs, "jobs", "j", 0, "points run at once (0: one per core)")
 	fs.StringVar(&o.dir, "dir", "", "keep the per-point results in this directory (a sweep directory: a second run skips the points already there); default: a temporary one")
 	fs.BoolVar(&o.asJSON, "json", false, "write the whole study (every sample, change, p-value and verdict) as JSON")
@@ -78,6 +83,27 @@ func cmdStudy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := distinct(seedInts); err != nil {
 		return usagef("emu study: -seeds: %v", err)
 	}
+	wl, err := workloads.Lookup(def.Workload)
+	if err != nil {
+		return err // a study names a built-in workload: a bug
+	}
+	if o.pages != 0 && (o.pages < max(wl.MinPages, 1) || o.pages > maxWorkloadPages) {
+		return usagef("emu study: -pages must be 0 (the default, %d) or %d..%d for workload %s, got %d", wl.Defaults.Pages, max(wl.MinPages, 1), maxWorkloadPages, wl.Name, o.pages)
+	}
+	if o.iterations < 0 || o.iterations > maxStudyIterations {
+		return usagef("emu study: -iterations must be 0 (the default, %d) or 1..%d, got %d", wl.Defaults.Iterations, maxStudyIterations, o.iterations)
+	}
+	if o.pages > 0 || o.iterations > 0 {
+		d := *def
+		d.Args = append([]string{}, def.Args...)
+		if o.pages > 0 {
+			d.Args = append(d.Args, "-pages", fmt.Sprint(o.pages))
+		}
+		if o.iterations > 0 {
+			d.Args = append(d.Args, "-iterations", fmt.Sprint(o.iterations))
+		}
+		def = &d
+	}
 	if o.jobs < 0 || o.jobs > 4096 {
 		return usagef("emu study: -j must be 0..4096, got %d", o.jobs)
 	}
@@ -104,6 +130,10 @@ func writeStudyJSON(w io.Writer, st *study.Study) error {
 	enc.SetEscapeHTML(false)
 	return enc.Encode(st)
 }
+
+// maxStudyIterations bounds -iterations of a study: every point runs the
+// workload that many rounds (the defaults are 5-60).
+const maxStudyIterations = 100000
 
 // distinct rejects a value listed twice.
 func distinct(vs []int) error {

@@ -34,6 +34,8 @@ func TestStudyBadInput(t *testing.T) {
 		{[]string{"-cpus", "2,2", "clear_refs"}, "listed twice"},
 		{[]string{"-seeds", "x", "clear_refs"}, "-seeds"},
 		{[]string{"-j", "-1", "clear_refs"}, "-j must be 0..4096"},
+		{[]string{"-pages", "3", "uffd_wp"}, "-pages must be 0 (the default, 2048) or 16..16777216 for workload uffd_wp, got 3"},
+		{[]string{"-iterations", "-1", "clear_refs"}, "-iterations must be 0 (the default, 20) or 1..100000"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), append([]string{"study"}, tc.args...), nil, &out, &errb)
@@ -41,6 +43,36 @@ func TestStudyBadInput(t *testing.T) {
 		if code != exitUsage || !strings.HasPrefix(msg, "emu: ") || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tc.want) {
 			t.Errorf("emu study %v: exit %d, stderr %q; want exit 2 and one emu: line naming %q", tc.args, code, msg, tc.want)
 		}
+	}
+}
+
+// TestStudySize: -pages and -iterations reach every point: the header
+// names them, and the points are the smaller runs (fewer cycles than the
+// defaults give).
+func TestStudySize(t *testing.T) {
+	small := runStudy(t, "-cpus", "2", "-seeds", "1", "-pages", "256", "-iterations", "3", "clear_refs")
+	if !strings.Contains(small, "workload clear_refs (-pages 256 -iterations 3), CPUs 2, seeds 1:") {
+		t.Fatalf("header does not name the size:\n%s", small)
+	}
+	var st, def study.Study
+	if err := json.Unmarshal([]byte(runStudy(t, "-cpus", "2", "-seeds", "1", "-pages", "256", "-iterations", "3", "-json", "clear_refs")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(runStudy(t, "-cpus", "2", "-seeds", "1", "-json", "clear_refs")), &def); err != nil {
+		t.Fatal(err)
+	}
+	cycles := func(st *study.Study) float64 {
+		for _, c := range st.Variants[0].Cells[0].Cost {
+			if c.Name == "cycles" {
+				return c.Mean
+			}
+		}
+		t.Fatal("no cycles cost")
+		return 0
+	}
+	a, b := cycles(&st), cycles(&def)
+	if !(a > 0 && a < b/2) {
+		t.Errorf("5.10 cycles at -pages 256 -iterations 3: %v, default size %v: want a much smaller run", a, b)
 	}
 }
 
