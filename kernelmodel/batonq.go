@@ -14,9 +14,10 @@ import "slices"
 //     looks at it until it hands the baton on, so its key is refreshed
 //     then (passBaton), and pick(holder) skips the holder wherever it is
 //     in the heap. Another vCPU's eff changes only through kick (its
-//     wake-up time), a parallel phase (the participants' clocks) or the
-//     holder completing its broadcast invalidations in a phase (phase),
-//     and each of those refreshes its key.
+//     wake-up time), a parallel phase (the participants' clocks, and the
+//     stall of the broadcast invalidations it completes on a parked vCPU)
+//     or a spin-wait turn run in passing (spinPass: the waiter acts as the
+//     holder meanwhile), and each of those refreshes its key.
 //   - parked: the parked vCPUs, keyed by (clock, id). A parked vCPU's clock
 //     moves only in a parallel phase, which refreshes it.
 //

@@ -79,10 +79,17 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 		v.spend(c.LockedRMW)
 		return
 	}
-	w := &rwWaiter{v: v, write: write}
+	// A CPU waits for one rwsem at a time (interrupt handlers take none),
+	// so its waiter is part of it: a contended acquire allocates nothing.
+	w := &v.rwWait
+	if w.v != nil {
+		panic("kernelmodel: nested wait for " + s.name)
+	}
+	*w = rwWaiter{v: v, write: write}
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
 	v.spinWait(spinState{kind: spinRwsemWait, rw: w})
+	w.v = nil // granted: out of the queue
 	v.c.Clock += c.LineHandoff
 	v.m.mmapLockWaitCycles += v.c.Clock - start
 	v.trace("lock", s.name+"_wait", start)

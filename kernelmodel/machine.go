@@ -122,7 +122,8 @@ type VCPU struct {
 
 	parVCPU // parallel-phase state (parallel.go)
 
-	spin spinState // the spin wait v is in (spinwait.go)
+	spin   spinState // the spin wait v is in (spinwait.go)
+	rwWait rwWaiter  // v's place in an rwsem's queue while it waits (locks.go)
 
 	bcv bcastVCPU // broadcast invalidation (broadcast.go)
 }

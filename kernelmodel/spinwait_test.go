@@ -1,6 +1,8 @@
 package kernelmodel
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -51,10 +53,15 @@ func TestSpinWaitsInPassMatchPolling(t *testing.T) {
 			return spinResult{fmt.Sprint(statsText(m.Stats()), clocks), m.spinPasses}
 		}},
 		{"page_fault/cpus=16", func(t *testing.T, off bool) spinResult {
-			return runWorkloadSpin(t, "page_fault", 16, off)
+			return runWorkloadSpin(t, "page_fault", 16, 0, off)
 		}},
 		{"mprotect/cpus=8", func(t *testing.T, off bool) spinResult {
-			return runWorkloadSpin(t, "mprotect", 8, off)
+			return runWorkloadSpin(t, "mprotect", 8, 0, off)
+		}},
+		// --max-cycles ends the run inside a spin wait: the same CPU stops
+		// at the same cycle.
+		{"page_fault/cpus=16/max-cycles", func(t *testing.T, off bool) spinResult {
+			return runWorkloadSpin(t, "page_fault", 16, 200_000, off)
 		}},
 	}
 	for _, sc := range scenarios {
@@ -82,8 +89,9 @@ type spinResult struct {
 }
 
 // runWorkloadSpin runs workload name on cpus vCPUs (a thread each) with
-// spin-wait passing off or on.
-func runWorkloadSpin(t *testing.T, name string, cpus int, off bool) spinResult {
+// spin-wait passing off or on, up to maxCycles (0: to the end, which must
+// be a clean exit; else the run must stop with ErrMaxCycles).
+func runWorkloadSpin(t *testing.T, name string, cpus int, maxCycles uint64, off bool) spinResult {
 	t.Helper()
 	wl, err := workloads.Lookup(name)
 	if err != nil {
@@ -91,6 +99,7 @@ func runWorkloadSpin(t *testing.T, name string, cpus int, off bool) spinResult {
 	}
 	cfg := DefaultConfig()
 	cfg.CPUs = cpus
+	cfg.MaxCycles = maxCycles
 	m, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,5 +108,12 @@ func runWorkloadSpin(t *testing.T, name string, cpus int, off bool) spinResult {
 		t.Fatal(err)
 	}
 	m.spinPassOff = off
-	return spinResult{statsText(runParMachine(t, m)), m.spinPasses}
+	if maxCycles == 0 {
+		return spinResult{statsText(runParMachine(t, m)), m.spinPasses}
+	}
+	err = m.Run(context.Background())
+	if !errors.Is(err, ErrMaxCycles) {
+		t.Fatalf("Run: %v, want %v", err, ErrMaxCycles)
+	}
+	return spinResult{err.Error() + "\n" + statsText(m.Stats()), m.spinPasses}
 }
