@@ -241,6 +241,9 @@ func TestFetchRule(t *testing.T) {
 		// mov ecx, 5 at 0x10c spans blocks 0x100 and 0x110; dec, jnz and
 		// int3 lie in 0x110, entered again by 4 taken jnz.
 		{"spanning", loop, 0x10c, 0, 2 + 4},
+		// mov eax, 1 at 0xffe crosses into the second page: one lookup on
+		// each page; the int3 after it (0x1003) is looked up afresh.
+		{"page-crossing", []byte{0xb8, 0x01, 0x00, 0x00, 0x00, 0xcc}, 0xffe, 0, 3},
 	} {
 		for _, noBlocks := range []bool{false, true} {
 			m := newMachine(t)
