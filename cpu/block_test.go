@@ -93,7 +93,8 @@ func TestBlockFaultMidBlock(t *testing.T) {
 // TestBlockEquivalence runs the hot loop and the fault test program with
 // and without the block cache and compares everything the interpreter
 // exposes: registers, clock, instruction count and every MMU counter, at
-// each of a series of deadlines (so the deadline falls inside blocks).
+// each of a series of deadlines (so the deadline falls inside blocks), with
+// a change of Costs half way.
 func TestBlockEquivalence(t *testing.T) {
 	type state struct {
 		regs   Regs
@@ -108,6 +109,9 @@ func TestBlockEquivalence(t *testing.T) {
 		c.noBlocks = noBlocks
 		var out []state
 		for i := 0; i < 300; i++ {
+			if i == 150 { // blocks hold per-instruction costs: a change must reach them
+				c.Costs.UserALU, c.Costs.UserStore = 3, 2
+			}
 			c.Deadline = c.Clock + uint64(7+i%13)
 			ex := c.Run()
 			out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
