@@ -59,6 +59,17 @@ func BenchmarkRun(b *testing.B) {
 	benchSteady(b, c)
 }
 
+// BenchmarkRunPerInstruction is BenchmarkRun without the block cache and
+// the specialised handlers (every instruction through Run's
+// per-instruction path and the generic handlers): what those two buy,
+// measured in the same process.
+func BenchmarkRunPerInstruction(b *testing.B) {
+	m := newHotLoop(b)
+	c := m.cpu
+	c.noBlocks, c.noSpecialise = true, true
+	benchSteady(b, c)
+}
+
 // BenchmarkRunHazardHook is BenchmarkRun with tlb.MMU.OnStaleWrite set, as
 // the kernel model sets it (the hazard detector): every store hit checks
 // the current leaf PTE.

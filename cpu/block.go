@@ -95,6 +95,7 @@ func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
 		if !c.decodeAt(off, gen, &b.u[n]) {
 			break
 		}
+		b.u[n].cyc = c.costTab[b.u[n].cost]
 		op := b.u[n].op
 		end := off + uint64(b.u[n].len)
 		if n > 0 {
@@ -162,14 +163,14 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		if r := c.step(u); r != stepOK {
 			if r == stepExit { // retired, then Run returns
 				c.Regs.RIP = c.next
-				c.Clock += uint64(c.costTab[u.cost])
+				c.Clock += uint64(u.cyc)
 				i++
 			}
 			c.Instructions += uint64(i)
 			return blockExit
 		}
 		c.Regs.RIP = c.next
-		c.Clock += uint64(c.costTab[u.cost])
+		c.Clock += uint64(u.cyc)
 		i++
 		if i == n || c.smc || c.Clock >= c.Deadline {
 			c.Instructions += uint64(i)

@@ -93,7 +93,8 @@ func TestBlockFaultMidBlock(t *testing.T) {
 // TestBlockEquivalence runs the hot loop and the fault test program with
 // and without the block cache and compares everything the interpreter
 // exposes: registers, clock, instruction count and every MMU counter, at
-// each of a series of deadlines (so the deadline falls inside blocks).
+// each of a series of deadlines (so the deadline falls inside blocks), with
+// a change of Costs half way.
 func TestBlockEquivalence(t *testing.T) {
 	type state struct {
 		regs   Regs
@@ -108,6 +109,9 @@ func TestBlockEquivalence(t *testing.T) {
 		c.noBlocks = noBlocks
 		var out []state
 		for i := 0; i < 300; i++ {
+			if i == 150 { // blocks hold per-instruction costs: a change must reach them
+				c.Costs.UserALU, c.Costs.UserStore = 3, 2
+			}
 			c.Deadline = c.Clock + uint64(7+i%13)
 			ex := c.Run()
 			out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
@@ -241,6 +245,9 @@ func TestFetchRule(t *testing.T) {
 		// mov ecx, 5 at 0x10c spans blocks 0x100 and 0x110; dec, jnz and
 		// int3 lie in 0x110, entered again by 4 taken jnz.
 		{"spanning", loop, 0x10c, 0, 2 + 4},
+		// mov eax, 1 at 0xffe crosses into the second page: one lookup on
+		// each page; the int3 after it (0x1003) is looked up afresh.
+		{"page-crossing", []byte{0xb8, 0x01, 0x00, 0x00, 0x00, 0xcc}, 0xffe, 0, 3},
 	} {
 		for _, noBlocks := range []bool{false, true} {
 			m := newMachine(t)

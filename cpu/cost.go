@@ -101,6 +101,9 @@ func (c *CPU) buildCostTab() {
 		return
 	}
 	c.costTabOf, c.costTabOK = c.Costs, true
+	if c.bc != nil {
+		clear(c.bc[:]) // blocks hold costTab's values (uop.cyc)
+	}
 	k := &c.Costs
 	for cls := uint8(0); cls < numCostClasses; cls++ {
 		for mem := uint8(0); mem < 4; mem++ {

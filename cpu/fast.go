@@ -88,13 +88,38 @@ var fastHandlers = [numX - famFast]handler{
 	xRet - famFast:     execRet,
 }
 
+// Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
+// (RIP-relative, no base, 32-bit address size, FS/GS); the others are the
+// same sum without the tests.
+const (
+	eaGeneric       uint8 = iota
+	eaBaseDisp            // GPR base + disp
+	eaBaseIndexDisp       // GPR base + GPR index << scale + disp
+)
+
+// eaShape classifies u's memory operand.
+func eaShape(u *uop) uint8 {
+	if u.base >= 16 || u.flags&uopAddr32 != 0 || u.seg != segNone {
+		return eaGeneric
+	}
+	if u.index == regNone {
+		return eaBaseDisp
+	}
+	if u.index < 16 {
+		return eaBaseIndexDisp
+	}
+	return eaGeneric
+}
+
 // specialise returns the opcode number of the handler to run for u: a
 // specialised one from the table above, or u.op (always u.op with
 // c.noSpecialise, a test knob).
+// It also sets u.eak.
 func (c *CPU) specialise(u *uop) opcode {
 	if c.noSpecialise {
 		return u.op
 	}
+	u.eak = eaShape(u)
 	return specialised(u)
 }
 

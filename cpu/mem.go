@@ -23,6 +23,12 @@ func canonical(va uint64) bool { return tlb.VirtAddr(va).Canonical() }
 // prefix, plus the FS/GS base. RIP-relative addresses are relative to the
 // next instruction.
 func (c *CPU) ea(u *uop) uint64 {
+	switch u.eak { // the common shapes, classified when cached (fast.go)
+	case eaBaseDisp:
+		return c.Regs.GPR[u.base&15] + uint64(u.disp)
+	case eaBaseIndexDisp:
+		return c.Regs.GPR[u.base&15] + c.Regs.GPR[u.index&15]<<u.scale + uint64(u.disp)
+	}
 	a := uint64(u.disp)
 	switch u.base {
 	case regNone:

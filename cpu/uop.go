@@ -201,6 +201,8 @@ const (
 type uop struct {
 	op    opcode
 	x     opcode // the handler run: op or a specialised form of it (fast.go), set when cached
+	eak   uint8  // the memory operand's shape (eaGeneric, eaBaseDisp, …), set when cached
+	cyc   uint32 // in a block: costTab[cost], the cycles charged at retirement
 	sub   uint8  // aluKind, shiftKind, condition code, … depending on op
 	size  uint8  // operand size in bytes: 1, 2, 4, 8 (16 for CMPXCHG16B)
 	ssize uint8  // source size in bytes for MOVZX/MOVSX
