@@ -60,6 +60,7 @@ var goldenRuns = map[string]goldenRun{
 	"munmap_unrelated":   {4, Params{Threads: 3, Pages: 1024, Iterations: 4, Seed: 1}},
 	"page_fault":         {2, Params{Threads: 2, Pages: 32, Iterations: 3, Seed: 1}},
 	"tlb_flush2":         {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
+	"tlb_flush2_away":    {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
 	"tlb_flush2_lru":     {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
 	"uffd_wp":            {4, Params{Threads: 3, Pages: 64, Iterations: 4, Seed: 1}},
 }

@@ -220,6 +220,18 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
 	},
 	{
+		Name:    "tlb_flush2_away",
+		Summary: "tlb_flush2 whose CPUs leave the mm every 2 ops for another process (the LKP run's shape)",
+		Doc: "tlb_flush2 with a neighbour process of one spinning thread per CPU: every 2 ops each thread " +
+			"yields and its CPU runs the neighbour (another mm) for 16,000 cycles, the shape of the LKP " +
+			"robot's 104-CPU tlb_flush2 run whose CPUs left the mm when threads slept on mmap_lock (≈ 0.46 " +
+			"departures per op, 44 % idle). Exercises switch_mm_irqs_off between two mms (mm_cpumask " +
+			"cleared at once on 5.10, left set with lazy-cpumask until a flush IPI finds the CPU elsewhere, " +
+			"skipped by should_flush_tlb with cpumask-trim) besides tlb_flush2's paths. Ops, report and " +
+			"parameters as tlb_flush2.",
+		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
+	},
+	{
 		Name:    "tlb_flush2_lru",
 		Summary: "tlb_flush2 with one MADV_DONTNEED per 32 stored pages: LRU pagevec work per flush",
 		Doc: "tlb_flush2 with its pages discarded 32 at a time: each thread stores into 32 consecutive " +
