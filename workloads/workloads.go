@@ -174,6 +174,17 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 10, Seed: 1},
 	},
 	{
+		Name:    "madvise_ipi",
+		Summary: "Nadav Amit's 2019 shootdown benchmark: one thread madvises and re-reads a page, the others are IPI targets (per_thread_ops)",
+		Doc: "After Nadav Amit's microbenchmark for 4ce94eabac16 (LKML Msg-Id " +
+			"20190525082203.6531-1-namit@vmware.com; emu calibrate's S1-S5): thread 0 runs ITERATIONS " +
+			"rounds of madvise(MADV_DONTNEED) of one page of a PAGES-page mapping and a read of it (the " +
+			"re-fault maps the zero page), while THREADS-1 helpers spin in the same mm, so each round is " +
+			"one flush_tlb_mm_range with one IPI per helper. One op is one round; only thread 0 reports, " +
+			"so 1e9 / per_thread_ops is the ns per round the benchmark printed.",
+		Defaults: Params{Threads: 2, Pages: 1, Iterations: 2000, Seed: 1},
+	},
+	{
 		Name:     "mprotect",
 		MinPages: 2, // the mapping is split into a written and a read half (mprotect.c)
 		Summary:  "mprotect RO/RW flips of a range that writer threads read",
