@@ -102,6 +102,11 @@ type VCPU struct {
 	mbox   ipi.Mailbox
 	irqOff int // local_irq_disable nesting
 	inIRQ  bool
+	// inFlush counts the flush_tlb_mm_range calls v is inside, so that a
+	// flush interrupt it takes while waiting for its own IPIs is not
+	// counted in emu_tlb_invalidation_cycles a second time (the enclosing
+	// flush's interval already holds it).
+	inFlush int
 
 	inKernel          bool   // between a trap and the return to user mode
 	userStart         uint64 // clock at the last return to user mode (tracing)

@@ -168,6 +168,7 @@ type flushTLBInfo struct {
 func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, freedTables bool) {
 	m := v.m
 	begin := v.c.Clock
+	v.inFlush++
 	v.c.Clock += m.cfg.Costs.FlushTLBMMRange
 	if end != tlbFlushAllEnd && (end-start)>>strideShift > uint64(m.cfg.FlushCeil) {
 		start, end = 0, tlbFlushAllEnd
@@ -212,6 +213,7 @@ func (v *VCPU) flushTLBMMRange(mm *MM, start, end uint64, strideShift uint, free
 	m.ipisPerFlush[uint64(sent)]++
 	m.flushCycles[log2Bucket(v.c.Clock-begin)]++
 	m.bc.invalCycles += v.c.Clock - begin
+	v.inFlush--
 	pages := int64(FlushAll)
 	if end != tlbFlushAllEnd {
 		pages = int64((end - start) >> strideShift)
@@ -335,7 +337,9 @@ func (v *VCPU) handleIRQs() {
 		}
 		v.c.Clock += ic.IRQExitCycles
 		v.inIRQ = false
-		v.m.bc.invalCycles += v.c.Clock - start
+		if v.inFlush == 0 { // else inside this CPU's own flush_tlb_mm_range, counted there
+			v.m.bc.invalCycles += v.c.Clock - start
+		}
 		v.trace("irq", "call_function_interrupt", start, "from_cpu", int64(msg.From))
 	}
 }

@@ -17,7 +17,7 @@ CC=${CC:-gcc}
 # shellcheck source=cflags.sh
 source cflags.sh
 
-progs=(clear_refs clear_refs_predump fork_cow madvise mprotect munmap_unrelated page_fault tlb_flush2 tlb_flush2_lru uffd_wp)
+progs=(clear_refs clear_refs_predump fork_cow madvise madvise_ipi mprotect munmap_unrelated page_fault tlb_flush2 tlb_flush2_away tlb_flush2_lru uffd_wp)
 for p in "${progs[@]}"; do
 	"$CC" "${CFLAGS[@]}" -o "$out/$p.elf" "$p.c" rt.c
 done

@@ -56,10 +56,12 @@ var goldenRuns = map[string]goldenRun{
 	"clear_refs_predump": {2, Params{Threads: 1, Pages: 32, Iterations: 5, Seed: 1}},
 	"fork_cow":           {3, Params{Threads: 2, Pages: 128, Iterations: 3, Seed: 1}},
 	"madvise":            {3, Params{Threads: 2, Pages: 16, Iterations: 3, Seed: 1}},
+	"madvise_ipi":        {2, Params{Threads: 2, Pages: 1, Iterations: 50, Seed: 1}},
 	"mprotect":           {3, Params{Threads: 2, Pages: 128, Iterations: 3, Seed: 1}},
 	"munmap_unrelated":   {4, Params{Threads: 3, Pages: 1024, Iterations: 4, Seed: 1}},
 	"page_fault":         {2, Params{Threads: 2, Pages: 32, Iterations: 3, Seed: 1}},
 	"tlb_flush2":         {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
+	"tlb_flush2_away":    {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
 	"tlb_flush2_lru":     {3, Params{Threads: 2, Pages: 64, Iterations: 2, Seed: 1}},
 	"uffd_wp":            {4, Params{Threads: 3, Pages: 64, Iterations: 4, Seed: 1}},
 }

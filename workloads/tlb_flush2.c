@@ -41,6 +41,13 @@
  * are stored before one madvise discards them all; tlb_flush2_lru.c
  * sets it above the lru_add pagevec size.
  *
+ * AWAY_OPS (default 0: off; tlb_flush2_away.c sets it) makes every CPU
+ * leave the mm and come back while the test runs, as the CPUs of the
+ * LKP robot's run did (a neighbour process, see neighbours() below):
+ * each thread calls sched_yield after every AWAY_OPS ops, and the CPU
+ * runs a task of another process for AWAY_CYCLES TSC cycles before it
+ * yields back.
+ *
  * Kernel paths exercised: mmap_region; per op the write fault
  * do_anonymous_page -> lru_cache_add (this CPU's lru_add pagevec),
  * madvise_dontneed_single_vma -> lru_add_drain, zap_page_range under
@@ -55,6 +62,12 @@
 
 #ifndef BATCH_PAGES
 #define BATCH_PAGES 1
+#endif
+#ifndef AWAY_OPS
+#define AWAY_OPS 0
+#endif
+#ifndef AWAY_CYCLES
+#define AWAY_CYCLES 0
 #endif
 
 struct task {
@@ -93,11 +106,62 @@ static void testcase(void *arg)
 				if (b[i * PAGE_SIZE] != 0)
 					die("byte not zero after MADV_DONTNEED", b[i * PAGE_SIZE]);
 			t->ops += n;
+#if AWAY_OPS
+			if (t->ops % AWAY_OPS == 0)
+				sys_sched_yield(); /* the CPU runs the neighbour (another mm) */
+#endif
 		}
 		check_sys(sys_munmap((void *)addr, t->pages * PAGE_SIZE), "munmap");
 	}
 	t->cycles = rdtsc() - t0;
 }
+
+/*
+ * The neighbour process (AWAY_OPS > 0): forked once the test threads run,
+ * one thread per CPU (the model places a new task on the least loaded CPU,
+ * lowest id on ties, kernelmodel/sched.go newTask; THREADS + 1 of them
+ * put one beside every test thread, and one where main waits). Each spins
+ * for AWAY_CYCLES TSC cycles and yields, until main raises *away_stop
+ * (a MAP_SHARED page, so both processes see it). A CPU that switches to
+ * it leaves the test's mm (switch_mm_irqs_off) and comes back at the
+ * test thread's next turn: on the LKP robot's 104-CPU machine the CPUs
+ * left the mm when a thread slept on mmap_lock (≈ 0.9 context switches
+ * per op, 44 % idle; see README "Published results reproduced").
+ */
+#if AWAY_OPS
+#define MAP_SHARED_ 0x01
+static volatile u64 *away_stop;
+
+static void neighbour(void *arg)
+{
+	u64 t0;
+
+	(void)arg;
+	while (!__atomic_load_n(away_stop, __ATOMIC_ACQUIRE)) {
+		t0 = rdtsc();
+		while (rdtsc() - t0 < AWAY_CYCLES)
+			;
+		sys_sched_yield();
+	}
+}
+
+/* neighbours forks the neighbour process and returns its pid (in main). */
+static long neighbours(u64 n)
+{
+	static struct thread *nb[MAX_THREADS + 1];
+	long pid;
+	u64 i;
+
+	pid = check_sys(sys_fork(), "fork");
+	if (pid != 0)
+		return pid;
+	for (i = 0; i < n; i++)
+		nb[i] = thread_create(neighbour, NULL);
+	for (i = 0; i < n; i++)
+		thread_join(nb[i]);
+	sys_exit_group(0);
+}
+#endif
 
 /* put_u64 appends v in decimal at p and returns the end. */
 static char *put_u64(char *p, u64 v)
@@ -141,15 +205,35 @@ int main(int argc, char **argv)
 {
 	struct params p;
 	u64 i;
+#if AWAY_OPS
+	long pid;
+	int status = 0;
+#endif
 
 	parse_params(argc, argv, &p);
+#if AWAY_OPS
+	{
+		away_stop = (volatile u64 *)sys_mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+						     MAP_SHARED_ | MAP_ANONYMOUS, -1, 0);
+		check_sys((long)away_stop, "mmap shared");
+		*away_stop = 0; /* present before fork: the child's PTE maps the same page */
+	}
+#endif
 	for (i = 0; i < p.threads; i++) {
 		tasks[i].pages = p.pages;
 		tasks[i].iterations = p.iterations;
 		threads[i] = thread_create(testcase, &tasks[i]);
 	}
+#if AWAY_OPS
+	pid = neighbours(p.threads + 1);
+#endif
 	for (i = 0; i < p.threads; i++)
 		thread_join(threads[i]);
+#if AWAY_OPS
+	__atomic_store_n(away_stop, 1, __ATOMIC_RELEASE);
+	if (sys_wait4((int)pid, &status, 0, NULL) != pid || status != 0)
+		die("wait4 neighbour", status);
+#endif
 	for (i = 0; i < p.threads; i++)
 		report(i);
 	return 0;

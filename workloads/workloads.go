@@ -174,6 +174,17 @@ var all = []*Workload{
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 10, Seed: 1},
 	},
 	{
+		Name:    "madvise_ipi",
+		Summary: "Nadav Amit's 2019 shootdown benchmark: one thread madvises and re-reads a page, the others are IPI targets (per_thread_ops)",
+		Doc: "After Nadav Amit's microbenchmark for 4ce94eabac16 (LKML Msg-Id " +
+			"20190525082203.6531-1-namit@vmware.com; emu calibrate's S1-S5): thread 0 runs ITERATIONS " +
+			"rounds of madvise(MADV_DONTNEED) of one page of a PAGES-page mapping and a read of it (the " +
+			"re-fault maps the zero page), while THREADS-1 helpers spin in the same mm, so each round is " +
+			"one flush_tlb_mm_range with one IPI per helper. One op is one round; only thread 0 reports, " +
+			"so 1e9 / per_thread_ops is the ns per round the benchmark printed.",
+		Defaults: Params{Threads: 2, Pages: 1, Iterations: 2000, Seed: 1},
+	},
+	{
 		Name:     "mprotect",
 		MinPages: 2, // the mapping is split into a written and a read half (mprotect.c)
 		Summary:  "mprotect RO/RW flips of a range that writer threads read",
@@ -217,6 +228,18 @@ var all = []*Workload{
 			"do_anonymous_page -> lru_cache_add, madvise_dontneed_single_vma -> lru_add_drain and " +
 			"zap_page_range (flush_tlb_mm_range of one page with IPIs to every CPU running the mm), " +
 			"zero-page read faults and munmap's freed_tables flush.",
+		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
+	},
+	{
+		Name:    "tlb_flush2_away",
+		Summary: "tlb_flush2 whose CPUs leave the mm every 2 ops for another process (the LKP run's shape)",
+		Doc: "tlb_flush2 with a neighbour process of one spinning thread per CPU: every 2 ops each thread " +
+			"yields and its CPU runs the neighbour (another mm) for 16,000 cycles, the shape of the LKP " +
+			"robot's 104-CPU tlb_flush2 run whose CPUs left the mm when threads slept on mmap_lock (≈ 0.46 " +
+			"departures per op, 44 % idle). Exercises switch_mm_irqs_off between two mms (mm_cpumask " +
+			"cleared at once on 5.10, left set with lazy-cpumask until a flush IPI finds the CPU elsewhere, " +
+			"skipped by should_flush_tlb with cpumask-trim) besides tlb_flush2's paths. Ops, report and " +
+			"parameters as tlb_flush2.",
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
 	},
 	{

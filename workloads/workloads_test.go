@@ -58,10 +58,12 @@ func TestTable(t *testing.T) {
 		"clear_refs_predump": {Pages: 32, Iterations: 20, Seed: 1},
 		"fork_cow":           {Pages: 1024, Iterations: 10, Seed: 1},
 		"madvise":            {Pages: 256, Iterations: 10, Seed: 1},
+		"madvise_ipi":        {Threads: 2, Pages: 1, Iterations: 2000, Seed: 1},
 		"mprotect":           {Pages: 2048, Iterations: 20, Seed: 1},
 		"munmap_unrelated":   {Pages: 2048, Iterations: 10, Seed: 1},
 		"page_fault":         {Pages: 256, Iterations: 10, Seed: 1},
 		"tlb_flush2":         {Pages: 256, Iterations: 4, Seed: 1},
+		"tlb_flush2_away":    {Pages: 256, Iterations: 4, Seed: 1},
 		"tlb_flush2_lru":     {Pages: 256, Iterations: 4, Seed: 1},
 		"uffd_wp":            {Threads: 3, Pages: 2048, Iterations: 60, Seed: 1},
 	}
@@ -118,7 +120,7 @@ func TestLookupUnknown(t *testing.T) {
 	if err == nil {
 		t.Fatal("Lookup(\"x\") succeeded")
 	}
-	want := `unknown workload "x" (valid: clear_refs, clear_refs_predump, fork_cow, madvise, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_lru, uffd_wp)`
+	want := `unknown workload "x" (valid: clear_refs, clear_refs_predump, fork_cow, madvise, madvise_ipi, mprotect, munmap_unrelated, page_fault, tlb_flush2, tlb_flush2_away, tlb_flush2_lru, uffd_wp)`
 	if err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
