@@ -106,24 +106,15 @@ func runWith(t *testing.T, name string, cpus int, p Params, v goldenVariant, twe
 		t.Fatalf("%s on %s: guest exited with status %d", name, v.name, m.ExitCode())
 	}
 	st := m.Stats()
-	o, ok, err := ParseOps(m.Output())
-	if err != nil {
-		t.Fatalf("%s on %s: %v", name, v.name, err)
-	}
-	if ok {
-		for _, c := range o.Counters() {
-			st.Counters = append(st.Counters, kernelmodel.Counter(c))
-		}
-	}
-	out := make(map[string]uint64, len(st.Counters))
-	for _, c := range st.Counters {
-		out[c.Name] = c.Value
-	}
 	gc, err := w.Report(m.Output())
 	if err != nil {
 		t.Fatalf("%s on %s: %v", name, v.name, err)
 	}
 	for _, c := range gc {
+		st.Counters = append(st.Counters, kernelmodel.Counter(c))
+	}
+	out := make(map[string]uint64, len(st.Counters))
+	for _, c := range st.Counters {
 		out[c.Name] = c.Value
 	}
 	return out

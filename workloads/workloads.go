@@ -53,18 +53,27 @@ type Workload struct {
 	// stdout at exit, one "name value" line each, in this order (nil: the
 	// guest is silent). Report reads them back.
 	Reports []string
+	// Ops marks a will-it-scale style guest, whose report is one
+	// "emu-ops THREAD OPS CYCLES" line per thread (ParseOps): Report turns
+	// it into emu_ops, emu_op_cycles and per_thread_ops.
+	Ops bool
 }
 
-// GuestCounter is one counter a guest reported (Workload.Reports).
-type GuestCounter struct {
-	Name  string
-	Value uint64
-}
-
-// Report parses what the guest wrote on stdout into its Reports counters.
-// The output must be exactly those lines, in order: anything else means
-// the guest did not finish its report.
-func (w *Workload) Report(out []byte) ([]GuestCounter, error) {
+// Report reads what the guest wrote on stdout into counters, appended by
+// emu after the model's own: the ops report of an Ops workload, else the
+// Reports lines, exactly those and in order. Anything else means the
+// guest did not finish its report. A silent workload reports nothing.
+func (w *Workload) Report(out []byte) ([]Counter, error) {
+	if w.Ops {
+		o, ok, err := ParseOps(out)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", w.Name, err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: the guest printed no ops report (emu-ops THREAD OPS CYCLES)", w.Name)
+		}
+		return o.Counters(), nil
+	}
 	if len(w.Reports) == 0 {
 		return nil, nil
 	}
@@ -72,14 +81,14 @@ func (w *Workload) Report(out []byte) ([]GuestCounter, error) {
 	if len(lines) != len(w.Reports) {
 		return nil, fmt.Errorf("%s: guest reported %d lines on stdout, want %d (%s)", w.Name, len(lines), len(w.Reports), strings.Join(w.Reports, ", "))
 	}
-	cs := make([]GuestCounter, len(lines))
+	cs := make([]Counter, len(lines))
 	for i, l := range lines {
 		name, val, ok := strings.Cut(l, " ")
 		v, err := strconv.ParseUint(val, 10, 64)
 		if !ok || name != w.Reports[i] || err != nil {
 			return nil, fmt.Errorf("%s: guest report line %d is %q, want \"%s N\"", w.Name, i+1, l, w.Reports[i])
 		}
-		cs[i] = GuestCounter{name, v}
+		cs[i] = Counter{Name: name, Value: v}
 	}
 	return cs, nil
 }
@@ -175,6 +184,7 @@ var all = []*Workload{
 	},
 	{
 		Name:    "madvise_ipi",
+		Ops:     true,
 		Summary: "Nadav Amit's 2019 shootdown benchmark: one thread madvises and re-reads a page, the others are IPI targets (per_thread_ops)",
 		Doc: "After Nadav Amit's microbenchmark for 4ce94eabac16 (LKML Msg-Id " +
 			"20190525082203.6531-1-namit@vmware.com; emu calibrate's S1-S5): thread 0 runs ITERATIONS " +
@@ -219,6 +229,7 @@ var all = []*Workload{
 	},
 	{
 		Name:    "tlb_flush2",
+		Ops:     true,
 		Summary: "will-it-scale tlb_flush2, threads: per-page MADV_DONTNEED of a private 1 MiB mmap (per_thread_ops)",
 		Doc: "will-it-scale's tlb_flush2 in thread mode: each of THREADS threads, ITERATIONS times, mmaps " +
 			"a private PAGES-page mapping of its own (256: the testcase's 1 MiB), stores a byte into each " +
@@ -232,6 +243,7 @@ var all = []*Workload{
 	},
 	{
 		Name:    "tlb_flush2_away",
+		Ops:     true,
 		Summary: "tlb_flush2 whose CPUs leave the mm every 2 ops for another process (the LKP run's shape)",
 		Doc: "tlb_flush2 with a neighbour process of one spinning thread per CPU: every 2 ops each thread " +
 			"yields and its CPU runs the neighbour (another mm) for 16,000 cycles, the shape of the LKP " +
@@ -244,6 +256,7 @@ var all = []*Workload{
 	},
 	{
 		Name:    "tlb_flush2_lru",
+		Ops:     true,
 		Summary: "tlb_flush2 with one MADV_DONTNEED per 32 stored pages: LRU pagevec work per flush",
 		Doc: "tlb_flush2 with its pages discarded 32 at a time: each thread stores into 32 consecutive " +
 			"pages, then one madvise(MADV_DONTNEED) discards them (a ranged flush, under " +

@@ -545,28 +545,16 @@ func (s *session) runOnce(ctx context.Context, p *plan, seed uint64, i int) (*ke
 		s.nosys[u.Name] += u.Count
 	}
 	st := m.Stats()
-	if !p.userProg {
-		// A will-it-scale style workload reports its ops on fd 1
-		// (captured: cfg.Stdout is nil for built-ins).
-		o, ok, err := workloads.ParseOps(m.Output())
-		if err != nil && runErr == nil {
-			runErr = err
-		}
-		if ok {
-			for _, c := range o.Counters() {
-				st.Counters = append(st.Counters, kernelmodel.Counter(c))
-			}
-		}
-	}
 	if runErr == nil && p.wl != nil {
-		// A workload that checks what users see reports its own count
-		// beside the model's (workloads.Workload.Reports).
+		// A built-in guest's own report on fd 1 (captured: cfg.Stdout is
+		// nil for built-ins): will-it-scale ops, or counts it checked the
+		// way its users do (workloads.Workload.Report).
 		gc, err := p.wl.Report(m.Output())
 		if err != nil {
 			return &st, err
 		}
 		for _, c := range gc {
-			st.Counters = append(st.Counters, kernelmodel.Counter{Name: c.Name, Value: c.Value})
+			st.Counters = append(st.Counters, kernelmodel.Counter(c))
 		}
 	}
 	return &st, runErr

@@ -565,7 +565,7 @@ func TestCostsRoundTrip(t *testing.T) {
 }
 
 // TestWorkloadOps: a will-it-scale style workload's report on fd 1 becomes
-// the emu_ops, emu_op_cycles and per_thread_ops counters (workloads.ParseOps),
+// the emu_ops, emu_op_cycles and per_thread_ops counters (workloads.Workload.Report),
 // in every format, averaged over -r runs; a silent workload has none.
 func TestWorkloadOps(t *testing.T) {
 	counters := func(extra ...string) map[string]string {
