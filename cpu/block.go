@@ -42,7 +42,7 @@ import (
 // with RIP at it.
 
 // Block cache geometry: direct-mapped, keyed by the guest-physical address
-// of a block's first instruction. 2^10 blocks of up to 16 uops (656 KiB
+// of a block's first instruction. 2^10 blocks of up to 16 uops (672 KiB
 // per vCPU, allocated on the first Run) hold the hot loops of the built-in
 // workloads and of CoreMark without conflicts.
 const (
