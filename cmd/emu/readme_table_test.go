@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"strconv"
 	"strings"
@@ -48,16 +47,9 @@ func TestReadmeSeedOneTable(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%s %v: exit %d: %s", r.w, r.flags, code, stderr)
 		}
-		var res struct {
-			Counters map[string]struct {
-				Value json.Number `json:"counter-value"`
-			} `json:"counters"`
-		}
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			t.Fatal(err)
-		}
+		counters := jsonCounters(t, out)
 		c := func(k string) uint64 {
-			v, err := strconv.ParseUint(string(res.Counters[k].Value), 10, 64)
+			v, err := strconv.ParseUint(counters[k], 10, 64)
 			if err != nil {
 				t.Fatalf("%s: %v", k, err)
 			}

@@ -564,6 +564,25 @@ func TestCostsRoundTrip(t *testing.T) {
 	}
 }
 
+// jsonCounters returns the counter values of an emu -format json result,
+// by name, as printed.
+func jsonCounters(t *testing.T, out string) map[string]string {
+	t.Helper()
+	var res struct {
+		Counters map[string]struct {
+			Value json.Number `json:"counter-value"`
+		} `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for k, v := range res.Counters {
+		m[k] = string(v.Value)
+	}
+	return m
+}
+
 // TestWorkloadOps: a will-it-scale style workload's report on fd 1 becomes
 // the emu_ops, emu_op_cycles and per_thread_ops counters (workloads.Workload.Report),
 // in every format, averaged over -r runs; a silent workload has none.
@@ -574,19 +593,7 @@ func TestWorkloadOps(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", extra, code, stderr)
 		}
-		var res struct {
-			Counters map[string]struct {
-				Value json.Number `json:"counter-value"`
-			} `json:"counters"`
-		}
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			t.Fatal(err)
-		}
-		m := map[string]string{}
-		for k, v := range res.Counters {
-			m[k] = string(v.Value)
-		}
-		return m
+		return jsonCounters(t, out)
 	}
 	c := counters("-workload", "tlb_flush2")
 	if c["emu_ops"] != "32" { // 2 threads (one per vCPU beside main) × 16 pages × 1 pass
