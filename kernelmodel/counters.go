@@ -55,6 +55,7 @@ type counters struct {
 	staleInWindow            uint64
 	ptlWaitCycles            uint64
 	mmapLockWaitCycles       uint64
+	lruLockWaitCycles        uint64 // contended lru_lock acquisitions (lru.go)
 	contextSwitches          uint64
 	flushEvents              [nrFlushReasons]map[int64]uint64 // pages → events
 	flushCycles              map[uint64]uint64                // initiator cycles per flush_tlb_mm_range, log2 bucket → count

@@ -264,30 +264,6 @@ func (v *VCPU) refaultImage(vmf *vmFault) int {
 	return v.setNewAnonPTE(vmf, page, pteMkyoung(entry), false)
 }
 
-// lruCacheAdd models lru_cache_add: a reference held by this CPU's lru_add
-// pagevec until it drains at PAGEVEC_SIZE (15) pages (mm/swap.c).
-func (v *VCPU) lruCacheAdd(p phys.PFN) {
-	v.c.Clock += v.m.cfg.Costs.RmapLRU // with the caller's page_add_new_anon_rmap
-	v.m.getPage(p)
-	v.lruAdd = append(v.lruAdd, p)
-	if len(v.lruAdd) == 15 {
-		v.lruAddDrain()
-	}
-}
-
-// lruAddDrain models lru_add_drain (mm/swap.c, v5.10: lru_add_drain_cpu of
-// this CPU → __pagevec_lru_add): pages go on the LRU, the pagevec
-// references are dropped. Only the calling CPU's pagevec drains. No cycles
-// are charged (the lru_lock round and the list insertions are not
-// modelled; see README's deviations).
-func (v *VCPU) lruAddDrain() {
-	for _, p := range v.lruAdd {
-		v.m.pages[p].lru = true
-		v.m.putPage(p)
-	}
-	v.lruAdd = v.lruAdd[:0]
-}
-
 // doWPPage models do_wp_page (v5.10 = 09854ba94c6a + be068f29034f), entered
 // with the PTL held.
 func (v *VCPU) doWPPage(vmf *vmFault) int {

@@ -35,6 +35,9 @@ func (v *VCPU) spinLock(l *spinlock) {
 		v.m.ptlWaits[log2Bucket(waited)]++
 		v.trace("lock", "ptl_wait", start)
 	} else {
+		if l == &v.m.lruLock {
+			v.m.lruLockWaitCycles += waited
+		}
 		v.trace("lock", l.name+"_wait", start)
 	}
 	v.preempt()

@@ -43,6 +43,10 @@ type Machine struct {
 	pages    []Page // struct page for every frame (mem_map)
 	zeroPage phys.PFN
 	initMM   *MM // init_mm: kernel-only page tables, ctx_id 1
+	// lruLock is pgdat->lru_lock of the one node (v5.10; the lruvec's
+	// lru_lock from v5.11, 6168d0da2b47, one per memcg and node: the
+	// model has no memcgs, so still one): lru.go.
+	lruLock spinlock
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
@@ -154,6 +158,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 		cfg.Quantum = 1000
 	}
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
+	m.lruLock.name = "lru_lock"
 	m.init618()
 	m.counters.init()
 	m.par.init(m)

@@ -278,10 +278,7 @@ func (v *VCPU) tlbFlushMMU(t *mmuGather) {
 	if len(t.pages) > 0 {
 		v.lruAddDrain()
 	}
-	for _, p := range t.pages {
-		v.m.pages[p].gathered--
-		v.m.putPage(p)
-	}
+	v.releasePages(t.pages) // lru.go
 	t.pages = t.pages[:0]
 }
 

@@ -51,6 +51,7 @@ func (m *Machine) Stats() Stats {
 	add("emu_context_switches", m.contextSwitches, "")
 	add("emu_ptl_wait_cycles", m.ptlWaitCycles, "cycles")
 	add("emu_mmap_lock_wait_cycles", m.mmapLockWaitCycles, "cycles")
+	add("emu_lru_lock_wait_cycles", m.lruLockWaitCycles, "cycles")
 	add("dtlb_load_misses.walk_completed", tstats.DTLBLoadMissesWalkDone, "")
 	add("dtlb_store_misses.walk_completed", tstats.DTLBStoreMissesWalkDone, "")
 	add("dtlb_load_misses.stlb_hit", tstats.DTLBLoadMissesSTLBHit, "")
