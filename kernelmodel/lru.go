@@ -17,9 +17,19 @@ const pagevecSize = 15
 const swapClusterMax = 32
 
 // lruLockIRQSave takes the LRU lock with interrupts off (spin_lock_irqsave).
+// Taken without waiting after another CPU held it, the lock's line and the
+// LRU lists' heads are in that CPU's cache: one LineHandoff, charged under
+// the lock (ASSUMPTION: both lines move as one hand-off; a contended
+// acquisition already pays one in spinLock).
 func (v *VCPU) lruLockIRQSave() {
+	m := v.m
 	v.irqOff++
-	v.spinLock(&v.m.lruLock)
+	moved := m.lruLock.owner == nil && m.lruLockLast != nil && m.lruLockLast != v
+	v.spinLock(&m.lruLock)
+	m.lruLockLast = v
+	if moved {
+		v.spend(m.cfg.Costs.LineHandoff)
+	}
 }
 
 // lruUnlockIRQRestore drops it (spin_unlock_irqrestore); interrupts that
