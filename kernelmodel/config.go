@@ -317,9 +317,13 @@ type CostModel struct {
 	// to an LRU list (__pagevec_lru_add_fn: SetPageLRU,
 	// add_page_to_lru_list) or taking a freed one off it (release_pages:
 	// __ClearPageLRU, del_page_from_lru_list), mm/swap.c at v5.10.
-	// ASSUMPTION 150 cycles: one contended cache-line hand-off
-	// (LineHandoff) per page, for the list neighbour's struct page, which
-	// another CPU wrote last; the page's own struct page is hot.
+	// ASSUMPTION 50 cycles (a few stores to struct pages and list heads
+	// that are cache-hot), bounded by emu calibrate's S9 (madvise of 1 and
+	// 10 pages: Nadav Amit, "[RFC PATCH v2] x86/mm/tlb: Defer PTI flushes",
+	// LKML, Aug 2019, lkml mail-archive msg2086904):
+	// each page pays it twice (drain and release), and the model's
+	// per-page slope without it is already 580 cycles against the
+	// published 519, so S9/10 stays within ±25 % only below about 75.
 	LRULockPage uint64
 	// PTESet: set_pte_at and update_mmu_cache of a fault that installs a
 	// PTE (the PTE lock is charged as a lock). ASSUMPTION 50 cycles.
@@ -413,7 +417,7 @@ type CostModel struct {
 func DefaultCostModel() CostModel {
 	return CostModel{
 		SyscallEntryExit: 300, FaultEntryExit: 400, HandleMMFault: 200,
-		RmapLRU: 150, LRULockPage: 150, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
+		RmapLRU: 150, LRULockPage: 50, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
 		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
 		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,

@@ -210,7 +210,7 @@ var defaultSources = Sources{
 	"kernel.fault_entry_exit":   "[D] the 110-150 ns KVM self-IPI round trip as an exception's entry/exit (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
 	"kernel.handle_mm_fault":    "ASSUMPTION (no measurement of the handler's parts)",
 	"kernel.rmap_lru":           "ASSUMPTION",
-	"kernel.lru_lock_page":      "ASSUMPTION: one contended line hand-off per page (the LRU list neighbour's struct page)",
+	"kernel.lru_lock_page":      "ASSUMPTION: a few cache-hot stores; below ~75 for calibrate S9/10 (madvise of 10 pages: Nadav Amit, \"[RFC PATCH v2] x86/mm/tlb: Defer PTI flushes\", LKML, Aug 2019, lkml mail-archive msg2086904) to stay within 25 %",
 	"kernel.pte_set":            "ASSUMPTION",
 	"kernel.vma_adjust":         "[D] (2,500 - 1,500)/2 from Nadav Amit's 1-page mprotect, 2,499/2,529 cycles (LKML, 18 Jul 2022, Msg-Id 20220718120212.3180-1-namit@vmware.com)",
 	"kernel.zero_page":          "0.3 us DRAM-bound clear (Ankur Arora, \"[PATCH v6 14/15] x86/clear_page: Introduce clear_pages()\", 2 Sep 2025)",
