@@ -263,7 +263,8 @@ var all = []*Workload{
 			"tlb_single_page_flush_ceiling), so a flush covers 32 ops while each page still goes through " +
 			"lru_cache_add, the lru_add pagevec drain at 15 pages (__pagevec_lru_add under lru_lock), " +
 			"lru_add_drain and release_pages: the LRU-bound mix of Rik van Riel's INVLPGB tlb_flush2 " +
-			"discussion (the model does not charge the lru_lock round of a drain yet). Ops, report and " +
+			"discussion (each drain and each release_pages batch takes the one LRU lock: " +
+			"emu_lru_lock_wait_cycles). Ops, report and " +
 			"parameters as tlb_flush2.",
 		Defaults: Params{Threads: 0, Pages: 256, Iterations: 4, Seed: 1},
 	},
