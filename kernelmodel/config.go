@@ -211,6 +211,17 @@ type Config struct {
 	TmpfsBytes       uint64
 	ROMounts         []string
 	FaultAroundBytes uint64
+	// Idle is what an idle CPU does (idle.go): IdlePoll ("" too) waits
+	// at no cost and stays lazy on the last user mm; IdleC6 picks C6 when
+	// the predicted idle time reaches Costs.C6Residency, leaving the mm
+	// first (cpuidle_enter_state's leave_mm) and paying Costs.C6ExitCycles
+	// when woken.
+	Idle IdleMode
+	// MmapLockSleep makes a reader waiting for mmap_lock sleep
+	// (rwsem_down_read_slowpath → schedule(), v5.13+ without reader
+	// optimistic spinning, 617f3ef95177) instead of spinning; writers
+	// still spin (rwsem_optimistic_spin). idle.go.
+	MmapLockSleep bool
 }
 
 // TraceEvent is one event of a run's timeline. Times are emulated cycles.
@@ -389,6 +400,15 @@ type CostModel struct {
 	// Wakeup: try_to_wake_up latency to a remote CPU. ASSUMPTION: one IPI
 	// delivery (ipi.CostModel.DeliveryCycles).
 	Wakeup uint64
+	// C6ExitCycles: the exit latency of the C6 idle state, 133 µs on
+	// Skylake-SP (drivers/idle/intel_idle.c, skx_cstates "C6"
+	// .exit_latency = 133) = 399,000 cycles at the 3 GHz reference
+	// clock: a CPU woken from C6 runs nothing for that long (idle.go).
+	C6ExitCycles uint64
+	// C6Residency: C6's target residency, 600 µs (skx_cstates "C6"
+	// .target_residency = 600) = 1,800,000 cycles at 3 GHz: the governor
+	// picks C6 when it predicts at least this much idle time (idle.go).
+	C6Residency uint64
 
 	// Intel RAR (rar.go). No measurement of RAR has been published; every
 	// value is an ASSUMPTION (model estimate), to be replaced from a cost
@@ -420,6 +440,7 @@ func DefaultCostModel() CostModel {
 		RmapLRU: 150, LRULockPage: 50, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
 		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
+		C6ExitCycles: 399_000, C6Residency: 1_800_000,
 		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,
 	}
 }

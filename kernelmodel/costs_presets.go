@@ -225,6 +225,8 @@ var defaultSources = Sources{
 	"kernel.context_switch":     "ASSUMPTION",
 	"kernel.cpu_mask_update":    "\"dozens or a couple hundred cycles\" (Dave Hansen, reply to \"[PATCH] x86,tlb: update mm_cpumask lazily\", Nov 2024)",
 	"kernel.wakeup":             "ASSUMPTION: one IPI delivery",
+	"kernel.c6_exit_cycles":     "133 us at 3 GHz: skx_cstates C6 .exit_latency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
+	"kernel.c6_residency":       "600 us at 3 GHz: skx_cstates C6 .target_residency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
 	"kernel.rar_payload":        "ASSUMPTION: model estimate (no published RAR figure): one local cache-line write",
 	"kernel.rar_action_write":   "ASSUMPTION: model estimate (no published RAR figure): one contended line hand-off per target",
 	"kernel.rar_delivery":       "ASSUMPTION: model estimate (no published RAR figure): as an IPI's delivery, RAR goes through the APIC (RFC v3 cover letter, Msg-Id 20250605163544.3852565-1-riel@surriel.com)",

@@ -63,9 +63,10 @@ type rwsem struct {
 }
 
 type rwWaiter struct {
-	v       *VCPU
-	write   bool
-	granted bool
+	v        *VCPU
+	write    bool
+	granted  bool
+	sleeping bool // in rwsemSleep (Config.MmapLockSleep, idle.go): the grant wakes it
 }
 
 func (s *rwsem) canGrant(write bool) bool {
@@ -91,7 +92,11 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	*w = rwWaiter{v: v, write: write}
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
-	v.spinWait(spinState{kind: spinRwsemWait, rw: w})
+	if v.m.cfg.MmapLockSleep && !write {
+		v.rwsemSleep(w) // idle.go
+	} else {
+		v.spinWait(spinState{kind: spinRwsemWait, rw: w})
+	}
 	w.v = nil // granted: out of the queue
 	v.c.Clock += c.LineHandoff
 	v.m.mmapLockWaitCycles += v.c.Clock - start
@@ -108,8 +113,9 @@ func (s *rwsem) take(v *VCPU, write bool) {
 }
 
 // grant hands the lock to queued waiters in FIFO order: one writer, or a
-// run of readers.
-func (s *rwsem) grant() {
+// run of readers; by (the releasing CPU) wakes a sleeping one
+// (rwsem_mark_wake → wake_up_q).
+func (s *rwsem) grant(by *VCPU) {
 	for len(s.queue) > 0 {
 		w := s.queue[0]
 		if !s.canGrant(w.write) {
@@ -117,6 +123,9 @@ func (s *rwsem) grant() {
 		}
 		s.take(w.v, w.write)
 		w.granted = true
+		if w.sleeping {
+			w.v.kick(by.c.Clock + by.m.cfg.Costs.Wakeup)
+		}
 		s.queue = s.queue[1:]
 		if w.write {
 			return
@@ -136,13 +145,13 @@ func (v *VCPU) mmapWriteLock(mm *MM) {
 
 func (v *VCPU) mmapReadUnlock(mm *MM) {
 	mm.mmapLock.readers--
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
 	mm.mmapLock.writer = nil
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }
 
@@ -151,6 +160,6 @@ func (v *VCPU) mmapWriteUnlock(mm *MM) {
 func (v *VCPU) mmapWriteDowngrade(mm *MM) {
 	mm.mmapLock.writer = nil
 	mm.mmapLock.readers++
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }

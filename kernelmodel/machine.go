@@ -82,6 +82,8 @@ type Machine struct {
 
 	bc bcastState // global ASIDs, INVLPGB, RAR (broadcast.go)
 	k6 kernel618  // the post-5.10 flush-path patches (tlbflush618.go)
+
+	idle idleCounters // -idle c6 and sleeping mmap_lock readers (idle.go)
 }
 
 // Progress returns the largest emulated clock reached so far (cycles). It
@@ -136,6 +138,7 @@ type VCPU struct {
 	rwWait rwWaiter  // v's place in an rwsem's queue while it waits (locks.go)
 
 	bcv bcastVCPU // broadcast invalidation (broadcast.go)
+	gov idleGov   // the idle governor (idle.go)
 }
 
 // New builds a machine with cfg.CPUs vCPUs.
@@ -386,41 +389,11 @@ func (v *VCPU) loop() {
 }
 
 // idleLoop models the idle task: the CPU sleeps until an interrupt or a
-// wake-up is due, then takes it. The idle task is a kernel thread, so the
-// CPU entered lazy TLB mode when it switched to it.
+// wake-up is due, then takes it and runs a queued task (idleWait, idle.go).
+// The idle task is a kernel thread, so the CPU entered lazy TLB mode when
+// it switched to it.
 func (v *VCPU) idleLoop() {
-	v.idle = true
-	v.idleSince = v.c.Clock
-	for {
-		wake := min(v.mbox.Earliest(), v.kickAt, v.wakeSleepers())
-		if len(v.runq) > 0 && v.kickAt == ipi.Never {
-			wake = v.c.Clock
-		}
-		if wake != ipi.Never {
-			wake = max(wake, v.c.Clock) // an idle CPU wakes no earlier than it went idle
-		}
-		v.wakeAt = wake
-		o := v.m.pick(v)
-		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
-			v.m.stop(ErrDeadlock)
-			panic(errStop{})
-		}
-		if o != nil && (o.eff() < v.wakeAt || (o.eff() == v.wakeAt && o.id < v.id)) {
-			v.handoff(o)
-			continue
-		}
-		break
-	}
-	if v.wakeAt > v.c.Clock {
-		v.c.Clock = v.wakeAt
-	}
-	v.idleCycles += v.c.Clock - v.idleSince
-	v.idle = false
-	v.wakeAt = ipi.Never
-	if v.kickAt <= v.c.Clock {
-		v.kickAt = ipi.Never
-	}
-	v.handleIRQs()
+	v.idleWait(true)
 	v.wakeSleepers()
 	if len(v.runq) > 0 {
 		v.scheduleNext()
@@ -523,7 +496,7 @@ func (v *VCPU) userExit(ex cpu.Exit) {
 func (v *VCPU) kick(t uint64) {
 	if v.idle {
 		v.kickAt = min(v.kickAt, t)
-		v.wakeAt = max(min(v.wakeAt, t), v.c.Clock)
+		v.wakeAt = max(min(v.wakeAt, t+v.gov.exit), v.c.Clock) // gov.exit: C6's exit latency (idle.go)
 		v.m.requeue(v)
 	}
 }

@@ -88,6 +88,14 @@ func (m *Machine) Stats() Stats {
 	if m.k6.trimCPUMask {
 		add("emu_cpumask_trim_flushes", m.k6.trimFlushes, "")
 	}
+	if m.cfg.Idle == IdleC6 { // only with -idle c6, so the default counter set is unchanged
+		add("emu_c6_entries", m.idle.c6Entries, "")
+		add("emu_c6_exit_cycles", m.idle.c6ExitCycles, "cycles")
+		add("emu_idle_leave_mm", m.idle.leaveMMs, "")
+	}
+	if m.cfg.MmapLockSleep {
+		add("emu_mmap_lock_sleeps", m.idle.lockSleeps, "")
+	}
 	add("emu_stale_tlb_writes", hazards, "")
 	add("emu_write_after_cow", m.writeAfterCOW, "")
 	add("emu_lost_soft_dirty", m.lostSoftDirty, "")

@@ -334,6 +334,20 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 		return usagef("-fault-around-bytes must be at most 2 MiB (fault_around_bytes_set: PTRS_PER_PTE pages), got %d", o.faultAround)
 	}
 	cfg.FaultAroundBytes = o.faultAround
+	idle, err := kernelmodel.ParseIdleMode(o.idle)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if idle != kernelmodel.IdlePoll {
+		cfg.Idle = idle // else "": the default run
+	}
+	switch o.mmapLock {
+	case "", "spin":
+	case "sleep":
+		cfg.MmapLockSleep = true
+	default:
+		return usagef("unknown -mmap-lock %q (valid: spin, sleep)", o.mmapLock)
+	}
 	if o.tmpfsMiB > 64<<10 {
 		return usagef("-tmpfs-size must be 0..65536 MiB")
 	}

@@ -1,0 +1,187 @@
+package kernelmodel
+
+import (
+	"fmt"
+
+	"github.com/tlbemu/emu/ipi"
+)
+
+// Idle states and sleeping mmap_lock readers.
+//
+// With IdleC6 an idle CPU runs a simple governor before it waits
+// (do_idle → cpuidle_idle_call → cpuidle_select): the predicted idle time
+// is the time to this CPU's next timer (its earliest sleeping task's
+// timeout; none: unbounded), the menu governor's timer-based prediction
+// with the tick stopped (drivers/cpuidle/governors/menu.c, v6.18), without
+// its correction factors and its typical interval of the last 8 idle
+// periods (ASSUMPTION; with the typical interval as a cap, emu's
+// tlb_flush2 never picks C6: its startup idles are short). If an
+// interrupt or a wake-up is already due, the CPU does not sleep in C6.
+// Otherwise it picks C6 when the prediction is at least Costs.C6Residency
+// (C6's target_residency, intel_idle skx_cstates), and a shallower state
+// (modelled as poll: no exit latency) else.
+//
+// Entering C6 does what cpuidle_enter_state (drivers/cpuidle/cpuidle.c,
+// v6.18) does for a CPUIDLE_FLAG_TLB_FLUSHED state: leave_mm
+// (arch/x86/mm/tlb.c, v6.18), which returns if init_mm is loaded and else
+// switch_mm(NULL, &init_mm, NULL) → switch_mm_irqs_off: the CPU stops
+// being lazy on the user mm and loads init_mm. Without 209954cbc7d0 that
+// switch clears the CPU's bit in the old mm's mm_cpumask, so flushes of
+// the mm no longer reach it; with it the CPU stays in the mask, not lazy,
+// and the next flush IPI of the mm wakes it (and clears the bit in
+// flush_tlb_func). A CPU in C6 wakes Costs.C6ExitCycles after the
+// interrupt or wake-up that ends its idle period (the state's
+// exit_latency): only then does it run the IPI's handler or the woken task.
+
+// IdleMode is a -idle value.
+type IdleMode string
+
+// The idle modes.
+const (
+	IdlePoll IdleMode = "poll"
+	IdleC6   IdleMode = "c6"
+)
+
+// IdleModeNames lists the -idle values; the first is the default.
+var IdleModeNames = []string{string(IdlePoll), string(IdleC6)}
+
+// ParseIdleMode checks a -idle value ("" is IdlePoll).
+func ParseIdleMode(s string) (IdleMode, error) {
+	switch IdleMode(s) {
+	case "", IdlePoll:
+		return IdlePoll, nil
+	case IdleC6:
+		return IdleC6, nil
+	}
+	return "", fmt.Errorf("unknown -idle %q (valid: poll, c6)", s)
+}
+
+// idleGov is a vCPU's governor state.
+type idleGov struct {
+	exit uint64 // exit latency of the state v is idle in (0: poll)
+}
+
+// idleCounters are the -idle c6 counters.
+type idleCounters struct {
+	c6Entries    uint64 // idle periods spent in C6
+	c6ExitCycles uint64 // cycles woken CPUs spent leaving C6
+	leaveMMs     uint64 // leave_mm calls that switched to init_mm
+	lockSleeps   uint64 // mmap_lock readers that slept (MmapLockSleep)
+}
+
+// predictIdle is the governor's predicted idle time from now, in cycles
+// (ipi.Never: no timer pending), given the CPU's next timer.
+func (v *VCPU) predictIdle(nextTimer uint64) uint64 {
+	switch {
+	case nextTimer == ipi.Never:
+		return ipi.Never
+	case nextTimer > v.c.Clock:
+		return nextTimer - v.c.Clock
+	}
+	return 0
+}
+
+// selectIdleState runs the governor for an idle period starting now and,
+// if it picks C6, enters it: leave_mm, then the exit latency is owed on
+// wake-up (gov.exit). It reports whether v is in C6.
+func (v *VCPU) selectIdleState(runqWakes bool) bool {
+	m := v.m
+	v.gov.exit = 0
+	if m.cfg.Idle != IdleC6 {
+		return false
+	}
+	if (runqWakes && len(v.runq) > 0) || v.mbox.Earliest() <= v.c.Clock || v.kickAt <= v.c.Clock {
+		return false // need_resched or an interrupt pending: no deep sleep
+	}
+	if v.predictIdle(v.wakeSleepers()) < m.cfg.Costs.C6Residency {
+		return false
+	}
+	m.idle.c6Entries++
+	v.leaveMM()
+	v.gov.exit = m.cfg.Costs.C6ExitCycles
+	return true
+}
+
+// leaveMM models leave_mm (arch/x86/mm/tlb.c, v6.18): nothing if init_mm
+// is loaded, else switch_mm_irqs_off to init_mm.
+func (v *VCPU) leaveMM() {
+	if v.tlbs.loadedMM == v.m.initMM {
+		return
+	}
+	v.m.idle.leaveMMs++
+	v.switchMMIrqsOff(v.m.initMM)
+}
+
+// idleWait is one idle period of the idle task: pick a state, sleep until
+// an interrupt or a wake-up is due (with runqWakes, also a task queued on
+// v), leave the state (its exit latency), take the interrupts. The idle
+// task is a kernel thread, so the CPU is lazy on the user mm (or, after
+// C6's leave_mm, in init_mm).
+func (v *VCPU) idleWait(runqWakes bool) {
+	c6 := v.selectIdleState(runqWakes)
+	exit := v.gov.exit
+	v.idle = true
+	v.idleSince = v.c.Clock
+	for {
+		wake := min(v.mbox.Earliest(), v.kickAt, v.wakeSleepers())
+		if runqWakes && len(v.runq) > 0 && v.kickAt == ipi.Never {
+			wake = v.c.Clock
+		}
+		if wake != ipi.Never {
+			wake = max(wake, v.c.Clock) // an idle CPU wakes no earlier than it went idle
+			wake += exit
+		}
+		v.wakeAt = wake
+		o := v.m.pick(v)
+		if v.wakeAt == ipi.Never && (o == nil || o.eff() == ipi.Never) {
+			v.m.stop(ErrDeadlock)
+			panic(errStop{})
+		}
+		if o != nil && (o.eff() < v.wakeAt || (o.eff() == v.wakeAt && o.id < v.id)) {
+			v.handoff(o)
+			continue
+		}
+		break
+	}
+	if v.wakeAt > v.c.Clock {
+		v.c.Clock = v.wakeAt
+	}
+	if c6 {
+		v.m.idle.c6ExitCycles += exit
+	}
+	v.idleCycles += v.c.Clock - v.idleSince
+	v.idle = false
+	v.gov.exit = 0
+	v.wakeAt = ipi.Never
+	if v.kickAt <= v.c.Clock {
+		v.kickAt = ipi.Never
+	}
+	v.handleIRQs()
+}
+
+// rwsemSleep is a reader's sleep in rwsem_down_read_slowpath (v6.18:
+// queue, then schedule() until rwsem_mark_wake grants the lock and wakes
+// it). The model has no kernel stack to switch away from, so the task
+// stays v's current task while v runs the idle task in its place: v
+// switches to idle (enter_lazy_tlb), passes idle periods (idleWait, so it
+// may enter C6 and leave the mm) until the grant's wake-up, then switches
+// back to the task (a context switch and switch_mm_irqs_off to its mm).
+// Another task queued on v meanwhile waits (ASSUMPTION: the workloads
+// that use MmapLockSleep run one task per CPU).
+func (v *VCPU) rwsemSleep(w *rwWaiter) {
+	t := v.curr
+	m := v.m
+	m.idle.lockSleeps++
+	w.sleeping = true
+	v.c.Clock += m.cfg.Costs.ContextSwitch // __schedule to the idle task
+	v.enterLazyTLB()
+	for !w.granted {
+		v.idleWait(false)
+	}
+	w.sleeping = false
+	m.contextSwitches++
+	v.c.Clock += m.cfg.Costs.ContextSwitch
+	if t.mm != nil {
+		v.switchMMIrqsOff(t.mm)
+	}
+}
