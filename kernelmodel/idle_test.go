@@ -1,0 +1,197 @@
+package kernelmodel
+
+import "testing"
+
+// newIdleMachine is newMachine618 with the -idle mode and the sleeping
+// mmap_lock readers switch set.
+func newIdleMachine(t *testing.T, idle IdleMode, sleep bool, patches ...Patch) (*Machine, *MM, *MM) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.CPUs, cfg.MemBytes, cfg.Kernel, cfg.Patches, cfg.NoJitter = 2, 64<<20, "5.10", patches, true
+	cfg.Idle, cfg.MmapLockSleep = idle, sleep
+	m, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.cpus {
+		v.c.Clock, v.idleSince, v.idleCycles = 0, 0, 0
+	}
+	a, err := m.newMM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.newMM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, a, b
+}
+
+// TestIdleC6LeavesMM: CPU 1 runs mm A, goes idle (the idle task: lazy on
+// A) and stays idle until CPU 0, after flushing a page of A, wakes it.
+//
+//   - poll: CPU 1 stays lazy on A, so the flush sends no IPI (tlb_is_not_lazy);
+//     the wake-up costs no exit latency.
+//   - c6 on v5.10: no timer pending, so the governor picks C6 and leave_mm
+//     switches CPU 1 to init_mm, which clears its bit in A's mm_cpumask: no
+//     IPI either; the wake-up is followed by C6's exit latency.
+//   - c6 with lazy-cpumask (209954cbc7d0): the bit stays and CPU 1 is not
+//     lazy, so the flush IPIs it, and CPU 0 waits for C6's exit latency
+//     before the handler runs (which clears the stale bit).
+func TestIdleC6LeavesMM(t *testing.T) {
+	exit := DefaultCostModel().C6ExitCycles
+	cases := []struct {
+		name       string
+		idle       IdleMode
+		patches    []Patch
+		ipis       uint64
+		initMM     bool // CPU 1 left A for init_mm while idle
+		slowFlush  bool // the flush took at least the exit latency
+		exitOnWake bool // the wake-up took at least the exit latency
+	}{
+		{"poll", IdlePoll, nil, 0, false, false, false},
+		{"poll+lazy-cpumask", IdlePoll, []Patch{PatchLazyCPUMask}, 0, false, false, false},
+		{"c6", IdleC6, nil, 0, true, false, true},
+		{"c6+lazy-cpumask", IdleC6, []Patch{PatchLazyCPUMask}, 1, true, true, true},
+	}
+	for _, c := range cases {
+		m, a, _ := newIdleMachine(t, c.idle, false, c.patches...)
+		var flushCycles, kickAt, wokeAt uint64
+		var bitBefore, done, leftMM bool
+		runScripts(t, m, map[int]func(*VCPU){
+			0: func(v *VCPU) {
+				v.switchMMIrqsOff(a)
+				busy(v, 20_000) // CPU 1 is idle by now
+				bitBefore = a.cpumask[1]
+				start := v.c.Clock
+				v.flushTLBPage(a, 0x400000)
+				flushCycles = v.c.Clock - start
+				busy(v, 2_000)
+				done = true
+				kickAt = v.c.Clock + v.m.cfg.Costs.Wakeup
+				m.cpus[1].kick(kickAt) // try_to_wake_up of a task for CPU 1
+				for wokeAt == 0 {
+					busy(v, 1_000) // CPU 0 does not go idle itself
+				}
+			},
+			1: func(v *VCPU) {
+				v.switchMMIrqsOff(a)
+				busy(v, 2_000)
+				v.enterLazyTLB() // switch to the idle task
+				for !done {
+					v.idleWait(false)
+					leftMM = leftMM || v.tlbs.loadedMM == m.initMM
+				}
+				wokeAt = v.c.Clock
+			},
+		})
+		if m.ipisSent != c.ipis || leftMM != c.initMM {
+			t.Errorf("%s: IPIs %d, CPU 1 in init_mm %v; want %d, %v", c.name, m.ipisSent, leftMM, c.ipis, c.initMM)
+		}
+		if slow := flushCycles >= exit; slow != c.slowFlush {
+			t.Errorf("%s: flush took %d cycles (exit latency %d); want slow %v", c.name, flushCycles, exit, c.slowFlush)
+		}
+		if late := wokeAt >= kickAt+exit; late != c.exitOnWake {
+			t.Errorf("%s: woken at %d for a wake-up at %d (exit latency %d); want exit paid %v", c.name, wokeAt, kickAt, exit, c.exitOnWake)
+		}
+		if lazy := m.k6.lazyCPUMask; c.idle == IdleC6 && bitBefore != lazy {
+			t.Errorf("%s: CPU 1 in A's mm_cpumask while in C6 = %v, want %v", c.name, bitBefore, lazy)
+		}
+		if c.idle == IdleC6 && (m.idle.c6Entries == 0 || m.idle.leaveMMs != 1) {
+			t.Errorf("%s: %d C6 entries, %d leave_mm; want some and 1", c.name, m.idle.c6Entries, m.idle.leaveMMs)
+		}
+		if c.idle == IdlePoll && (m.idle.c6Entries != 0 || m.idle.c6ExitCycles != 0) {
+			t.Errorf("%s: poll entered C6 (%d entries)", c.name, m.idle.c6Entries)
+		}
+	}
+}
+
+// TestIdleC6Governor: with a task's timeout due on the CPU sooner than
+// C6's target residency the governor does not pick C6 (no leave_mm); with
+// none pending, or one at least that far away, it does; and never with an
+// interrupt already due.
+func TestIdleC6Governor(t *testing.T) {
+	res := DefaultCostModel().C6Residency
+	for _, c := range []struct {
+		timer uint64 // cycles from now (0: none)
+		due   bool   // a wake-up already due
+		c6    bool
+	}{{0, false, true}, {res / 2, false, false}, {res - 1, false, false}, {res, false, true}, {2 * res, false, true}, {0, true, false}} {
+		m, a, _ := newIdleMachine(t, IdleC6, false)
+		var picked bool
+		var mm *MM
+		runScripts(t, m, map[int]func(*VCPU){0: func(v *VCPU) {
+			v.switchMMIrqsOff(a)
+			v.enterLazyTLB()
+			if c.timer != 0 {
+				s := m.newTask(a, 0, "sleeper")
+				s.home, s.state, s.sleepUntil = v, taskBlocked, v.c.Clock+c.timer
+			}
+			if c.due {
+				v.kickAt = v.c.Clock
+			}
+			picked = v.selectIdleState(false)
+			mm = v.tlbs.loadedMM
+		}})
+		if picked != c.c6 || (mm == m.initMM) != c.c6 {
+			t.Errorf("timer in %d cycles, wake-up due %v: C6 %v, init_mm loaded %v; want %v", c.timer, c.due, picked, mm == m.initMM, c.c6)
+		}
+	}
+}
+
+// TestMmapLockSleep: CPU 0 holds mmap_lock for write for 50,000 cycles;
+// CPU 1's task asks for it for read. Spinning, it gets the lock a line
+// hand-off after the release (sooner than a wake-up). Sleeping with -idle c6, its CPU enters C6
+// (leaving the mm) and gets the lock only after the wake-up and C6's exit
+// latency, then switches back to the task's mm; with poll, after the
+// wake-up alone.
+func TestMmapLockSleep(t *testing.T) {
+	costs := DefaultCostModel()
+	for _, c := range []struct {
+		name       string
+		idle       IdleMode
+		sleep      bool
+		lo, hi     uint64 // acquisition, cycles after the release
+		sleeps, c6 uint64
+	}{
+		{"spin", IdleC6, false, 0, costs.Wakeup, 0, 0},
+		{"sleep+poll", IdlePoll, true, costs.Wakeup, costs.Wakeup + 3*costs.ContextSwitch, 1, 0},
+		{"sleep+c6", IdleC6, true, costs.Wakeup + costs.C6ExitCycles, costs.Wakeup + costs.C6ExitCycles + 3*costs.ContextSwitch, 1, 1},
+	} {
+		m, a, _ := newIdleMachine(t, c.idle, c.sleep)
+		var released, got, c6 uint64
+		var mmAfter *MM
+		runScripts(t, m, map[int]func(*VCPU){
+			0: func(v *VCPU) {
+				v.switchMMIrqsOff(a)
+				v.mmapWriteLock(a)
+				busy(v, 50_000)
+				released = v.c.Clock
+				v.mmapWriteUnlock(a)
+				for got == 0 {
+					busy(v, 1_000) // CPU 0 does not go idle itself
+				}
+			},
+			1: func(v *VCPU) {
+				attach(v, a, 0)
+				busy(v, 5_000)
+				v.mmapReadLock(a)
+				got = v.c.Clock
+				c6 = m.idle.c6Entries
+				mmAfter = v.tlbs.loadedMM
+				v.mmapReadUnlock(a)
+				detach(v)
+			},
+		})
+		d := got - released
+		if got < released || d < c.lo || d > c.hi {
+			t.Errorf("%s: read lock %d cycles after the release, want %d..%d", c.name, int64(got)-int64(released), c.lo, c.hi)
+		}
+		if m.idle.lockSleeps != c.sleeps || c6 != c.c6 {
+			t.Errorf("%s: %d sleeps, %d C6 entries during the wait; want %d, %d", c.name, m.idle.lockSleeps, c6, c.sleeps, c.c6)
+		}
+		if mmAfter != a {
+			t.Errorf("%s: the reader runs with another mm loaded after the wait", c.name)
+		}
+	}
+}
