@@ -91,23 +91,13 @@ func pct(a, b float64) float64 { return 100 * (b - a) / a }
 // -base-patch), B adds lazy-cpumask, C adds cpumask-trim (C is -kernel
 // 6.18), on tlb_flush2_away (the run's shape: CPUs leave the mm).
 //
-// What emu reproduces is the mechanism: B sends the IPIs to CPUs that left
-// (more IPIs, TLB_REMOTE_WRONG_CPU clears their bits), C skips them (fewer
-// IPIs again). The per_thread_ops magnitude is not reproduced, and the test
-// records that. emu's CPUs that leave the mm run another process and take
-// the IPI at once, so a stale IPI costs the flusher little more than the
-// send. The LKP run was 44.6 % idle (threads asleep on mmap_lock), and an
-// idle Skylake-SP CPU in C6 has left the mm: cpuidle_enter_state calls
-// leave_mm for a CPUIDLE_FLAG_TLB_FLUSHED state (drivers/cpuidle/cpuidle.c),
-// and intel_idle's skx_cstates C6 is one, exit latency 133 µs; with
-// 209954cbc7d0 that CPU stays in mm_cpumask, not lazy, and the flusher waits
-// for it to wake. emu models neither sleeping on mmap_lock (locks.go:
-// waiters spin) nor idle states (its idle task stays lazy on the mm). The
-// same mechanism would explain why the robot did not see 6db2526c1d69
-// recover the loss (its test of the final v4, Msg-Id
-// Z1JTxQzs4iBN6i5A@xsang-OptiPlex-9020: -14.9 %): munmap's flush frees page
-// tables, goes to the whole mask regardless of should_flush_tlb, and waits
-// for the C6 CPUs while holding mmap_lock for write.
+// On tlb_flush2_away emu reproduces the mechanism: B sends the IPIs to
+// CPUs that left (more IPIs, TLB_REMOTE_WRONG_CPU clears their bits), C
+// skips them (fewer IPIs again). The per_thread_ops magnitude is not
+// reproduced there, and the test records that: emu's CPUs that leave the
+// mm run another process and take the IPI at once, so a stale IPI costs
+// the flusher little more than the send. TestReproLazyCPUMaskC6 is the
+// run's own condition (sleeping mmap_lock readers, idle CPUs in C6).
 func TestReproLazyCPUMask(t *testing.T) {
 	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
 	common := []string{"-workload", "tlb_flush2_away", "-cpus", "8", "-kernel", "5.10-stable"}
@@ -130,6 +120,54 @@ func TestReproLazyCPUMask(t *testing.T) {
 	}
 	if d := pct(opsA, opsB); math.Abs(d) >= 0.7*math.Abs(published) {
 		t.Errorf("per_thread_ops B vs A %+.1f%% is now within the published %+.1f%% ±30%%: update README's table and this test", d, published)
+	}
+}
+
+// TestReproLazyCPUMaskC6: the same A/B/C on plain tlb_flush2 with the
+// condition of the LKP run (44.6 % idle, 695,438 context switches per
+// second against 756,738 ops: threads asleep on mmap_lock) in the model:
+// -mmap-lock sleep (readers schedule() until granted) and -idle c6 (an
+// idle CPU with no timer due enters Skylake-SP's C6, whose
+// CPUIDLE_FLAG_TLB_FLUSHED makes cpuidle_enter_state call leave_mm, and
+// is woken 133 µs after an IPI or a wake-up: kernelmodel/idle.go). With
+// 209954cbc7d0 a CPU asleep in C6 stays in mm_cpumask, not lazy, so the
+// flush IPIs it and the flusher waits out the exit latency. At 12 CPUs,
+// -r 5, per_thread_ops B vs A must be a loss within the published -13.2 %
+// ±30 %, with more IPIs; C (cpumask-trim: should_flush_tlb skips a CPU
+// with init_mm loaded, except for munmap's page-table flushes) is logged
+// against B and against A (the robot measured the final v4, i.e. C,
+// against A: still -14.9 %, Msg-Id Z1JTxQzs4iBN6i5A@xsang-OptiPlex-9020),
+// and must send fewer IPIs than B. README's table records the other -cpus
+// and seeds: the loss is larger at 4 and 8 CPUs and smaller at 32.
+func TestReproLazyCPUMaskC6(t *testing.T) {
+	if testing.Short() {
+		t.Skip("four 12-CPU tlb_flush2 A/B runs of 5 seeds")
+	}
+	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
+	const publishedV4 = -14.9
+	common := []string{"-workload", "tlb_flush2", "-cpus", "12", "-r", "5", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable"}
+	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim)
+	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
+	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
+	ipiA, ipiB := abMeans(t, ab, "emu_ipis_sent")
+	_, ipiC := abMeans(t, bc, "emu_ipis_sent")
+	c6A, c6B := abMeans(t, ab, "emu_c6_entries")
+	opsA, opsB := abMeans(t, ab, "per_thread_ops")
+	_, opsC := abMeans(t, bc, "per_thread_ops")
+	d := pct(opsA, opsB)
+	t.Logf("IPIs A %.0f, B %.0f (%+.1f%%), C %.0f (%+.1f%% vs B); C6 entries %.0f, %.0f; per_thread_ops B vs A %+.1f%% (published %+.1f%%), C vs B %+.1f%%, C vs A %+.1f%% (published v4 %+.1f%%)",
+		ipiA, ipiB, pct(ipiA, ipiB), ipiC, pct(ipiB, ipiC), c6A, c6B, d, published, pct(opsB, opsC), pct(opsA, opsC), publishedV4)
+	if c6A == 0 || c6B == 0 {
+		t.Fatalf("no C6 entries (A %.0f, B %.0f): the condition is not modelled", c6A, c6B)
+	}
+	if !(ipiB > ipiA) || !(ipiC < ipiB) {
+		t.Errorf("IPIs A %.0f, B %.0f, C %.0f: want more with lazy-cpumask (to the CPUs in C6), fewer again with cpumask-trim", ipiA, ipiB, ipiC)
+	}
+	if d >= 0 || math.Abs(d-published) > 0.3*math.Abs(published) {
+		t.Errorf("per_thread_ops B vs A %+.1f%%, want the published %+.1f%% ±30%%", d, published)
+	}
+	if opsC <= opsB {
+		t.Errorf("per_thread_ops C %.0f <= B %.0f: cpumask-trim no longer recovers part of the loss in emu; update README's table", opsC, opsB)
 	}
 }
 
