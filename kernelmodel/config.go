@@ -218,8 +218,8 @@ type Config struct {
 	// when woken.
 	Idle IdleMode
 	// MmapLockSleep makes a reader waiting for mmap_lock sleep
-	// (rwsem_down_read_slowpath → schedule(), v5.13+ without reader
-	// optimistic spinning, 617f3ef95177) instead of spinning; writers
+	// (rwsem_down_read_slowpath → schedule(), as since 617f3ef95177
+	// "locking/rwsem: Remove reader optimistic spinning", Nov 2020) instead of spinning; writers
 	// still spin (rwsem_optimistic_spin). idle.go.
 	MmapLockSleep bool
 }
