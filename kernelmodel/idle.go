@@ -90,10 +90,11 @@ func (v *VCPU) selectIdleState(runqWakes bool) bool {
 	if m.cfg.Idle != IdleC6 {
 		return false
 	}
+	next := v.wakeSleepers() // first: it may queue a task whose timeout passed
 	if (runqWakes && len(v.runq) > 0) || v.mbox.Earliest() <= v.c.Clock || v.kickAt <= v.c.Clock {
 		return false // need_resched or an interrupt pending: no deep sleep
 	}
-	if v.predictIdle(v.wakeSleepers()) < m.cfg.Costs.C6Residency {
+	if v.predictIdle(next) < m.cfg.Costs.C6Residency {
 		return false
 	}
 	m.idle.c6Entries++
