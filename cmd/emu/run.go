@@ -368,6 +368,14 @@ func buildConfigInto(o *options, cfgp *kernelmodel.Config, sum *string) (err err
 	return nil
 }
 
+// mmapLockLabel is the identity's -mmap-lock: "" for the default spin.
+func mmapLockLabel(sleep bool) string {
+	if sleep {
+		return "sleep"
+	}
+	return ""
+}
+
 func patchList() []string {
 	var out []string
 	for _, p := range kernelmodel.Patches {
@@ -412,6 +420,7 @@ func (p *plan) identity(o *options) *report.Identity {
 		CPUs: cfg.CPUs, Seed: p.seed,
 		Kernel: cfg.Kernel, Patches: patchNames(cfg.Patches), PTI: cfg.PTI, THP: cfg.THP,
 		FlushOrder: o.flush, FlushMech: flushMechLabel(cfg.Flush), TLB: cfg.TLB.Name, PCID: cfg.PCID, Quantum: cfg.Quantum,
+		Idle: string(cfg.Idle), MmapLock: mmapLockLabel(cfg.MmapLockSleep),
 		FlushCeil: cfg.FlushCeil, MemMiB: cfg.MemBytes >> 20,
 		Costs: costs, CostsSHA256: p.costsSum,
 		MaxCycles: cfg.MaxCycles, DefMaxCycles: report.DefaultMaxCycles, FailOnHazard: cfg.FailHazard,

@@ -80,6 +80,8 @@ type Identity struct {
 	THP        bool
 	FlushOrder FlushOrder
 	FlushMech  string // -flush: "" (ipi, the default), "invlpgb" or "rar"
+	Idle       string // -idle: "" (poll, the default) or "c6"
+	MmapLock   string // -mmap-lock: "" (spin, the default) or "sleep"
 	TLB        string // TLB geometry preset
 	PCID       bool
 	Quantum    uint64
@@ -115,6 +117,12 @@ func (id *Identity) Config() []KV {
 		KV{"pti", id.PTI}, KV{"thp", id.THP}, KV{"flush_order", id.FlushOrder.String()})
 	if id.FlushMech != "" {
 		kv = append(kv, KV{"flush", id.FlushMech}) // only when set: default results keep their config
+	}
+	if id.Idle != "" {
+		kv = append(kv, KV{"idle", id.Idle})
+	}
+	if id.MmapLock != "" {
+		kv = append(kv, KV{"mmap_lock", id.MmapLock})
 	}
 	kv = append(kv, KV{"costs", id.Costs})
 	if id.CostsSHA256 != "" {
@@ -179,6 +187,10 @@ func IdentityFromConfig(kv []KV, version string) *Identity {
 			id.FlushOrder, _ = ParseFlushOrder(str(v))
 		case "flush":
 			id.FlushMech = str(v)
+		case "idle":
+			id.Idle = str(v)
+		case "mmap_lock":
+			id.MmapLock = str(v)
 		case "costs":
 			id.Costs = str(v)
 		case "costs_sha256":
@@ -257,6 +269,8 @@ func (id *Identity) shaping() []setting {
 		setting{"thp", onoff(id.THP), id.THP},
 		setting{"flush", id.FlushOrder.String(), id.FlushOrder != FlushSerial},
 		setting{"tlb_flush", orIPI(id.FlushMech), id.FlushMech != ""},
+		setting{"idle", orDefault(id.Idle, "poll"), id.Idle != ""},
+		setting{"mmap_lock", orDefault(id.MmapLock, "spin"), id.MmapLock != ""},
 		setting{"tlb", id.TLB, id.TLB != DefaultTLB},
 		setting{"pcid", onoff(id.PCID), id.PCID != DefaultPCID},
 		setting{"quantum", strconv.FormatUint(id.Quantum, 10), id.Quantum != DefaultQuantum},
@@ -390,6 +404,14 @@ func (r *Result) SetIdentity(id *Identity) {
 }
 
 // orIPI is the -flush value of an identity: "ipi" for the default ("").
+// orDefault is v, or def when v is empty.
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
 func orIPI(mech string) string {
 	if mech == "" {
 		return "ipi"
