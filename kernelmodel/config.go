@@ -357,8 +357,17 @@ type CostModel struct {
 	// LineHandoff: one contended cache-line hand-off, 150 cycles ≈ 50 ns
 	// server mesh (CAS ping-pong medians, Cascade Lake 47–48 ns:
 	// nviennot/core-to-core-latency); charged to a lock acquired after
-	// waiting.
+	// waiting. With CCXCores set, it is the figure within one CCX.
 	LineHandoff uint64
+	// LineHandoffCrossCCX: the same hand-off between CPUs in different
+	// CCXs (CCXCores); unused while CCXCores is 0. Default 150, as
+	// LineHandoff.
+	LineHandoffCrossCCX uint64
+	// CCXCores: CPUs per CCX (the cores that share one L3), counting
+	// vCPUs from 0 in order (Linux numbers a Zen socket's cores CCX by
+	// CCX); 0 means one cache domain, so every hand-off is LineHandoff.
+	// A count, not cycles.
+	CCXCores uint64
 	// SpinPoll: granularity at which a waiting CPU re-checks a lock or an
 	// IPI acknowledgement. ASSUMPTION 50 cycles (a modelling step, not a
 	// hardware figure).
@@ -418,7 +427,7 @@ func DefaultCostModel() CostModel {
 	return CostModel{
 		SyscallEntryExit: 300, FaultEntryExit: 400, HandleMMFault: 200,
 		RmapLRU: 150, LRULockPage: 50, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
-		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
+		LineHandoff: 150, LineHandoffCrossCCX: 150, CCXCores: 0, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
 		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,
 	}

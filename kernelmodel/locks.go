@@ -6,6 +6,7 @@ package kernelmodel
 type spinlock struct {
 	name  string
 	owner *VCPU
+	last  *VCPU // the CPU that released it last: where its line is
 }
 
 // spinLock acquires l on v, spinning in emulated time while another CPU
@@ -27,7 +28,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 	}
 	v.spinWait(spinState{kind: spinLockWait, lock: l})
 	l.owner = v
-	v.c.Clock += v.around(c.LineHandoff, lockJitter)
+	v.c.Clock += v.around(v.lineHandoff(l.last), lockJitter)
 	waited := v.c.Clock - start
 	if ptl {
 		v.tracePTLWaiters(-1)
@@ -48,6 +49,7 @@ func (v *VCPU) spinUnlock(l *spinlock) {
 		panic("kernelmodel: spin_unlock of " + l.name + " by a CPU that does not hold it")
 	}
 	l.owner = nil
+	l.last = v
 }
 
 // rwsem is an emulated rw_semaphore (mmap_lock). Waiters queue FIFO: a
@@ -66,6 +68,7 @@ type rwWaiter struct {
 	v       *VCPU
 	write   bool
 	granted bool
+	from    *VCPU // the CPU whose release granted it
 }
 
 func (s *rwsem) canGrant(write bool) bool {
@@ -93,7 +96,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	start := v.c.Clock
 	v.spinWait(spinState{kind: spinRwsemWait, rw: w})
 	w.v = nil // granted: out of the queue
-	v.c.Clock += c.LineHandoff
+	v.c.Clock += v.lineHandoff(w.from)
 	v.m.mmapLockWaitCycles += v.c.Clock - start
 	v.trace("lock", s.name+"_wait", start)
 	v.preempt()
@@ -107,9 +110,9 @@ func (s *rwsem) take(v *VCPU, write bool) {
 	}
 }
 
-// grant hands the lock to queued waiters in FIFO order: one writer, or a
-// run of readers.
-func (s *rwsem) grant() {
+// grant hands the lock, released by from, to queued waiters in FIFO
+// order: one writer, or a run of readers.
+func (s *rwsem) grant(from *VCPU) {
 	for len(s.queue) > 0 {
 		w := s.queue[0]
 		if !s.canGrant(w.write) {
@@ -117,6 +120,7 @@ func (s *rwsem) grant() {
 		}
 		s.take(w.v, w.write)
 		w.granted = true
+		w.from = from
 		s.queue = s.queue[1:]
 		if w.write {
 			return
@@ -136,13 +140,13 @@ func (v *VCPU) mmapWriteLock(mm *MM) {
 
 func (v *VCPU) mmapReadUnlock(mm *MM) {
 	mm.mmapLock.readers--
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
 	mm.mmapLock.writer = nil
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }
 
@@ -151,6 +155,6 @@ func (v *VCPU) mmapWriteUnlock(mm *MM) {
 func (v *VCPU) mmapWriteDowngrade(mm *MM) {
 	mm.mmapLock.writer = nil
 	mm.mmapLock.readers++
-	mm.mmapLock.grant()
+	mm.mmapLock.grant(v)
 	v.traceMmapLock(mm)
 }

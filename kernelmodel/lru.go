@@ -18,17 +18,19 @@ const swapClusterMax = 32
 
 // lruLockIRQSave takes the LRU lock with interrupts off (spin_lock_irqsave).
 // Taken without waiting after another CPU held it, the lock's line and the
-// LRU lists' heads are in that CPU's cache: one LineHandoff, charged under
+// LRU lists' heads are in that CPU's cache: one line hand-off (lineHandoff:
+// within or across a CCX), charged under
 // the lock (ASSUMPTION: both lines move as one hand-off; a contended
 // acquisition already pays one in spinLock).
 func (v *VCPU) lruLockIRQSave() {
 	m := v.m
 	v.irqOff++
-	moved := m.lruLock.owner == nil && m.lruLockLast != nil && m.lruLockLast != v
+	from := m.lruLockLast
+	moved := m.lruLock.owner == nil && from != nil && from != v
 	v.spinLock(&m.lruLock)
 	m.lruLockLast = v
 	if moved {
-		v.spend(m.cfg.Costs.LineHandoff)
+		v.spend(v.lineHandoff(from))
 	}
 }
 
