@@ -125,3 +125,56 @@ func TestLRULockHandoffAcrossCCX(t *testing.T) {
 		t.Errorf("CPU 8 got the lock %d cycles after CPU 1 did, want %d (cross-CCX minus within-CCX hand-off)", got, want)
 	}
 }
+
+// TestSpinLockAndRwsemHandoffAcrossCCX: a spinlock waiter and an mmap_lock
+// waiter pay the hand-off from the CPU whose release let them in: within a
+// CCX for CPU 1, across for CPU 8, and nothing else differs.
+func TestSpinLockAndRwsemHandoffAcrossCCX(t *testing.T) {
+	const hold = 20000
+	for _, kind := range []string{"spinlock", "mmap_lock"} {
+		var at [2]uint64
+		var c CostModel
+		for i, waiter := range []int{1, 8} {
+			m := newZen3Machine(t, 16)
+			c = m.cfg.Costs
+			mm, err := m.newMM()
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := &spinlock{name: "test"}
+			lock := func(v *VCPU) {
+				if kind == "spinlock" {
+					v.spinLock(l)
+				} else {
+					v.mmapWriteLock(mm)
+				}
+			}
+			unlock := func(v *VCPU) {
+				if kind == "spinlock" {
+					v.spinUnlock(l)
+				} else {
+					v.mmapWriteUnlock(mm)
+				}
+			}
+			runScripts(t, m, map[int]func(*VCPU){
+				0: func(v *VCPU) {
+					lock(v)
+					v.spend(hold)
+					unlock(v)
+				},
+				waiter: func(v *VCPU) {
+					waitUntil(v, hold/4)
+					lock(v)
+					at[i] = v.c.Clock
+					unlock(v)
+				},
+			})
+			if at[i] < hold+c.LineHandoff {
+				t.Errorf("%s: CPU %d got it at %d, before CPU 0's release (%d) plus a hand-off", kind, waiter, at[i], hold)
+			}
+		}
+		if got, want := at[1]-at[0], c.LineHandoffCrossCCX-c.LineHandoff; got != want {
+			t.Errorf("%s: CPU 8 got it %d cycles after CPU 1 did, want %d (cross-CCX minus within-CCX hand-off)", kind, got, want)
+		}
+	}
+}
