@@ -72,6 +72,26 @@ const (
 	// can_change_pte_writable), unless soft-dirty or uffd-wp tracking needs
 	// the write fault.
 	PatchMprotectWritable Patch = "mprotect-writable"
+	// PatchFolioBatch is the LRU batching of v6.18 (mm/swap.c): 99fbb6bfc16f
+	// "mm: make folios_put() the basis of release_pages()" (v6.9) holds the
+	// lruvec lock per folio_batch in folios_put_refs instead of
+	// release_pages' SWAP_CLUSTER_MAX lock_batch, and 9cecde80aae0 "mm:
+	// increase folio batch size" (v6.9) takes PAGEVEC_SIZE from 15 to 31,
+	// so the per-CPU lru_add batch drains half as often (lru.go). Both are
+	// in v6.18, but -kernel 6.18 leaves this out (-patch adds it): with
+	// v6.18's lru_add_drain in zap (see PatchLRUDrainRemoval) the batch
+	// drains at every madvise, and the size does not change the lock's
+	// rounds on tlb_flush2.
+	PatchFolioBatch Patch = "folio-batch"
+	// PatchLRUDrainRemoval is Rik van Riel's "mm: remove unnecessary calls
+	// to lru_add_drain" (19 Dec 2024, lkml.org/lkml/2024/12/19/1388, the
+	// patch his INVLPGB cover letter measures with): zap_page_range_single
+	// and free_pages_and_swap_cache no longer drain this CPU's lru_add
+	// batch, so madvise(MADV_DONTNEED) takes the LRU lock only to free the
+	// pages. Neither function calls lru_add_drain at v6.16+ (mm/memory.c,
+	// mm/swap_state.c); -kernel 6.18 leaves it out so that it is the
+	// kernel of the INVLPGB measurement, and -patch adds it.
+	PatchLRUDrainRemoval Patch = "lru-drain-removal"
 )
 
 // PatchInfo describes a patch for `emu list` and -h.
@@ -88,7 +108,9 @@ var Patches = []PatchInfo{
 	{PatchClearRefsMmapWriteLock, "29a951dfb3c3", "clear_refs_write takes mmap_lock for write for the whole operation"},
 	{PatchConcurrentFlush, "4ce94eabac16, 4c1ba3923e6c", "flush_tlb_multi: IPIs first, the initiator's flush_tlb_func while they are in flight, then the wait; the initiator's own call is not counted as a remote one"},
 	{PatchCPUMaskTrim, "6db2526c1d69", "should_flush_tlb skips CPUs in mm_cpumask that run another mm, except once a second (should_trim_cpumask) to clear their bits"},
+	{PatchFolioBatch, "99fbb6bfc16f, 9cecde80aae0", "folio_batch of 31 (PAGEVEC_SIZE 15 -> 31): lru_add drains every 31 pages; release_pages holds the lruvec lock per batch of 31 in folios_put_refs"},
 	{PatchLazyCPUMask, "209954cbc7d0", "switch_mm_irqs_off keeps the CPU in the old mm's mm_cpumask; a flush IPI to a CPU not running the mm clears its bit"},
+	{PatchLRUDrainRemoval, "LKML lkml.org/lkml/2024/12/19/1388 (Rik van Riel, 19 Dec 2024)", "zap_page_range_single and free_pages_and_swap_cache do not lru_add_drain: madvise(MADV_DONTNEED) takes the LRU lock only to free pages"},
 	{PatchMprotectWritable, "64fe24a3e05e", "mprotect(PROT_WRITE) maps exclusive anonymous pages writable at once (MM_CP_TRY_CHANGE_WRITABLE) unless soft-dirty or uffd-wp tracking needs the write fault"},
 	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
 	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
@@ -368,8 +390,17 @@ type CostModel struct {
 	// LineHandoff: one contended cache-line hand-off, 150 cycles ≈ 50 ns
 	// server mesh (CAS ping-pong medians, Cascade Lake 47–48 ns:
 	// nviennot/core-to-core-latency); charged to a lock acquired after
-	// waiting.
+	// waiting. With CCXCores set, it is the figure within one CCX.
 	LineHandoff uint64
+	// LineHandoffCrossCCX: the same hand-off between CPUs in different
+	// CCXs (CCXCores); unused while CCXCores is 0. Default 150, as
+	// LineHandoff.
+	LineHandoffCrossCCX uint64
+	// CCXCores: CPUs per CCX (the cores that share one L3), counting
+	// vCPUs from 0 in order (Linux numbers a Zen socket's cores CCX by
+	// CCX); 0 means one cache domain, so every hand-off is LineHandoff.
+	// A count, not cycles.
+	CCXCores uint64
 	// SpinPoll: granularity at which a waiting CPU re-checks a lock or an
 	// IPI acknowledgement. ASSUMPTION 50 cycles (a modelling step, not a
 	// hardware figure).
@@ -438,7 +469,7 @@ func DefaultCostModel() CostModel {
 	return CostModel{
 		SyscallEntryExit: 300, FaultEntryExit: 400, HandleMMFault: 200,
 		RmapLRU: 150, LRULockPage: 50, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
-		LineHandoff: 150, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
+		LineHandoff: 150, LineHandoffCrossCCX: 150, CCXCores: 0, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
 		C6ExitCycles: 399_000, C6Residency: 1_800_000,
 		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,

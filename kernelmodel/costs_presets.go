@@ -87,12 +87,16 @@ func ApplyPreset(c *Config, cpuModel, virt string) (Preset, error) {
 		c.TLB = zen3TLB()
 		c.TLB.Costs = d.TLB.Costs
 		p.Sources["tlb.geometry"] = zen3TLBSource
-		handoff(set, 69, "Milan EPYC 7R13 23 ns within a CCX (CAS ping-pong medians: nviennot/core-to-core-latency README); ASSUMPTION: the threads share a CCX")
+		handoff(set, 69, "Milan EPYC 7R13 23 ns within a CCX (CAS ping-pong medians: nviennot/core-to-core-latency README); ASSUMPTION for the IPI keys: the CSD lines move within a CCX")
+		set("kernel.ccx_cores", 8, "Zen 3: eight cores share one L3 (AnandTech, \"AMD 3rd Gen EPYC Milan Review\", p. 4); Milan EPYC 7R13 in \"6 groups of 8\", numbered contiguously (nviennot/core-to-core-latency README)")
+		set("kernel.line_handoff_cross_ccx", 321, "Milan EPYC 7R13 107 ns between CCXs (CAS ping-pong medians: nviennot/core-to-core-latency README) at 3 GHz")
 		locked(set, 7, "Zen 3 (Vermeer) LOCK ADD 6.5, XCHG 7.8 cycles (InstLatx64 0A20F10_K19_Vermeer2_InstLatX64.txt)")
 	case "zen4":
 		c.TLB = tlb.Zen4Config()
 		p.Sources["tlb.geometry"] = "tlb.Zen4Config: CPUID 0x80000005/6/19 of the InstLatx64 Raphael/Genoa dumps"
-		handoff(set, 204, "Zen 4 7950X 68 ns (CAS ping-pong medians: nviennot/core-to-core-latency README)")
+		handoff(set, 204, "Zen 4 7950X 68 ns (CAS ping-pong medians: nviennot/core-to-core-latency README); ASSUMPTION as the within-CCX figure: it is the median of all pairs, AnandTech's 7950X review gives 15-19 ns within the L3")
+		set("kernel.ccx_cores", 8, "Zen 4: eight cores per CCX, one CCX per CCD (AnandTech, \"AMD Zen 4 Ryzen 9 7950X and Ryzen 5 7600X Review\", Core-to-Core Latency)")
+		set("kernel.line_handoff_cross_ccx", 239, "Zen 4 7950X up to 79.5 ns between the CCDs (AnandTech, \"AMD Zen 4 Ryzen 9 7950X and Ryzen 5 7600X Review\", Core-to-Core Latency) at 3 GHz")
 		locked(set, 7, "ASSUMPTION: as Zen 3 (InstLatx64 Vermeer 6.5-7.8 cycles); no Zen 4 figure found")
 	}
 	switch virt {
@@ -197,55 +201,57 @@ func zen3TLB() tlb.Config {
 // defaultSources are the sources of DefaultConfig's values (the comments
 // on tlb.Costs, ipi.CostModel, cpu.Costs and CostModel, in short).
 var defaultSources = Sources{
-	"tlb.geometry":              "tlb.DefaultConfig: Skylake-X i9-7900X CPUID (InstLatx64 0050654_SkylakeX_NewMemLat), ITLB of Skylake client i5-6400T",
-	"cpu.user_locked":           "one locked RMW: Skylake-X LOCK ADD/XCHG 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
-	"ipi.queue_cycles":          "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
-	"ipi.icr_write":             "ASSUMPTION: a non-serialising WRMSR (SDM Vol. 3A 10.12.3); no measurement exists",
-	"ipi.cluster_size":          "x2APIC cluster mode: 16 CPUs per ICR write (arch/x86/kernel/apic/x2apic_cluster.c); 1 = physical mode",
-	"ipi.delivery_cycles":       "[D] 775 ns first-target increment (Nadav Amit, LKML, 25 May 2019, Msg-Id 20190525082203.6531-1-namit@vmware.com) minus responder, queueing, ICR and ack",
-	"ipi.irq_entry_cycles":      "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
-	"ipi.irq_exit_cycles":       "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
-	"ipi.ack_cycles":            "one line hand-off per target: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
-	"kernel.syscall_entry_exit": "100 ns null syscall (getpid 93 ns in a KVM guest: Kevlar OS blog M6.6) [S]",
-	"kernel.fault_entry_exit":   "[D] the 110-150 ns KVM self-IPI round trip as an exception's entry/exit (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
-	"kernel.handle_mm_fault":    "ASSUMPTION (no measurement of the handler's parts)",
-	"kernel.rmap_lru":           "ASSUMPTION",
-	"kernel.lru_lock_page":      "ASSUMPTION: a few cache-hot stores; below ~75 for calibrate S9/10 (madvise of 10 pages: Nadav Amit, \"[RFC PATCH v2] x86/mm/tlb: Defer PTI flushes\", LKML, Aug 2019, lkml mail-archive msg2086904) to stay within 25 %",
-	"kernel.pte_set":            "ASSUMPTION",
-	"kernel.vma_adjust":         "[D] (2,500 - 1,500)/2 from Nadav Amit's 1-page mprotect, 2,499/2,529 cycles (LKML, 18 Jul 2022, Msg-Id 20220718120212.3180-1-namit@vmware.com)",
-	"kernel.zero_page":          "0.3 us DRAM-bound clear (Ankur Arora, \"[PATCH v6 14/15] x86/clear_page: Introduce clear_pages()\", 2 Sep 2025)",
-	"kernel.copy_page":          "~300 cycles cache-hot (Intel Optimization Manual 2.4.6 REP MOVS model [S]; FreeBSD LibCSSE wiki 280 cycles)",
-	"kernel.alloc_page":         "ASSUMPTION",
-	"kernel.locked_rmw":         "one locked RMW: Skylake-X 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
-	"kernel.line_handoff":       "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
-	"kernel.spin_poll":          "ASSUMPTION (a modelling step)",
-	"kernel.pte_update":         "ASSUMPTION (one xchg plus loop overhead)",
-	"kernel.flush_tlbmm_range":  "[D] 1,094 - 550 - 100 from Dave Hansen's 1-page PTI flush on Skylake (linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
-	"kernel.flush_func":         "ASSUMPTION",
-	"kernel.context_switch":     "ASSUMPTION",
-	"kernel.cpu_mask_update":    "\"dozens or a couple hundred cycles\" (Dave Hansen, reply to \"[PATCH] x86,tlb: update mm_cpumask lazily\", Nov 2024)",
-	"kernel.wakeup":             "ASSUMPTION: one IPI delivery",
-	"kernel.c6_exit_cycles":     "133 us at 3 GHz: skx_cstates C6 .exit_latency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
-	"kernel.c6_residency":       "600 us at 3 GHz: skx_cstates C6 .target_residency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
-	"kernel.rar_payload":        "ASSUMPTION: model estimate (no published RAR figure): one local cache-line write",
-	"kernel.rar_action_write":   "ASSUMPTION: model estimate (no published RAR figure): one contended line hand-off per target",
-	"kernel.rar_delivery":       "ASSUMPTION: model estimate (no published RAR figure): as an IPI's delivery, RAR goes through the APIC (RFC v3 cover letter, Msg-Id 20250605163544.3852565-1-riel@surriel.com)",
-	"kernel.rar_handle":         "ASSUMPTION: model estimate (no published RAR figure): about one INVPCID, no interrupt entry/exit",
-	"tlb.stlb_hit":              "12 cycles Haswell (mynavi.jp Haswell review 20130621-s_haswell2, p. 15) [S]",
-	"tlb.walk_base":             "[D] 20-cycle Haswell walk (mynavi.jp review) - one walk_ref [S]",
-	"tlb.walk_ref":              "[D] 45-cycle IvyBridge dTLB walk / 4 (Dave Hansen 2014, quoted in Msg-Id 53B44C9A.9070808@nellans.org)",
-	"tlb.set_dirty":             "one locked RMW: Skylake-X 18.1 cycles (InstLatx64)",
-	"tlb.invlpg":                "~200 cycles Skylake (Dave Hansen, linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
-	"tlb.invpcid":               "[D] 550 - 200 (same mail)",
-	"tlb.invpcid_ctx":           "ASSUMPTION: as INVPCID type 2",
-	"tlb.cr3_write":             "96 cycles (Ingo Molnar's boot-time __flush_tlb(), linux-mm, Jun 2015)",
-	"tlb.cr3_no_flush":          "ASSUMPTION: as a flushing CR3 write",
-	"tlb.global_fl":             "376 ns INVPCID type 2 (Andy Lutomirski, \"[PATCH v3 3/3] x86/mm: If INVPCID is available, use it to flush global mappings\", 29 Jan 2016)",
-	"tlb.cr4_flush":             "[D] half of 539 ns for the PGE toggle (same mail)",
-	"tlb.cr4_write":             "ASSUMPTION: as a CR3 write",
-	"tlb.invlpgb":               "ASSUMPTION: model estimate (no published INVLPGB latency): as one INVLPG on the issuer",
-	"tlb.tlbsync":               "ASSUMPTION: model estimate (no published TLBSYNC latency): a serialising no-op when nothing is outstanding",
-	"tlb.invlpgb_latency":       "ASSUMPTION: model estimate (no published figure): about two cross-CCX line transfers (Milan ~107 ns: nviennot/core-to-core-latency README) from INVLPGB to completion on every other CPU",
+	"tlb.geometry":                  "tlb.DefaultConfig: Skylake-X i9-7900X CPUID (InstLatx64 0050654_SkylakeX_NewMemLat), ITLB of Skylake client i5-6400T",
+	"cpu.user_locked":               "one locked RMW: Skylake-X LOCK ADD/XCHG 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
+	"ipi.queue_cycles":              "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"ipi.icr_write":                 "ASSUMPTION: a non-serialising WRMSR (SDM Vol. 3A 10.12.3); no measurement exists",
+	"ipi.cluster_size":              "x2APIC cluster mode: 16 CPUs per ICR write (arch/x86/kernel/apic/x2apic_cluster.c); 1 = physical mode",
+	"ipi.delivery_cycles":           "[D] 775 ns first-target increment (Nadav Amit, LKML, 25 May 2019, Msg-Id 20190525082203.6531-1-namit@vmware.com) minus responder, queueing, ICR and ack",
+	"ipi.irq_entry_cycles":          "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"ipi.irq_exit_cycles":           "[D] half the 110-150 ns KVM self-IPI round trip (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"ipi.ack_cycles":                "one line hand-off per target: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"kernel.syscall_entry_exit":     "100 ns null syscall (getpid 93 ns in a KVM guest: Kevlar OS blog M6.6) [S]",
+	"kernel.fault_entry_exit":       "[D] the 110-150 ns KVM self-IPI round trip as an exception's entry/exit (Zeng Guang, kvm list, 9 Aug 2021; 4180bf1b655a)",
+	"kernel.handle_mm_fault":        "ASSUMPTION (no measurement of the handler's parts)",
+	"kernel.rmap_lru":               "ASSUMPTION",
+	"kernel.lru_lock_page":          "ASSUMPTION: a few cache-hot stores; below ~75 for calibrate S9/10 (madvise of 10 pages: Nadav Amit, \"[RFC PATCH v2] x86/mm/tlb: Defer PTI flushes\", LKML, Aug 2019, lkml mail-archive msg2086904) to stay within 25 %",
+	"kernel.pte_set":                "ASSUMPTION",
+	"kernel.vma_adjust":             "[D] (2,500 - 1,500)/2 from Nadav Amit's 1-page mprotect, 2,499/2,529 cycles (LKML, 18 Jul 2022, Msg-Id 20220718120212.3180-1-namit@vmware.com)",
+	"kernel.zero_page":              "0.3 us DRAM-bound clear (Ankur Arora, \"[PATCH v6 14/15] x86/clear_page: Introduce clear_pages()\", 2 Sep 2025)",
+	"kernel.copy_page":              "~300 cycles cache-hot (Intel Optimization Manual 2.4.6 REP MOVS model [S]; FreeBSD LibCSSE wiki 280 cycles)",
+	"kernel.alloc_page":             "ASSUMPTION",
+	"kernel.locked_rmw":             "one locked RMW: Skylake-X 18.1 cycles (InstLatx64 0050654_SkylakeX_InstLatX64.txt)",
+	"kernel.line_handoff":           "one line hand-off: Cascade Lake 47-48 ns (nviennot/core-to-core-latency README)",
+	"kernel.line_handoff_cross_ccx": "as kernel.line_handoff (unused: kernel.ccx_cores is 0)",
+	"kernel.ccx_cores":              "0: one cache domain, every line hand-off is kernel.line_handoff (the Intel presets' mesh; nviennot/core-to-core-latency medians are one figure for them)",
+	"kernel.spin_poll":              "ASSUMPTION (a modelling step)",
+	"kernel.pte_update":             "ASSUMPTION (one xchg plus loop overhead)",
+	"kernel.flush_tlbmm_range":      "[D] 1,094 - 550 - 100 from Dave Hansen's 1-page PTI flush on Skylake (linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
+	"kernel.flush_func":             "ASSUMPTION",
+	"kernel.context_switch":         "ASSUMPTION",
+	"kernel.cpu_mask_update":        "\"dozens or a couple hundred cycles\" (Dave Hansen, reply to \"[PATCH] x86,tlb: update mm_cpumask lazily\", Nov 2024)",
+	"kernel.wakeup":                 "ASSUMPTION: one IPI delivery",
+	"kernel.c6_exit_cycles":         "133 us at 3 GHz: skx_cstates C6 .exit_latency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
+	"kernel.c6_residency":           "600 us at 3 GHz: skx_cstates C6 .target_residency (drivers/idle/intel_idle.c, v6.18); used with -idle c6",
+	"kernel.rar_payload":            "ASSUMPTION: model estimate (no published RAR figure): one local cache-line write",
+	"kernel.rar_action_write":       "ASSUMPTION: model estimate (no published RAR figure): one contended line hand-off per target",
+	"kernel.rar_delivery":           "ASSUMPTION: model estimate (no published RAR figure): as an IPI's delivery, RAR goes through the APIC (RFC v3 cover letter, Msg-Id 20250605163544.3852565-1-riel@surriel.com)",
+	"kernel.rar_handle":             "ASSUMPTION: model estimate (no published RAR figure): about one INVPCID, no interrupt entry/exit",
+	"tlb.stlb_hit":                  "12 cycles Haswell (mynavi.jp Haswell review 20130621-s_haswell2, p. 15) [S]",
+	"tlb.walk_base":                 "[D] 20-cycle Haswell walk (mynavi.jp review) - one walk_ref [S]",
+	"tlb.walk_ref":                  "[D] 45-cycle IvyBridge dTLB walk / 4 (Dave Hansen 2014, quoted in Msg-Id 53B44C9A.9070808@nellans.org)",
+	"tlb.set_dirty":                 "one locked RMW: Skylake-X 18.1 cycles (InstLatx64)",
+	"tlb.invlpg":                    "~200 cycles Skylake (Dave Hansen, linux-mm, 5 Dec 2017, Msg-Id 3062e486-3539-8a1f-5724-16199420be71@intel.com)",
+	"tlb.invpcid":                   "[D] 550 - 200 (same mail)",
+	"tlb.invpcid_ctx":               "ASSUMPTION: as INVPCID type 2",
+	"tlb.cr3_write":                 "96 cycles (Ingo Molnar's boot-time __flush_tlb(), linux-mm, Jun 2015)",
+	"tlb.cr3_no_flush":              "ASSUMPTION: as a flushing CR3 write",
+	"tlb.global_fl":                 "376 ns INVPCID type 2 (Andy Lutomirski, \"[PATCH v3 3/3] x86/mm: If INVPCID is available, use it to flush global mappings\", 29 Jan 2016)",
+	"tlb.cr4_flush":                 "[D] half of 539 ns for the PGE toggle (same mail)",
+	"tlb.cr4_write":                 "ASSUMPTION: as a CR3 write",
+	"tlb.invlpgb":                   "ASSUMPTION: model estimate (no published INVLPGB latency): as one INVLPG on the issuer",
+	"tlb.tlbsync":                   "ASSUMPTION: model estimate (no published TLBSYNC latency): a serialising no-op when nothing is outstanding",
+	"tlb.invlpgb_latency":           "ASSUMPTION: model estimate (no published figure): about two cross-CCX line transfers (Milan ~107 ns: nviennot/core-to-core-latency README) from INVLPGB to completion on every other CPU",
 }
 
 // User-mode instruction costs (cpu.Costs, cpu/cost.go): the reciprocal

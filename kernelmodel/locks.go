@@ -6,6 +6,7 @@ package kernelmodel
 type spinlock struct {
 	name  string
 	owner *VCPU
+	last  *VCPU // the CPU that released it last: where its line is
 }
 
 // spinLock acquires l on v, spinning in emulated time while another CPU
@@ -27,7 +28,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 	}
 	v.spinWait(spinState{kind: spinLockWait, lock: l})
 	l.owner = v
-	v.c.Clock += v.around(c.LineHandoff, lockJitter)
+	v.c.Clock += v.around(v.lineHandoff(l.last), lockJitter)
 	waited := v.c.Clock - start
 	if ptl {
 		v.tracePTLWaiters(-1)
@@ -48,6 +49,7 @@ func (v *VCPU) spinUnlock(l *spinlock) {
 		panic("kernelmodel: spin_unlock of " + l.name + " by a CPU that does not hold it")
 	}
 	l.owner = nil
+	l.last = v
 }
 
 // rwsem is an emulated rw_semaphore (mmap_lock). Waiters queue FIFO: a
@@ -66,7 +68,8 @@ type rwWaiter struct {
 	v        *VCPU
 	write    bool
 	granted  bool
-	sleeping bool // in rwsemSleep (Config.MmapLockSleep, idle.go): the grant wakes it
+	sleeping bool  // in rwsemSleep (Config.MmapLockSleep, idle.go): the grant wakes it
+	from     *VCPU // the CPU whose release granted it
 }
 
 func (s *rwsem) canGrant(write bool) bool {
@@ -98,7 +101,7 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 		v.spinWait(spinState{kind: spinRwsemWait, rw: w})
 	}
 	w.v = nil // granted: out of the queue
-	v.c.Clock += c.LineHandoff
+	v.c.Clock += v.lineHandoff(w.from)
 	v.m.mmapLockWaitCycles += v.c.Clock - start
 	v.trace("lock", s.name+"_wait", start)
 	v.preempt()
@@ -112,10 +115,10 @@ func (s *rwsem) take(v *VCPU, write bool) {
 	}
 }
 
-// grant hands the lock to queued waiters in FIFO order: one writer, or a
-// run of readers; by (the releasing CPU) wakes a sleeping one
+// grant hands the lock, released by from, to queued waiters in FIFO
+// order: one writer, or a run of readers; it wakes a sleeping one
 // (rwsem_mark_wake → wake_up_q).
-func (s *rwsem) grant(by *VCPU) {
+func (s *rwsem) grant(from *VCPU) {
 	for len(s.queue) > 0 {
 		w := s.queue[0]
 		if !s.canGrant(w.write) {
@@ -123,8 +126,9 @@ func (s *rwsem) grant(by *VCPU) {
 		}
 		s.take(w.v, w.write)
 		w.granted = true
+		w.from = from
 		if w.sleeping {
-			w.v.kick(by.c.Clock + by.m.cfg.Costs.Wakeup)
+			w.v.kick(from.c.Clock + from.m.cfg.Costs.Wakeup)
 		}
 		s.queue = s.queue[1:]
 		if w.write {

@@ -48,6 +48,8 @@ type Machine struct {
 	// model has no memcgs, so still one): lru.go.
 	lruLock     spinlock
 	lruLockLast *VCPU // the CPU that took lruLock last
+	// lruLockFreeAt is the releasing CPU's clock at lruLock's last release.
+	lruLockFreeAt uint64
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)

@@ -148,13 +148,16 @@ func (v *VCPU) madviseDontneedFree(mm *MM, vma *VMA, start, end, behavior uint64
 }
 
 // zapPageRange models zap_page_range (mm/memory.c, v5.10), which
-// madvise_dontneed_single_vma calls: lru_add_drain, then an mmu_gather over
+// madvise_dontneed_single_vma calls: lru_add_drain (not with
+// PatchLRUDrainRemoval), then an mmu_gather over
 // [start, end) — tlb_gather_mmu raises tlb_flush_pending, unmap_single_vma
 // clears the PTEs and batches the pages, tlb_finish_mmu flushes the range
 // and frees them. The caller holds mmap_lock for read only, so faults run
 // during the deferred flush.
 func (v *VCPU) zapPageRange(mm *MM, start, end uint64) {
-	v.lruAddDrain()
+	if !v.m.cfg.Has(PatchLRUDrainRemoval) {
+		v.lruAddDrain()
+	}
 	t := v.tlbGatherMMU(mm, start, end)
 	v.zapRange(t, start, end)
 	v.tlbFinishMMU(t)
