@@ -7,6 +7,11 @@ type spinlock struct {
 	name  string
 	owner *VCPU
 	last  *VCPU // the CPU that released it last: where its line is
+	// freeAt is the releaser's clock at the last release. A CPU behind it
+	// in emulated time (by up to a quantum) finds owner nil, but it must
+	// not take the lock before the release: it spins until freeAt, so
+	// holds never overlap in emulated time.
+	freeAt uint64
 }
 
 // spinLock acquires l on v, spinning in emulated time while another CPU
@@ -16,7 +21,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 	if l.owner == v {
 		panic("kernelmodel: recursive spin_lock of " + l.name)
 	}
-	if l.owner == nil {
+	if l.owner == nil && v.c.Clock >= l.freeAt {
 		l.owner = v
 		v.spend(c.LockedRMW)
 		return
@@ -50,6 +55,7 @@ func (v *VCPU) spinUnlock(l *spinlock) {
 	}
 	l.owner = nil
 	l.last = v
+	l.freeAt = v.c.Clock
 }
 
 // rwsem is an emulated rw_semaphore (mmap_lock). Waiters queue FIFO: a
@@ -62,14 +68,21 @@ type rwsem struct {
 	readers int
 	writer  *VCPU
 	queue   []*rwWaiter
+	// The clocks of the last write release (or downgrade) and the last
+	// read release, and the CPU that made it: a CPU behind them in
+	// emulated time (by up to a quantum) finds the lock free but must not
+	// hold it before the release (as spinlock.freeAt).
+	wFreeAt, rFreeAt uint64
+	lastRel          *VCPU
 }
 
 type rwWaiter struct {
 	v        *VCPU
 	write    bool
 	granted  bool
-	sleeping bool  // in rwsemSleep (Config.MmapLockSleep, idle.go): the grant wakes it
-	from     *VCPU // the CPU whose release granted it
+	sleeping bool   // in rwsemSleep (Config.MmapLockSleep, idle.go): the grant wakes it
+	from     *VCPU  // the CPU whose release granted it
+	at       uint64 // from's clock at the grant: the waiter runs on no earlier
 }
 
 func (s *rwsem) canGrant(write bool) bool {
@@ -81,7 +94,11 @@ func (s *rwsem) canGrant(write bool) bool {
 
 func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	c := &v.m.cfg.Costs
-	if len(s.queue) == 0 && s.canGrant(write) {
+	need := s.wFreeAt
+	if write {
+		need = max(need, s.rFreeAt)
+	}
+	if len(s.queue) == 0 && s.canGrant(write) && v.c.Clock >= need {
 		s.take(v, write)
 		v.spend(c.LockedRMW)
 		return
@@ -95,7 +112,10 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	*w = rwWaiter{v: v, write: write}
 	s.queue = append(s.queue, w)
 	start := v.c.Clock
-	if v.m.cfg.MmapLockSleep && !write {
+	if len(s.queue) == 1 && s.canGrant(write) {
+		s.grant(s.lastRel, need) // released ahead of v's clock: v spins until then
+	}
+	if v.m.cfg.MmapLockSleep && !write && !w.granted {
 		v.rwsemSleep(w) // idle.go
 	} else {
 		v.spinWait(spinState{kind: spinRwsemWait, rw: w})
@@ -118,7 +138,7 @@ func (s *rwsem) take(v *VCPU, write bool) {
 // grant hands the lock, released by from, to queued waiters in FIFO
 // order: one writer, or a run of readers; it wakes a sleeping one
 // (rwsem_mark_wake → wake_up_q).
-func (s *rwsem) grant(from *VCPU) {
+func (s *rwsem) grant(from *VCPU, at uint64) {
 	for len(s.queue) > 0 {
 		w := s.queue[0]
 		if !s.canGrant(w.write) {
@@ -127,8 +147,9 @@ func (s *rwsem) grant(from *VCPU) {
 		s.take(w.v, w.write)
 		w.granted = true
 		w.from = from
+		w.at = at
 		if w.sleeping {
-			w.v.kick(from.c.Clock + from.m.cfg.Costs.Wakeup)
+			w.v.kick(at + from.m.cfg.Costs.Wakeup)
 		}
 		s.queue = s.queue[1:]
 		if w.write {
@@ -149,13 +170,17 @@ func (v *VCPU) mmapWriteLock(mm *MM) {
 
 func (v *VCPU) mmapReadUnlock(mm *MM) {
 	mm.mmapLock.readers--
-	mm.mmapLock.grant(v)
+	mm.mmapLock.rFreeAt = max(mm.mmapLock.rFreeAt, v.c.Clock)
+	mm.mmapLock.lastRel = v
+	mm.mmapLock.grant(v, v.c.Clock)
 	v.traceMmapLock(mm)
 }
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
 	mm.mmapLock.writer = nil
-	mm.mmapLock.grant(v)
+	mm.mmapLock.wFreeAt = v.c.Clock
+	mm.mmapLock.lastRel = v
+	mm.mmapLock.grant(v, v.c.Clock)
 	v.traceMmapLock(mm)
 }
 
@@ -164,6 +189,8 @@ func (v *VCPU) mmapWriteUnlock(mm *MM) {
 func (v *VCPU) mmapWriteDowngrade(mm *MM) {
 	mm.mmapLock.writer = nil
 	mm.mmapLock.readers++
-	mm.mmapLock.grant(v)
+	mm.mmapLock.wFreeAt = v.c.Clock
+	mm.mmapLock.lastRel = v
+	mm.mmapLock.grant(v, v.c.Clock)
 	v.traceMmapLock(mm)
 }

@@ -340,6 +340,7 @@ func (v *VCPU) skipPolls() {
 	if v.irqOff == 0 && !v.inIRQ {
 		lim = min(lim, v.mbox.Earliest())
 	}
+	lim = min(lim, v.spinReadyAt()) // a release ahead of v's clock
 	if mc := m.cfg.MaxCycles; mc != 0 && mc != ^uint64(0) {
 		lim = min(lim, mc+1)
 	}

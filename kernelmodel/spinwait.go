@@ -55,13 +55,29 @@ type spinState struct {
 func (v *VCPU) spinDone() bool {
 	switch s := &v.spin; s.kind {
 	case spinLockWait:
-		return s.lock.owner == nil
+		return s.lock.owner == nil && v.c.Clock >= s.lock.freeAt
 	case spinRwsemWait:
-		return s.rw.granted
+		return s.rw.granted && v.c.Clock >= s.rw.at
 	case spinCSDWait:
 		return s.csd.pending == 0
 	}
 	return true
+}
+
+// spinReadyAt is the clock from which v's wait can end once the lock was
+// released or the rwsem granted (at a clock ahead of v's), else ipi.Never.
+func (v *VCPU) spinReadyAt() uint64 {
+	switch s := &v.spin; s.kind {
+	case spinLockWait:
+		if s.lock.owner == nil {
+			return s.lock.freeAt
+		}
+	case spinRwsemWait:
+		if s.rw.granted {
+			return s.rw.at
+		}
+	}
+	return ipi.Never
 }
 
 // spinWait polls until the wait s is over. csd_lock_wait also hands the
