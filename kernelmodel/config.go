@@ -235,7 +235,9 @@ type Config struct {
 	FaultAroundBytes uint64
 	// Idle is what an idle CPU does (idle.go): IdlePoll ("" too) waits
 	// at no cost and stays lazy on the last user mm; IdleC6 picks C6 when
-	// the predicted idle time reaches Costs.C6Residency, leaving the mm
+	// the menu governor's predicted idle time (the next timer, capped by
+	// the typical interval of the last 8 idle periods) reaches
+	// Costs.C6Residency, leaving the mm
 	// first (cpuidle_enter_state's leave_mm) and paying Costs.C6ExitCycles
 	// when woken.
 	Idle IdleMode

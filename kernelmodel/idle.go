@@ -2,23 +2,28 @@ package kernelmodel
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/tlbemu/emu/ipi"
 )
 
 // Idle states and sleeping mmap_lock readers.
 //
-// With IdleC6 an idle CPU runs a simple governor before it waits
-// (do_idle → cpuidle_idle_call → cpuidle_select): the predicted idle time
-// is the time to this CPU's next timer (its earliest sleeping task's
-// timeout; none: unbounded), the menu governor's timer-based prediction
-// with the tick stopped (drivers/cpuidle/governors/menu.c, v6.18), without
-// its correction factors and its typical interval of the last 8 idle
-// periods (ASSUMPTION; with the typical interval as a cap, emu's
-// tlb_flush2 never picks C6: its startup idles are short). If an
-// interrupt or a wake-up is already due, the CPU does not sleep in C6.
-// Otherwise it picks C6 when the prediction is at least Costs.C6Residency
-// (C6's target_residency, intel_idle skx_cstates), and a shallower state
+// With IdleC6 an idle CPU runs the menu governor before it waits
+// (do_idle → cpuidle_idle_call → cpuidle_select → menu_select,
+// drivers/cpuidle/governors/menu.c, v6.18): the predicted idle time is
+// the smaller of the timer-based prediction, the time to this CPU's next
+// timer (its earliest sleeping task's timeout; none: unbounded), and
+// get_typical_interval of the CPU's last 8 idle periods (typicalInterval;
+// menu_update records each period when it ends, less the state's exit
+// latency as menu_update deducts it). Not modelled (ASSUMPTION): the
+// correction factors on the timer-based prediction, the tick (HZ, the
+// tick-stopped override of a short prediction) and the polling state's
+// time limit. If need_resched is set (a task queued on v) the CPU does
+// not enter cpuidle at all; if an interrupt or a wake-up is already due it
+// does not sleep in C6 (the period still counts, ~0 long). Otherwise it
+// picks C6 when the prediction is at least Costs.C6Residency (C6's
+// target_residency, intel_idle skx_cstates), and a shallower state
 // (modelled as poll: no exit latency) else.
 //
 // Entering C6 does what cpuidle_enter_state (drivers/cpuidle/cpuidle.c,
@@ -56,9 +61,98 @@ func ParseIdleMode(s string) (IdleMode, error) {
 	return "", fmt.Errorf("unknown -idle %q (valid: poll, c6)", s)
 }
 
-// idleGov is a vCPU's governor state.
+// menuIntervals is INTERVALS of menu.c (1 << INTERVAL_SHIFT): the idle
+// periods the governor remembers.
+const menuIntervals = 8
+
+// idleGov is a vCPU's governor state (menu.c's struct menu_device, the
+// part modelled).
 type idleGov struct {
-	exit uint64 // exit latency of the state v is idle in (0: poll)
+	exit      uint64                // exit latency of the state v is idle in (0: poll)
+	ran       bool                  // the governor picked a state for the current period
+	intervals [menuIntervals]uint32 // the last idle periods, µs (menu_device.intervals)
+	ptr       int                   // interval_ptr: the next slot to overwrite
+}
+
+// menuUpdate is menu_update's bookkeeping of an idle period that lasted
+// d cycles in a state with exit latency exit (menu.c, v6.18): the exit
+// latency is deducted if the period is over twice as long, else the
+// period is halved ("assume the state was never reached"); the result, in
+// µs, goes into the ring (menu_update_intervals).
+func (g *idleGov) menuUpdate(d, exit uint64) {
+	if d > 2*exit {
+		d -= exit
+	} else {
+		d /= 2
+	}
+	us := d / usCycles
+	if us > math.MaxUint32 {
+		us = math.MaxUint32
+	}
+	g.intervals[g.ptr] = uint32(us)
+	g.ptr = (g.ptr + 1) % menuIntervals
+}
+
+// usCycles is one microsecond in cycles.
+const usCycles = 1000 * cyclesPerNS
+
+// typicalInterval is get_typical_interval (drivers/cpuidle/governors/menu.c,
+// v6.18, after the revert of "cpuidle: menu: Avoid discarding useful
+// information") on the ring, in µs: the average of the periods still
+// considered if their variance is at most 400 µs² or the average exceeds
+// six standard deviations with at least 6 of the 8 periods considered;
+// otherwise, while more than 6 are considered, drop the outliers on the
+// side farther from the average (all periods at or below the current
+// minimum if avg-min > max-avg, else all at or above the maximum) and try
+// again; else math.MaxUint32 (UINT_MAX: no pattern). Integer arithmetic as
+// the kernel's: variance = mean of squares - avg², shifts for 8 periods.
+func (g *idleGov) typicalInterval() uint32 {
+	minThresh, maxThresh := int64(-1), int64(math.MaxUint32)
+	for {
+		var max, divisor uint64
+		min := uint64(math.MaxUint32)
+		var avg, variance uint64
+		for _, x := range g.intervals {
+			value := int64(x)
+			if value <= minThresh || value >= maxThresh {
+				continue
+			}
+			divisor++
+			avg += uint64(x)
+			variance += uint64(x) * uint64(x)
+			if uint64(x) > max {
+				max = uint64(x)
+			}
+			if uint64(x) < min {
+				min = uint64(x)
+			}
+		}
+		if max == 0 {
+			return math.MaxUint32
+		}
+		if divisor == menuIntervals {
+			avg >>= 3
+			variance >>= 3
+		} else {
+			avg /= divisor
+			variance /= divisor
+		}
+		avgSq := avg * avg
+		variance -= avgSq
+		if variance <= math.MaxUint64/36 {
+			if (avgSq > variance*36 && divisor*4 >= menuIntervals*3) || variance <= 400 {
+				return uint32(avg)
+			}
+		}
+		if divisor*4 <= menuIntervals*3 {
+			return math.MaxUint32
+		}
+		if avg-min > max-avg {
+			minThresh = int64(min)
+		} else {
+			maxThresh = int64(max)
+		}
+	}
 }
 
 // idleCounters are the -idle c6 counters.
@@ -69,16 +163,21 @@ type idleCounters struct {
 	lockSleeps   uint64 // mmap_lock readers that slept (MmapLockSleep)
 }
 
-// predictIdle is the governor's predicted idle time from now, in cycles
-// (ipi.Never: no timer pending), given the CPU's next timer.
+// predictIdle is menu_select's predicted idle time from now, in cycles
+// (ipi.Never: neither a timer pending nor a typical interval), given the
+// CPU's next timer: min(time to the timer, typicalInterval).
 func (v *VCPU) predictIdle(nextTimer uint64) uint64 {
+	timer := uint64(0)
 	switch {
 	case nextTimer == ipi.Never:
-		return ipi.Never
+		timer = ipi.Never
 	case nextTimer > v.c.Clock:
-		return nextTimer - v.c.Clock
+		timer = nextTimer - v.c.Clock
 	}
-	return 0
+	if typ := v.gov.typicalInterval(); typ != math.MaxUint32 {
+		timer = min(timer, uint64(typ)*usCycles)
+	}
+	return timer
 }
 
 // selectIdleState runs the governor for an idle period starting now and,
@@ -86,13 +185,17 @@ func (v *VCPU) predictIdle(nextTimer uint64) uint64 {
 // wake-up (gov.exit). It reports whether v is in C6.
 func (v *VCPU) selectIdleState(runqWakes bool) bool {
 	m := v.m
-	v.gov.exit = 0
+	v.gov.exit, v.gov.ran = 0, false
 	if m.cfg.Idle != IdleC6 {
 		return false
 	}
 	next := v.wakeSleepers() // first: it may queue a task whose timeout passed
-	if (runqWakes && len(v.runq) > 0) || v.mbox.Earliest() <= v.c.Clock || v.kickAt <= v.c.Clock {
-		return false // need_resched or an interrupt pending: no deep sleep
+	if runqWakes && len(v.runq) > 0 {
+		return false // need_resched: do_idle does not enter cpuidle
+	}
+	v.gov.ran = true
+	if v.mbox.Earliest() <= v.c.Clock || v.kickAt <= v.c.Clock {
+		return false // an interrupt pending: no deep sleep
 	}
 	if v.predictIdle(next) < m.cfg.Costs.C6Residency {
 		return false
@@ -149,6 +252,10 @@ func (v *VCPU) idleWait(runqWakes bool) {
 	}
 	if c6 {
 		v.m.idle.c6ExitCycles += exit
+	}
+	if v.gov.ran {
+		v.gov.menuUpdate(v.c.Clock-v.idleSince, exit)
+		v.gov.ran = false
 	}
 	v.idleCycles += v.c.Clock - v.idleSince
 	v.idle = false

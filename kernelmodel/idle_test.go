@@ -1,6 +1,9 @@
 package kernelmodel
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // newIdleMachine is newMachine618 with the -idle mode and the sleeping
 // mmap_lock readers switch set.
@@ -192,6 +195,111 @@ func TestMmapLockSleep(t *testing.T) {
 		}
 		if mmAfter != a {
 			t.Errorf("%s: the reader runs with another mm loaded after the wait", c.name)
+		}
+	}
+}
+
+// TestIdleC6GovernorHistory: the menu governor's typical interval caps the
+// prediction. CPU 1 passes idle periods that CPU 0 ends with a wake-up
+// after period cycles, then runs the governor with no timer pending: after
+// a run of periods shorter than C6's target residency it does not pick C6;
+// after periods longer than that it does.
+func TestIdleC6GovernorHistory(t *testing.T) {
+	res := DefaultCostModel().C6Residency
+	for _, c := range []struct {
+		period uint64
+		c6     bool
+	}{{res / 12, false}, {res / 3, false}, {3 * res, true}, {10 * res, true}} {
+		m, a, _ := newIdleMachine(t, IdleC6, false)
+		const rounds = 12
+		woken := 0
+		var picked bool
+		var typ uint32
+		runScripts(t, m, map[int]func(*VCPU){
+			0: func(v *VCPU) {
+				for i := 0; i < rounds; i++ {
+					for !m.cpus[1].idle {
+						busy(v, 1_000)
+					}
+					busy(v, c.period)
+					m.cpus[1].kick(v.c.Clock)
+					for woken <= i {
+						busy(v, 1_000)
+					}
+				}
+			},
+			1: func(v *VCPU) {
+				v.switchMMIrqsOff(a)
+				v.enterLazyTLB()
+				for woken < rounds {
+					v.idleWait(false)
+					woken++
+				}
+				typ = v.gov.typicalInterval()
+				picked = v.selectIdleState(false)
+			},
+		})
+		if picked != c.c6 {
+			t.Errorf("idle periods of %d cycles (C6 residency %d): typical interval %d µs, C6 %v; want %v", c.period, res, typ, picked, c.c6)
+		}
+		if !c.c6 && (typ == math.MaxUint32 || uint64(typ)*usCycles >= res) {
+			t.Errorf("idle periods of %d cycles: typical interval %d µs, want one below C6's residency", c.period, typ)
+		}
+	}
+}
+
+// TestTypicalInterval: get_typical_interval (menu.c, v6.18) on hand-computed
+// rings, in µs.
+func TestTypicalInterval(t *testing.T) {
+	const none = math.MaxUint32
+	for _, c := range []struct {
+		ring [menuIntervals]uint32
+		want uint32
+	}{
+		// no period yet: UINT_MAX
+		{[menuIntervals]uint32{}, none},
+		// all equal: variance 0
+		{[menuIntervals]uint32{100, 100, 100, 100, 100, 100, 100, 100}, 100},
+		// one long outlier: avg 10700>>3 = 1337, variance 12508750-1337² =
+		// 10721181, so no pattern; max-avg 8663 > avg-min 1237, drop >= 10000;
+		// the other seven: 100, variance 0
+		{[menuIntervals]uint32{100, 100, 100, 10000, 100, 100, 100, 100}, 100},
+		// one short outlier: avg 875, variance 875000-765625 = 109375 > 875²/36;
+		// avg-min 875 > max-avg 125, drop <= 0; then 1000
+		{[menuIntervals]uint32{1000, 1000, 0, 1000, 1000, 1000, 1000, 1000}, 1000},
+		// two clusters: avg 550, variance 505000-302500 = 202500; tie
+		// (450, 450) drops the top; four 100s: variance 0 <= 400, returned
+		// although only half the periods remain
+		{[menuIntervals]uint32{100, 1000, 100, 1000, 100, 1000, 100, 1000}, 100},
+		// small spread: avg 105, variance 11045-11025 = 20 <= 400
+		{[menuIntervals]uint32{100, 110, 100, 110, 100, 110, 100, 110}, 105},
+		// a doubling series: drop 12800 (avg 3187), then 6400 (avg 1814),
+		// then six remain (avg 1050, variance 2275000-1102500 = 1172500 >
+		// 1050²/36): no pattern
+		{[menuIntervals]uint32{100, 200, 400, 800, 1600, 3200, 6400, 12800}, none},
+		// six short periods after two zeros (a fresh ring): avg 68, variance
+		// 6210-4624 = 1586; avg-min 68 > max-avg 23, drop the zeros; 91
+		{[menuIntervals]uint32{91, 91, 91, 91, 91, 91, 0, 0}, 91},
+		// five: avg 56, variance 5175-3136 = 2039; max-avg 35 <= avg-min 56,
+		// drop the zeros; five of 8 left (5*4 <= 24) but variance 0: 91
+		{[menuIntervals]uint32{91, 91, 91, 91, 91, 0, 0, 0}, 91},
+		// one: avg 11, variance 1035-121 = 914; max-avg 80 > 11, drop 91;
+		// the zeros leave max 0: UINT_MAX
+		{[menuIntervals]uint32{91, 0, 0, 0, 0, 0, 0, 0}, none},
+	} {
+		g := idleGov{intervals: c.ring}
+		if got := g.typicalInterval(); got != c.want {
+			t.Errorf("typicalInterval(%v) = %d, want %d", c.ring, got, c.want)
+		}
+	}
+	// menu_update: the exit latency is deducted from a period over twice
+	// as long, a shorter one is halved.
+	var g idleGov
+	exit := uint64(133 * usCycles)
+	for i, d := range []uint64{1000 * usCycles, 200 * usCycles, 266 * usCycles, 50 * usCycles} {
+		g.menuUpdate(d, exit)
+		if want := []uint32{867, 100, 133, 25}[i]; g.intervals[i] != want {
+			t.Errorf("menu_update of %d µs with a 133 µs exit latency: %d µs, want %d", d/usCycles, g.intervals[i], want)
 		}
 	}
 }

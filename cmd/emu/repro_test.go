@@ -126,27 +126,30 @@ func TestReproLazyCPUMask(t *testing.T) {
 // TestReproLazyCPUMaskC6: the same A/B/C on plain tlb_flush2 with the
 // condition of the LKP run (44.6 % idle, 695,438 context switches per
 // second against 756,738 ops: threads asleep on mmap_lock) in the model:
-// -mmap-lock sleep (readers schedule() until granted) and -idle c6 (an
-// idle CPU with no timer due enters Skylake-SP's C6, whose
-// CPUIDLE_FLAG_TLB_FLUSHED makes cpuidle_enter_state call leave_mm, and
-// is woken 133 µs after an IPI or a wake-up: kernelmodel/idle.go). With
-// 209954cbc7d0 a CPU asleep in C6 stays in mm_cpumask, not lazy, so the
-// flush IPIs it and the flusher waits out the exit latency. At 12 CPUs,
-// -r 5, per_thread_ops B vs A must be a loss within the published -13.2 %
-// ±30 %, with more IPIs; C (cpumask-trim: should_flush_tlb skips a CPU
-// with init_mm loaded, except for munmap's page-table flushes) is logged
-// against B and against A (the robot measured the final v4, i.e. C,
-// against A: still -14.9 %, Msg-Id Z1JTxQzs4iBN6i5A@xsang-OptiPlex-9020),
-// and must send fewer IPIs than B. README's table records the other -cpus
-// and seeds: the loss is larger at 4 and 8 CPUs (checked at 4) and smaller
-// from 32 on.
+// -mmap-lock sleep (readers schedule() until granted) and -idle c6 (the
+// menu governor, its typical interval of the last 8 idle periods included,
+// picks Skylake-SP's C6 when it predicts at least C6's target residency;
+// C6's CPUIDLE_FLAG_TLB_FLUSHED makes cpuidle_enter_state call leave_mm,
+// and the CPU is woken 133 µs after an IPI or a wake-up:
+// kernelmodel/idle.go). With 209954cbc7d0 a CPU asleep in C6 stays in
+// mm_cpumask, not lazy, so the flush IPIs it and the flusher waits out
+// the exit latency. On the robot's 104 CPUs, -r 3, per_thread_ops B vs A
+// must be a loss within the published -13.2 % ±30 %, with more IPIs; C
+// (cpumask-trim: should_flush_tlb skips a CPU with init_mm loaded, except
+// for munmap's page-table flushes) must send fewer IPIs than B and recover
+// part of the loss, and is logged against A (the robot measured the final
+// v4, i.e. C, against A: still -14.9 %, Msg-Id
+// Z1JTxQzs4iBN6i5A@xsang-OptiPlex-9020). README's table records the other
+// -cpus and seeds: the loss is larger than the band at 4–16 CPUs (checked
+// at 12).
 func TestReproLazyCPUMaskC6(t *testing.T) {
 	if testing.Short() {
-		t.Skip("four 12-CPU tlb_flush2 A/B runs of 5 seeds")
+		t.Skip("two 104-CPU and one 12-CPU tlb_flush2 A/B runs (minutes)")
 	}
 	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
 	const publishedV4 = -14.9
-	common := []string{"-workload", "tlb_flush2", "-cpus", "12", "-r", "5", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable"}
+	cond := []string{"-workload", "tlb_flush2", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable"}
+	common := append([]string{"-cpus", "104", "-r", "3"}, cond...)
 	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim)
 	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
 	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
@@ -156,7 +159,7 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 	opsA, opsB := abMeans(t, ab, "per_thread_ops")
 	_, opsC := abMeans(t, bc, "per_thread_ops")
 	d := pct(opsA, opsB)
-	t.Logf("IPIs A %.0f, B %.0f (%+.1f%%), C %.0f (%+.1f%% vs B); C6 entries %.0f, %.0f; per_thread_ops B vs A %+.1f%% (published %+.1f%%), C vs B %+.1f%%, C vs A %+.1f%% (published v4 %+.1f%%)",
+	t.Logf("104 CPUs: IPIs A %.0f, B %.0f (%+.1f%%), C %.0f (%+.1f%% vs B); C6 entries %.0f, %.0f; per_thread_ops B vs A %+.1f%% (published %+.1f%%), C vs B %+.1f%%, C vs A %+.1f%% (published v4 %+.1f%%)",
 		ipiA, ipiB, pct(ipiA, ipiB), ipiC, pct(ipiB, ipiC), c6A, c6B, d, published, pct(opsB, opsC), pct(opsA, opsC), publishedV4)
 	if c6A == 0 || c6B == 0 {
 		t.Fatalf("no C6 entries (A %.0f, B %.0f): the condition is not modelled", c6A, c6B)
@@ -170,12 +173,13 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 	if opsC <= opsB {
 		t.Errorf("per_thread_ops C %.0f <= B %.0f: cpumask-trim no longer recovers part of the loss in emu; update README's table", opsC, opsB)
 	}
-	// README's table: at 4 CPUs the loss is larger than at 12.
-	small := abTable(t, "-workload", "tlb_flush2", "-cpus", "4", "-r", "5", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable", "-base-patch", rest, "-patch", "lazy-cpumask")
-	a4, b4 := abMeans(t, small, "per_thread_ops")
-	t.Logf("per_thread_ops B vs A at 4 CPUs %+.1f%%", pct(a4, b4))
-	if !(pct(a4, b4) < d) {
-		t.Errorf("per_thread_ops B vs A %+.1f%% at 4 CPUs, %+.1f%% at 12: want a larger loss at 4 (README's table)", pct(a4, b4), d)
+	// README's table: at 12 CPUs the loss is beyond the band.
+	small := abTable(t, append([]string{"-cpus", "12", "-r", "5"}, append(cond, "-base-patch", rest, "-patch", "lazy-cpumask")...)...)
+	a12, b12 := abMeans(t, small, "per_thread_ops")
+	d12 := pct(a12, b12)
+	t.Logf("per_thread_ops B vs A at 12 CPUs %+.1f%%", d12)
+	if !(d12 < published*1.3) {
+		t.Errorf("per_thread_ops B vs A %+.1f%% at 12 CPUs: want a loss beyond the published %+.1f%% ±30%% (README's table)", d12, published)
 	}
 }
 
