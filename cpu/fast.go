@@ -44,6 +44,8 @@ const (
 	xJmp
 	xCall
 	xRet
+	xImulRR
+	xImulRM
 
 	numX // one past the last specialised opcode
 )
@@ -86,6 +88,8 @@ var fastHandlers = [numX - famFast]handler{
 	xJmp - famFast:     execJmp,
 	xCall - famFast:    execCall,
 	xRet - famFast:     execRet,
+	xImulRR - famFast:  fImulRR,
+	xImulRM - famFast:  fImulRM,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -195,6 +199,13 @@ func specialised(u *uop) opcode {
 	case opPop:
 		if dReg && u.size == 8 && u.r0 != RSP {
 			return xPopR
+		}
+	case opImul2:
+		switch {
+		case dReg && sReg && wide:
+			return xImulRR
+		case dReg && u.sk == kindMem && wide:
+			return xImulRM
 		}
 	case opJcc:
 		return xJcc
@@ -418,5 +429,26 @@ func fPopR(c *CPU, u *uop) stepResult {
 	}
 	c.Regs.GPR[RSP] = rsp + 8
 	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
+
+// fImulRR and fImulRM are IMUL r, r/m (two operands) at 4 or 8 bytes: the
+// operands as reg reads them, the product and flags from imul, the result
+// written as setReg does (a 32-bit result zero-extends; imul masks it).
+
+func fImulRR(c *CPU, u *uop) stepResult {
+	m := sizeMask(u.size)
+	d := &c.Regs.GPR[u.r0&15]
+	*d = c.imul(u.size, *d&m, c.Regs.GPR[u.r1&15]&m)
+	return stepOK
+}
+
+func fImulRM(c *CPU, u *uop) stepResult {
+	v, ok := c.load(c.ea(u), u.size)
+	if !ok {
+		return stepFault
+	}
+	d := &c.Regs.GPR[u.r0&15]
+	*d = c.imul(u.size, *d&sizeMask(u.size), v)
 	return stepOK
 }
