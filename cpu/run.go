@@ -191,6 +191,7 @@ func (c *CPU) retire(u *uop) {
 
 // enter loads the state the kernel may have changed since the last Run.
 func (c *CPU) enter() {
+	dispatchOnce.Do(buildDispatch)
 	if c.dc == nil {
 		c.dc = new([decodeCacheSize]dcEntry)
 		c.bc = new([blockCacheSize]block)
