@@ -152,13 +152,14 @@ const (
 // of its fetch-block lookups made (Run).
 func (c *CPU) runBlock(b *block, done int) blockEnd {
 	c.smc = false
+	c.limit = c.Deadline
 	n := int(b.n)
 	rip := c.Regs.RIP
 	if !c.fetchRest(rip, b.u[0].len, done) {
 		return blockExit
 	}
 	for i := 0; ; {
-		u := &b.u[i]
+		u := &b.u[i&(blockMax-1)]
 		c.next = rip + uint64(u.len)
 		if r := c.step(u); r != stepOK {
 			if r == stepExit { // retired, then Run returns
@@ -172,7 +173,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		c.Regs.RIP = c.next
 		c.Clock += uint64(u.cyc)
 		i++
-		if i == n || c.smc || c.Clock >= c.Deadline {
+		if i == n || c.Clock >= c.limit { // c.limit: the deadline, or 0 after a store to code
 			c.Instructions += uint64(i)
 			c.fetchNext = 0
 			if c.next == rip+uint64(u.len) && !c.smc {
@@ -183,7 +184,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		// The next instruction follows on this page (fetch rule: its
 		// lookups are b.lines[i], the first for the block at va).
 		rip = c.next
-		if k := b.lines[i]; k != 0 {
+		if k := b.lines[i&(blockMax-1)]; k != 0 {
 			va := rip
 			if rip&15 != 0 {
 				va = rip&^15 + 16
