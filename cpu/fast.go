@@ -437,9 +437,8 @@ func fPopR(c *CPU, u *uop) stepResult {
 // written as setReg does (a 32-bit result zero-extends; imul masks it).
 
 func fImulRR(c *CPU, u *uop) stepResult {
-	m := sizeMask(u.size)
 	d := &c.Regs.GPR[u.r0&15]
-	*d = c.imul(u.size, *d&m, c.Regs.GPR[u.r1&15]&m)
+	*d = c.imulWide(u.size, *d, c.Regs.GPR[u.r1&15])
 	return stepOK
 }
 
@@ -449,6 +448,18 @@ func fImulRM(c *CPU, u *uop) stepResult {
 		return stepFault
 	}
 	d := &c.Regs.GPR[u.r0&15]
-	*d = c.imul(u.size, *d&sizeMask(u.size), v)
+	*d = c.imulWide(u.size, *d, v)
 	return stepOK
+}
+
+// imulWide is imul for size 4 or 8 (the operands need not be masked): the
+// same product and flags, with the 32-bit sign extensions as conversions.
+func (c *CPU) imulWide(size uint8, a, b uint64) uint64 {
+	if size == 4 {
+		p := int64(int32(a)) * int64(int32(b))
+		lo := uint64(uint32(p))
+		c.mulFlags(p != int64(int32(p)), lo, 4)
+		return lo
+	}
+	return c.imul(8, a, b)
 }

@@ -215,7 +215,6 @@ func (f *flagState) cond(cc uint8) bool {
 	var t bool
 	if f.kind == lazySub && f.cin == 0 {
 		// CMP/SUB fast path: compare the operands directly.
-		sa, sb := int64(f.a^f.sign)-int64(f.sign), int64(f.b^f.sign)-int64(f.sign)
 		switch cc >> 1 {
 		case ccB >> 1:
 			t = f.a < f.b
@@ -224,9 +223,9 @@ func (f *flagState) cond(cc uint8) bool {
 		case ccBE >> 1:
 			t = f.a <= f.b
 		case ccL >> 1:
-			t = sa < sb
+			t = int64(f.a^f.sign)-int64(f.sign) < int64(f.b^f.sign)-int64(f.sign)
 		case ccLE >> 1:
-			t = sa <= sb
+			t = int64(f.a^f.sign)-int64(f.sign) <= int64(f.b^f.sign)-int64(f.sign)
 		default:
 			return f.condSlow(cc)
 		}
