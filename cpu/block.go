@@ -58,7 +58,8 @@ type block struct {
 	n   uint8  // uops in u (1..blockMax)
 	// lines[i] (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1]
 	// (fetch rule, run.go): the 16-byte fetch blocks it occupies, less the
-	// one u[i-1] ended in.
+	// one u[i-1] ended in; lines[0] is the number of fetch blocks u[0]
+	// occupies.
 	lines [blockMax]uint8
 	u     [blockMax]uop
 }
@@ -100,6 +101,8 @@ func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
 		end := off + uint64(b.u[n].len)
 		if n > 0 {
 			b.lines[n] = uint8((end-1)>>4 - (off-1)>>4)
+		} else {
+			b.lines[0] = uint8((end-1)>>4-off>>4) + 1 // all of u[0]'s (fetchLines before any fall-through)
 		}
 		off = end
 		n++
@@ -155,7 +158,12 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 	c.limit = c.Deadline
 	n := int(b.n)
 	rip := c.Regs.RIP
-	if !c.fetchRest(rip, b.u[0].len, done) {
+	// fetchRest's test inline: k = fetchLines(rip, b.u[0].len).
+	k := int(b.lines[0])
+	if rip == c.fetchNext && rip&15 != 0 {
+		k--
+	}
+	if k > done && !c.fetchRest(rip, b.u[0].len, done) {
 		return blockExit
 	}
 	for i := 0; ; {
