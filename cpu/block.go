@@ -197,7 +197,10 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			if rip&15 != 0 {
 				va = rip&^15 + 16
 			}
-			f, pf := c.fetchLookup(va)
+			f, pf := c.fetchHit(va), uint32(0)
+			if f == nil {
+				f, pf = c.fetchLookup(va)
+			}
 			if pf != 0 || f != c.codeFrame {
 				c.Instructions += uint64(i)
 				c.fetchNext = rip // Run's next lookups follow this one
