@@ -46,6 +46,11 @@ const (
 	xRet
 	xImulRR
 	xImulRM
+	xJccB
+	xJccE
+	xJccBE
+	xJccL
+	xJccLE
 
 	numX // one past the last specialised opcode
 )
@@ -90,6 +95,11 @@ var fastHandlers = [numX - famFast]handler{
 	xRet - famFast:     execRet,
 	xImulRR - famFast:  fImulRR,
 	xImulRM - famFast:  fImulRM,
+	xJccB - famFast:    fJccB,
+	xJccE - famFast:    fJccE,
+	xJccBE - famFast:   fJccBE,
+	xJccL - famFast:    fJccL,
+	xJccLE - famFast:   fJccLE,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -208,6 +218,18 @@ func specialised(u *uop) opcode {
 			return xImulRM
 		}
 	case opJcc:
+		switch u.sub >> 1 {
+		case ccB >> 1:
+			return xJccB
+		case ccE >> 1:
+			return xJccE
+		case ccBE >> 1:
+			return xJccBE
+		case ccL >> 1:
+			return xJccL
+		case ccLE >> 1:
+			return xJccLE
+		}
 		return xJcc
 	case opJmp:
 		return xJmp
@@ -462,4 +484,60 @@ func (c *CPU) imulWide(size uint8, a, b uint64) uint64 {
 		return lo
 	}
 	return c.imul(8, a, b)
+}
+
+// The Jcc forms by condition class: flagState.cond's CMP/SUB fast path
+// inline (and, for E/NE, zf's answer after a logic operation); any other
+// flag state goes to execJcc, which asks cond.
+
+func fJccB(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, f.a < f.b)
+}
+
+func fJccE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	switch {
+	case f.kind == lazySub && f.cin == 0:
+		return c.jcc(u, f.a == f.b)
+	case f.kind == lazyLogic:
+		return c.jcc(u, f.res == 0)
+	}
+	return execJcc(c, u)
+}
+
+func fJccBE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, f.a <= f.b)
+}
+
+func fJccL(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, int64(f.a^f.sign)-int64(f.sign) < int64(f.b^f.sign)-int64(f.sign))
+}
+
+func fJccLE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, int64(f.a^f.sign)-int64(f.sign) <= int64(f.b^f.sign)-int64(f.sign))
+}
+
+// jcc finishes a Jcc whose condition class evaluated to t (before the
+// negation in the low bit of the condition code), as execJcc does.
+func (c *CPU) jcc(u *uop, t bool) stepResult {
+	if t != (u.sub&1 != 0) && !c.jump(c.next+u.imm) {
+		return stepFault
+	}
+	return stepOK
 }
