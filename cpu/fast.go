@@ -1,5 +1,11 @@
 package cpu
 
+import (
+	"encoding/binary"
+
+	"github.com/tlbemu/emu/tlb"
+)
+
 // Specialised handlers. When an instruction enters the decode cache,
 // specialise picks, for the most frequent integer forms, a handler written
 // for exactly that form (operand kinds and size fixed), so that executing
@@ -261,8 +267,19 @@ func fMovRI32(c *CPU, u *uop) stepResult {
 	return stepOK
 }
 
+// fLoad64 and fLoad32 inline load's fast path: an operand within one page
+// that the hit memo answers (tlb.MMU.Hit: 0 extra cycles, no fault). A memo
+// miss changes nothing, and load, asked next, asks Hit again.
+
 func fLoad64(c *CPU, u *uop) stepResult {
-	v, ok := c.load(c.ea(u), 8)
+	va := c.ea(u)
+	if va&pageMask <= pageSize-8 && c.Own == OwnOff {
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			c.Regs.GPR[u.r0&15] = binary.LittleEndian.Uint64(f[va&pageMask:])
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, 8)
 	if !ok {
 		return stepFault
 	}
@@ -271,7 +288,14 @@ func fLoad64(c *CPU, u *uop) stepResult {
 }
 
 func fLoad32(c *CPU, u *uop) stepResult {
-	v, ok := c.load(c.ea(u), 4)
+	va := c.ea(u)
+	if va&pageMask <= pageSize-4 && c.Own == OwnOff {
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			c.Regs.GPR[u.r0&15] = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, 4)
 	if !ok {
 		return stepFault
 	}
