@@ -489,11 +489,18 @@ func fImulRR(c *CPU, u *uop) stepResult {
 }
 
 func fImulRM(c *CPU, u *uop) stepResult {
-	v, ok := c.load(c.ea(u), u.size)
+	va := c.ea(u)
+	d := &c.Regs.GPR[u.r0&15]
+	if u.size == 4 && va&pageMask <= pageSize-4 && c.Own == OwnOff { // fLoad32's inline load
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, u.size)
 	if !ok {
 		return stepFault
 	}
-	d := &c.Regs.GPR[u.r0&15]
 	*d = c.imulWide(u.size, *d, v)
 	return stepOK
 }
