@@ -1,19 +1,46 @@
 package cpu
 
-import "math/bits"
+import (
+	"math/bits"
+	"sync"
+)
 
 // step executes one uop. Every path translates all the memory an
 // instruction touches before it changes any architectural state, so a
 // stepFault leaves the instruction unexecuted (REP string instructions
 // excepted: they commit completed iterations, as the processor does).
 func (c *CPU) step(u *uop) stepResult {
-	h := handlers[u.x]
-	if h == nil {
-		// opInvalid/opUD never reach the cache (fetchMiss turns them into
-		// ExitUD); anything else is a translate/handler mismatch.
-		panic("cpu: step: uop with no handler")
+	return dispatch[u.x&(dispatchSize-1)](c, u)
+}
+
+// dispatch is handlers with every empty slot holding noHandler, in a table
+// whose size is a power of two, so that step's call needs neither a bounds
+// check nor a nil check. It is filled on the first Run (enter), once every
+// init function has registered its handlers.
+var (
+	dispatch     [dispatchSize]handler
+	dispatchOnce sync.Once
+)
+
+const dispatchSize = 2048
+
+// Every handler number fits the table (numX is a constant).
+var _ [dispatchSize - numX]struct{}
+
+func buildDispatch() {
+	for i := range dispatch {
+		dispatch[i] = noHandler
+		if i < len(handlers) && handlers[i] != nil {
+			dispatch[i] = handlers[i]
+		}
 	}
-	return h(c, u)
+}
+
+// noHandler runs for a uop with no handler: opInvalid/opUD never reach the
+// cache (fetchMiss turns them into ExitUD); anything else is a
+// translate/handler mismatch.
+func noHandler(c *CPU, u *uop) stepResult {
+	panic("cpu: step: uop with no handler")
 }
 
 // modify executes a one-destination read-modify-write uop (INC, DEC, NEG,

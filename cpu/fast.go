@@ -1,5 +1,11 @@
 package cpu
 
+import (
+	"encoding/binary"
+
+	"github.com/tlbemu/emu/tlb"
+)
+
 // Specialised handlers. When an instruction enters the decode cache,
 // specialise picks, for the most frequent integer forms, a handler written
 // for exactly that form (operand kinds and size fixed), so that executing
@@ -44,6 +50,13 @@ const (
 	xJmp
 	xCall
 	xRet
+	xImulRR
+	xImulRM
+	xJccB
+	xJccE
+	xJccBE
+	xJccL
+	xJccLE
 
 	numX // one past the last specialised opcode
 )
@@ -86,6 +99,13 @@ var fastHandlers = [numX - famFast]handler{
 	xJmp - famFast:     execJmp,
 	xCall - famFast:    execCall,
 	xRet - famFast:     execRet,
+	xImulRR - famFast:  fImulRR,
+	xImulRM - famFast:  fImulRM,
+	xJccB - famFast:    fJccB,
+	xJccE - famFast:    fJccE,
+	xJccBE - famFast:   fJccBE,
+	xJccL - famFast:    fJccL,
+	xJccLE - famFast:   fJccLE,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -196,7 +216,26 @@ func specialised(u *uop) opcode {
 		if dReg && u.size == 8 && u.r0 != RSP {
 			return xPopR
 		}
+	case opImul2:
+		switch {
+		case dReg && sReg && wide:
+			return xImulRR
+		case dReg && u.sk == kindMem && wide:
+			return xImulRM
+		}
 	case opJcc:
+		switch u.sub >> 1 {
+		case ccB >> 1:
+			return xJccB
+		case ccE >> 1:
+			return xJccE
+		case ccBE >> 1:
+			return xJccBE
+		case ccL >> 1:
+			return xJccL
+		case ccLE >> 1:
+			return xJccLE
+		}
 		return xJcc
 	case opJmp:
 		return xJmp
@@ -228,8 +267,19 @@ func fMovRI32(c *CPU, u *uop) stepResult {
 	return stepOK
 }
 
+// fLoad64 and fLoad32 inline load's fast path: an operand within one page
+// that the hit memo answers (tlb.MMU.Hit: 0 extra cycles, no fault). A memo
+// miss changes nothing, and load, asked next, asks Hit again.
+
 func fLoad64(c *CPU, u *uop) stepResult {
-	v, ok := c.load(c.ea(u), 8)
+	va := c.ea(u)
+	if va&pageMask <= pageSize-8 && c.Own == OwnOff {
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			c.Regs.GPR[u.r0&15] = binary.LittleEndian.Uint64(f[va&pageMask:])
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, 8)
 	if !ok {
 		return stepFault
 	}
@@ -238,7 +288,14 @@ func fLoad64(c *CPU, u *uop) stepResult {
 }
 
 func fLoad32(c *CPU, u *uop) stepResult {
-	v, ok := c.load(c.ea(u), 4)
+	va := c.ea(u)
+	if va&pageMask <= pageSize-4 && c.Own == OwnOff {
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			c.Regs.GPR[u.r0&15] = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, 4)
 	if !ok {
 		return stepFault
 	}
@@ -418,5 +475,100 @@ func fPopR(c *CPU, u *uop) stepResult {
 	}
 	c.Regs.GPR[RSP] = rsp + 8
 	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
+
+// fImulRR and fImulRM are IMUL r, r/m (two operands) at 4 or 8 bytes: the
+// operands as reg reads them, the product and flags from imul, the result
+// written as setReg does (a 32-bit result zero-extends; imul masks it).
+
+func fImulRR(c *CPU, u *uop) stepResult {
+	d := &c.Regs.GPR[u.r0&15]
+	*d = c.imulWide(u.size, *d, c.Regs.GPR[u.r1&15])
+	return stepOK
+}
+
+func fImulRM(c *CPU, u *uop) stepResult {
+	va := c.ea(u)
+	d := &c.Regs.GPR[u.r0&15]
+	if u.size == 4 && va&pageMask <= pageSize-4 && c.Own == OwnOff { // fLoad32's inline load
+		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
+			*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
+			return stepOK
+		}
+	}
+	v, ok := c.load(va, u.size)
+	if !ok {
+		return stepFault
+	}
+	*d = c.imulWide(u.size, *d, v)
+	return stepOK
+}
+
+// imulWide is imul for size 4 or 8 (the operands need not be masked): the
+// same product and flags, with the 32-bit sign extensions as conversions.
+func (c *CPU) imulWide(size uint8, a, b uint64) uint64 {
+	if size == 4 {
+		p := int64(int32(a)) * int64(int32(b))
+		lo := uint64(uint32(p))
+		c.mulFlags(p != int64(int32(p)), lo, 4)
+		return lo
+	}
+	return c.imul(8, a, b)
+}
+
+// The Jcc forms by condition class: flagState.cond's CMP/SUB fast path
+// inline (and, for E/NE, zf's answer after a logic operation); any other
+// flag state goes to execJcc, which asks cond.
+
+func fJccB(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, f.a < f.b)
+}
+
+func fJccE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	switch {
+	case f.kind == lazySub && f.cin == 0:
+		return c.jcc(u, f.a == f.b)
+	case f.kind == lazyLogic:
+		return c.jcc(u, f.res == 0)
+	}
+	return execJcc(c, u)
+}
+
+func fJccBE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, f.a <= f.b)
+}
+
+func fJccL(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, int64(f.a^f.sign)-int64(f.sign) < int64(f.b^f.sign)-int64(f.sign))
+}
+
+func fJccLE(c *CPU, u *uop) stepResult {
+	f := &c.fl
+	if f.kind != lazySub || f.cin != 0 {
+		return execJcc(c, u)
+	}
+	return c.jcc(u, int64(f.a^f.sign)-int64(f.sign) <= int64(f.b^f.sign)-int64(f.sign))
+}
+
+// jcc finishes a Jcc whose condition class evaluated to t (before the
+// negation in the low bit of the condition code), as execJcc does.
+func (c *CPU) jcc(u *uop, t bool) stepResult {
+	if t != (u.sub&1 != 0) && !c.jump(c.next+u.imm) {
+		return stepFault
+	}
 	return stepOK
 }

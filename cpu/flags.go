@@ -52,10 +52,25 @@ type flagState struct {
 	cin    uint64 // carry in (ADC/SBB) or preserved CF (INC/DEC): 0 or 1; CF | OF<<1 (lazyShift, lazyMul)
 }
 
-func signBit(size uint8) uint64 { return 1 << (uint(size)*8 - 1) }
+// signBit returns the sign bit of an operand of size bytes.
+func signBit(size uint8) uint64 { return signBits[size] }
 
 // sizeMask returns the mask of an operand of size bytes.
-func sizeMask(size uint8) uint64 {
+func sizeMask(size uint8) uint64 { return sizeMasks[size] }
+
+// signBits and sizeMasks hold signBit and sizeMask for every size, by
+// signBitOf and sizeMaskOf: indexed by a uint8, a load with no bounds check
+// replaces a variable shift and its overflow handling on the hot path.
+var signBits, sizeMasks = func() (sb, sm [256]uint64) {
+	for i := range sb {
+		sb[i], sm[i] = signBitOf(uint8(i)), sizeMaskOf(uint8(i))
+	}
+	return
+}()
+
+func signBitOf(size uint8) uint64 { return 1 << (uint(size)*8 - 1) }
+
+func sizeMaskOf(size uint8) uint64 {
 	if size >= 8 {
 		return ^uint64(0)
 	}
@@ -200,7 +215,6 @@ func (f *flagState) cond(cc uint8) bool {
 	var t bool
 	if f.kind == lazySub && f.cin == 0 {
 		// CMP/SUB fast path: compare the operands directly.
-		sa, sb := int64(f.a^f.sign)-int64(f.sign), int64(f.b^f.sign)-int64(f.sign)
 		switch cc >> 1 {
 		case ccB >> 1:
 			t = f.a < f.b
@@ -209,9 +223,9 @@ func (f *flagState) cond(cc uint8) bool {
 		case ccBE >> 1:
 			t = f.a <= f.b
 		case ccL >> 1:
-			t = sa < sb
+			t = int64(f.a^f.sign)-int64(f.sign) < int64(f.b^f.sign)-int64(f.sign)
 		case ccLE >> 1:
-			t = sa <= sb
+			t = int64(f.a^f.sign)-int64(f.sign) <= int64(f.b^f.sign)-int64(f.sign)
 		default:
 			return f.condSlow(cc)
 		}

@@ -113,6 +113,7 @@ func (c *CPU) noteWrite(f *phys.Frame, va uint64) {
 	if c.Mem.HasCode(pfn) {
 		c.Mem.NoteCodeWrite(pfn)
 		c.smc = true
+		c.limit = 0 // ends the running block (runBlock)
 	}
 }
 
