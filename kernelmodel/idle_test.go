@@ -12,20 +12,9 @@ func newIdleMachine(t *testing.T, idle IdleMode, sleep bool, patches ...Patch) (
 	cfg := DefaultConfig()
 	cfg.CPUs, cfg.MemBytes, cfg.Kernel, cfg.Patches, cfg.NoJitter = 2, 64<<20, "5.10", patches, true
 	cfg.Idle, cfg.MmapLockSleep = idle, sleep
-	m, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, a, b := newMachineTwoMMs(t, cfg)
 	for _, v := range m.cpus {
 		v.c.Clock, v.idleSince, v.idleCycles = 0, 0, 0
-	}
-	a, err := m.newMM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.newMM()
-	if err != nil {
-		t.Fatal(err)
 	}
 	return m, a, b
 }

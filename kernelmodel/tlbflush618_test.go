@@ -11,6 +11,12 @@ func newMachine618(t *testing.T, cpus int, kernel string, patches ...Patch) (*Ma
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.CPUs, cfg.MemBytes, cfg.Kernel, cfg.Patches, cfg.NoJitter = cpus, 64<<20, kernel, patches, true
+	return newMachineTwoMMs(t, cfg)
+}
+
+// newMachineTwoMMs is a machine of cfg with two processes' mms.
+func newMachineTwoMMs(t *testing.T, cfg Config) (*Machine, *MM, *MM) {
+	t.Helper()
 	m, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
