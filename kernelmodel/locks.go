@@ -41,10 +41,7 @@ func (v *VCPU) spinLock(l *spinlock) {
 		v.m.ptlWaits[log2Bucket(waited)]++
 		v.trace("lock", "ptl_wait", start)
 	} else {
-		if l == &v.m.lruLock {
-			v.m.lruLockWaitCycles += waited
-		}
-		v.trace("lock", l.name+"_wait", start)
+		v.trace("lock", l.name+"_wait", start) // the LRU lock counts its wait in lruLockIRQSave
 	}
 	v.preempt()
 }

@@ -35,7 +35,7 @@ const swapClusterMax = 32
 // machine order, so a release that happened at a time still ahead of this
 // CPU's clock (the releaser ran up to a quantum ahead) is waited for too:
 // the holds are serialised in emulated time, and a saturated lock shows as
-// wait (Machine.lruLockFreeAt). Taken after another CPU held it, the
+// wait (spinlock.freeAt). Taken after another CPU held it, the
 // lock's line and the LRU lists' heads are in that CPU's cache: one locked
 // RMW plus one line hand-off (lineHandoff: within or across a CCX), charged
 // under the lock (ASSUMPTION: both lines move as one hand-off).
@@ -47,16 +47,15 @@ func (v *VCPU) lruLockIRQSave() {
 	if l.owner != nil {
 		v.spinWait(spinState{kind: spinLockWait, lock: l})
 	}
-	if v.c.Clock < m.lruLockFreeAt {
-		v.c.Clock = m.lruLockFreeAt // spinning, interrupts off
+	if v.c.Clock < l.freeAt {
+		v.c.Clock = l.freeAt // spinning, interrupts off
 	}
 	if waited := v.c.Clock - start; waited > 0 {
 		m.lruLockWaitCycles += waited
 		v.trace("lock", l.name+"_wait", start)
 	}
-	from := m.lruLockLast
-	v.spinLock(l) // free now: one locked RMW
-	m.lruLockLast = v
+	from := l.last // free now, so the last to release it took it last
+	v.spinLock(l)  // free now: one locked RMW
 	if from != nil && from != v {
 		v.spend(v.lineHandoff(from))
 	}
@@ -65,8 +64,7 @@ func (v *VCPU) lruLockIRQSave() {
 // lruUnlockIRQRestore drops it (spin_unlock_irqrestore); interrupts that
 // came in meanwhile are taken at the next preempt.
 func (v *VCPU) lruUnlockIRQRestore() {
-	v.spinUnlock(&v.m.lruLock)
-	v.m.lruLockFreeAt = v.c.Clock
+	v.spinUnlock(&v.m.lruLock) // sets freeAt and last
 	v.irqOff--
 }
 

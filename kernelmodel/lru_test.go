@@ -23,7 +23,7 @@ func TestLRUAddDrainCharge(t *testing.T) {
 		if pg.lru {
 			t.Fatal("page on the LRU before the drain")
 		}
-		m.lruLockLast = v
+		m.lruLock.last = v
 		before := v.c.Clock
 		v.lruAddDrain()
 		if got, want := v.c.Clock-before, c.LockedRMW+3*c.LRULockPage; got != want {

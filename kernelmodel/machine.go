@@ -46,10 +46,7 @@ type Machine struct {
 	// lruLock is pgdat->lru_lock of the one node (v5.10; the lruvec's
 	// lru_lock from v5.11, 6168d0da2b47, one per memcg and node: the
 	// model has no memcgs, so still one): lru.go.
-	lruLock     spinlock
-	lruLockLast *VCPU // the CPU that took lruLock last
-	// lruLockFreeAt is the releasing CPU's clock at lruLock's last release.
-	lruLockFreeAt uint64
+	lruLock spinlock
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
