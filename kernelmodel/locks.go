@@ -57,9 +57,11 @@ func (v *VCPU) spinUnlock(l *spinlock) {
 
 // rwsem is an emulated rw_semaphore (mmap_lock). Waiters queue FIFO: a
 // reader does not pass a queued writer, as in v5.10's rwsem (no reader
-// optimistic stealing past waiters). Waiting is modelled as spinning on the
-// CPU (ASSUMPTION: rwsem_optimistic_spin rather than sleeping; the CPU has
-// nothing else to run in these workloads).
+// optimistic stealing past waiters). By default waiting is modelled as
+// spinning on the CPU (ASSUMPTION: rwsem_optimistic_spin rather than
+// sleeping; the CPU has nothing else to run in these workloads); with
+// Config.MmapLockSleep a reader sleeps until granted, as
+// rwsem_down_read_slowpath does since 617f3ef95177 (rwsemSleep, idle.go).
 type rwsem struct {
 	name    string
 	readers int
