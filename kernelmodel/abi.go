@@ -532,6 +532,7 @@ func (v *VCPU) sysBrk(brk uint64) int64 {
 		}
 	}
 	if prev != nil && prev.heap && prev.flags == brkFlags && prev.uffd == nil {
+		v.vmaStartWrite(mm, prev)
 		prev.end = newbrk
 	} else {
 		mm.insertVMA(&VMA{start: oldbrk, end: newbrk, flags: brkFlags, anon: true, heap: true})

@@ -77,6 +77,9 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		}
 		if any || writeLock {
 			for _, vma := range mm.vmas {
+				if vma.flags&VM_SOFTDIRTY != 0 {
+					v.vmaStartWrite(mm, vma) // vm_flags_clear (v6.18)
+				}
 				vma.flags &^= VM_SOFTDIRTY // vma_set_page_prot: no PTE effect for anon
 			}
 		}
@@ -93,6 +96,13 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 		// anonymous ones.
 		if typ == clearRefsMapped && !vmaFileBacked(vma) || typ == clearRefsAnon && vmaFileBacked(vma) {
 			continue
+		}
+		if writeLock {
+			// clear_refs_walk_ops.walk_lock = PGWALK_WRLOCK (fs/proc/task_mmu.c,
+			// v6.18): walk_page_range write-locks each VMA it walks, so
+			// faults under the VMA lock wait for clear_refs as under
+			// mmap_lock.
+			v.vmaStartWrite(mm, vma)
 		}
 		v.clearRefsPTERange(mm, vma, typ)
 	}

@@ -92,6 +92,21 @@ const (
 	// mm/swap_state.c); -kernel 6.18 leaves it out so that it is the
 	// kernel of the INVLPGB measurement, and -patch adds it.
 	PatchLRUDrainRemoval Patch = "lru-drain-removal"
+	// PatchPerVMALock is the per-VMA lock of v6.4 (5e31275cc997 "mm: add
+	// per-VMA lock and helper functions to control it", 50ee32537206 "mm:
+	// introduce lock_vma_under_rcu to be used from arch-specific code",
+	// 0bff0aaea03e "x86/mm: try VMA lock-based page fault handling
+	// first"), as v6.18 has it: a user fault first read-locks its VMA
+	// instead of taking mmap_lock, falling back to mmap_lock when the VMA
+	// is write-locked or needs an anon_vma; mmap_lock's writers write-lock
+	// the VMAs they change (fb49c455323f "fork: lock VMAs of the parent
+	// process when forking") until they unlock (vma_lock.go).
+	PatchPerVMALock Patch = "per-vma-lock"
+	// PatchMadviseVMALock is Barry Song's "mm: use per_vma lock for
+	// MADV_DONTNEED" (v6.17; LKML [PATCH v4], June 2025): MADV_DONTNEED and
+	// MADV_FREE inside one VMA run under its read lock instead of
+	// mmap_lock (madvise_lock, try_vma_read_lock in mm/madvise.c, v6.18).
+	PatchMadviseVMALock Patch = "madvise-vma-lock"
 )
 
 // PatchInfo describes a patch for `emu list` and -h.
@@ -111,7 +126,9 @@ var Patches = []PatchInfo{
 	{PatchFolioBatch, "99fbb6bfc16f, 9cecde80aae0", "folio_batch of 31 (PAGEVEC_SIZE 15 -> 31): lru_add drains every 31 pages; release_pages holds the lruvec lock per batch of 31 in folios_put_refs"},
 	{PatchLazyCPUMask, "209954cbc7d0", "switch_mm_irqs_off keeps the CPU in the old mm's mm_cpumask; a flush IPI to a CPU not running the mm clears its bit"},
 	{PatchLRUDrainRemoval, "LKML lkml.org/lkml/2024/12/19/1388 (Rik van Riel, 19 Dec 2024)", "zap_page_range_single and free_pages_and_swap_cache do not lru_add_drain: madvise(MADV_DONTNEED) takes the LRU lock only to free pages"},
+	{PatchMadviseVMALock, "Barry Song, \"mm: use per_vma lock for MADV_DONTNEED\" (v6.17)", "MADV_DONTNEED/MADV_FREE inside one VMA run under the VMA's read lock (try_vma_read_lock), not mmap_lock"},
 	{PatchMprotectWritable, "64fe24a3e05e", "mprotect(PROT_WRITE) maps exclusive anonymous pages writable at once (MM_CP_TRY_CHANGE_WRITABLE) unless soft-dirty or uffd-wp tracking needs the write fault"},
+	{PatchPerVMALock, "5e31275cc997, 50ee32537206, 0bff0aaea03e, fb49c455323f", "user faults read-lock their VMA (lock_vma_under_rcu) instead of mmap_lock; mmap_lock writers write-lock the VMAs they change"},
 	{PatchPTEFaultFlushPending, "LKML X+PE38s2Egq4nzKv@google.com (Yu Zhao, 23 Dec 2020)", "handle_pte_fault: flush_tlb_page before do_wp_page while mm_tlb_flush_pending"},
 	{PatchUffdWPFlushPending, "6ce64428d620", "do_wp_page: flush_tlb_page for uffd-wp VMAs while mm_tlb_flush_pending"},
 	{PatchUserPCIDFlushMask, "LKML 20250606171112.4013261-2-riel@surriel.com (Rik van Riel, 6 Jun 2025)", "user_pcid_flush_mask holds every PCID, so PTI's deferred user-PCID flush of a global ASID is not lost"},
@@ -130,8 +147,9 @@ var Kernels = map[string][]Patch{
 	// and broadcast_tlb_flush (global_asid.go, broadcast.go). Not in v6.18:
 	// the proposals pte-fault-flush-pending and user-pcid-flush-mask. The
 	// fault path's v5.18-v6.0 changes that these workloads meet:
-	// PG_anon_exclusive reuse and mprotect's direct write upgrade.
-	"6.18": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending, PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim, PatchAnonExclusive, PatchMprotectWritable},
+	// PG_anon_exclusive reuse and mprotect's direct write upgrade; the
+	// per-VMA locks of faults (v6.4) and of MADV_DONTNEED (v6.17).
+	"6.18": {PatchClearRefsMmapWriteLock, PatchClearRefsFlush, PatchUffdWPFlushPending, PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim, PatchAnonExclusive, PatchMprotectWritable, PatchPerVMALock, PatchMadviseVMALock},
 }
 
 // KernelNames returns the valid -kernel values, sorted.

@@ -4,6 +4,7 @@ package kernelmodel
 // VMA the split adds or the merge removes (each is one __vma_adjust in
 // mm/mmap.c, v5.10).
 func (v *VCPU) vmaModifyCharged(mm *MM, vma *VMA, start, end, flags uint64, uffd *userfaultCtx) (*VMA, int64) {
+	v.vmaStartWriteRange(mm, start, end, true)
 	before := len(mm.vmas)
 	r, err := mm.vmaModify(vma, start, end, flags, uffd)
 	n := len(mm.vmas) - before

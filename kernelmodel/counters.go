@@ -55,6 +55,10 @@ type counters struct {
 	staleInWindow            uint64
 	ptlWaitCycles            uint64
 	mmapLockWaitCycles       uint64
+	vmaLockWaitCycles        uint64 // vma_start_write waiting for a VMA's readers (vma_lock.go)
+	vmaLockSuccess           uint64 // VMA_LOCK_SUCCESS (CONFIG_PER_VMA_LOCK_STATS)
+	vmaLockAbort             uint64 // VMA_LOCK_ABORT
+	vmaLockRetry             uint64 // VMA_LOCK_RETRY
 	lruLockWaitCycles        uint64 // contended lru_lock acquisitions (lru.go)
 	contextSwitches          uint64
 	flushEvents              [nrFlushReasons]map[int64]uint64 // pages → events

@@ -13,6 +13,7 @@ const (
 	faultFlagTried         = 1 << 5
 	faultFlagUser          = 1 << 6
 	faultFlagInterruptible = 1 << 9
+	faultFlagVMALock       = 1 << 12 // the fault holds the VMA's lock, not mmap_lock (vma_lock.go)
 	faultFlagDefault       = faultFlagAllowRetry | faultFlagKillable | faultFlagInterruptible
 )
 
@@ -38,9 +39,11 @@ type vmFault struct {
 	origPTE uint64
 }
 
-// doUserAddrFault models x86 do_user_addr_fault for a user-mode #PF: take
-// mmap_lock for read, find the VMA, check access, call handle_mm_fault and
-// retry on VM_FAULT_RETRY; a fault it cannot resolve is a SIGSEGV/SIGBUS.
+// doUserAddrFault models x86 do_user_addr_fault for a user-mode #PF: with
+// PatchPerVMALock first under the VMA's lock (faultUnderVMALock), else,
+// or when that gives up, take mmap_lock for read, find the VMA, check
+// access, call handle_mm_fault and retry on VM_FAULT_RETRY; a fault it
+// cannot resolve is a SIGSEGV/SIGBUS.
 func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 	m := v.m
 	start := v.c.Clock
@@ -51,7 +54,13 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 	if errCode&tlb.PFErrWrite != 0 {
 		flags |= faultFlagWrite
 	}
-	for {
+	res := vmaFaultFallback
+	if m.vmaLockFaults {
+		if res, flags = v.faultUnderVMALock(mm, uint64(addr), errCode, flags); res == vmaFaultStop {
+			return
+		}
+	}
+	for res == vmaFaultFallback {
 		v.mmapReadLock(mm)
 		vma := mm.findVMA(uint64(addr))
 		if vma == nil || accessError(errCode, vma) {
@@ -70,14 +79,7 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 			continue
 		}
 		v.mmapReadUnlock(mm)
-		if ret&vmFaultError != 0 {
-			if ret&vmFaultSIGBUS != 0 {
-				v.forceSig(SIGBUS, uint64(addr), "bus error")
-			} else if ret&vmFaultOOM != 0 {
-				v.forceSig(SIGKILL, uint64(addr), "out of memory")
-			} else {
-				v.forceSig(SIGSEGV, uint64(addr), "segfault")
-			}
+		if v.faultSignal(ret, uint64(addr)) {
 			return
 		}
 		break
@@ -85,6 +87,23 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 	v.spend(m.cfg.Costs.FaultEntryExit - m.cfg.Costs.FaultEntryExit/2)
 	m.faultCycles[log2Bucket(v.c.Clock-start)]++
 	v.trace("fault", "page_fault_user", start, "address", int64(addr), "error_code", int64(errCode))
+}
+
+// faultSignal sends the signal a failed fault raises (mm_fault_error):
+// SIGBUS, SIGKILL for VM_FAULT_OOM, else SIGSEGV. It reports whether it
+// sent one.
+func (v *VCPU) faultSignal(ret int, addr uint64) bool {
+	if ret&vmFaultError == 0 {
+		return false
+	}
+	if ret&vmFaultSIGBUS != 0 {
+		v.forceSig(SIGBUS, addr, "bus error")
+	} else if ret&vmFaultOOM != 0 {
+		v.forceSig(SIGKILL, addr, "out of memory")
+	} else {
+		v.forceSig(SIGSEGV, addr, "segfault")
+	}
+	return true
 }
 
 // accessError models access_error for a user fault.

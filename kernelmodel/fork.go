@@ -146,7 +146,9 @@ func (v *VCPU) dupMMap(mm, old *MM) int64 {
 		if src.flags&VM_DONTCOPY != 0 {
 			continue
 		}
+		v.vmaStartWrite(old, src) // dup_mmap write-locks every VMA of the parent
 		dst := *src
+		dst.vmLock = vmaLock{}
 		dst.flags &^= VM_LOCKED | VM_LOCKONFAULT
 		dupUserfaultfd(&dst)
 		mm.vmas = append(mm.vmas, &dst)

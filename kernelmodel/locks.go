@@ -121,7 +121,11 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	}
 	w.v = nil // granted: out of the queue
 	v.c.Clock += v.lineHandoff(w.from)
-	v.m.mmapLockWaitCycles += v.c.Clock - start
+	if s.name == "" { // a VMA's lock (vma_lock.go)
+		v.m.vmaLockWaitCycles += v.c.Clock - start
+	} else {
+		v.m.mmapLockWaitCycles += v.c.Clock - start
+	}
 	v.trace("lock", s.name+"_wait", start)
 	v.preempt()
 }
@@ -176,6 +180,7 @@ func (v *VCPU) mmapReadUnlock(mm *MM) {
 }
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
+	v.vmaEndWriteAll(mm)
 	mm.mmapLock.writer = nil
 	mm.mmapLock.wFreeAt = v.c.Clock
 	mm.mmapLock.lastRel = v
@@ -186,6 +191,7 @@ func (v *VCPU) mmapWriteUnlock(mm *MM) {
 // mmapWriteDowngrade turns a held write lock into a read lock
 // (mmap_write_downgrade), letting queued readers in.
 func (v *VCPU) mmapWriteDowngrade(mm *MM) {
+	v.vmaEndWriteAll(mm)
 	mm.mmapLock.writer = nil
 	mm.mmapLock.readers++
 	mm.mmapLock.wFreeAt = v.c.Clock

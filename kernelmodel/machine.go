@@ -47,6 +47,11 @@ type Machine struct {
 	// lru_lock from v5.11, 6168d0da2b47, one per memcg and node: the
 	// model has no memcgs, so still one): lru.go.
 	lruLock spinlock
+	// vmaLockFaults: user faults try the VMA's lock first
+	// (PatchPerVMALock); vmaLocks: something takes VMA locks, so writers
+	// must write-lock what they change; madviseVMALock: MADV_DONTNEED and
+	// MADV_FREE try the VMA's lock (PatchMadviseVMALock). vma_lock.go.
+	vmaLockFaults, vmaLocks, madviseVMALock bool
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
@@ -162,6 +167,9 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
 	m.lruLock.name = "lru_lock"
+	m.vmaLockFaults = cfg.Has(PatchPerVMALock)
+	m.madviseVMALock = cfg.Has(PatchMadviseVMALock)
+	m.vmaLocks = m.vmaLockFaults || m.madviseVMALock
 	m.init618()
 	m.counters.init()
 	m.par.init(m)

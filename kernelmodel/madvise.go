@@ -77,6 +77,9 @@ func (v *VCPU) sysMadvise(start, lenIn, behavior uint64) int64 {
 	}
 	mm := v.curr.mm
 	write := madviseNeedMmapWrite(behavior)
+	if ok, err := v.madviseUnderVMALock(mm, start, end, behavior); ok {
+		return err
+	}
 	if write {
 		v.mmapWriteLock(mm)
 		defer v.mmapWriteUnlock(mm)

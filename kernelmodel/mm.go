@@ -50,6 +50,7 @@ type VMA struct {
 	// faults or shared mappings. copy_page_range skips VMAs without one.
 	// Splits copy it; a merge keeps either's (is_mergeable_anon_vma).
 	anonVMA bool
+	vmLock  vmaLock // the per-VMA lock (vma_lock.go)
 }
 
 // segmentImage is a PT_LOAD segment's file bytes at their virtual address.
@@ -80,6 +81,8 @@ type MM struct {
 	gaps     gapCache // get_unmapped_area's search state (getUnmappedArea)
 
 	mmapLock        rwsem    // mmap_lock
+	vmaSeq          uint64   // mm_lock_seq: VMAs whose vmLock.seq equals it are write-locked (vma_lock.go)
+	vmaSeqAt        uint64   // the clock of the last vma_end_write_all
 	pageTableLock   spinlock // mm->page_table_lock
 	tlbFlushPending int      // mm->tlb_flush_pending
 	cpumask         []bool   // mm_cpumask
@@ -174,7 +177,7 @@ func (m *Machine) newMM() (*MM, error) {
 		return nil, err
 	}
 	m.nextCtx++
-	mm := &MM{id: len(m.mms) + 1, ctxID: m.nextCtx, pgd: pgd, mmapBase: 0x7f00_0000_0000, cpumask: make([]bool, m.cfg.CPUs)}
+	mm := &MM{id: len(m.mms) + 1, ctxID: m.nextCtx, pgd: pgd, vmaSeq: 1, mmapBase: 0x7f00_0000_0000, cpumask: make([]bool, m.cfg.CPUs)}
 	initNextTrimCPUMask(mm, 0) // exec (Load) runs at jiffies 0; dupMM sets its own
 	mm.mmapLock.name = "mmap_lock"
 	mm.pageTableLock.name = "page_table_lock"

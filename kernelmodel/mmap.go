@@ -149,6 +149,7 @@ func (v *VCPU) sysMunmap(addr, length uint64) int64 {
 	end := addr + (length+0xfff)&^0xfff
 	mm := v.curr.mm
 	v.mmapWriteLock(mm)
+	v.vmaStartWriteRange(mm, addr, end, false)
 	detached := mm.detachVMAs(addr, end)
 	if len(detached) == 0 {
 		v.mmapWriteUnlock(mm)
@@ -177,6 +178,7 @@ func (mm *MM) munmapDowngrades(end uint64) bool {
 
 // doMunmapLocked unmaps [start, end) with mmap_lock held for write.
 func (v *VCPU) doMunmapLocked(mm *MM, start, end uint64) {
+	v.vmaStartWriteRange(mm, start, end, false)
 	if gone := mm.detachVMAs(start, end); len(gone) > 0 {
 		v.unmapRegion(mm, start, end)
 		v.releaseDetached(gone)

@@ -77,6 +77,7 @@ func (v *VCPU) sysMremap(addr, oldLen, newLen, flags, newAddr uint64) int64 {
 		return e
 	}
 	if oldLen == vma.end-addr && mm.vmaExpandable(vma, newLen-oldLen) {
+		v.vmaStartWrite(mm, vma)
 		vma.end = addr + newLen // vma_adjust
 		return int64(addr)
 	}
@@ -175,6 +176,7 @@ func (v *VCPU) moveVMA(mm *MM, vma *VMA, oldAddr, oldLen, newLen, newAddr uint64
 	if len(mm.vmas) >= sysctlMaxMapCount-3 {
 		return -ENOMEM
 	}
+	v.vmaStartWrite(mm, vma) // the copy (copy_vma) is write-locked with it
 	nv := *vma
 	nv.start, nv.end = newAddr, newAddr+newLen
 	if vma.file != nil {

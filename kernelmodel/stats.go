@@ -52,6 +52,12 @@ func (m *Machine) Stats() Stats {
 	add("emu_ptl_wait_cycles", m.ptlWaitCycles, "cycles")
 	add("emu_mmap_lock_wait_cycles", m.mmapLockWaitCycles, "cycles")
 	add("emu_lru_lock_wait_cycles", m.lruLockWaitCycles, "cycles")
+	if m.vmaLocks { // only with per-VMA locks, so the v5.10 counter set is unchanged
+		add("vma_lock_success", m.vmaLockSuccess, "")
+		add("vma_lock_abort", m.vmaLockAbort, "")
+		add("vma_lock_retry", m.vmaLockRetry, "")
+		add("emu_vma_lock_wait_cycles", m.vmaLockWaitCycles, "cycles")
+	}
 	add("dtlb_load_misses.walk_completed", tstats.DTLBLoadMissesWalkDone, "")
 	add("dtlb_store_misses.walk_completed", tstats.DTLBStoreMissesWalkDone, "")
 	add("dtlb_load_misses.stlb_hit", tstats.DTLBLoadMissesSTLBHit, "")

@@ -36,7 +36,7 @@ func newMachineTwoMMs(t *testing.T, cfg Config) (*Machine, *MM, *MM) {
 // the 5.10-stable fixes, and not the two proposals v6.18 does not have.
 func TestKernel618Patches(t *testing.T) {
 	k := Kernels["6.18"]
-	for _, p := range append([]Patch{PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim}, Kernels["5.10-stable"]...) {
+	for _, p := range append([]Patch{PatchConcurrentFlush, PatchLazyCPUMask, PatchCPUMaskTrim, PatchPerVMALock, PatchMadviseVMALock}, Kernels["5.10-stable"]...) {
 		if !slices.Contains(k, p) {
 			t.Errorf("6.18 lacks %s", p)
 		}

@@ -253,6 +253,7 @@ func (v *VCPU) userfaultfdRegister(c *userfaultCtx, arg uint64) int64 {
 			}
 			s, e := max(addr, vma.start), min(end, vma.end)
 			nf := vma.flags&^(VM_UFFD_MISSING|VM_UFFD_WP) | vmFlags
+			v.vmaStartWriteRange(mm, s, e, true)
 			cur, err := mm.vmaModify(vma, s, e, nf, c)
 			if err != 0 {
 				return err
@@ -321,6 +322,7 @@ func (v *VCPU) userfaultfdUnregister(c *userfaultCtx, arg uint64) int64 {
 			v.wakeUserfault(vma.uffd, s, e-s)
 		}
 		nf := vma.flags &^ (VM_UFFD_MISSING | VM_UFFD_WP)
+		v.vmaStartWriteRange(mm, s, e, true)
 		cur, err := mm.vmaModify(vma, s, e, nf, nil)
 		if err != 0 {
 			return err
@@ -720,7 +722,7 @@ func (v *VCPU) handleUserfault(vmf *vmFault, reason uint64) int {
 	}
 	v.spend(v.m.cfg.Costs.LockedRMW) // fault_pending_wqh.lock
 	mustWait := v.userfaultfdMustWait(c, vmf.address, reason)
-	v.mmapReadUnlock(vmf.mm)
+	v.releaseFaultLock(vmf)
 	if mustWait && !c.released {
 		c.pending = append(c.pending, w)
 		v.wakeReaders(c) // wake_up_poll(&ctx->fd_wqh, EPOLLIN)
@@ -792,6 +794,7 @@ func (v *VCPU) userfaultfdRelease(c *userfaultCtx) {
 				continue
 			}
 			nf := vma.flags &^ (VM_UFFD_MISSING | VM_UFFD_WP)
+			v.vmaStartWriteRange(mm, vma.start, vma.end, true)
 			cur, err := mm.vmaModify(vma, vma.start, vma.end, nf, nil)
 			if err != 0 {
 				cur = vma // vma_merge never splits: not reached

@@ -61,7 +61,9 @@ func abTable(t *testing.T, args ...string) string {
 
 // without618 is the -base-patch list that makes -kernel 5.10-stable into
 // -kernel 6.18 without the patches drop (README's commands spell out
-// today's list: concurrent-flush,anon-exclusive,mprotect-writable).
+// today's list for the LKP robot's kernel of November 2024, which had the
+// per-VMA fault lock of v6.4 but not madvise's of v6.17:
+// concurrent-flush,anon-exclusive,mprotect-writable,per-vma-lock).
 func without618(t *testing.T, drop ...kernelmodel.Patch) string {
 	t.Helper()
 	var rest []string
@@ -70,7 +72,7 @@ func without618(t *testing.T, drop ...kernelmodel.Patch) string {
 			rest = append(rest, string(p))
 		}
 	}
-	if got := strings.Join(rest, ","); got != "concurrent-flush,anon-exclusive,mprotect-writable" {
+	if got := strings.Join(rest, ","); got != "concurrent-flush,anon-exclusive,mprotect-writable,per-vma-lock" {
 		t.Errorf("6.18 without %v is 5.10-stable + %s: update README's 'Published results reproduced' commands", drop, got)
 	}
 	return strings.Join(rest, ",")
@@ -101,7 +103,7 @@ func pct(a, b float64) float64 { return 100 * (b - a) / a }
 func TestReproLazyCPUMask(t *testing.T) {
 	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
 	common := []string{"-workload", "tlb_flush2_away", "-cpus", "8", "-kernel", "5.10-stable"}
-	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim)
+	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim, kernelmodel.PatchMadviseVMALock)
 	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
 	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
 
@@ -151,7 +153,7 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 	const publishedV4 = -14.9
 	cond := []string{"-workload", "tlb_flush2", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable"}
 	common := append([]string{"-cpus", "104", "-r", "3"}, cond...)
-	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim)
+	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim, kernelmodel.PatchMadviseVMALock)
 	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
 	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
 	ipiA, ipiB := abMeans(t, ab, "emu_ipis_sent")
