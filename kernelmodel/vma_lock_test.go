@@ -2,6 +2,26 @@ package kernelmodel
 
 import "testing"
 
+// mmapWriteHolder is a CPU script that waits for *ready, takes mm's
+// mmap_lock for write, runs during (if any), holds the lock 50,000 cycles
+// more and records its clock at the release in *released.
+func mmapWriteHolder(mm *MM, ready *bool, released *uint64, during func(*VCPU)) func(*VCPU) {
+	return func(v *VCPU) {
+		attach(v, mm, 1)
+		for !*ready {
+			busy(v, 100)
+		}
+		v.mmapWriteLock(mm)
+		if during != nil {
+			during(v)
+		}
+		busy(v, 50_000)
+		*released = v.c.Clock
+		v.mmapWriteUnlock(mm)
+		detach(v)
+	}
+}
+
 // TestPerVMALockFault: while CPU 0 holds mmap_lock for write (as mmap of
 // another range would), CPU 1's write fault on a page of its own VMA, which
 // already has an anon_vma, completes under the VMA's lock without waiting
@@ -28,20 +48,11 @@ func TestPerVMALockFault(t *testing.T) {
 		var b, released, faulted uint64
 		ready := false
 		runScripts(t, m, map[int]func(*VCPU){
-			0: func(v *VCPU) {
-				attach(v, mm, 1)
-				for !ready {
-					busy(v, 100)
-				}
-				v.mmapWriteLock(mm)
+			0: mmapWriteHolder(mm, &ready, &released, func(v *VCPU) {
 				if c.writeLockVMA {
 					v.vmaStartWrite(mm, vmaB)
 				}
-				busy(v, 50_000)
-				released = v.c.Clock
-				v.mmapWriteUnlock(mm)
-				detach(v)
-			},
+			}),
 			1: func(v *VCPU) {
 				attach(v, mm, 1)
 				b = mmapAnon(t, v, 4)
@@ -135,17 +146,7 @@ func TestMadviseVMALock(t *testing.T) {
 		var ret int64
 		ready := false
 		runScripts(t, m, map[int]func(*VCPU){
-			0: func(v *VCPU) {
-				attach(v, mm, 1)
-				for !ready {
-					busy(v, 100)
-				}
-				v.mmapWriteLock(mm)
-				busy(v, 50_000)
-				released = v.c.Clock
-				v.mmapWriteUnlock(mm)
-				detach(v)
-			},
+			0: mmapWriteHolder(mm, &ready, &released, nil),
 			1: func(v *VCPU) {
 				attach(v, mm, 1)
 				a := mmapAnon(t, v, 2)
