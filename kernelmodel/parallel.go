@@ -101,7 +101,7 @@ type parallel struct {
 	// A phase's participants are run by the coordinator (the baton holder)
 	// and workers-1 helper goroutines, which claim them one at a time.
 	// Which goroutine runs which vCPU does not matter: a parked vCPU's own
-	// goroutine is blocked in waitBaton and touches none of its state.
+	// coroutine is suspended in a hand-off and touches none of its state.
 	workers int
 	list    []*VCPU       // participants of the current phase, in id order
 	seq     atomic.Uint64 // number of the current phase (published last)
