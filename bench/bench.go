@@ -116,6 +116,7 @@ func (c Case) kernel() string {
 // Metrics are one run's modelled counts and its host cost.
 type Metrics struct {
 	Instructions  uint64        // guest instructions retired
+	Parallel      uint64        // emu_parallel_instructions: retired in parallel phases
 	Cycles        uint64        // emulated busy cycles, all CPUs
 	RemoteFlushes uint64        // nr_tlb_remote_flush: shootdown requests
 	IPIs          uint64        // emu_ipis_sent
@@ -163,6 +164,42 @@ func Run(ctx context.Context, c Case) (Metrics, error) {
 		StaleWrites:   get("emu_stale_tlb_writes"),
 		Host:          host,
 		Mallocs:       ms1.Mallocs - ms0.Mallocs,
+	}, nil
+}
+
+// RunELF runs a static guest executable (elf, argv; as `emu run -cpus
+// cpus`) once on a fresh machine with the default configuration and
+// returns what it counted, as Run does for a workload. The guest's output
+// is kept by the machine, not printed.
+func RunELF(ctx context.Context, cpus int, elf []byte, argv []string) (Metrics, error) {
+	cfg := kernelmodel.DefaultConfig()
+	cfg.CPUs = cpus
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	m, err := kernelmodel.New(cfg, nil)
+	if err != nil {
+		return Metrics{}, err
+	}
+	if err := m.Load(elf, argv); err != nil {
+		return Metrics{}, err
+	}
+	if err := m.Run(ctx); err != nil {
+		return Metrics{}, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	host := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	if code := m.ExitCode(); code != 0 {
+		return Metrics{}, fmt.Errorf("%s: guest exited with status %d", argv[0], code)
+	}
+	st := m.Stats()
+	get := func(name string) uint64 { v, _ := st.Get(name); return v }
+	return Metrics{
+		Instructions: get("instructions"),
+		Parallel:     get("emu_parallel_instructions"),
+		Cycles:       get("cycles"),
+		Host:         host,
+		Mallocs:      ms1.Mallocs - ms0.Mallocs,
 	}, nil
 }
 

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,7 @@ type total struct {
 func (t *total) add(m Metrics) {
 	t.n++
 	t.Instructions += m.Instructions
+	t.Parallel += m.Parallel
 	t.Cycles += m.Cycles
 	t.RemoteFlushes += m.RemoteFlushes
 	t.IPIs += m.IPIs
@@ -148,6 +151,41 @@ func BenchmarkScaling(b *testing.B) {
 		c := Case{Workload: "page_fault", CPUs: cpus, Threads: cpus, Pages: 4096}
 		b.Run("cpus="+itoa(cpus), func(b *testing.B) {
 			reportHost(b, loop(b, c))
+		})
+	}
+}
+
+// parallelGuest is bench/parallel/parallel.c, built with musl-gcc
+// -static -O2 (its header has the command): THREADS pthreads doing
+// integer work on private memory.
+const parallelGuest = "parallel/parallel.musl"
+
+// BenchmarkParallelGuest runs the private-work guest (2 threads of 400
+// rounds, about 21 M guest instructions, `emu run -cpus 2 parallel.musl 2
+// 400`) at GOMAXPROCS 1 and 2, set inside the benchmark, and reports host
+// (wall) ns per guest instruction and the share of instructions retired in
+// parallel phases: the speed-up of deterministic parallel execution is
+// the ratio of the two ns/inst figures. The guest's counts are the same at
+// both settings (TestDeterministicAcrossGOMAXPROCS* check that).
+func BenchmarkParallelGuest(b *testing.B) {
+	elf, err := os.ReadFile(parallelGuest)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, procs := range []int{1, 2} {
+		b.Run("gomaxprocs="+itoa(procs), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			b.ReportAllocs()
+			var t total
+			for b.Loop() {
+				m, err := RunELF(context.Background(), 2, elf, []string{"parallel", "2", "400"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				t.add(m)
+			}
+			reportHost(b, t)
+			b.ReportMetric(float64(t.Parallel)/float64(t.Instructions), "parallel-share")
 		})
 	}
 }

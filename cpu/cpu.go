@@ -140,6 +140,8 @@ type CPU struct {
 	ocCR3      uint64           // CR3 when ocEpoch was chosen
 	ocAcquired bool             // oc holds entries filled by OwnAcquire runs
 	parAbort   bool             // set by AbortParallel during a translation
+	okRead     uint64           // page whose memo answers the inline loads may take when owned (^0: none) …
+	okExec     uint64           // … and the same for fetches (owner.go: memoRead, fetchHit)
 }
 
 // New returns a vCPU.

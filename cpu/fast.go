@@ -273,7 +273,7 @@ func fMovRI32(c *CPU, u *uop) stepResult {
 
 func fLoad64(c *CPU, u *uop) stepResult {
 	va := c.ea(u)
-	if va&pageMask <= pageSize-8 && c.Own == OwnOff {
+	if va&pageMask <= pageSize-8 && c.memoRead(va) {
 		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
 			c.Regs.GPR[u.r0&15] = binary.LittleEndian.Uint64(f[va&pageMask:])
 			return stepOK
@@ -289,7 +289,7 @@ func fLoad64(c *CPU, u *uop) stepResult {
 
 func fLoad32(c *CPU, u *uop) stepResult {
 	va := c.ea(u)
-	if va&pageMask <= pageSize-4 && c.Own == OwnOff {
+	if va&pageMask <= pageSize-4 && c.memoRead(va) {
 		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
 			c.Regs.GPR[u.r0&15] = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
 			return stepOK
@@ -491,7 +491,7 @@ func fImulRR(c *CPU, u *uop) stepResult {
 func fImulRM(c *CPU, u *uop) stepResult {
 	va := c.ea(u)
 	d := &c.Regs.GPR[u.r0&15]
-	if u.size == 4 && va&pageMask <= pageSize-4 && c.Own == OwnOff { // fLoad32's inline load
+	if u.size == 4 && va&pageMask <= pageSize-4 && c.memoRead(va) { // fLoad32's inline load
 		if f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f != nil {
 			*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
 			return stepOK

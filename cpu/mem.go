@@ -265,12 +265,15 @@ func (c *CPU) load(va uint64, size uint8) (uint64, bool) {
 	// c.xlate, inlined by hand: this is the hottest data path.
 	var f *phys.Frame
 	var extra, pf uint32
-	if c.Own == OwnOff {
-		if f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f == nil {
+	if c.memoRead(va) { // owner.go
+		f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Read)
+	}
+	if f == nil {
+		if c.Own == OwnOff {
 			f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), tlb.Read) // FaultGP for a non-canonical va
+		} else {
+			f, extra, pf = c.translateOwned(va, tlb.Read)
 		}
-	} else {
-		f, extra, pf = c.translateOwned(va, tlb.Read)
 	}
 	c.Clock += uint64(extra)
 	if pf != 0 {

@@ -50,6 +50,16 @@ import (
 // Verified pages are cached per vCPU by virtual page in a small
 // direct-mapped table whose keys include an epoch, so the common access
 // costs one index and one compare before Translate and one compare after.
+// The commonest accesses cost less: the interpreter's inline load and
+// fetch paths (memoRead, fetchHit) take the hit memo's answer (tlb.MMU.Hit,
+// HitExec) without any check for the page last found fine for reads
+// (okRead) or fetches (okExec). The memo's answer for that page is the
+// frame checked then: it changes only through MMU.Translate, and every
+// Translate here forgets both pages first. Skipping the check itself is
+// exact: in OwnParallel mode the tables and ownership are frozen, so the
+// check would find the same; in OwnAcquire mode only this vCPU runs, and a
+// read or fetch of a frame it may read acquires nothing (its own writes
+// only make frames private to it). Both are forgotten at Run entry.
 // The epoch changes when the table's epoch does (Owners.NewEpoch, called by
 // the scheduler before a parallel phase when page tables or ownership may
 // have changed) or CR3 does.
@@ -157,6 +167,15 @@ func (c *CPU) enterOwned() {
 	c.ocAcquired = c.ocAcquired || c.Own == OwnAcquire
 	c.parAbort = false
 	c.ofVPN = ^uint64(0)
+	c.okRead, c.okExec = ^uint64(0), ^uint64(0)
+}
+
+// memoRead reports whether the inline load paths may take the hit memo's
+// answer (tlb.MMU.Hit) for a read at va as it is: always without ownership
+// checks, else when va is on the page okRead names (see the package
+// comment on ownership).
+func (c *CPU) memoRead(va uint64) bool {
+	return c.Own == OwnOff || va>>phys.PageShift == c.okRead
 }
 
 // fetchOwned is translateOwned(rip, tlb.Exec) for Run. While fetches stay
@@ -170,6 +189,7 @@ func (c *CPU) fetchOwned(rip uint64) (*phys.Frame, uint32, uint32) {
 	if e := c.ofEntry; vpn == c.ofVPN && e.key[tlb.Exec] == c.ofKey {
 		f := c.MMU.HitExec(tlb.VirtAddr(rip))
 		if f != nil && f == e.frame {
+			c.okExec = vpn
 			return f, 0, 0
 		}
 		return c.translateOwnedAfter(rip, tlb.Exec, e, c.ofKey, f)
@@ -203,6 +223,9 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 	if f != nil && e.key[acc&3] == key && f == e.frame {
 		// translateOwnedAfter's outcome for a memo hit on the verified (or
 		// already acquired) frame, without the call: the hot data path.
+		if acc == tlb.Read {
+			c.okRead = vpn
+		}
 		return f, 0, 0
 	}
 	return c.translateOwnedAfter(va, acc, e, key, f)
@@ -215,6 +238,7 @@ func (c *CPU) translateOwned(va uint64, acc tlb.Access) (*phys.Frame, uint32, ui
 func (c *CPU) translateOwnedAfter(va uint64, acc tlb.Access, e *ocEntry, key uint64, f *phys.Frame) (*phys.Frame, uint32, uint32) {
 	var extra, pf uint32
 	if f == nil {
+		c.okRead, c.okExec = ^uint64(0), ^uint64(0) // the memo may change (see memoRead)
 		f, extra, pf = c.MMU.Translate(tlb.VirtAddr(va), acc)
 	}
 	if c.Own != OwnParallel {

@@ -171,7 +171,7 @@ func (c *CPU) fetchLookup(va uint64) (*phys.Frame, uint32) {
 // for the fetch rule; otherwise it returns nil, having changed nothing, and
 // the caller calls fetchLookup.
 func (c *CPU) fetchHit(va uint64) *phys.Frame {
-	if c.Own != OwnOff {
+	if c.Own != OwnOff && va>>phys.PageShift != c.okExec { // owner.go: okExec
 		return nil
 	}
 	f := c.MMU.HitExec(tlb.VirtAddr(va))

@@ -228,9 +228,8 @@ func (m *Machine) passBaton(self, u *VCPU) {
 		u = n
 	}
 	if u == self {
-		m.par.dirty = true // as waitBaton: self goes on running serially
+		m.par.dirty = true // as gotBaton: self goes on running serially
 		return
 	}
-	u.wake <- struct{}{}
-	self.waitBaton()
+	self.switchTo(u)
 }

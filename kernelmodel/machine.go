@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -96,11 +97,13 @@ func (m *Machine) Progress() uint64 { return m.progress.Load() }
 
 // VCPU is one CPU: the interpreter state plus the kernel's per-CPU state.
 type VCPU struct {
-	id   int
-	m    *Machine
-	c    *cpu.CPU
-	wake chan struct{}
-	jit  uint64 // splitmix64 state of this vCPU's timing jitter (jitter.go)
+	id  int
+	m   *Machine
+	c   *cpu.CPU
+	jit uint64 // splitmix64 state of this vCPU's timing jitter (jitter.go)
+	// yield hands the baton to another vCPU from v's coroutine and
+	// returns when v gets it back (false: the run is over); see Run.
+	yield func(*VCPU) bool
 
 	curr    *Task   // running task, nil when idle
 	runq    []*Task // runnable tasks waiting for this CPU, FIFO
@@ -184,7 +187,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	for i := 0; i < cfg.CPUs; i++ {
 		mmu := tlb.New(m.mem, cfg.TLB)
-		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), wake: make(chan struct{}, 1), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
+		v := &VCPU{id: i, m: m, c: cpu.New(i, m.mem, mmu, cfg.CPUCosts), idle: true, wakeAt: ipi.Never, kickAt: ipi.Never, inKernel: true}
 		v.jit = jitterSeed(cfg.Seed, i)
 		v.skewStart()
 		mmu.OnStaleWrite = v.staleWriteHook
@@ -220,18 +223,38 @@ func (m *Machine) stop(err error) {
 }
 
 // Run runs the loaded guest until it exits, fails, or ctx is done.
+//
+// Each vCPU's goroutine is a coroutine (iter.Pull) and Run's goroutine
+// passes the baton between them: it resumes the holder, which runs until it
+// yields the vCPU it hands the baton to. A coroutine switch goes straight
+// from one goroutine to the next on the same OS thread, without the
+// scheduler's run queue, so a hand-off never wakes an idle thread (with
+// channels, each one did under GOMAXPROCS > 1: a futex wake-up and a
+// thread that found nothing to do) and costs two switches at any
+// GOMAXPROCS. Only the helpers of parallel phases are ordinary goroutines.
 func (m *Machine) Run(ctx context.Context) error {
 	m.ctx = ctx
 	if len(m.tasks) == 0 && m.scripts == 0 {
 		return errors.New("kernelmodel: no program loaded")
 	}
-	var wg sync.WaitGroup
-	for _, v := range m.cpus {
-		wg.Go(v.loop)
+	next := make([]func() (*VCPU, bool), len(m.cpus))
+	stop := make([]func(), len(m.cpus))
+	for i, v := range m.cpus {
+		next[i], stop[i] = iter.Pull(func(yield func(*VCPU) bool) {
+			v.yield = yield
+			v.loop()
+		})
 	}
+	var wg sync.WaitGroup
 	m.par.startWorkers(m, &wg)
 	m.initQueues()
-	m.pick(nil).wake <- struct{}{}
+	for u, ok := m.pick(nil), true; ok; {
+		// A vCPU's coroutine returns only when the run has stopped.
+		u, ok = next[u.id]()
+	}
+	for _, s := range stop {
+		s() // the suspended vCPUs unwind (errStop) from their hand-offs
+	}
 	wg.Wait()
 	return m.err
 }
@@ -265,12 +288,17 @@ func (v *VCPU) handoff(u *VCPU) {
 	v.m.passBaton(v, u)
 }
 
-func (v *VCPU) waitBaton() {
-	select {
-	case <-v.wake:
-	case <-v.m.quit:
-		panic(errStop{})
+// switchTo hands the baton from v, its holder, to u and returns when v has
+// it again.
+func (v *VCPU) switchTo(u *VCPU) {
+	if !v.yield(u) {
+		panic(errStop{}) // Run ends: unwind v's goroutine
 	}
+	v.gotBaton()
+}
+
+// gotBaton is what a vCPU does first whenever it gets the baton.
+func (v *VCPU) gotBaton() {
 	if v.m.stopped {
 		panic(errStop{})
 	}
@@ -370,7 +398,7 @@ func (v *VCPU) loop() {
 			}
 		}
 	}()
-	v.waitBaton()
+	v.gotBaton() // Run resumes a vCPU's coroutine first when it gets the baton
 	if v.script != nil {
 		v.idle = false
 		v.script(v)

@@ -101,7 +101,7 @@ type parallel struct {
 	// A phase's participants are run by the coordinator (the baton holder)
 	// and workers-1 helper goroutines, which claim them one at a time.
 	// Which goroutine runs which vCPU does not matter: a parked vCPU's own
-	// goroutine is blocked in waitBaton and touches none of its state.
+	// coroutine is suspended in a hand-off and touches none of its state.
 	workers int
 	list    []*VCPU       // participants of the current phase, in id order
 	seq     atomic.Uint64 // number of the current phase (published last)
@@ -110,7 +110,7 @@ type parallel struct {
 	done    chan struct{} // the worker that finishes a phase's last participant signals here
 	wakeup  chan struct{} // tokens for sleeping helpers
 	asleep  atomic.Int32  // helpers blocked on wakeup
-	shared  atomic.Bool   // the last phase was big enough to share (helpers spin longer)
+	shared  atomic.Bool   // the last phase was worth sharing (helpers spin longer; see run)
 
 	phases uint64 // parallel phases run
 	stops  uint64 // participant runs that ended before B (exit to handle serially)
@@ -124,6 +124,8 @@ type parVCPU struct {
 	hasPending  bool
 	serialUntil uint64   // run user code serially up to this clock before parking again
 	parDL       uint64   // deadline of the current parallel run
+	parB        uint64   // the barrier B of the (last) phase the current run is in
+	parLone     bool     // the current run goes on phase after phase while it is alone (phase)
 	parExit     cpu.Exit // result of the current parallel run
 	parPanic    any      // a panic in the current parallel run
 	parInstr    uint64   // user instructions retired in parallel phases
@@ -263,6 +265,14 @@ func (m *Machine) phase(h *VCPU) bool {
 		p.owners.NewEpoch()
 		p.dirty = false
 	}
+	for _, u := range list {
+		u.parB, u.parLone = b, false
+	}
+	if len(list) == 1 && list[0] == h && !m.bc.on {
+		if o := m.pick(h); o == nil || o.eff() == ipi.Never {
+			h.parLone = true
+		}
+	}
 	p.phases++
 	p.run(list)
 	for _, u := range list {
@@ -284,7 +294,7 @@ func (m *Machine) phase(h *VCPU) bool {
 			continue // reached B with nothing due: stays parked
 		}
 		p.stops++
-		u.unpark(&ex, b)
+		u.unpark(&ex, u.parB)
 	}
 	if !h.parked {
 		p.dirty = true // h goes on running kernel code
@@ -300,22 +310,41 @@ func (m *Machine) phase(h *VCPU) bool {
 // have finished. Only the coordinator calls it.
 //
 // A phase is short (each participant runs at most Quantum cycles, about a
-// thousand guest instructions, some microseconds of host time), and handing
-// work to another thread costs about as much (a futex wake-up, a cache
-// line moving between cores). So helpers are woken only for a phase with
-// at least shareMin participants; a smaller one the coordinator runs
-// alone, as with GOMAXPROCS=1. A helper still spinning after the last
-// phase may claim work anyway. Which goroutine runs a participant never
-// changes the result (see the package comment), so this policy, which
-// depends on nothing but the participant count, is free to change.
+// thousand guest instructions, some microseconds of host time), and waking
+// a sleeping thread costs about as much (a futex wake-up, a cache line
+// moving between cores), so a woken helper would come too late for the
+// phase that woke it. What pays is a helper already spinning when the
+// phase is published. So helpers spin long after a phase worth sharing and
+// briefly after any other, and the coordinator wakes sleeping helpers only
+// for a phase it expects to be worth it: one with at least shareMin
+// participants, or one with two or more after a phase worth sharing. A
+// phase was worth sharing if it had shareMin participants, or if at least
+// two of them ran shareWork instructions or more (so a helper could have
+// taken a participant's worth of work off the coordinator): with two vCPUs
+// running private work, phase follows phase, each participant runs its
+// whole quantum and the helper runs one of them. Which goroutine runs a
+// participant never changes the result (see the package comment), so this
+// policy, which depends on host timing only through which helper claims
+// what, is free to change.
 func (p *parallel) run(list []*VCPU) {
+	if len(list) == 1 {
+		// Nothing to share: the coordinator runs it, and helpers never
+		// see the phase (a lone participant may run for long: runParallel).
+		list[0].runParallel()
+		p.shared.Store(false)
+		return
+	}
 	seq := p.seq.Load() + 1
 	p.list = list
 	p.left.Store(int64(len(list)))
 	p.claim.Store(seq<<claimSeq | uint64(len(list))<<claimN)
-	p.shared.Store(len(list) >= shareMin)
+	share := len(list) >= shareMin || p.shared.Load()
+	var before [2]uint64 // read before the helpers may start
+	for i, u := range list[:2] {
+		before[i] = u.c.Instructions
+	}
 	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
-	if n := p.asleep.Load(); n > 0 && len(list) >= shareMin {
+	if n := p.asleep.Load(); n > 0 && share {
 		for range min(int(n), len(list)-1) {
 			select {
 			case p.wakeup <- struct{}{}:
@@ -330,11 +359,25 @@ func (p *parallel) run(list []*VCPU) {
 		}
 	}
 	<-p.done
+	worth := len(list) >= shareMin
+	if !worth {
+		worth = true
+		for i, u := range list[:2] {
+			worth = worth && u.c.Instructions-before[i] >= shareWork
+		}
+	}
+	p.shared.Store(worth)
 }
 
 // shareMin is the smallest phase (in participants) for which the
 // coordinator wakes sleeping helpers.
 const shareMin = 4
+
+// shareWork is the guest instructions that two participants of a smaller
+// phase must each retire for the phase to count as worth sharing (a
+// quarter of a 1000-cycle quantum at one instruction per cycle: some
+// microseconds of host time).
+const shareWork = 250
 
 // The fields of parallel.claim: a phase has at most 256 participants.
 const (
@@ -369,7 +412,8 @@ func (p *parallel) work(seq uint64) {
 // GOMAXPROCS=1). After a shared phase (many participants, so likely more
 // to come soon) a helper polls helperSpinsShared times: blocking and being
 // woken for every phase cost 20 % of clear_refs' host time at 256 vCPUs
-// (futex).
+// (futex), and a helper that fell asleep between two phases of a
+// private-work guest on two vCPUs ran none of them.
 const (
 	helperSpins       = 256
 	helperSpinsShared = 20000
@@ -419,8 +463,23 @@ func (p *parallel) helper(quit chan struct{}) {
 
 // runParallel is v's part of a parallel phase, on a worker goroutine: user
 // code in cpu.OwnParallel mode up to v.parDL.
+//
+// A lone participant (v.parLone) goes on to the phases that would follow
+// while it stays alone, without the coordinator: when v is the baton
+// holder parked at the user-mode entry, the only vCPU parked and every
+// other vCPU idle with nothing due (eff ipi.Never), nothing can happen
+// between two of its phases. The coordinator would find v reached B with
+// nothing due and start the next phase with B = v's clock + Quantum, alone
+// again, with the same deadline rules (parDeadline: the mailbox, the time
+// slice and --max-cycles do not change while only user code runs). So v
+// runs that phase here, and the next, and returns when one ends otherwise
+// (a stop, an interrupt due), with v.parB the B of the phase it ended in:
+// the same runs to the same deadlines, and the same phase count, as the
+// coordinator's loop. A single-threaded guest on several vCPUs spends its
+// user time this way.
 func (v *VCPU) runParallel() {
 	c := v.c
+	m := v.m
 	defer func() {
 		c.Own = cpu.OwnAcquire
 		if r := recover(); r != nil {
@@ -428,9 +487,21 @@ func (v *VCPU) runParallel() {
 			v.parExit = cpu.Exit{Kind: cpu.ExitDeadline}
 		}
 	}()
-	c.Deadline = v.parDL
 	c.Own = cpu.OwnParallel
-	n := c.Instructions
-	v.parExit = c.Run()
-	v.parInstr += c.Instructions - n
+	for {
+		c.Deadline = v.parDL
+		n := c.Instructions
+		v.parExit = c.Run()
+		v.parInstr += c.Instructions - n
+		if !v.parLone || v.parExit.Kind != cpu.ExitDeadline || v.parDeadline(ipi.Never) <= c.Clock || m.ctx.Err() != nil {
+			return
+		}
+		// phase's post-processing (v stays parked) and the next phase.
+		if cl := c.Clock; cl > m.progress.Load() {
+			m.progress.Store(cl)
+		}
+		v.parB = c.Clock + m.cfg.Quantum
+		v.parDL = v.parDeadline(v.parB)
+		m.par.phases++
+	}
 }

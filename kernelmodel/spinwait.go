@@ -136,7 +136,7 @@ func (w *VCPU) spinQuiet() bool {
 func (w *VCPU) spinPass() *VCPU {
 	m := w.m
 	m.spinPasses++
-	m.par.dirty = true // waitBaton's: w runs serially
+	m.par.dirty = true // gotBaton's: w runs serially
 	q := m.cfg.Quantum
 	for {
 		// preemptFrom's loop.
