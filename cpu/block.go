@@ -1,7 +1,10 @@
 package cpu
 
 import (
+	"encoding/binary"
+
 	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
 )
 
 // The block cache: decoded uops grouped into basic blocks, so that the
@@ -11,9 +14,12 @@ import (
 // generation).
 //
 // A block is the run of instructions starting at one guest-physical address
-// up to and including the first control transfer (JMP, Jcc, CALL, RET,
-// LOOP, JRCXZ, SYSCALL, INT3), the last instruction that ends on the page,
-// or blockMax instructions, whichever comes first. It never holds an
+// up to and including the first unconditional control transfer (JMP, CALL,
+// RET, LOOP, JRCXZ, SYSCALL, INT3), the last instruction that ends on the
+// page, or blockMax instructions, whichever comes first. A conditional
+// branch (Jcc) does not end a block: taken, it leaves it there (a side
+// exit, as in a superblock); not taken, the block goes on with the
+// instruction after it, which is where the processor goes too. It never holds an
 // instruction that crosses a page boundary, one that does not decode or
 // one the interpreter does not implement: those run through the
 // per-instruction path (Run's slow path), which reports them exactly as
@@ -34,7 +40,9 @@ import (
 // may write a frame (owner.go).
 //
 // Precise state: the uops of a block run one at a time with the same
-// per-instruction work as the slow path (deadline check, retire); the
+// per-instruction work as the slow path (deadline check, retire; runBlock
+// holds RIP and the cycle count in locals while it runs the frequent forms
+// inline, and stores them before anything else can look); the
 // decode-cache probe and the instruction count are paid per block, and the
 // iTLB lookups per 16-byte fetch block (the fetch rule, run.go), counted
 // for each instruction when it is reached. A fault in the k-th instruction
@@ -66,10 +74,11 @@ type block struct {
 
 func bcIndex(pa uint64) uint64 { return (pa ^ pa>>blockCacheBits) & (blockCacheSize - 1) }
 
-// endsBlock reports whether op transfers control (or may end Run), so that
-// nothing after it belongs to its block.
+// endsBlock reports whether op always transfers control (or may end Run),
+// so that nothing after it belongs to its block (Jcc falls through when not
+// taken: runBlock ends the block at a taken one).
 func endsBlock(op opcode) bool {
-	return op >= opJmp && op <= opRet || op == opSyscall || op == opInt3 || op == opGP
+	return op >= opJmp && op <= opRet && op != opJcc || op == opSyscall || op == opInt3 || op == opGP
 }
 
 // lookupBlock returns the valid block starting at offset off of the code
@@ -172,41 +181,177 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		if k > done && !c.fetchRest(rip, b.u[0].len, done) {
 			return blockExit
 		}
-		for i := 0; ; {
-			u := &b.u[i&(blockMax-1)]
-			c.next = rip + uint64(u.len)
-			if r := c.step(u); r != stepOK {
+		// pend holds the base cycles of the instructions retired so far in
+		// this block, not yet added to Clock; RIP and the next RIP are kept
+		// in rip and next. The forms inlined below read neither Clock nor
+		// RIP, and call nothing that does; before anything else runs
+		// (slowStep, a fetch lookup, a return) Clock, RIP and c.next are
+		// made what the per-instruction path would have made them, so
+		// nothing can tell the difference (TestBlockEquivalence).
+		pend := uint64(0)
+		i := 0
+		var u *uop
+		var next uint64
+		for {
+			u = &b.u[i&(blockMax-1)]
+			next = rip + uint64(u.len)
+			r := stepOK
+			switch u.x {
+			case xMovRR64:
+				c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15]
+			case xMovRR32:
+				c.Regs.GPR[u.r0&15] = uint64(uint32(c.Regs.GPR[u.r1&15]))
+			case xMovRI64:
+				c.Regs.GPR[u.r0&15] = u.imm
+			case xMovRI32:
+				c.Regs.GPR[u.r0&15] = uint64(uint32(u.imm))
+			case xAddRR, xAddRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a, v := *d&m, u.imm&m
+				if u.x == xAddRR {
+					v = c.Regs.GPR[u.r1&15] & m
+				}
+				res := (a + v) & m
+				c.fl.setLazy(lazyAdd, u.size, a, v, res, 0)
+				*d = res
+			case xSubRR, xSubRI, xCmpRR, xCmpRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a, v := *d&m, u.imm&m
+				if u.x == xSubRR || u.x == xCmpRR {
+					v = c.Regs.GPR[u.r1&15] & m
+				}
+				res := (a - v) & m
+				c.fl.setLazy(lazySub, u.size, a, v, res, 0)
+				if u.x <= xSubRI {
+					*d = res
+				}
+			case xXorRR, xXorRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				v := u.imm
+				if u.x == xXorRR {
+					v = c.Regs.GPR[u.r1&15]
+				}
+				res := (*d ^ v) & m
+				c.fl.setLazy(lazyLogic, u.size, 0, 0, res, 0)
+				*d = res
+			case xAndRR, xAndRI, xTestRR, xTestRI:
+				d := &c.Regs.GPR[u.r0&15]
+				v := u.imm
+				if u.x == xAndRR || u.x == xTestRR {
+					v = c.Regs.GPR[u.r1&15]
+				}
+				res := *d & v & sizeMask(u.size)
+				c.fl.setLazy(lazyLogic, u.size, 0, 0, res, 0)
+				if u.x <= xAndRI {
+					*d = res
+				}
+			case xLoad64, xLoad32, xImulRM:
+				// fLoad64, fLoad32 and fImulRM's memo hit; anything else
+				// (a miss, a split, ownership checks, an operand ea
+				// computes in full, IMUL r64) takes slowStep.
+				var va uint64
+				switch u.eak {
+				case eaBaseDisp:
+					va = c.Regs.GPR[u.base&15] + uint64(u.disp)
+				case eaBaseIndexDisp:
+					va = c.Regs.GPR[u.base&15] + c.Regs.GPR[u.index&15]<<u.scale + uint64(u.disp)
+				default:
+					goto slow
+				}
+				if va&pageMask > pageSize-8 || c.Own != OwnOff || u.x == xImulRM && u.size != 4 {
+					goto slow
+				}
+				f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read)
+				if f == nil {
+					goto slow
+				}
+				d := &c.Regs.GPR[u.r0&15]
+				switch u.x {
+				case xLoad64:
+					*d = binary.LittleEndian.Uint64(f[va&pageMask:])
+				case xLoad32:
+					*d = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
+				default:
+					*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
+				}
+			case xJccE, xJccB, xJccBE, xJccL, xJccLE:
+				// fJcc*'s fast paths: the flags of a CMP/SUB (or, for E/NE,
+				// of a logic operation) and a canonical target.
+				fl := &c.fl
+				var t bool
+				switch {
+				case fl.kind == lazySub && fl.cin == 0:
+					switch u.x {
+					case xJccE:
+						t = fl.a == fl.b
+					case xJccB:
+						t = fl.a < fl.b
+					case xJccBE:
+						t = fl.a <= fl.b
+					case xJccL:
+						t = int64(fl.a^fl.sign)-int64(fl.sign) < int64(fl.b^fl.sign)-int64(fl.sign)
+					default:
+						t = int64(fl.a^fl.sign)-int64(fl.sign) <= int64(fl.b^fl.sign)-int64(fl.sign)
+					}
+				case fl.kind == lazyLogic && u.x == xJccE:
+					t = fl.res == 0
+				default:
+					goto slow
+				}
+				if t != (u.sub&1 != 0) {
+					target := next + u.imm
+					if !canonical(target) {
+						goto slow
+					}
+					next = target
+					pend += c.takenExtra + uint64(u.cyc)
+					i++
+					goto end // a taken branch ends the block
+				}
+			default:
+				goto slow
+			}
+			goto done
+		slow:
+			r = c.slowStep(u, rip, next, pend)
+			pend, next = 0, c.next
+			if r != stepOK {
 				if r == stepExit { // retired, then Run returns
-					c.Regs.RIP = c.next
+					c.Regs.RIP = next
 					c.Clock += uint64(u.cyc)
 					i++
 				}
 				c.Instructions += uint64(i)
 				return blockExit
 			}
-			c.Regs.RIP = c.next
-			c.Clock += uint64(u.cyc)
+			if next != rip+uint64(u.len) { // a taken branch ends the block
+				i++
+				pend += uint64(u.cyc)
+				goto end
+			}
+		done:
 			i++
-			if i == n || c.Clock >= c.limit { // c.limit: the deadline, or 0 after a store to code
-				c.Instructions += uint64(i)
-				c.fetchNext = 0
-				if c.next == rip+uint64(u.len) && !c.smc {
-					c.fetchNext = c.next
-				}
-				if c.Clock >= c.limit {
-					return blockNext // Run stops at the deadline or refetches after a store to code
-				}
-				break
+			pend += uint64(u.cyc)
+			if i == n || c.Clock+pend >= c.limit { // c.limit: the deadline, or 0 after a store to code
+				goto end
 			}
 			// The next instruction follows on this page (fetch rule: its
 			// lookups are b.lines[i], the first for the block at va).
-			rip = c.next
+			rip = next
 			if k := b.lines[i&(blockMax-1)]; k != 0 {
 				va := rip
 				if rip&15 != 0 {
 					va = rip&^15 + 16
 				}
 				f, pf := c.fetchHit(va), uint32(0)
+				if f == nil || f != c.codeFrame || k > 1 {
+					c.Regs.RIP, c.next = rip, rip
+					c.Clock += pend
+					pend = 0
+				}
 				if f == nil {
 					f, pf = c.fetchLookup(va)
 				}
@@ -226,9 +371,20 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				}
 			}
 		}
+	end:
+		c.Clock += pend
+		c.Regs.RIP, c.next = next, next
+		c.Instructions += uint64(i)
+		c.fetchNext = 0
+		if next == rip+uint64(u.len) && !c.smc {
+			c.fetchNext = next
+		}
+		if c.Clock >= c.limit {
+			return blockNext // Run stops at the deadline or refetches after a store to code
+		}
 		// Run's loop for the instruction at the new RIP, the deadline not
 		// reached: its first fetch block, then its block.
-		rip = c.Regs.RIP
+		rip = next
 		if rip == c.fetchNext && rip&15 != 0 {
 			if c.fetchFrame != c.codeFrame {
 				return blockNext // Run makes the same choice, with no lookup
@@ -255,4 +411,13 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		}
 		b = nb
 	}
+}
+
+// slowStep runs u through its handler from runBlock, with RIP, the next
+// RIP and Clock (less pend, the cycles runBlock holds back) as the
+// per-instruction path has them.
+func (c *CPU) slowStep(u *uop, rip, next, pend uint64) stepResult {
+	c.Regs.RIP, c.next = rip, next
+	c.Clock += pend
+	return c.step(u)
 }

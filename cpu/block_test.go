@@ -293,3 +293,57 @@ func TestFetchRule(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockDeadlineEquivalence runs specialForms (a block holds several of
+// its conditional branches, taken and not, and every form runBlock runs
+// inline) with and without blocks, stopping at a deadline after every few
+// cycles, so that the deadline falls at each instruction of each block,
+// and compares the state after every Run.
+func TestBlockDeadlineEquivalence(t *testing.T) {
+	type state struct {
+		regs   Regs
+		clock  uint64
+		instrs uint64
+		stats  tlb.Stats
+		exit   ExitKind
+	}
+	var code []byte
+	for _, insn := range specialForms {
+		code = append(code, insn...)
+	}
+	run := func(noBlocks bool) []state {
+		m := newMachine(t)
+		m.standardLayout()
+		c := m.cpu
+		c.noBlocks = noBlocks
+		m.write(testCode, code)
+		m.write64(testData, 0x8000000000000001)
+		m.write64(testData+8, 0xfffffffe7fffffff)
+		var out []state
+		for pass := 0; pass < 3; pass++ {
+			c.Regs.RIP, c.Regs.GPR[RSP] = testCode, testRSP
+			c.Regs.GPR[RBX], c.Regs.GPR[RCX], c.Regs.GPR[R8] = testData, 3, 0x1234
+			for i := 0; ; i++ {
+				c.Deadline = c.Clock + uint64(1+(7*i+pass)%41)
+				ex := c.Run()
+				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+				if ex.Kind == ExitBreakpoint {
+					break
+				}
+				if ex.Kind != ExitDeadline || i > 10*len(specialForms) {
+					t.Fatalf("noBlocks=%v: exit %v (%v) at %#x", noBlocks, ex.Kind, ex.Err, c.Regs.RIP)
+				}
+			}
+		}
+		return out
+	}
+	with, without := run(false), run(true)
+	if len(with) != len(without) {
+		t.Fatalf("%d runs with blocks, %d without", len(with), len(without))
+	}
+	for i := range with {
+		if with[i] != without[i] {
+			t.Fatalf("run %d differs:\nblocks    %+v\nno blocks %+v", i, with[i], without[i])
+		}
+	}
+}
