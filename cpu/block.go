@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/tlbemu/emu/internal/phys"
 	"github.com/tlbemu/emu/tlb"
@@ -64,12 +65,12 @@ type block struct {
 	tag uint64 // pa<<1 | 1 of the first instruction; 0 = empty
 	gen uint32 // Mem.CodeGen of the frame when built
 	n   uint8  // uops in u (1..blockMax)
-	// lines[i] (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1]
-	// (fetch rule, run.go): the 16-byte fetch blocks it occupies, less the
-	// one u[i-1] ended in; lines[0] is the number of fetch blocks u[0]
-	// occupies.
-	lines [blockMax]uint8
-	u     [blockMax]uop
+	// lines0 is the number of 16-byte fetch blocks u[0] occupies; u[i].lines
+	// (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1] (fetch
+	// rule, run.go): the fetch blocks it occupies, less the one u[i-1] ended
+	// in.
+	lines0 uint8
+	u      [blockMax]uop
 }
 
 func bcIndex(pa uint64) uint64 { return (pa ^ pa>>blockCacheBits) & (blockCacheSize - 1) }
@@ -109,9 +110,9 @@ func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
 		op := b.u[n].op
 		end := off + uint64(b.u[n].len)
 		if n > 0 {
-			b.lines[n] = uint8((end-1)>>4 - (off-1)>>4)
+			b.u[n].lines = uint8((end-1)>>4 - (off-1)>>4)
 		} else {
-			b.lines[0] = uint8((end-1)>>4-off>>4) + 1 // all of u[0]'s (fetchLines before any fall-through)
+			b.lines0 = uint8((end-1)>>4-off>>4) + 1 // all of u[0]'s (fetchLines before any fall-through)
 		}
 		off = end
 		n++
@@ -174,7 +175,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		c.limit = c.Deadline
 		n := int(b.n)
 		// fetchRest's test inline: k = fetchLines(rip, b.u[0].len).
-		k := int(b.lines[0])
+		k := int(b.lines0)
 		if rip == c.fetchNext && rip&15 != 0 {
 			k--
 		}
@@ -188,12 +189,13 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		// (slowStep, a fetch lookup, a return) Clock, RIP and c.next are
 		// made what the per-instruction path would have made them, so
 		// nothing can tell the difference (TestBlockEquivalence).
-		pend := uint64(0)
+		// room is the cycles left before c.limit: the block ends once pend
+		// reaches it.
+		pend, room := uint64(0), c.room()
 		i := 0
-		var u *uop
+		u := &b.u[0]
 		var next uint64
 		for {
-			u = &b.u[i&(blockMax-1)]
 			next = rip + uint64(u.len)
 			r := stepOK
 			switch u.x {
@@ -205,6 +207,9 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				c.Regs.GPR[u.r0&15] = u.imm
 			case xMovRI32:
 				c.Regs.GPR[u.r0&15] = uint64(uint32(u.imm))
+			case xMovzxRR:
+				c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15] & sizeMask(u.ssize)
+			case xNop:
 			case xAddRR, xAddRI:
 				m := sizeMask(u.size)
 				d := &c.Regs.GPR[u.r0&15]
@@ -248,18 +253,25 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				if u.x <= xAndRI {
 					*d = res
 				}
-			case xLoad64, xLoad32, xImulRM:
-				// fLoad64, fLoad32 and fImulRM's memo hit; anything else
-				// (a miss, a split, ownership checks, an operand ea
-				// computes in full, IMUL r64) takes slowStep.
+			case xLoad64, xLoad32, xImulRM, xMovzxRM, xLea64:
+				// LEA, and fLoad64, fLoad32, fImulRM and fMovzxRM's memo
+				// hit; anything else (a miss, a split, ownership checks,
+				// an operand ea computes in full, IMUL r64) takes
+				// slowStep.
 				var va uint64
 				switch u.eak {
 				case eaBaseDisp:
 					va = c.Regs.GPR[u.base&15] + uint64(u.disp)
 				case eaBaseIndexDisp:
 					va = c.Regs.GPR[u.base&15] + c.Regs.GPR[u.index&15]<<u.scale + uint64(u.disp)
+				case eaRIPDisp:
+					va = next + uint64(u.disp)
 				default:
 					goto slow
+				}
+				if u.x == xLea64 {
+					c.Regs.GPR[u.r0&15] = va
+					goto done
 				}
 				if va&pageMask > pageSize-8 || c.Own != OwnOff || u.x == xImulRM && u.size != 4 {
 					goto slow
@@ -274,6 +286,12 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					*d = binary.LittleEndian.Uint64(f[va&pageMask:])
 				case xLoad32:
 					*d = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
+				case xMovzxRM:
+					if u.ssize == 1 {
+						*d = uint64(f[va&pageMask])
+					} else {
+						*d = uint64(binary.LittleEndian.Uint16(f[va&pageMask:]))
+					}
 				default:
 					*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
 				}
@@ -317,7 +335,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			goto done
 		slow:
 			r = c.slowStep(u, rip, next, pend)
-			pend, next = 0, c.next
+			pend, next, room = 0, c.next, c.room()
 			if r != stepOK {
 				if r == stepExit { // retired, then Run returns
 					c.Regs.RIP = next
@@ -335,39 +353,43 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		done:
 			i++
 			pend += uint64(u.cyc)
-			if i == n || c.Clock+pend >= c.limit { // c.limit: the deadline, or 0 after a store to code
+			if i == n || pend >= room { // c.limit: the deadline, or 0 after a store to code
 				goto end
 			}
 			// The next instruction follows on this page (fetch rule: its
-			// lookups are b.lines[i], the first for the block at va).
+			// lookups are u.lines, the first for the block at va).
 			rip = next
-			if k := b.lines[i&(blockMax-1)]; k != 0 {
+			u = (*uop)(unsafe.Add(unsafe.Pointer(u), unsafe.Sizeof(*u))) // &b.u[i]: i < n
+			if k := u.lines; k != 0 {
 				va := rip
 				if rip&15 != 0 {
 					va = rip&^15 + 16
 				}
-				f, pf := c.fetchHit(va), uint32(0)
-				if f == nil || f != c.codeFrame || k > 1 {
+				if f := c.fetchHit(va); f == nil || f != c.codeFrame || k > 1 {
+					// A lookup that may cost cycles, or a return: Clock
+					// and RIP first.
 					c.Regs.RIP, c.next = rip, rip
 					c.Clock += pend
 					pend = 0
-				}
-				if f == nil {
-					f, pf = c.fetchLookup(va)
-				}
-				if pf != 0 || f != c.codeFrame {
-					c.Instructions += uint64(i)
-					c.fetchNext = rip // Run's next lookups follow this one
-					c.pendF, c.pendPF = f, pf
-					return blockFetched
-				}
-				for ; k > 1; k-- {
-					va += 16
-					if _, pf := c.fetchLookup(va); pf != 0 {
-						c.xfault(va, pf)
-						c.Instructions += uint64(i)
-						return blockExit
+					pf := uint32(0)
+					if f == nil {
+						f, pf = c.fetchLookup(va)
 					}
+					if pf != 0 || f != c.codeFrame {
+						c.Instructions += uint64(i)
+						c.fetchNext = rip // Run's next lookups follow this one
+						c.pendF, c.pendPF = f, pf
+						return blockFetched
+					}
+					for ; k > 1; k-- {
+						va += 16
+						if _, pf := c.fetchLookup(va); pf != 0 {
+							c.xfault(va, pf)
+							c.Instructions += uint64(i)
+							return blockExit
+						}
+					}
+					room = c.room()
 				}
 			}
 		}
@@ -420,4 +442,12 @@ func (c *CPU) slowStep(u *uop, rip, next, pend uint64) stepResult {
 	c.Regs.RIP, c.next = rip, next
 	c.Clock += pend
 	return c.step(u)
+}
+
+// room returns the cycles left before c.limit (0 once reached).
+func (c *CPU) room() uint64 {
+	if c.Clock >= c.limit {
+		return 0
+	}
+	return c.limit - c.Clock
 }
