@@ -170,13 +170,14 @@ const (
 // and its measurement are the speed branch's commit d109449).
 func (c *CPU) runBlock(b *block, done int) blockEnd {
 	rip := c.Regs.RIP
+	cont := rip == c.fetchNext && rip&15 != 0 // rip continues the last fetch block (fetch rule)
+	c.smc = false
 	for {
-		c.smc = false
 		c.limit = c.Deadline
 		n := int(b.n)
 		// fetchRest's test inline: k = fetchLines(rip, b.u[0].len).
 		k := int(b.lines0)
-		if rip == c.fetchNext && rip&15 != 0 {
+		if cont {
 			k--
 		}
 		if k > done && !c.fetchRest(rip, b.u[0].len, done) {
@@ -397,8 +398,9 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		c.Clock += pend
 		c.Regs.RIP, c.next = next, next
 		c.Instructions += uint64(i)
+		fell := next == rip+uint64(u.len) && !c.smc
 		c.fetchNext = 0
-		if next == rip+uint64(u.len) && !c.smc {
+		if fell {
 			c.fetchNext = next
 		}
 		if c.Clock >= c.limit {
@@ -407,7 +409,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		// Run's loop for the instruction at the new RIP, the deadline not
 		// reached: its first fetch block, then its block.
 		rip = next
-		if rip == c.fetchNext && rip&15 != 0 {
+		if cont = fell && rip&15 != 0; cont {
 			if c.fetchFrame != c.codeFrame {
 				return blockNext // Run makes the same choice, with no lookup
 			}
@@ -423,7 +425,14 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			}
 			done = 1
 		}
-		nb := c.lookupBlock(rip & pageMask)
+		// lookupBlock, inline.
+		pfn := c.codePFN
+		pa := uint64(pfn)<<phys.PageShift | rip&pageMask
+		gen := c.Mem.CodeGen(pfn)
+		nb := &c.bc[bcIndex(pa)]
+		if nb.tag != pa<<1|1 || nb.gen != gen {
+			nb = c.buildBlock(nb, pa, rip&pageMask, gen)
+		}
 		if nb == nil { // the per-instruction path: Run, with the lookup made
 			if done == 0 {
 				return blockNext
