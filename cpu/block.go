@@ -174,7 +174,6 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 	c.smc = false
 	for {
 		c.limit = c.Deadline
-		n := int(b.n)
 		// fetchRest's test inline: k = fetchLines(rip, b.u[0].len).
 		k := int(b.lines0)
 		if cont {
@@ -193,12 +192,10 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		// room is the cycles left before c.limit: the block ends once pend
 		// reaches it.
 		pend, room := uint64(0), c.room()
-		i := 0
-		u := &b.u[0]
+		u, last := &b.u[0], &b.u[(b.n-1)&(blockMax-1)]
 		var next uint64
 		for {
 			next = rip + uint64(u.len)
-			r := stepOK
 			switch u.x {
 			case xMovRR64:
 				c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15]
@@ -293,8 +290,12 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					} else {
 						*d = uint64(binary.LittleEndian.Uint16(f[va&pageMask:]))
 					}
-				default:
-					*d = c.imulWide(4, *d, uint64(binary.LittleEndian.Uint32(f[va&pageMask:])))
+				default: // imulWide(4, …), inline
+					p := int64(int32(*d)) * int64(int32(binary.LittleEndian.Uint32(f[va&pageMask:])))
+					lo := uint64(uint32(p))
+					o := b2u(p != int64(int32(p)))
+					c.fl.setLazy(lazyMul, 4, 0, 0, lo, o|o<<1)
+					*d = lo
 				}
 			case xJccE, xJccB, xJccBE, xJccL, xJccLE:
 				// fJcc*'s fast paths: the flags of a CMP/SUB (or, for E/NE,
@@ -327,7 +328,6 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					}
 					next = target
 					pend += c.takenExtra + uint64(u.cyc)
-					i++
 					goto end // a taken branch ends the block
 				}
 			default:
@@ -335,26 +335,24 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			}
 			goto done
 		slow:
-			r = c.slowStep(u, rip, next, pend)
-			pend, next, room = 0, c.next, c.room()
-			if r != stepOK {
+			if r := c.slowStep(u, rip, next, pend); r != stepOK {
+				i := b.index(u)    // retired before u
 				if r == stepExit { // retired, then Run returns
-					c.Regs.RIP = next
+					c.Regs.RIP = c.next
 					c.Clock += uint64(u.cyc)
 					i++
 				}
 				c.Instructions += uint64(i)
 				return blockExit
 			}
+			pend, next, room = 0, c.next, c.room()
 			if next != rip+uint64(u.len) { // a taken branch ends the block
-				i++
 				pend += uint64(u.cyc)
 				goto end
 			}
 		done:
-			i++
 			pend += uint64(u.cyc)
-			if i == n || pend >= room { // c.limit: the deadline, or 0 after a store to code
+			if u == last || pend >= room { // room: to the deadline, or 0 after a store to code
 				goto end
 			}
 			// The next instruction follows on this page (fetch rule: its
@@ -377,7 +375,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 						f, pf = c.fetchLookup(va)
 					}
 					if pf != 0 || f != c.codeFrame {
-						c.Instructions += uint64(i)
+						c.Instructions += uint64(b.index(u))
 						c.fetchNext = rip // Run's next lookups follow this one
 						c.pendF, c.pendPF = f, pf
 						return blockFetched
@@ -386,7 +384,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 						va += 16
 						if _, pf := c.fetchLookup(va); pf != 0 {
 							c.xfault(va, pf)
-							c.Instructions += uint64(i)
+							c.Instructions += uint64(b.index(u))
 							return blockExit
 						}
 					}
@@ -397,7 +395,7 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 	end:
 		c.Clock += pend
 		c.Regs.RIP, c.next = next, next
-		c.Instructions += uint64(i)
+		c.Instructions += uint64(b.index(u) + 1)
 		fell := next == rip+uint64(u.len) && !c.smc
 		c.fetchNext = 0
 		if fell {
@@ -459,4 +457,9 @@ func (c *CPU) room() uint64 {
 		return 0
 	}
 	return c.limit - c.Clock
+}
+
+// index returns the position of u, one of b's uops, in b.u.
+func (b *block) index(u *uop) int {
+	return int((uintptr(unsafe.Pointer(u)) - uintptr(unsafe.Pointer(&b.u[0]))) / unsafe.Sizeof(*u))
 }
