@@ -271,11 +271,15 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					c.Regs.GPR[u.r0&15] = va
 					goto done
 				}
-				if va&pageMask > pageSize-8 || c.Own != OwnOff || u.x == xImulRM && u.size != 4 {
+				if va&pageMask > pageSize-8 || u.x == xImulRM && u.size != 4 {
 					goto slow
 				}
-				f := c.MMU.Hit(tlb.VirtAddr(va), tlb.Read)
-				if f == nil {
+				var f *phys.Frame
+				if c.Own == OwnOff {
+					if f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f == nil {
+						goto slow
+					}
+				} else if f = c.hitOwned(va); f == nil {
 					goto slow
 				}
 				d := &c.Regs.GPR[u.r0&15]
@@ -364,7 +368,11 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				if rip&15 != 0 {
 					va = rip&^15 + 16
 				}
-				if f := c.fetchHit(va); f == nil || f != c.codeFrame || k > 1 {
+				f := c.fetchHit(va)
+				if f == nil && c.Own != OwnOff {
+					f = c.fetchHitOwned(va)
+				}
+				if f == nil || f != c.codeFrame || k > 1 {
 					// A lookup that may cost cycles, or a return: Clock
 					// and RIP first.
 					c.Regs.RIP, c.next = rip, rip
@@ -414,6 +422,9 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			done = 0
 		} else {
 			f, pf := c.fetchHit(rip), uint32(0)
+			if f == nil && c.Own != OwnOff {
+				f = c.fetchHitOwned(rip)
+			}
 			if f == nil {
 				f, pf = c.fetchLookup(rip)
 			}
@@ -462,4 +473,16 @@ func (c *CPU) room() uint64 {
 // index returns the position of u, one of b's uops, in b.u.
 func (b *block) index(u *uop) int {
 	return int((uintptr(unsafe.Pointer(u)) - uintptr(unsafe.Pointer(&b.u[0]))) / unsafe.Sizeof(*u))
+}
+
+// hitOwned is translateOwned's outcome for a read at va that the hit memo
+// answers with the frame va's verified-page entry holds for reads (that
+// frame, no extra cycles), or nil, having changed nothing.
+func (c *CPU) hitOwned(va uint64) *phys.Frame {
+	vpn := va >> phys.PageShift
+	e := &c.oc[ocIndex(vpn)]
+	if e.key[tlb.Read] != vpn<<ocEpochBits|c.ocEpoch || !c.MMU.HitFrame(tlb.VirtAddr(va), tlb.Read, e.frame) {
+		return nil
+	}
+	return e.frame
 }

@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tlbemu/emu/tlb"
@@ -360,6 +361,47 @@ func TestBlockDeadlineEquivalence(t *testing.T) {
 	for i := range with {
 		if with[i] != without[i] {
 			t.Fatalf("run %d differs:\nblocks    %+v\nno blocks %+v", i, with[i], without[i])
+		}
+	}
+}
+
+// TestBlockEquivalenceOwned is TestBlockEquivalence with ownership checks
+// (OwnParallel and OwnAcquire), which runBlock's inline loads and fetch
+// repeats answer for verified frames: the same state after every Run,
+// ownership table included.
+func TestBlockEquivalenceOwned(t *testing.T) {
+	type state struct {
+		regs   Regs
+		clock  uint64
+		instrs uint64
+		stats  tlb.Stats
+		exit   ExitKind
+	}
+	for _, mode := range []OwnMode{OwnParallel, OwnAcquire} {
+		run := func(noBlocks bool) ([]state, []uint16) {
+			m := ownHotLoop(t)
+			c := m.cpu
+			c.Own, c.noBlocks = mode, noBlocks
+			var out []state
+			for i := 0; i < 300; i++ {
+				c.Deadline = c.Clock + uint64(7+i%13)
+				ex := c.Run()
+				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+			}
+			return out, append([]uint16(nil), c.Owners.own...)
+		}
+		with, ownWith := run(false)
+		without, ownWithout := run(true)
+		for i := range with {
+			if with[i] != without[i] {
+				t.Fatalf("mode %v run %d differs:\nblocks    %+v\nno blocks %+v", mode, i, with[i], without[i])
+			}
+		}
+		if fmt.Sprint(ownWith) != fmt.Sprint(ownWithout) {
+			t.Errorf("mode %v: the ownership tables differ", mode)
+		}
+		if with[len(with)-1].exit != ExitDeadline {
+			t.Errorf("mode %v: last exit %v, want deadline (the loop touches only owned frames)", mode, with[len(with)-1].exit)
 		}
 	}
 }
