@@ -1,7 +1,11 @@
 package cpu
 
 import (
+	"encoding/binary"
+	"unsafe"
+
 	"github.com/tlbemu/emu/internal/phys"
+	"github.com/tlbemu/emu/tlb"
 )
 
 // The block cache: decoded uops grouped into basic blocks, so that the
@@ -11,9 +15,12 @@ import (
 // generation).
 //
 // A block is the run of instructions starting at one guest-physical address
-// up to and including the first control transfer (JMP, Jcc, CALL, RET,
-// LOOP, JRCXZ, SYSCALL, INT3), the last instruction that ends on the page,
-// or blockMax instructions, whichever comes first. It never holds an
+// up to and including the first unconditional control transfer (JMP, CALL,
+// RET, LOOP, JRCXZ, SYSCALL, INT3), the last instruction that ends on the
+// page, or blockMax instructions, whichever comes first. A conditional
+// branch (Jcc) does not end a block: taken, it leaves it there (a side
+// exit, as in a superblock); not taken, the block goes on with the
+// instruction after it, which is where the processor goes too. It never holds an
 // instruction that crosses a page boundary, one that does not decode or
 // one the interpreter does not implement: those run through the
 // per-instruction path (Run's slow path), which reports them exactly as
@@ -34,7 +41,9 @@ import (
 // may write a frame (owner.go).
 //
 // Precise state: the uops of a block run one at a time with the same
-// per-instruction work as the slow path (deadline check, retire); the
+// per-instruction work as the slow path (deadline check, retire; runBlock
+// holds RIP and the cycle count in locals while it runs the frequent forms
+// inline, and stores them before anything else can look); the
 // decode-cache probe and the instruction count are paid per block, and the
 // iTLB lookups per 16-byte fetch block (the fetch rule, run.go), counted
 // for each instruction when it is reached. A fault in the k-th instruction
@@ -56,20 +65,21 @@ type block struct {
 	tag uint64 // pa<<1 | 1 of the first instruction; 0 = empty
 	gen uint32 // Mem.CodeGen of the frame when built
 	n   uint8  // uops in u (1..blockMax)
-	// lines[i] (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1]
-	// (fetch rule, run.go): the 16-byte fetch blocks it occupies, less the
-	// one u[i-1] ended in; lines[0] is the number of fetch blocks u[0]
-	// occupies.
-	lines [blockMax]uint8
-	u     [blockMax]uop
+	// lines0 is the number of 16-byte fetch blocks u[0] occupies; u[i].lines
+	// (i >= 1) is the number of iTLB lookups u[i] needs after u[i-1] (fetch
+	// rule, run.go): the fetch blocks it occupies, less the one u[i-1] ended
+	// in.
+	lines0 uint8
+	u      [blockMax]uop
 }
 
 func bcIndex(pa uint64) uint64 { return (pa ^ pa>>blockCacheBits) & (blockCacheSize - 1) }
 
-// endsBlock reports whether op transfers control (or may end Run), so that
-// nothing after it belongs to its block.
+// endsBlock reports whether op always transfers control (or may end Run),
+// so that nothing after it belongs to its block (Jcc falls through when not
+// taken: runBlock ends the block at a taken one).
 func endsBlock(op opcode) bool {
-	return op >= opJmp && op <= opRet || op == opSyscall || op == opInt3 || op == opGP
+	return op >= opJmp && op <= opRet && op != opJcc || op == opSyscall || op == opInt3 || op == opGP
 }
 
 // lookupBlock returns the valid block starting at offset off of the code
@@ -100,9 +110,9 @@ func (c *CPU) buildBlock(b *block, pa, off uint64, gen uint32) *block {
 		op := b.u[n].op
 		end := off + uint64(b.u[n].len)
 		if n > 0 {
-			b.lines[n] = uint8((end-1)>>4 - (off-1)>>4)
+			b.u[n].lines = uint8((end-1)>>4 - (off-1)>>4)
 		} else {
-			b.lines[0] = uint8((end-1)>>4-off>>4) + 1 // all of u[0]'s (fetchLines before any fall-through)
+			b.lines0 = uint8((end-1)>>4-off>>4) + 1 // all of u[0]'s (fetchLines before any fall-through)
 		}
 		off = end
 		n++
@@ -160,22 +170,177 @@ const (
 // and its measurement are the speed branch's commit d109449).
 func (c *CPU) runBlock(b *block, done int) blockEnd {
 	rip := c.Regs.RIP
+	cont := rip == c.fetchNext && rip&15 != 0 // rip continues the last fetch block (fetch rule)
+	c.smc = false
 	for {
-		c.smc = false
 		c.limit = c.Deadline
-		n := int(b.n)
 		// fetchRest's test inline: k = fetchLines(rip, b.u[0].len).
-		k := int(b.lines[0])
-		if rip == c.fetchNext && rip&15 != 0 {
+		k := int(b.lines0)
+		if cont {
 			k--
 		}
 		if k > done && !c.fetchRest(rip, b.u[0].len, done) {
 			return blockExit
 		}
-		for i := 0; ; {
-			u := &b.u[i&(blockMax-1)]
-			c.next = rip + uint64(u.len)
-			if r := c.step(u); r != stepOK {
+		// pend holds the base cycles of the instructions retired so far in
+		// this block, not yet added to Clock; RIP and the next RIP are kept
+		// in rip and next. The forms inlined below read neither Clock nor
+		// RIP, and call nothing that does; before anything else runs
+		// (slowStep, a fetch lookup, a return) Clock, RIP and c.next are
+		// made what the per-instruction path would have made them, so
+		// nothing can tell the difference (TestBlockEquivalence).
+		// room is the cycles left before c.limit: the block ends once pend
+		// reaches it.
+		pend, room := uint64(0), c.room()
+		u, last := &b.u[0], &b.u[(b.n-1)&(blockMax-1)]
+		var next uint64
+		for {
+			next = rip + uint64(u.len)
+			switch u.x {
+			case xMovRR64:
+				c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15]
+			case xMovRR32:
+				c.Regs.GPR[u.r0&15] = uint64(uint32(c.Regs.GPR[u.r1&15]))
+			case xMovRI64:
+				c.Regs.GPR[u.r0&15] = u.imm
+			case xMovRI32:
+				c.Regs.GPR[u.r0&15] = uint64(uint32(u.imm))
+			case xMovzxRR:
+				c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15] & sizeMask(u.ssize)
+			case xNop:
+			case xAddRR, xAddRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a, v := *d&m, u.imm&m
+				if u.x == xAddRR {
+					v = c.Regs.GPR[u.r1&15] & m
+				}
+				res := (a + v) & m
+				c.fl.setLazy(lazyAdd, u.size, a, v, res, 0)
+				*d = res
+			case xSubRR, xSubRI, xCmpRR, xCmpRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a, v := *d&m, u.imm&m
+				if u.x == xSubRR || u.x == xCmpRR {
+					v = c.Regs.GPR[u.r1&15] & m
+				}
+				res := (a - v) & m
+				c.fl.setLazy(lazySub, u.size, a, v, res, 0)
+				if u.x <= xSubRI {
+					*d = res
+				}
+			case xXorRR, xXorRI:
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				v := u.imm
+				if u.x == xXorRR {
+					v = c.Regs.GPR[u.r1&15]
+				}
+				res := (*d ^ v) & m
+				c.fl.setLazy(lazyLogic, u.size, 0, 0, res, 0)
+				*d = res
+			case xAndRR, xAndRI, xTestRR, xTestRI:
+				d := &c.Regs.GPR[u.r0&15]
+				v := u.imm
+				if u.x == xAndRR || u.x == xTestRR {
+					v = c.Regs.GPR[u.r1&15]
+				}
+				res := *d & v & sizeMask(u.size)
+				c.fl.setLazy(lazyLogic, u.size, 0, 0, res, 0)
+				if u.x <= xAndRI {
+					*d = res
+				}
+			case xLoad64, xLoad32, xImulRM, xMovzxRM, xLea64:
+				// LEA, and fLoad64, fLoad32, fImulRM and fMovzxRM's memo
+				// hit; anything else (a miss, a split, ownership checks,
+				// an operand ea computes in full, IMUL r64) takes
+				// slowStep.
+				var va uint64
+				switch u.eak {
+				case eaBaseDisp:
+					va = c.Regs.GPR[u.base&15] + uint64(u.disp)
+				case eaBaseIndexDisp:
+					va = c.Regs.GPR[u.base&15] + c.Regs.GPR[u.index&15]<<u.scale + uint64(u.disp)
+				case eaRIPDisp:
+					va = next + uint64(u.disp)
+				default:
+					goto slow
+				}
+				if u.x == xLea64 {
+					c.Regs.GPR[u.r0&15] = va
+					goto done
+				}
+				if va&pageMask > pageSize-8 || u.x == xImulRM && u.size != 4 {
+					goto slow
+				}
+				var f *phys.Frame
+				if c.Own == OwnOff {
+					if f = c.MMU.Hit(tlb.VirtAddr(va), tlb.Read); f == nil {
+						goto slow
+					}
+				} else if f = c.hitOwned(va); f == nil {
+					goto slow
+				}
+				d := &c.Regs.GPR[u.r0&15]
+				switch u.x {
+				case xLoad64:
+					*d = binary.LittleEndian.Uint64(f[va&pageMask:])
+				case xLoad32:
+					*d = uint64(binary.LittleEndian.Uint32(f[va&pageMask:]))
+				case xMovzxRM:
+					if u.ssize == 1 {
+						*d = uint64(f[va&pageMask])
+					} else {
+						*d = uint64(binary.LittleEndian.Uint16(f[va&pageMask:]))
+					}
+				default: // imulWide(4, …), inline
+					p := int64(int32(*d)) * int64(int32(binary.LittleEndian.Uint32(f[va&pageMask:])))
+					lo := uint64(uint32(p))
+					o := b2u(p != int64(int32(p)))
+					c.fl.setLazy(lazyMul, 4, 0, 0, lo, o|o<<1)
+					*d = lo
+				}
+			case xJccE, xJccB, xJccBE, xJccL, xJccLE:
+				// fJcc*'s fast paths: the flags of a CMP/SUB (or, for E/NE,
+				// of a logic operation) and a canonical target.
+				fl := &c.fl
+				var t bool
+				switch {
+				case fl.kind == lazySub && fl.cin == 0:
+					switch u.x {
+					case xJccE:
+						t = fl.a == fl.b
+					case xJccB:
+						t = fl.a < fl.b
+					case xJccBE:
+						t = fl.a <= fl.b
+					case xJccL:
+						t = int64(fl.a^fl.sign)-int64(fl.sign) < int64(fl.b^fl.sign)-int64(fl.sign)
+					default:
+						t = int64(fl.a^fl.sign)-int64(fl.sign) <= int64(fl.b^fl.sign)-int64(fl.sign)
+					}
+				case fl.kind == lazyLogic && u.x == xJccE:
+					t = fl.res == 0
+				default:
+					goto slow
+				}
+				if t != (u.sub&1 != 0) {
+					target := next + u.imm
+					if !canonical(target) {
+						goto slow
+					}
+					next = target
+					pend += c.takenExtra + uint64(u.cyc)
+					goto end // a taken branch ends the block
+				}
+			default:
+				goto slow
+			}
+			goto done
+		slow:
+			if r := c.slowStep(u, rip, next, pend); r != stepOK {
+				i := b.index(u)    // retired before u
 				if r == stepExit { // retired, then Run returns
 					c.Regs.RIP = c.next
 					c.Clock += uint64(u.cyc)
@@ -184,58 +349,82 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				c.Instructions += uint64(i)
 				return blockExit
 			}
-			c.Regs.RIP = c.next
-			c.Clock += uint64(u.cyc)
-			i++
-			if i == n || c.Clock >= c.limit { // c.limit: the deadline, or 0 after a store to code
-				c.Instructions += uint64(i)
-				c.fetchNext = 0
-				if c.next == rip+uint64(u.len) && !c.smc {
-					c.fetchNext = c.next
-				}
-				if c.Clock >= c.limit {
-					return blockNext // Run stops at the deadline or refetches after a store to code
-				}
-				break
+			pend, next, room = 0, c.next, c.room()
+			if next != rip+uint64(u.len) { // a taken branch ends the block
+				pend += uint64(u.cyc)
+				goto end
+			}
+		done:
+			pend += uint64(u.cyc)
+			if u == last || pend >= room { // room: to the deadline, or 0 after a store to code
+				goto end
 			}
 			// The next instruction follows on this page (fetch rule: its
-			// lookups are b.lines[i], the first for the block at va).
-			rip = c.next
-			if k := b.lines[i&(blockMax-1)]; k != 0 {
+			// lookups are u.lines, the first for the block at va).
+			rip = next
+			u = (*uop)(unsafe.Add(unsafe.Pointer(u), unsafe.Sizeof(*u))) // &b.u[i]: i < n
+			if k := u.lines; k != 0 {
 				va := rip
 				if rip&15 != 0 {
 					va = rip&^15 + 16
 				}
-				f, pf := c.fetchHit(va), uint32(0)
-				if f == nil {
-					f, pf = c.fetchLookup(va)
+				f := c.fetchHit(va)
+				if f == nil && c.Own != OwnOff {
+					f = c.fetchHitOwned(va)
 				}
-				if pf != 0 || f != c.codeFrame {
-					c.Instructions += uint64(i)
-					c.fetchNext = rip // Run's next lookups follow this one
-					c.pendF, c.pendPF = f, pf
-					return blockFetched
-				}
-				for ; k > 1; k-- {
-					va += 16
-					if _, pf := c.fetchLookup(va); pf != 0 {
-						c.xfault(va, pf)
-						c.Instructions += uint64(i)
-						return blockExit
+				if f == nil || f != c.codeFrame || k > 1 {
+					// A lookup that may cost cycles, or a return: Clock
+					// and RIP first.
+					c.Regs.RIP, c.next = rip, rip
+					c.Clock += pend
+					pend = 0
+					pf := uint32(0)
+					if f == nil {
+						f, pf = c.fetchLookup(va)
 					}
+					if pf != 0 || f != c.codeFrame {
+						c.Instructions += uint64(b.index(u))
+						c.fetchNext = rip // Run's next lookups follow this one
+						c.pendF, c.pendPF = f, pf
+						return blockFetched
+					}
+					for ; k > 1; k-- {
+						va += 16
+						if _, pf := c.fetchLookup(va); pf != 0 {
+							c.xfault(va, pf)
+							c.Instructions += uint64(b.index(u))
+							return blockExit
+						}
+					}
+					room = c.room()
 				}
 			}
 		}
+	end:
+		c.Clock += pend
+		c.Regs.RIP, c.next = next, next
+		c.Instructions += uint64(b.index(u) + 1)
+		fell := next == rip+uint64(u.len) && !c.smc
+		c.fetchNext = 0
+		if fell {
+			c.fetchNext = next
+		}
+		if c.Clock >= c.limit {
+			return blockNext // Run stops at the deadline or refetches after a store to code
+		}
 		// Run's loop for the instruction at the new RIP, the deadline not
 		// reached: its first fetch block, then its block.
-		rip = c.Regs.RIP
-		if rip == c.fetchNext && rip&15 != 0 {
+		rip = next
+		if cont = fell && rip&15 != 0; cont {
 			if c.fetchFrame != c.codeFrame {
 				return blockNext // Run makes the same choice, with no lookup
 			}
 			done = 0
 		} else {
 			f, pf := c.fetchHit(rip), uint32(0)
+			if f == nil && c.Own != OwnOff {
+				f = c.fetchHitOwned(rip)
+			}
 			if f == nil {
 				f, pf = c.fetchLookup(rip)
 			}
@@ -245,7 +434,14 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 			}
 			done = 1
 		}
-		nb := c.lookupBlock(rip & pageMask)
+		// lookupBlock, inline.
+		pfn := c.codePFN
+		pa := uint64(pfn)<<phys.PageShift | rip&pageMask
+		gen := c.Mem.CodeGen(pfn)
+		nb := &c.bc[bcIndex(pa)]
+		if nb.tag != pa<<1|1 || nb.gen != gen {
+			nb = c.buildBlock(nb, pa, rip&pageMask, gen)
+		}
 		if nb == nil { // the per-instruction path: Run, with the lookup made
 			if done == 0 {
 				return blockNext
@@ -255,4 +451,38 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		}
 		b = nb
 	}
+}
+
+// slowStep runs u through its handler from runBlock, with RIP, the next
+// RIP and Clock (less pend, the cycles runBlock holds back) as the
+// per-instruction path has them.
+func (c *CPU) slowStep(u *uop, rip, next, pend uint64) stepResult {
+	c.Regs.RIP, c.next = rip, next
+	c.Clock += pend
+	return c.step(u)
+}
+
+// room returns the cycles left before c.limit (0 once reached).
+func (c *CPU) room() uint64 {
+	if c.Clock >= c.limit {
+		return 0
+	}
+	return c.limit - c.Clock
+}
+
+// index returns the position of u, one of b's uops, in b.u.
+func (b *block) index(u *uop) int {
+	return int((uintptr(unsafe.Pointer(u)) - uintptr(unsafe.Pointer(&b.u[0]))) / unsafe.Sizeof(*u))
+}
+
+// hitOwned is translateOwned's outcome for a read at va that the hit memo
+// answers with the frame va's verified-page entry holds for reads (that
+// frame, no extra cycles), or nil, having changed nothing.
+func (c *CPU) hitOwned(va uint64) *phys.Frame {
+	vpn := va >> phys.PageShift
+	e := &c.oc[ocIndex(vpn)]
+	if e.key[tlb.Read] != vpn<<ocEpochBits|c.ocEpoch || !c.MMU.HitFrame(tlb.VirtAddr(va), tlb.Read, e.frame) {
+		return nil
+	}
+	return e.frame
 }

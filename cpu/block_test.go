@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/tlbemu/emu/tlb"
@@ -139,7 +140,23 @@ var specialForms = [][]byte{
 	{0x48, 0x89, 0x73, 0x10},                   // mov [rbx+16], rsi
 	{0x89, 0x53, 0x18},                         // mov [rbx+24], edx
 	{0x48, 0x8d, 0x44, 0x8b, 0x08},             // lea rax, [rbx+rcx*4+8]
-	{0x48, 0x01, 0xd0}, {0x9c},                 // add rax, rdx
+	{0x48, 0x8d, 0x05, 0xf9, 0xff, 0xff, 0xff}, // lea rax, [rip-7] (this instruction)
+	{0x48, 0x8b, 0x05, 0xf2, 0xff, 0xff, 0xff}, // mov rax, [rip-14] (the LEA's bytes)
+	{0x0f, 0xb6, 0x73, 0x01},                   // movzx esi, byte [rbx+1]
+	{0x48, 0x0f, 0xb7, 0x7b, 0x06},             // movzx rdi, word [rbx+6]
+	{0x0f, 0xb6, 0xc3},                         // movzx eax, bl
+	{0x0f, 0xb7, 0xd7},                         // movzx edx, di
+	{0x0f, 0xb6, 0xcc},                         // movzx ecx, ah (not specialised)
+	{0x0f, 0x1f, 0x44, 0x00, 0x00},             // nop dword [rax+rax]
+	{0x3c, 0x80}, {0x9c},                       // cmp al, 0x80
+	{0x80, 0xfe, 0x7f}, {0x9c}, // cmp sil, 0x7f (REX-less: dh)
+	{0x40, 0x80, 0xfe, 0x7f}, {0x9c}, // cmp sil, 0x7f
+	{0x66, 0x39, 0xd0}, {0x9c}, // cmp ax, dx
+	{0x84, 0xdb}, {0x9c}, // test bl, bl
+	{0x66, 0xa9, 0x01, 0x80}, {0x9c}, // test ax, 0x8001
+	{0x38, 0xe0}, {0x9c}, // cmp al, ah (not specialised)
+	{0x74, 0x00},               // je +0
+	{0x48, 0x01, 0xd0}, {0x9c}, // add rax, rdx
 	{0x01, 0xf8}, {0x9c}, // add eax, edi
 	{0x48, 0x83, 0xc0, 0x7f}, {0x9c}, // add rax, 127
 	{0x83, 0xc7, 0x80}, {0x9c}, // add edi, -128
@@ -290,6 +307,101 @@ func TestFetchRule(t *testing.T) {
 			if got := lookups(c) - before; got != tc.want {
 				t.Errorf("%s (noBlocks=%v): %d iTLB lookups, want %d", tc.name, noBlocks, got, tc.want)
 			}
+		}
+	}
+}
+
+// TestBlockDeadlineEquivalence runs specialForms (a block holds several of
+// its conditional branches, taken and not, and every form runBlock runs
+// inline) with and without blocks, stopping at a deadline after every few
+// cycles, so that the deadline falls at each instruction of each block,
+// and compares the state after every Run.
+func TestBlockDeadlineEquivalence(t *testing.T) {
+	type state struct {
+		regs   Regs
+		clock  uint64
+		instrs uint64
+		stats  tlb.Stats
+		exit   ExitKind
+	}
+	var code []byte
+	for _, insn := range specialForms {
+		code = append(code, insn...)
+	}
+	run := func(noBlocks bool) []state {
+		m := newMachine(t)
+		m.standardLayout()
+		c := m.cpu
+		c.noBlocks = noBlocks
+		m.write(testCode, code)
+		m.write64(testData, 0x8000000000000001)
+		m.write64(testData+8, 0xfffffffe7fffffff)
+		var out []state
+		for pass := 0; pass < 3; pass++ {
+			c.Regs.RIP, c.Regs.GPR[RSP] = testCode, testRSP
+			c.Regs.GPR[RBX], c.Regs.GPR[RCX], c.Regs.GPR[R8] = testData, 3, 0x1234
+			for i := 0; ; i++ {
+				c.Deadline = c.Clock + uint64(1+(7*i+pass)%41)
+				ex := c.Run()
+				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+				if ex.Kind == ExitBreakpoint {
+					break
+				}
+				if ex.Kind != ExitDeadline || i > 10*len(specialForms) {
+					t.Fatalf("noBlocks=%v: exit %v (%v) at %#x", noBlocks, ex.Kind, ex.Err, c.Regs.RIP)
+				}
+			}
+		}
+		return out
+	}
+	with, without := run(false), run(true)
+	if len(with) != len(without) {
+		t.Fatalf("%d runs with blocks, %d without", len(with), len(without))
+	}
+	for i := range with {
+		if with[i] != without[i] {
+			t.Fatalf("run %d differs:\nblocks    %+v\nno blocks %+v", i, with[i], without[i])
+		}
+	}
+}
+
+// TestBlockEquivalenceOwned is TestBlockEquivalence with ownership checks
+// (OwnParallel and OwnAcquire), which runBlock's inline loads and fetch
+// repeats answer for verified frames: the same state after every Run,
+// ownership table included.
+func TestBlockEquivalenceOwned(t *testing.T) {
+	type state struct {
+		regs   Regs
+		clock  uint64
+		instrs uint64
+		stats  tlb.Stats
+		exit   ExitKind
+	}
+	for _, mode := range []OwnMode{OwnParallel, OwnAcquire} {
+		run := func(noBlocks bool) ([]state, []uint16) {
+			m := ownHotLoop(t)
+			c := m.cpu
+			c.Own, c.noBlocks = mode, noBlocks
+			var out []state
+			for i := 0; i < 300; i++ {
+				c.Deadline = c.Clock + uint64(7+i%13)
+				ex := c.Run()
+				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+			}
+			return out, append([]uint16(nil), c.Owners.own...)
+		}
+		with, ownWith := run(false)
+		without, ownWithout := run(true)
+		for i := range with {
+			if with[i] != without[i] {
+				t.Fatalf("mode %v run %d differs:\nblocks    %+v\nno blocks %+v", mode, i, with[i], without[i])
+			}
+		}
+		if fmt.Sprint(ownWith) != fmt.Sprint(ownWithout) {
+			t.Errorf("mode %v: the ownership tables differ", mode)
+		}
+		if with[len(with)-1].exit != ExitDeadline {
+			t.Errorf("mode %v: last exit %v, want deadline (the loop touches only owned frames)", mode, with[len(with)-1].exit)
 		}
 	}
 }

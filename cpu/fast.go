@@ -57,6 +57,9 @@ const (
 	xJccBE
 	xJccL
 	xJccLE
+	xNop
+	xMovzxRR
+	xMovzxRM
 
 	numX // one past the last specialised opcode
 )
@@ -106,6 +109,9 @@ var fastHandlers = [numX - famFast]handler{
 	xJccBE - famFast:   fJccBE,
 	xJccL - famFast:    fJccL,
 	xJccLE - famFast:   fJccLE,
+	xNop - famFast:     execNop,
+	xMovzxRR - famFast: fMovzxRR,
+	xMovzxRM - famFast: fMovzxRM,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -115,11 +121,18 @@ const (
 	eaGeneric       uint8 = iota
 	eaBaseDisp            // GPR base + disp
 	eaBaseIndexDisp       // GPR base + GPR index << scale + disp
+	eaRIPDisp             // next RIP + disp
 )
 
 // eaShape classifies u's memory operand.
 func eaShape(u *uop) uint8 {
-	if u.base >= 16 || u.flags&uopAddr32 != 0 || u.seg != segNone {
+	if u.flags&uopAddr32 != 0 || u.seg != segNone {
+		return eaGeneric
+	}
+	if u.base == regRIP && u.index == regNone {
+		return eaRIPDisp
+	}
+	if u.base >= 16 {
 		return eaGeneric
 	}
 	if u.index == regNone {
@@ -173,7 +186,10 @@ func specialised(u *uop) opcode {
 			return xLea64
 		}
 	case opAlu:
-		if !dReg || !wide || !(sReg || u.sk == kindImm) {
+		// CMP and TEST write no register: a GPR below 16 (no AH…) read
+		// at any size is the masked register, as reg reads it.
+		noWrite := u.sub == aluCmp || u.sub == aluTest
+		if !dReg || !(wide || noWrite) || !(sReg || u.sk == kindImm) {
 			break
 		}
 		rr := u.sk == kindReg
@@ -200,6 +216,18 @@ func specialised(u *uop) opcode {
 			x++ // the RI form follows the RR form
 		}
 		return x
+	case opNop:
+		return xNop
+	case opMovzx:
+		// A zero-extending load or register read of 1 or 2 bytes into a
+		// 4- or 8-byte register: the write is the whole register.
+		switch {
+		case !dReg || !wide || u.ssize > 2:
+		case sReg:
+			return xMovzxRR
+		case u.sk == kindMem:
+			return xMovzxRM
+		}
 	case opInc:
 		if dReg && wide {
 			return xIncR
@@ -307,6 +335,21 @@ func fStoreR(c *CPU, u *uop) stepResult {
 	if !c.store(c.ea(u), u.size, c.Regs.GPR[u.r1&15]) {
 		return stepFault
 	}
+	return stepOK
+}
+
+// fMovzxRR and fMovzxRM are MOVZX r32/r64, r/m8 or r/m16 (not AH…).
+func fMovzxRR(c *CPU, u *uop) stepResult {
+	c.Regs.GPR[u.r0&15] = c.Regs.GPR[u.r1&15] & sizeMask(u.ssize)
+	return stepOK
+}
+
+func fMovzxRM(c *CPU, u *uop) stepResult {
+	v, ok := c.load(c.ea(u), u.ssize)
+	if !ok {
+		return stepFault
+	}
+	c.Regs.GPR[u.r0&15] = v
 	return stepOK
 }
 

@@ -28,6 +28,8 @@ func (c *CPU) ea(u *uop) uint64 {
 		return c.Regs.GPR[u.base&15] + uint64(u.disp)
 	case eaBaseIndexDisp:
 		return c.Regs.GPR[u.base&15] + c.Regs.GPR[u.index&15]<<u.scale + uint64(u.disp)
+	case eaRIPDisp:
+		return c.Regs.RIP + uint64(u.len) + uint64(u.disp)
 	}
 	a := uint64(u.disp)
 	switch u.base {

@@ -169,7 +169,8 @@ func (c *CPU) fetchLookup(va uint64) (*phys.Frame, uint32) {
 // fetchHit is fetchLookup's fast path, small enough to inline: a repeated
 // iTLB hit (tlb.MMU.HitExec, 0 extra cycles) returns the frame, remembered
 // for the fetch rule; otherwise it returns nil, having changed nothing, and
-// the caller calls fetchLookup.
+// the caller calls fetchLookup. With ownership checks it returns nil;
+// runBlock asks fetchHitOwned then.
 func (c *CPU) fetchHit(va uint64) *phys.Frame {
 	if c.Own != OwnOff && va>>phys.PageShift != c.okExec { // owner.go: okExec
 		return nil
@@ -179,6 +180,19 @@ func (c *CPU) fetchHit(va uint64) *phys.Frame {
 		c.fetchFrame = f
 	}
 	return f
+}
+
+// fetchHitOwned is fetchHit with ownership checks: fetchOwned's outcome
+// for a repeated iTLB hit on the page and frame of the last owned fetch,
+// whose verified-page entry still allows execution (fetchOwned returns
+// that frame with no extra cycles); nil, having changed nothing, otherwise.
+func (c *CPU) fetchHitOwned(va uint64) *phys.Frame {
+	e := c.ofEntry
+	if va>>phys.PageShift != c.ofVPN || e.key[tlb.Exec] != c.ofKey || !c.MMU.HitExecFrame(tlb.VirtAddr(va), e.frame) {
+		return nil
+	}
+	c.fetchFrame = e.frame
+	return e.frame
 }
 
 // fetchRest makes the fetch-block lookups of the instruction of n bytes at

@@ -217,6 +217,7 @@ type uop struct {
 	index uint8  // memory operand index register or regNone
 	scale uint8  // index shift count: 0..3
 	seg   uint8  // segNone, segFS, segGS
+	lines uint8  // in a block after its first uop: the iTLB lookups it needs (block.go)
 	disp  int64  // memory displacement (a 64-bit absolute address for moffs)
 	imm   uint64 // immediate (masked to size for ALU), relative target, RET pop count
 }

@@ -117,6 +117,18 @@ func (m *MMU) HitExec(va VirtAddr) *phys.Frame {
 	return nil
 }
 
+// HitExecFrame is HitExec answering only a repeat whose frame is want: it
+// reports whether it did (and counted the hit); otherwise it changes
+// nothing. (The interpreter's ownership checks accept a hit only on the
+// frame they verified.)
+func (m *MMU) HitExecFrame(va VirtAddr, want *phys.Frame) bool {
+	if r := &m.rep; r.vpn == uint64(va)>>12 && r.gen == m.gen[memoExec] && r.frame == want {
+		r.n++
+		return true
+	}
+	return false
+}
+
 // repeat makes the exec memo e the one repeated (Translate, after a hit
 // through it).
 func (m *MMU) repeat(e *memoEntry) {
@@ -139,6 +151,18 @@ func (m *MMU) Hit(va VirtAddr, acc Access) *phys.Frame {
 	}
 	e.hit()
 	return e.frame
+}
+
+// HitFrame is Hit answering only a memo whose frame is want: it reports
+// whether it did (and counted the hit); otherwise it changes nothing.
+func (m *MMU) HitFrame(va VirtAddr, acc Access, want *phys.Frame) bool {
+	vpn := uint64(va) >> 12
+	e := &m.memo[acc&3][vpn&(memoSize-1)]
+	if e.vpn != vpn || e.gen != m.gen[acc>>1&1] || e.frame != want || acc == Exec || (acc == Write && m.OnStaleWrite != nil) {
+		return false
+	}
+	e.hit()
+	return true
 }
 
 // hit does what an L1 hit does to the array and the counters: the entry

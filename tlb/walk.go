@@ -184,9 +184,14 @@ func walkOnce(mem *phys.Memory, st walkStart, va VirtAddr, acc Access, tr *walkT
 			r.Base = phys.PFN(base >> 12)
 			r.PFN = phys.PFN((base + uint64(va)&mask) >> 12)
 			r.LeafPA = ea
-			if !mem.Valid(r.PFN.Addr()) {
+			f := mem.Frame(r.PFN)
+			if f == nil {
 				return code | PFErrPresent | PFErrRsvd, false // the page lies outside guest memory
 			}
+			// The access that needed this walk reads or writes va next:
+			// the host fetches its line while the TLBs are filled (a
+			// hint: nothing modelled or architectural depends on it).
+			prefetch(unsafe.Pointer(&f[uint64(va)&(phys.PageSize-1)]))
 			break
 		}
 		table = phys.Addr(e & PteAddrMask)
