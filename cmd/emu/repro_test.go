@@ -221,12 +221,15 @@ func TestReproConcurrentFlush(t *testing.T) {
 // gets its global ASID from consider_global_asid a few ticks in). emu
 // gives the sign of the share (it must at least halve) and the move to the
 // lock: with INVLPGB the LRU lock's wait rises and takes up at least a
-// quarter of the invalidation time saved. It does not give the unchanged
-// throughput: per_thread_ops still rises (the IPI side's share is above
-// Milan's 40 %, so more time is saved than the lock can absorb), which the
-// test records by failing once the change comes near 0 %. The
-// lru-drain-removal patch (with v6.18's folio-batch) raises per_thread_ops
-// on the IPI side, as it did on Milan, and more with INVLPGB.
+// quarter of the invalidation time saved. It gives the unchanged
+// throughput (per_thread_ops within ±15 %) because the LRU lock limits
+// both sides: every hold moves the lock's line, the list heads' line,
+// lru_zone_size and the neighbouring struct pages from the CPU that wrote
+// them last (kernelmodel/lru.go), three transfers when the taker was
+// spinning, and with IPIs the flusher waits for targets spinning on the
+// lock with interrupts off. The lru-drain-removal patch (with v6.18's
+// folio-batch) takes most holds off the op and raises per_thread_ops on
+// the IPI side, as it did on Milan, and more with INVLPGB.
 func TestReproINVLPGB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three 36-CPU tlb_flush2 A/B runs long enough for a global ASID")
@@ -253,8 +256,8 @@ func TestReproINVLPGB(t *testing.T) {
 	if moved < 0.25 {
 		t.Errorf("the LRU lock's wait took up %.0f%% of the invalidation time INVLPGB saved, want at least 25%% (the time moves to the lock)", 100*moved)
 	}
-	if d := pct(oa, ob); math.Abs(d) <= 15 {
-		t.Errorf("per_thread_ops %+.1f%% is now near the published 0%%: update README's table and this test", d)
+	if d := pct(oa, ob); math.Abs(d) > 15 {
+		t.Errorf("per_thread_ops %+.1f%% with INVLPGB alone, want within ±15%% of the published 0%%", d)
 	}
 	drain := run("24", "-patch", "lru-drain-removal,folio-batch")
 	da, db := abMeans(t, drain, "per_thread_ops")
@@ -262,5 +265,10 @@ func TestReproINVLPGB(t *testing.T) {
 		da, pct(oa, da), db, pct(oa, db))
 	if !(da > oa && db > ob) {
 		t.Errorf("lru-drain-removal: per_thread_ops IPIs %.0f -> %.0f, INVLPGB %.0f -> %.0f, want both higher (fewer LRU-lock rounds per op)", oa, da, ob, db)
+	}
+	// With the contention removed INVLPGB gains more than IPIs do (Milan:
+	// 1157k against 731k): the IPI side still pays the invalidation.
+	if db/ob <= da/oa {
+		t.Errorf("lru-drain-removal: INVLPGB gains x%.2f, IPIs x%.2f; want INVLPGB's gain larger (published x%.2f against x%.2f)", db/ob, da/oa, 1157.0/527, 731.0/527)
 	}
 }
