@@ -224,9 +224,11 @@ func TestReproConcurrentFlush(t *testing.T) {
 // lru_zone_size and the neighbouring struct pages from the CPU that wrote
 // them last (kernelmodel/lru.go), three transfers when the taker was
 // spinning, and with IPIs the flusher waits for targets spinning on the
-// lock with interrupts off. The lru-drain-removal patch (with v6.18's
-// folio-batch) takes most holds off the op and raises per_thread_ops on
-// the IPI side, as it did on Milan, and more with INVLPGB.
+// lock with interrupts off (+8.2 %; +15.0 % with
+// kernel.contended_handoff_lines 1, an ASSUMPTION: README). The
+// lru-drain-removal patch (with v6.18's folio-batch) takes most holds off
+// the op and raises per_thread_ops on the IPI side, as it did on Milan, and
+// more with INVLPGB; its magnitudes are not reproduced (README).
 func TestReproINVLPGB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three 36-CPU tlb_flush2 A/B runs long enough for a global ASID")
