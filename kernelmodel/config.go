@@ -451,6 +451,22 @@ type CostModel struct {
 	// Wakeup: try_to_wake_up latency to a remote CPU. ASSUMPTION: one IPI
 	// delivery (ipi.CostModel.DeliveryCycles).
 	Wakeup uint64
+	// ContendedHandoffLines: the cache-line transfers on the critical path
+	// of a spinlock passed to a CPU that was spinning for it: the
+	// holder's unlock store takes the line back from the spinner's shared
+	// copy, the spinner's read misses, its locked RMW takes it exclusive
+	// (the queue head's loop in queued_spin_lock_slowpath,
+	// kernel/locking/qspinlock.c, v6.18). A count, not cycles; each
+	// transfer costs a lineHandoff. Used for the LRU lock (lru.go).
+	// ASSUMPTION 3 (from the MESI/MOESI protocol, not a measurement; an
+	// uncontended acquisition after another CPU's hold is one transfer).
+	ContendedHandoffLines uint64
+	// MemcgLevels: the page_counters a memcg charge or uncharge walks, the
+	// workload's cgroup and its ancestors up to the root
+	// (page_counter_try_charge, page_counter_cancel: mm/page_counter.c,
+	// v6.18). A count, not cycles. ASSUMPTION 3 (a task in a systemd
+	// unit, /system.slice/x.service, under the root); memcg.go.
+	MemcgLevels uint64
 	// C6ExitCycles: the exit latency of the C6 idle state, 133 µs on
 	// Skylake-SP (drivers/idle/intel_idle.c, skx_cstates "C6"
 	// .exit_latency = 133) = 399,000 cycles at the 3 GHz reference
@@ -491,7 +507,7 @@ func DefaultCostModel() CostModel {
 		RmapLRU: 150, LRULockPage: 50, PTESet: 50, VMAAdjust: 500, ZeroPage: 900, CopyPage: 300, AllocPage: 200, LockedRMW: 18,
 		LineHandoff: 150, LineHandoffCrossCCX: 150, CCXCores: 0, SpinPoll: 50, PTEUpdate: 30, FlushTLBMMRange: 450,
 		FlushFunc: 100, ContextSwitch: 1500, CPUMaskUpdate: 100, Wakeup: 1100,
-		C6ExitCycles: 399_000, C6Residency: 1_800_000,
+		ContendedHandoffLines: 3, MemcgLevels: 3, C6ExitCycles: 399_000, C6Residency: 1_800_000,
 		RARPayload: 50, RARActionWrite: 150, RARDelivery: 1100, RARHandle: 300,
 	}
 }

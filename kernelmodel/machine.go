@@ -53,6 +53,8 @@ type Machine struct {
 	// must write-lock what they change; madviseVMALock: MADV_DONTNEED and
 	// MADV_FREE try the VMA's lock (PatchMadviseVMALock). vma_lock.go.
 	vmaLockFaults, vmaLocks, madviseVMALock bool
+	lru     lruLists // the lruvec's LRU lists and its shared lines (lru.go)
+	memcg   memcg    // the workload's memory cgroup's page_counters (memcg.go)
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
@@ -126,7 +128,8 @@ type VCPU struct {
 	userStart         uint64 // clock at the last return to user mode (tracing)
 	userPCIDFlushMask uint16 // cpu_tlbstate.user_pcid_flush_mask (PTI)
 
-	lruAdd []phys.PFN // per-CPU lru_pvecs.lru_add (PAGEVEC_SIZE 15)
+	lruAdd     []phys.PFN // per-CPU lru_pvecs.lru_add (PAGEVEC_SIZE 15)
+	memcgStock uint64     // pages charged ahead in this CPU's memcg_stock (memcg.go)
 
 	script func(v *VCPU) // tests: kernel code to run on this CPU instead of a task
 

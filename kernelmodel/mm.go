@@ -139,6 +139,13 @@ type Page struct {
 	// again by a reuse. Tracked on every kernel; only the anon-exclusive
 	// and mprotect-writable patches read it.
 	exclusive bool
+	// The page's links on its LRU list (struct folio's lru list_head,
+	// lru.go): lruList is 1 + the list (0: on none), lruPrev and lruNext
+	// the neighbours (lruListHead: the list's head), lruWriter 1 + the CPU
+	// that last wrote the links' cache line (0: none since allocation).
+	lruPrev, lruNext phys.PFN
+	lruWriter        int32
+	lruList          uint8
 }
 
 // pageAddNewAnonRmap models page_add_new_anon_rmap (v5.10; v6.18's
@@ -163,6 +170,9 @@ func (m *Machine) getPage(p phys.PFN) { m.pages[p].refcount++ }
 func (m *Machine) putPage(p phys.PFN) {
 	pg := &m.pages[p]
 	pg.refcount--
+	if pg.refcount == 0 && pg.lruList != 0 {
+		m.lru.unlink(m, p) // freed off the LRU outside release_pages (not costed)
+	}
 	if pg.refcount == 0 && pg.thp {
 		pg.thp = false
 		m.mem.FreeHuge(p) // free_transhuge_page

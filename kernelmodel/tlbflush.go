@@ -152,6 +152,8 @@ type flushTLBInfo struct {
 	// initiator bookkeeping for the synchronous wait (the csd locks)
 	pending int
 	lastAck uint64
+	lastBy  *VCPU  // the target whose acknowledgement was lastAck
+	acks    uint64 // the sum of the targets' acknowledgement hand-offs
 	from    *VCPU
 	flowID  uint64 // trace: the IPI to CPU i is flow flowID+i
 	// trimCPUMask is info->trim_cpumask: should_trim_cpumask's answer
@@ -262,7 +264,8 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	info.flowID = m.flowIDs()
 	for i, in := range info.mm.cpumask {
 		if in && i != v.id && m.wantsFlushIPI(info, m.cpus[i]) { // tlb_is_not_lazy, should_flush_tlb
-			v.c.Clock += ic.QueueCycles
+			v.c.Clock += v.ipiHandoff(ic.QueueCycles, m.cpus[i])
+			info.acks += v.ipiHandoff(ic.AckCycles, m.cpus[i])
 			sent++
 		}
 	}
@@ -298,8 +301,10 @@ func (v *VCPU) nativeFlushTLBOthers(info *flushTLBInfo) int {
 	// The initiator checks the targets' csds one after the other: the
 	// last acknowledgement's line, then one more hand-off per further
 	// target (their acks arrived together or earlier).
+	// Across CCXs each hand-off costs more (ipiHandoff).
 	if sent > 0 {
-		v.c.Clock = max(v.c.Clock, info.lastAck+ic.AckCycles) + uint64(sent-1)*ic.AckCycles
+		last := v.ipiHandoff(ic.AckCycles, info.lastBy)
+		v.c.Clock = max(v.c.Clock, info.lastAck+last) + info.acks - min(last, info.acks)
 	}
 	// v5.10: on_each_cpu_cond_mask runs flush_tlb_func_remote on the
 	// initiator too (mm_cpumask includes it), which counts irq_tlb_count and
@@ -333,7 +338,7 @@ func (v *VCPU) handleIRQs() {
 		v.flushTLBFuncRemote(info)
 		info.pending--
 		if v.c.Clock > info.lastAck {
-			info.lastAck = v.c.Clock
+			info.lastAck, info.lastBy = v.c.Clock, v
 		}
 		v.c.Clock += ic.IRQExitCycles
 		v.inIRQ = false

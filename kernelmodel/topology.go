@@ -28,3 +28,19 @@ func (v *VCPU) lineHandoff(from *VCPU) uint64 {
 	}
 	return c.LineHandoffCrossCCX
 }
+
+// ipiHandoff returns an IPI hand-off cost of the initiator v with target
+// t: ipi.queue_cycles (csd_lock on the target's csd and llist_add to its
+// call_single_queue, kernel/smp.c) and ipi.ack_cycles (csd_lock_wait
+// reading the flags the target's csd_unlock wrote) are each one line
+// hand-off, the presets' within-CCX figure (handoff, costs_presets.go).
+// Across CCXs the lines cross the I/O die, so base is scaled by
+// kernel.line_handoff_cross_ccx / kernel.line_handoff (zen3: 69 → 321
+// cycles). t nil (unknown) is charged as within a CCX.
+func (v *VCPU) ipiHandoff(base uint64, t *VCPU) uint64 {
+	c := &v.m.cfg.Costs
+	if c.CCXCores == 0 || t == nil || t.ccx() == v.ccx() || c.LineHandoff == 0 {
+		return base
+	}
+	return base * c.LineHandoffCrossCCX / c.LineHandoff
+}

@@ -67,7 +67,9 @@ func TestLineHandoffTopology(t *testing.T) {
 // TestLRULockHandoffAcrossCCX: the LRU lock taken without waiting after
 // another CPU's hold costs a locked RMW plus a hand-off: within a CCX on
 // CPU 1 after CPU 0, across on CPU 8 after CPU 1. A contended wait ends
-// with the hand-off from the CPU that released the lock.
+// with the hand-off from the CPU that released the lock, of
+// kernel.contended_handoff_lines transfers (the waiter was spinning on
+// the line).
 func TestLRULockHandoffAcrossCCX(t *testing.T) {
 	m := newZen3Machine(t, 16)
 	c := m.cfg.Costs
@@ -117,12 +119,15 @@ func TestLRULockHandoffAcrossCCX(t *testing.T) {
 				v.lruUnlockIRQRestore()
 			},
 		})
-		if at[i] < hold+c.LineHandoff {
-			t.Errorf("CPU %d got the lock at %d, before CPU 0's release (%d) plus a hand-off", waiter, at[i], hold)
+		if at[i] < hold+c.ContendedHandoffLines*c.LineHandoff {
+			t.Errorf("CPU %d got the lock at %d, before CPU 0's release (%d) plus a contended hand-off", waiter, at[i], hold)
 		}
 	}
-	if got, want := at[1]-at[0], c.LineHandoffCrossCCX-c.LineHandoff; got != want {
-		t.Errorf("CPU 8 got the lock %d cycles after CPU 1 did, want %d (cross-CCX minus within-CCX hand-off)", got, want)
+	if c.ContendedHandoffLines < 2 {
+		t.Fatalf("kernel.contended_handoff_lines %d: the test wants the contended hand-off longer than one transfer", c.ContendedHandoffLines)
+	}
+	if got, want := at[1]-at[0], c.ContendedHandoffLines*(c.LineHandoffCrossCCX-c.LineHandoff); got != want {
+		t.Errorf("CPU 8 got the lock %d cycles after CPU 1 did, want %d (%d transfers: cross-CCX minus within-CCX hand-offs)", got, want, c.ContendedHandoffLines)
 	}
 }
 
@@ -176,5 +181,28 @@ func TestSpinLockAndRwsemHandoffAcrossCCX(t *testing.T) {
 		if got, want := at[1]-at[0], c.LineHandoffCrossCCX-c.LineHandoff; got != want {
 			t.Errorf("%s: CPU 8 got it %d cycles after CPU 1 did, want %d (cross-CCX minus within-CCX hand-off)", kind, got, want)
 		}
+	}
+}
+
+// TestIPIHandoffAcrossCCX: an IPI's queue and acknowledgement hand-offs
+// cost the preset's figure within a CCX and scale by
+// line_handoff_cross_ccx / line_handoff across; without a CCX size every
+// target costs the figure.
+func TestIPIHandoffAcrossCCX(t *testing.T) {
+	m := newZen3Machine(t, 16)
+	c := m.cfg.Costs
+	v0, q := m.cpus[0], m.cfg.IPICosts.QueueCycles
+	if got := v0.ipiHandoff(q, m.cpus[7]); got != q {
+		t.Errorf("CPU 0 to CPU 7 (one CCX): %d cycles, want %d", got, q)
+	}
+	if got, want := v0.ipiHandoff(q, m.cpus[8]), q*c.LineHandoffCrossCCX/c.LineHandoff; got != want || got <= q {
+		t.Errorf("CPU 0 to CPU 8 (across): %d cycles, want %d, above %d", got, want, q)
+	}
+	if got := v0.ipiHandoff(q, nil); got != q {
+		t.Errorf("unknown target: %d cycles, want %d", got, q)
+	}
+	m.cfg.Costs.CCXCores = 0
+	if got := v0.ipiHandoff(q, m.cpus[8]); got != q {
+		t.Errorf("ccx_cores 0: %d cycles, want %d", got, q)
 	}
 }

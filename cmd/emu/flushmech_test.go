@@ -134,7 +134,7 @@ func abRow(t *testing.T, table, name string) (a, b float64) {
 // global ASID only when consider_global_asid's 32-tick rotation reaches one
 // of its threads, ≈ 2 ticks in, and flushes with IPIs until then (a
 // benchmark run of minutes does not see that). B's magnitude is not
-// reproduced (the model gives ≈ 7%, not 4%): TLBSYNC waits for
+// reproduced (the model gives ≈ 8%, not 4%): TLBSYNC waits for
 // tlb.invlpgb_latency, an ASSUMPTION with no published figure.
 func TestVanRielINVLPGBShare(t *testing.T) {
 	if testing.Short() {

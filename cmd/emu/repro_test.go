@@ -136,9 +136,8 @@ func TestReproLazyCPUMask(t *testing.T) {
 // kernelmodel/idle.go). With 209954cbc7d0 a CPU asleep in C6 stays in
 // mm_cpumask, not lazy, so the flush IPIs it and the flusher waits out
 // the exit latency. On the robot's 104 CPUs, -r 3, per_thread_ops B vs A
-// must be a loss of at least half the published -13.2 %, with more IPIs
-// (since lock holds are serialised in emulated time it is -8.8 %, just
-// outside the ±30 % band: logged, and README says so); C (cpumask-trim:
+// must be within the published -13.2 % ±30 %, with more IPIs (-12.2 %;
+// seed 11 -13.4 %, README); C (cpumask-trim:
 // should_flush_tlb skips a CPU with init_mm loaded, except for munmap's
 // page-table flushes) must send fewer IPIs than B and still lose against
 // A, as the robot found for the final v4 (C against A: still -14.9 %,
@@ -170,10 +169,8 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 	if !(ipiB > ipiA) || !(ipiC < ipiB) {
 		t.Errorf("IPIs A %.0f, B %.0f, C %.0f: want more with lazy-cpumask (to the CPUs in C6), fewer again with cpumask-trim", ipiA, ipiB, ipiC)
 	}
-	inBand := d < 0 && math.Abs(d-published) <= 0.3*math.Abs(published)
-	t.Logf("per_thread_ops B vs A %+.1f%%: within the published %+.1f%% ±30%%: %v", d, published, inBand)
-	if !(d < 0.5*published) {
-		t.Errorf("per_thread_ops B vs A %+.1f%%, want a loss of at least half the published %+.1f%%", d, published)
+	if inBand := d < 0 && math.Abs(d-published) <= 0.3*math.Abs(published); !inBand {
+		t.Errorf("per_thread_ops B vs A %+.1f%%, want within the published %+.1f%% ±30%%", d, published)
 	}
 	if !(opsC < opsA) {
 		t.Errorf("per_thread_ops C %.0f >= A %.0f: with cpumask-trim the loss against neither patch is gone in emu (the robot: still %+.1f%%); update README", opsC, opsA, publishedV4)
@@ -223,12 +220,17 @@ func TestReproConcurrentFlush(t *testing.T) {
 // gets its global ASID from consider_global_asid a few ticks in). emu
 // gives the sign of the share (it must at least halve) and the move to the
 // lock: with INVLPGB the LRU lock's wait rises and takes up at least a
-// quarter of the invalidation time saved. It does not give the unchanged
-// throughput: per_thread_ops still rises (the IPI side's share is above
-// Milan's 40 %, so more time is saved than the lock can absorb), which the
-// test records by failing once the change comes near 0 %. The
-// lru-drain-removal patch (with v6.18's folio-batch) raises per_thread_ops
-// on the IPI side, as it did on Milan, and more with INVLPGB.
+// quarter of the invalidation time saved. It gives the unchanged
+// throughput (per_thread_ops within ±15 %) because the LRU lock limits
+// both sides: every hold moves the lock's line, the list heads' line,
+// lru_zone_size and the neighbouring struct pages from the CPU that wrote
+// them last (kernelmodel/lru.go), three transfers when the taker was
+// spinning, and with IPIs the flusher waits for targets spinning on the
+// lock with interrupts off (+8.2 %; +15.0 % with
+// kernel.contended_handoff_lines 1, an ASSUMPTION: README). The
+// lru-drain-removal patch (with v6.18's folio-batch) takes most holds off
+// the op and raises per_thread_ops on the IPI side, as it did on Milan, and
+// more with INVLPGB; its magnitudes are not reproduced (README).
 func TestReproINVLPGB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three 36-CPU tlb_flush2 A/B runs long enough for a global ASID")
@@ -255,8 +257,8 @@ func TestReproINVLPGB(t *testing.T) {
 	if moved < 0.25 {
 		t.Errorf("the LRU lock's wait took up %.0f%% of the invalidation time INVLPGB saved, want at least 25%% (the time moves to the lock)", 100*moved)
 	}
-	if d := pct(oa, ob); math.Abs(d) <= 15 {
-		t.Errorf("per_thread_ops %+.1f%% is now near the published 0%%: update README's table and this test", d)
+	if d := pct(oa, ob); math.Abs(d) > 15 {
+		t.Errorf("per_thread_ops %+.1f%% with INVLPGB alone, want within ±15%% of the published 0%%", d)
 	}
 	drain := run("24", "-patch", "lru-drain-removal,folio-batch")
 	da, db := abMeans(t, drain, "per_thread_ops")
@@ -264,5 +266,10 @@ func TestReproINVLPGB(t *testing.T) {
 		da, pct(oa, da), db, pct(oa, db))
 	if !(da > oa && db > ob) {
 		t.Errorf("lru-drain-removal: per_thread_ops IPIs %.0f -> %.0f, INVLPGB %.0f -> %.0f, want both higher (fewer LRU-lock rounds per op)", oa, da, ob, db)
+	}
+	// With the contention removed INVLPGB gains more than IPIs do (Milan:
+	// 1157k against 731k): the IPI side still pays the invalidation.
+	if db/ob <= da/oa {
+		t.Errorf("lru-drain-removal: INVLPGB gains x%.2f, IPIs x%.2f; want INVLPGB's gain larger (published x%.2f against x%.2f)", db/ob, da/oa, 1157.0/527, 731.0/527)
 	}
 }
