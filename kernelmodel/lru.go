@@ -224,13 +224,15 @@ func (v *VCPU) releasePages(pages []phys.PFN) {
 // 64-byte line; lru_zone_size is another; each struct page (64 bytes) one.
 // The model keeps two lists, anonymous and file (folio_lru_list; it has no
 // active list or reclaim, so no page moves between them), and one memcg
-// (the workloads run in one cgroup).
+// (the model has no cgroups: every task is in the one its workload runs
+// in).
 
 // lruListHead stands for a list's head as a page's neighbour.
 const lruListHead = ^phys.PFN(0)
 
-// lruLists is the lruvec: each list's first page (lruListHead: empty) and 1 + the CPU that last wrote the heads' line and the
-// lru_zone_size line (0: none yet).
+// lruLists is the lruvec: each list's first page (lruListHead: empty),
+// and 1 + the CPU that last wrote the heads' line and the lru_zone_size
+// line (0: none yet).
 type lruLists struct {
 	first                [2]phys.PFN
 	headWriter, szWriter int32

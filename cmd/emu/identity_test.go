@@ -190,7 +190,7 @@ func TestABVerdicts(t *testing.T) {
 	for _, want := range []string{
 		"       fail:runs  %reproduction    fail:runs\n",
 		"          2:2         -100%            :2     emu_lost_soft_dirty\n",
-		"\nverdict: emu_lost_soft_dirty 4,012 → 0: the hole closes\n",
+		"\nverdict: emu_lost_soft_dirty 4,010 → 0: the hole closes\n",
 		"\nverdict: emu_missed_uffd_wp 0 → 0: no hazard on either side\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -221,7 +221,7 @@ func TestABVerdicts(t *testing.T) {
 	}
 	found := false
 	for _, v := range doc.Verdicts {
-		found = found || v == "emu_lost_soft_dirty 4,012 → 0: the hole closes"
+		found = found || v == "emu_lost_soft_dirty 4,010 → 0: the hole closes"
 	}
 	if !found {
 		t.Errorf("ab -json verdicts %q", doc.Verdicts)
