@@ -301,6 +301,29 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					c.fl.setLazy(lazyMul, 4, 0, 0, lo, o|o<<1)
 					*d = lo
 				}
+			case xJmp:
+				target := next + u.imm
+				if !canonical(target) {
+					goto slow
+				}
+				next = target
+				pend += c.takenExtra + uint64(u.cyc)
+				goto end // a JMP ends its block
+			case xIncR, xDecR:
+				// fIncR and fDecR: CF preserved through cin.
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a := *d & m
+				cin := b2u(c.fl.cf())
+				if u.x == xIncR {
+					res := (a + 1) & m
+					c.fl.setLazy(lazyInc, u.size, a, 1, res, cin)
+					*d = res
+				} else {
+					res := (a - 1) & m
+					c.fl.setLazy(lazyDec, u.size, a, 1, res, cin)
+					*d = res
+				}
 			case xJccE, xJccB, xJccBE, xJccL, xJccLE:
 				// fJcc*'s fast paths: the flags of a CMP/SUB (or, for E/NE,
 				// of a logic operation) and a canonical target.
