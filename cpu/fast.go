@@ -61,6 +61,7 @@ const (
 	xMovzxRR
 	xMovzxRM
 	xAluM
+	xShiftR
 
 	numX // one past the last specialised opcode
 )
@@ -114,6 +115,7 @@ var fastHandlers = [numX - famFast]handler{
 	xMovzxRR - famFast: fMovzxRR,
 	xMovzxRM - famFast: fMovzxRM,
 	xAluM - famFast:    fAluM,
+	xShiftR - famFast:  fShiftR,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -232,6 +234,10 @@ func specialised(u *uop) opcode {
 			return xMovzxRR
 		case u.sk == kindMem:
 			return xMovzxRM
+		}
+	case opShift:
+		if dReg && wide {
+			return xShiftR
 		}
 	case opInc:
 		if dReg && wide {
@@ -547,6 +553,15 @@ func fAluM(c *CPU, u *uop) stepResult {
 		writeLE(f, va, u.size, nv)
 		c.noteWrite(f, va)
 	}
+	return stepOK
+}
+
+// fShiftR is a shift or rotate of a 4- or 8-byte GPR by an immediate or
+// CL: modify's register path (shift's result is masked to the size, which
+// is setReg's whole write at these sizes).
+func fShiftR(c *CPU, u *uop) stepResult {
+	d := &c.Regs.GPR[u.r0&15]
+	*d, _ = c.shift(u.sub, u.size, *d, c.count(u))
 	return stepOK
 }
 
