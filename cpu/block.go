@@ -188,7 +188,8 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 		// RIP, and call nothing that does; before anything else runs
 		// (slowStep, a fetch lookup, a return) Clock, RIP and c.next are
 		// made what the per-instruction path would have made them, so
-		// nothing can tell the difference (TestBlockEquivalence).
+		// nothing can tell the difference (TestBlockEquivalence,
+		// TestBlockDeadlineEquivalence).
 		// room is the cycles left before c.limit: the block ends once pend
 		// reaches it.
 		pend, room := uint64(0), c.room()
@@ -253,9 +254,9 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 				}
 			case xLoad64, xLoad32, xImulRM, xMovzxRM, xLea64:
 				// LEA, and fLoad64, fLoad32, fImulRM and fMovzxRM's memo
-				// hit; anything else (a miss, a split, ownership checks,
-				// an operand ea computes in full, IMUL r64) takes
-				// slowStep.
+				// hit (with ownership checks, hitOwned's); anything else
+				// (a miss, a split, an operand ea computes in full, IMUL
+				// r64) takes slowStep.
 				var va uint64
 				switch u.eak {
 				case eaBaseDisp:
@@ -300,6 +301,29 @@ func (c *CPU) runBlock(b *block, done int) blockEnd {
 					o := b2u(p != int64(int32(p)))
 					c.fl.setLazy(lazyMul, 4, 0, 0, lo, o|o<<1)
 					*d = lo
+				}
+			case xJmp:
+				target := next + u.imm
+				if !canonical(target) {
+					goto slow
+				}
+				next = target
+				pend += c.takenExtra + uint64(u.cyc)
+				goto end // a JMP ends its block
+			case xIncR, xDecR:
+				// fIncR and fDecR: CF preserved through cin.
+				m := sizeMask(u.size)
+				d := &c.Regs.GPR[u.r0&15]
+				a := *d & m
+				cin := b2u(c.fl.cf())
+				if u.x == xIncR {
+					res := (a + 1) & m
+					c.fl.setLazy(lazyInc, u.size, a, 1, res, cin)
+					*d = res
+				} else {
+					res := (a - 1) & m
+					c.fl.setLazy(lazyDec, u.size, a, 1, res, cin)
+					*d = res
 				}
 			case xJccE, xJccB, xJccBE, xJccL, xJccLE:
 				// fJcc*'s fast paths: the flags of a CMP/SUB (or, for E/NE,

@@ -60,6 +60,8 @@ const (
 	xNop
 	xMovzxRR
 	xMovzxRM
+	xAluM
+	xShiftR
 
 	numX // one past the last specialised opcode
 )
@@ -112,6 +114,8 @@ var fastHandlers = [numX - famFast]handler{
 	xNop - famFast:     execNop,
 	xMovzxRR - famFast: fMovzxRR,
 	xMovzxRM - famFast: fMovzxRM,
+	xAluM - famFast:    fAluM,
+	xShiftR - famFast:  fShiftR,
 }
 
 // Memory operand shapes (uop.eak). ea computes eaGeneric operands in full
@@ -189,6 +193,9 @@ func specialised(u *uop) opcode {
 		// CMP and TEST write no register: a GPR below 16 (no AH…) read
 		// at any size is the masked register, as reg reads it.
 		noWrite := u.sub == aluCmp || u.sub == aluTest
+		if u.dk == kindMem && !noWrite && u.flags&uopLock == 0 {
+			return xAluM // ADD, OR, ADC, SBB, AND, SUB, XOR [m], r/imm
+		}
 		if !dReg || !(wide || noWrite) || !(sReg || u.sk == kindImm) {
 			break
 		}
@@ -227,6 +234,10 @@ func specialised(u *uop) opcode {
 			return xMovzxRR
 		case u.sk == kindMem:
 			return xMovzxRM
+		}
+	case opShift:
+		if dReg && wide {
+			return xShiftR
 		}
 	case opInc:
 		if dReg && wide {
@@ -518,6 +529,39 @@ func fPopR(c *CPU, u *uop) stepResult {
 	}
 	c.Regs.GPR[RSP] = rsp + 8
 	c.Regs.GPR[u.r0&15] = v
+	return stepOK
+}
+
+// fAluM is a read-modify-write ALU operation on memory without LOCK:
+// execAlu's memory path (srcVal, ea, then rmw's prepWrite, read, compute
+// and commit) without its layers for an operand within one page; a split
+// operand takes execAlu.
+func fAluM(c *CPU, u *uop) stepResult {
+	b, _ := c.srcVal(u) // a register or an immediate
+	va := c.ea(u)
+	if va&pageMask+uint64(u.size) > pageSize {
+		if _, ok := c.rmw(u, va, b); !ok {
+			return stepFault
+		}
+		return stepOK
+	}
+	f := c.xlate(va, tlb.Write) // translateSpan's one-page case
+	if f == nil {
+		return stepFault
+	}
+	if nv, write := c.compute(u, readLE(f, va, u.size), b); write {
+		writeLE(f, va, u.size, nv)
+		c.noteWrite(f, va)
+	}
+	return stepOK
+}
+
+// fShiftR is a shift or rotate of a 4- or 8-byte GPR by an immediate or
+// CL: modify's register path (shift's result is masked to the size, which
+// is setReg's whole write at these sizes).
+func fShiftR(c *CPU, u *uop) stepResult {
+	d := &c.Regs.GPR[u.r0&15]
+	*d, _ = c.shift(u.sub, u.size, *d, c.count(u))
 	return stepOK
 }
 
