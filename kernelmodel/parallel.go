@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tlbemu/emu/cpu"
 	"github.com/tlbemu/emu/internal/phys"
@@ -111,6 +112,11 @@ type parallel struct {
 	wakeup  chan struct{} // tokens for sleeping helpers
 	asleep  atomic.Int32  // helpers blocked on wakeup
 	shared  atomic.Bool   // the last phase was worth sharing (helpers spin longer; see run)
+	start   time.Time     // the run's start, for lastEnd (coordinator only)
+	lastEnd time.Duration // host time when the last phase ended (coordinator only)
+	backoff int           // small phases not shared after the last one that gained nothing …
+	skip    int           // … and of them, those still to come (coordinator only)
+	waits   int           // small phases in a row that began with helpers asleep (coordinator only)
 
 	phases uint64 // parallel phases run
 	stops  uint64 // participant runs that ended before B (exit to handle serially)
@@ -122,13 +128,15 @@ type parVCPU struct {
 	pending     cpu.Exit // exit of the last parallel run, to handle with the baton …
 	pendingTask *Task    // … for this task
 	hasPending  bool
-	serialUntil uint64   // run user code serially up to this clock before parking again
-	parDL       uint64   // deadline of the current parallel run
-	parB        uint64   // the barrier B of the (last) phase the current run is in
-	parLone     bool     // the current run goes on phase after phase while it is alone (phase)
-	parExit     cpu.Exit // result of the current parallel run
-	parPanic    any      // a panic in the current parallel run
-	parInstr    uint64   // user instructions retired in parallel phases
+	serialUntil uint64        // run user code serially up to this clock before parking again
+	parDL       uint64        // deadline of the current parallel run
+	parB        uint64        // the barrier B of the (last) phase the current run is in
+	parLone     bool          // the current run goes on phase after phase while it is alone (phase)
+	parExit     cpu.Exit      // result of the current parallel run
+	parPanic    any           // a panic in the current parallel run
+	parInstr    uint64        // user instructions retired in parallel phases
+	parTimed    bool          // the current parallel run measures its host time …
+	parHost     time.Duration // … here (parallel.run's sharing policy)
 }
 
 func (p *parallel) init(m *Machine) {
@@ -150,6 +158,7 @@ func (p *parallel) startWorkers(m *Machine, wg *sync.WaitGroup) {
 		return
 	}
 	p.workers = min(runtime.GOMAXPROCS(0), m.cfg.CPUs)
+	p.start = time.Now()
 	p.wakeup = make(chan struct{}, p.workers)
 	for range p.workers - 1 {
 		wg.Go(func() { p.helper(m.quit) })
@@ -320,9 +329,19 @@ func (m *Machine) phase(h *VCPU) bool {
 // participants, or one with two or more after a phase worth sharing. A
 // phase was worth sharing if it had shareMin participants, or if at least
 // two of them ran shareWork instructions or more (so a helper could have
-// taken a participant's worth of work off the coordinator): with two vCPUs
-// running private work, phase follows phase, each participant runs its
-// whole quantum and the helper runs one of them. Which goroutine runs a
+// taken a participant's worth of work off the coordinator) and it began
+// within shareGap of the host time the phase before ended (so a helper
+// spinning meanwhile had not spun for long): with two vCPUs running
+// private work, phase follows phase, each participant runs its whole
+// quantum and the helper runs one of them, while phases between long
+// stretches of kernel work leave the helper asleep. Sharing must also pay:
+// a small phase that took 3/4 or more of its participants' host time
+// (helpers awake when it began, so they could have claimed one), or the
+// maxWaits-th in a row to begin with the helpers still asleep, makes the
+// coordinator run the next 1, 3, 7, … maxBackoff small phases alone, as it
+// does under GOMAXPROCS=1 (on a host whose other cores are busy, a helper
+// that claims a participant and loses its thread makes the coordinator
+// wait). Which goroutine runs a
 // participant never changes the result (see the package comment), so this
 // policy, which depends on host timing only through which helper claims
 // what, is free to change.
@@ -339,12 +358,15 @@ func (p *parallel) run(list []*VCPU) {
 	p.left.Store(int64(len(list)))
 	p.claim.Store(seq<<claimSeq | uint64(len(list))<<claimN)
 	share := len(list) >= shareMin || p.shared.Load()
+	began := time.Since(p.start)
 	var before [2]uint64 // read before the helpers may start
 	for i, u := range list[:2] {
 		before[i] = u.c.Instructions
+		u.parTimed = len(list) < shareMin
 	}
 	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
-	if n := p.asleep.Load(); n > 0 && share {
+	n := p.asleep.Load()
+	if n > 0 && share {
 		for range min(int(n), len(list)-1) {
 			select {
 			case p.wakeup <- struct{}{}:
@@ -359,13 +381,39 @@ func (p *parallel) run(list []*VCPU) {
 		}
 	}
 	<-p.done
+	end := time.Since(p.start)
 	worth := len(list) >= shareMin
 	if !worth {
-		worth = true
+		worth = began-p.lastEnd < shareGap
 		for i, u := range list[:2] {
 			worth = worth && u.c.Instructions-before[i] >= shareWork
+			u.parTimed = false
+		}
+		work := list[0].parHost + list[1].parHost
+		waits := p.waits
+		p.waits = 0
+		switch {
+		case !worth:
+		case p.skip > 0:
+			p.skip--
+			worth = false
+		case n > 0 && waits < maxWaits:
+			// Helpers were asleep when it began (and are being woken):
+			// judge a later one. If they still sleep after maxWaits
+			// phases, they come too late: no gain.
+			p.waits = waits + 1
+		case n == 0 && (end-began)*4 < work*3:
+			p.backoff = 0 // sharing gained
+		default:
+			// The phase took as long as running its participants one after
+			// another (a helper came late, or the host took its thread
+			// away): leave the next ones to the coordinator for a while.
+			p.backoff = min(2*p.backoff+1, maxBackoff)
+			p.skip = p.backoff
+			worth = false
 		}
 	}
+	p.lastEnd = end
 	p.shared.Store(worth)
 }
 
@@ -378,6 +426,18 @@ const shareMin = 4
 // quarter of a 1000-cycle quantum at one instruction per cycle: some
 // microseconds of host time).
 const shareWork = 250
+
+// shareGap is the longest host time between two small phases for which the
+// second can count as worth sharing: a few phases' worth.
+const shareGap = 20 * time.Microsecond
+
+// maxBackoff bounds the small phases run without helpers after sharing
+// did not pay.
+const maxBackoff = 1023
+
+// maxWaits is how many small phases in a row may begin with the helpers
+// still asleep, woken for them, before sharing counts as not paying.
+const maxWaits = 8
 
 // The fields of parallel.claim: a phase has at most 256 participants.
 const (
@@ -488,6 +548,10 @@ func (v *VCPU) runParallel() {
 		}
 	}()
 	c.Own = cpu.OwnParallel
+	if v.parTimed {
+		t0 := time.Now()
+		defer func() { v.parHost = time.Since(t0) }()
+	}
 	for {
 		c.Deadline = v.parDL
 		n := c.Instructions
