@@ -383,32 +383,30 @@ func (p *parallel) run(list []*VCPU) {
 	<-p.done
 	end := time.Since(p.start)
 	worth := len(list) >= shareMin
-	if !worth {
+	if !worth && p.workers > 1 {
 		worth = began-p.lastEnd < shareGap
 		for i, u := range list[:2] {
 			worth = worth && u.c.Instructions-before[i] >= shareWork
 			u.parTimed = false
 		}
 		work := list[0].parHost + list[1].parHost
-		waits := p.waits
-		p.waits = 0
 		switch {
 		case !worth:
 		case p.skip > 0:
 			p.skip--
 			worth = false
-		case n > 0 && waits < maxWaits:
+		case n > 0 && p.waits < maxWaits:
 			// Helpers were asleep when it began (and are being woken):
 			// judge a later one. If they still sleep after maxWaits
 			// phases, they come too late: no gain.
-			p.waits = waits + 1
+			p.waits++
 		case n == 0 && (end-began)*4 < work*3:
-			p.backoff = 0 // sharing gained
+			p.backoff, p.waits = 0, 0 // sharing gained
 		default:
 			// The phase took as long as running its participants one after
 			// another (a helper came late, or the host took its thread
 			// away): leave the next ones to the coordinator for a while.
-			p.backoff = min(2*p.backoff+1, maxBackoff)
+			p.backoff, p.waits = min(2*p.backoff+1, maxBackoff), 0
 			p.skip = p.backoff
 			worth = false
 		}
@@ -422,10 +420,13 @@ func (p *parallel) run(list []*VCPU) {
 const shareMin = 4
 
 // shareWork is the guest instructions that two participants of a smaller
-// phase must each retire for the phase to count as worth sharing (a
-// quarter of a 1000-cycle quantum at one instruction per cycle: some
-// microseconds of host time).
-const shareWork = 250
+// phase must each retire for the phase to count as worth sharing: most of
+// a 1000-cycle quantum, so only participants that ran their quantum out
+// (private work: bench/parallel, about 920 per phase) count, not those of
+// kernel-heavy workloads that stop at faults and system calls (with 250,
+// mprotect's two vCPUs tried sharing 1,900 times in 12,400 phases, and
+// GOMAXPROCS=2 took 20 % more CPU time than GOMAXPROCS=1).
+const shareWork = 600
 
 // shareGap is the longest host time between two small phases for which the
 // second can count as worth sharing: a few phases' worth.
