@@ -367,11 +367,20 @@ func (p *parallel) run(list []*VCPU) {
 	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
 	n := p.asleep.Load()
 	if n > 0 && share {
+		woken := false
 		for range min(int(n), len(list)-1) {
 			select {
 			case p.wakeup <- struct{}{}:
+				woken = true
 			default:
 			}
+		}
+		if woken {
+			// A woken helper is queued on this thread's P, where no other
+			// thread takes it for some microseconds (the runtime's runnext):
+			// yield, so that it runs now and claims work, and this
+			// goroutine continues on the thread the wake-up started.
+			runtime.Gosched()
 		}
 	}
 	p.work(seq)
