@@ -120,6 +120,9 @@ type parallel struct {
 
 	phases uint64 // parallel phases run
 	stops  uint64 // participant runs that ended before B (exit to handle serially)
+	lone   uint64 // of the phases, those a lone participant ran on its own (runParallel)
+	// loneOff (tests) makes every phase go through the coordinator.
+	loneOff bool
 }
 
 // parVCPU is a vCPU's parallel-execution state.
@@ -277,7 +280,7 @@ func (m *Machine) phase(h *VCPU) bool {
 	for _, u := range list {
 		u.parB, u.parLone = b, false
 	}
-	if len(list) == 1 && list[0] == h && !m.bc.on {
+	if len(list) == 1 && list[0] == h && !m.bc.on && !p.loneOff {
 		if o := m.pick(h); o == nil || o.eff() == ipi.Never {
 			h.parLone = true
 		}
@@ -577,5 +580,6 @@ func (v *VCPU) runParallel() {
 		v.parB = c.Clock + m.cfg.Quantum
 		v.parDL = v.parDeadline(v.parB)
 		m.par.phases++
+		m.par.lone++
 	}
 }
