@@ -113,7 +113,7 @@ type parallel struct {
 	asleep  atomic.Int32  // helpers blocked on wakeup
 	shared  atomic.Bool   // the last phase was worth sharing (helpers spin longer; see run)
 	start   time.Time     // the run's start, for lastEnd (coordinator only)
-	lastEnd time.Duration // host time when the last phase ended (coordinator only)
+	lastEnd time.Duration // host time when the last small phase ended (coordinator only)
 	backoff int           // small phases not shared after the last one that gained nothing …
 	skip    int           // … and of them, those still to come (coordinator only)
 	waits   int           // small phases in a row that began with helpers asleep (coordinator only)
@@ -344,10 +344,9 @@ func (m *Machine) phase(h *VCPU) bool {
 // coordinator run the next 1, 3, 7, … maxBackoff small phases alone, as it
 // does under GOMAXPROCS=1 (on a host whose other cores are busy, a helper
 // that claims a participant and loses its thread makes the coordinator
-// wait). Which goroutine runs a
-// participant never changes the result (see the package comment), so this
-// policy, which depends on host timing only through which helper claims
-// what, is free to change.
+// wait). Which goroutine runs a participant never changes the result (see
+// the package comment), so this policy, which depends on host timing, is
+// free to change.
 func (p *parallel) run(list []*VCPU) {
 	if len(list) == 1 {
 		// Nothing to share: the coordinator runs it, and helpers never
@@ -361,11 +360,17 @@ func (p *parallel) run(list []*VCPU) {
 	p.left.Store(int64(len(list)))
 	p.claim.Store(seq<<claimSeq | uint64(len(list))<<claimN)
 	share := len(list) >= shareMin || p.shared.Load()
-	began := time.Since(p.start)
-	var before [2]uint64 // read before the helpers may start
-	for i, u := range list[:2] {
-		before[i] = u.c.Instructions
-		u.parTimed = len(list) < shareMin
+	// A small phase with helpers to share it is judged below: its host
+	// time and its first two participants' work, read before the helpers
+	// may start.
+	small := len(list) < shareMin && p.workers > 1
+	var began time.Duration
+	var before [2]uint64
+	if small {
+		began = time.Since(p.start)
+		for i, u := range list[:2] {
+			before[i], u.parTimed = u.c.Instructions, true
+		}
 	}
 	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
 	n := p.asleep.Load()
@@ -393,9 +398,9 @@ func (p *parallel) run(list []*VCPU) {
 		}
 	}
 	<-p.done
-	end := time.Since(p.start)
 	worth := len(list) >= shareMin
-	if !worth && p.workers > 1 {
+	if small {
+		end := time.Since(p.start)
 		worth = began-p.lastEnd < shareGap
 		for i, u := range list[:2] {
 			worth = worth && u.c.Instructions-before[i] >= shareWork
@@ -422,8 +427,8 @@ func (p *parallel) run(list []*VCPU) {
 			p.skip = p.backoff
 			worth = false
 		}
+		p.lastEnd = end
 	}
-	p.lastEnd = end
 	p.shared.Store(worth)
 }
 
