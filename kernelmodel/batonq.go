@@ -1,6 +1,10 @@
 package kernelmodel
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/tlbemu/emu/ipi"
+)
 
 // The baton scheduler's queues. pick needs the vCPU with the lowest (eff,
 // id) but the baton holder, and a parallel phase needs the parked vCPUs
@@ -196,13 +200,28 @@ func (m *Machine) pick(except *VCPU) *VCPU {
 	return m.q.run.minBut(except)
 }
 
+// pickEff is pick with the eff of the vCPU it returns (ipi.Never with nil),
+// read from the heap: a vCPU other than the holder has its eff as its key,
+// so the hot paths need not load it from the vCPU.
+func (m *Machine) pickEff(except *VCPU) (*VCPU, uint64) {
+	h := &m.q.run
+	switch n := len(h.h); {
+	case n == 0:
+		return nil, ipi.Never
+	case h.h[0].v != except:
+		return h.h[0].v, h.h[0].key
+	case n == 1:
+		return nil, ipi.Never
+	case n == 2 || h.h[1].less(&h.h[2]):
+		return h.h[1].v, h.h[1].key
+	}
+	return h.h[2].v, h.h[2].key
+}
+
 // lowestEff is the lowest eff of any vCPU, h (the baton holder) included.
 func (m *Machine) lowestEff(h *VCPU) uint64 {
-	lo := h.eff()
-	if o := m.pick(h); o != nil {
-		lo = min(lo, o.eff())
-	}
-	return lo
+	_, e := m.pickEff(h)
+	return min(h.eff(), e)
 }
 
 // parkedBelow returns the parked vCPUs whose clock is below b, in id

@@ -273,11 +273,11 @@ func (v *VCPU) eff() uint64 {
 
 // horizon is the clock v may run to before it must hand the baton on.
 func (v *VCPU) horizon() uint64 {
-	o := v.m.pick(v)
-	if o == nil || o.eff() == ipi.Never {
+	o, e := v.m.pickEff(v)
+	if o == nil || e == ipi.Never {
 		return ipi.Never
 	}
-	return o.eff() + v.m.cfg.Quantum
+	return e + v.m.cfg.Quantum
 }
 
 // handoff lets u, the vCPU with the lowest (time, id) but v, run and waits
@@ -338,8 +338,8 @@ func (v *VCPU) preemptFrom(spinning bool) {
 		if v.irqOff == 0 && !v.inIRQ {
 			v.handleIRQs()
 		}
-		o := v.m.pick(v)
-		if o == nil || o.eff() == ipi.Never || v.c.Clock < o.eff()+v.m.cfg.Quantum {
+		o, e := v.m.pickEff(v)
+		if o == nil || e == ipi.Never || v.c.Clock < e+v.m.cfg.Quantum {
 			return
 		}
 		if spinning {
@@ -370,8 +370,8 @@ func (v *VCPU) skipPolls() {
 		return
 	}
 	lim := c + 1<<20
-	if o := m.pick(v); o != nil && o.eff() != ipi.Never {
-		lim = min(lim, o.eff()+m.cfg.Quantum)
+	if o, e := m.pickEff(v); o != nil && e != ipi.Never {
+		lim = min(lim, e+m.cfg.Quantum)
 	}
 	if v.irqOff == 0 && !v.inIRQ {
 		lim = min(lim, v.mbox.Earliest())

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tlbemu/emu/cpu"
 	"github.com/tlbemu/emu/internal/phys"
@@ -111,9 +112,17 @@ type parallel struct {
 	wakeup  chan struct{} // tokens for sleeping helpers
 	asleep  atomic.Int32  // helpers blocked on wakeup
 	shared  atomic.Bool   // the last phase was worth sharing (helpers spin longer; see run)
+	start   time.Time     // the run's start, for lastEnd (coordinator only)
+	lastEnd time.Duration // host time when the last small phase ended (coordinator only)
+	backoff int           // small phases not shared after the last one that gained nothing …
+	skip    int           // … and of them, those still to come (coordinator only)
+	waits   int           // small phases in a row that began with helpers asleep (coordinator only)
 
 	phases uint64 // parallel phases run
 	stops  uint64 // participant runs that ended before B (exit to handle serially)
+	lone   uint64 // of the phases, those a lone participant ran on its own (runParallel)
+	// loneOff (tests) makes every phase go through the coordinator.
+	loneOff bool
 }
 
 // parVCPU is a vCPU's parallel-execution state.
@@ -122,13 +131,15 @@ type parVCPU struct {
 	pending     cpu.Exit // exit of the last parallel run, to handle with the baton …
 	pendingTask *Task    // … for this task
 	hasPending  bool
-	serialUntil uint64   // run user code serially up to this clock before parking again
-	parDL       uint64   // deadline of the current parallel run
-	parB        uint64   // the barrier B of the (last) phase the current run is in
-	parLone     bool     // the current run goes on phase after phase while it is alone (phase)
-	parExit     cpu.Exit // result of the current parallel run
-	parPanic    any      // a panic in the current parallel run
-	parInstr    uint64   // user instructions retired in parallel phases
+	serialUntil uint64        // run user code serially up to this clock before parking again
+	parDL       uint64        // deadline of the current parallel run
+	parB        uint64        // the barrier B of the (last) phase the current run is in
+	parLone     bool          // the current run goes on phase after phase while it is alone (phase)
+	parExit     cpu.Exit      // result of the current parallel run
+	parPanic    any           // a panic in the current parallel run
+	parInstr    uint64        // user instructions retired in parallel phases
+	parTimed    bool          // the current parallel run measures its host time …
+	parHost     time.Duration // … here (parallel.run's sharing policy)
 }
 
 func (p *parallel) init(m *Machine) {
@@ -150,6 +161,7 @@ func (p *parallel) startWorkers(m *Machine, wg *sync.WaitGroup) {
 		return
 	}
 	p.workers = min(runtime.GOMAXPROCS(0), m.cfg.CPUs)
+	p.start = time.Now()
 	p.wakeup = make(chan struct{}, p.workers)
 	for range p.workers - 1 {
 		wg.Go(func() { p.helper(m.quit) })
@@ -268,7 +280,7 @@ func (m *Machine) phase(h *VCPU) bool {
 	for _, u := range list {
 		u.parB, u.parLone = b, false
 	}
-	if len(list) == 1 && list[0] == h && !m.bc.on {
+	if len(list) == 1 && list[0] == h && !m.bc.on && !p.loneOff {
 		if o := m.pick(h); o == nil || o.eff() == ipi.Never {
 			h.parLone = true
 		}
@@ -320,12 +332,21 @@ func (m *Machine) phase(h *VCPU) bool {
 // participants, or one with two or more after a phase worth sharing. A
 // phase was worth sharing if it had shareMin participants, or if at least
 // two of them ran shareWork instructions or more (so a helper could have
-// taken a participant's worth of work off the coordinator): with two vCPUs
-// running private work, phase follows phase, each participant runs its
-// whole quantum and the helper runs one of them. Which goroutine runs a
-// participant never changes the result (see the package comment), so this
-// policy, which depends on host timing only through which helper claims
-// what, is free to change.
+// taken a participant's worth of work off the coordinator) and it began
+// within shareGap of the host time the phase before ended (so a helper
+// spinning meanwhile had not spun for long): with two vCPUs running
+// private work, phase follows phase, each participant runs its whole
+// quantum and the helper runs one of them, while phases between long
+// stretches of kernel work leave the helper asleep. Sharing must also pay:
+// a small phase that took 3/4 or more of its participants' host time
+// (helpers awake when it began, so they could have claimed one), or the
+// maxWaits-th in a row to begin with the helpers still asleep, makes the
+// coordinator run the next 1, 3, 7, … maxBackoff small phases alone, as it
+// does under GOMAXPROCS=1 (on a host whose other cores are busy, a helper
+// that claims a participant and loses its thread makes the coordinator
+// wait). Which goroutine runs a participant never changes the result (see
+// the package comment), so this policy, which depends on host timing, is
+// free to change.
 func (p *parallel) run(list []*VCPU) {
 	if len(list) == 1 {
 		// Nothing to share: the coordinator runs it, and helpers never
@@ -339,17 +360,35 @@ func (p *parallel) run(list []*VCPU) {
 	p.left.Store(int64(len(list)))
 	p.claim.Store(seq<<claimSeq | uint64(len(list))<<claimN)
 	share := len(list) >= shareMin || p.shared.Load()
-	var before [2]uint64 // read before the helpers may start
-	for i, u := range list[:2] {
-		before[i] = u.c.Instructions
+	// A small phase with helpers to share it is judged below: its host
+	// time and its first two participants' work, read before the helpers
+	// may start.
+	small := len(list) < shareMin && p.workers > 1
+	var began time.Duration
+	var before [2]uint64
+	if small {
+		began = time.Since(p.start)
+		for i, u := range list[:2] {
+			before[i], u.parTimed = u.c.Instructions, true
+		}
 	}
 	p.seq.Store(seq) // publish: helpers spinning on seq start claiming
-	if n := p.asleep.Load(); n > 0 && share {
+	n := p.asleep.Load()
+	if n > 0 && share {
+		woken := false
 		for range min(int(n), len(list)-1) {
 			select {
 			case p.wakeup <- struct{}{}:
+				woken = true
 			default:
 			}
+		}
+		if woken {
+			// A woken helper is queued on this thread's P, where no other
+			// thread takes it for some microseconds (the runtime's runnext):
+			// yield, so that it runs now and claims work, and this
+			// goroutine continues on the thread the wake-up started.
+			runtime.Gosched()
 		}
 	}
 	p.work(seq)
@@ -360,11 +399,35 @@ func (p *parallel) run(list []*VCPU) {
 	}
 	<-p.done
 	worth := len(list) >= shareMin
-	if !worth {
-		worth = true
+	if small {
+		end := time.Since(p.start)
+		worth = began-p.lastEnd < shareGap
 		for i, u := range list[:2] {
 			worth = worth && u.c.Instructions-before[i] >= shareWork
+			u.parTimed = false
 		}
+		work := list[0].parHost + list[1].parHost
+		switch {
+		case !worth:
+		case p.skip > 0:
+			p.skip--
+			worth = false
+		case n > 0 && p.waits < maxWaits:
+			// Helpers were asleep when it began (and are being woken):
+			// judge a later one. If they still sleep after maxWaits
+			// phases, they come too late: no gain.
+			p.waits++
+		case n == 0 && (end-began)*4 < work*3:
+			p.backoff, p.waits = 0, 0 // sharing gained
+		default:
+			// The phase took as long as running its participants one after
+			// another (a helper came late, or the host took its thread
+			// away): leave the next ones to the coordinator for a while.
+			p.backoff, p.waits = min(2*p.backoff+1, maxBackoff), 0
+			p.skip = p.backoff
+			worth = false
+		}
+		p.lastEnd = end
 	}
 	p.shared.Store(worth)
 }
@@ -374,10 +437,25 @@ func (p *parallel) run(list []*VCPU) {
 const shareMin = 4
 
 // shareWork is the guest instructions that two participants of a smaller
-// phase must each retire for the phase to count as worth sharing (a
-// quarter of a 1000-cycle quantum at one instruction per cycle: some
-// microseconds of host time).
-const shareWork = 250
+// phase must each retire for the phase to count as worth sharing: most of
+// a 1000-cycle quantum, so only participants that ran their quantum out
+// (private work: bench/parallel, about 920 per phase) count, not those of
+// kernel-heavy workloads that stop at faults and system calls (with 250,
+// mprotect's two vCPUs tried sharing 1,900 times in 12,400 phases, and
+// GOMAXPROCS=2 took 20 % more CPU time than GOMAXPROCS=1).
+const shareWork = 600
+
+// shareGap is the longest host time between two small phases for which the
+// second can count as worth sharing: a few phases' worth.
+const shareGap = 20 * time.Microsecond
+
+// maxBackoff bounds the small phases run without helpers after sharing
+// did not pay.
+const maxBackoff = 1023
+
+// maxWaits is how many small phases in a row may begin with the helpers
+// still asleep, woken for them, before sharing counts as not paying.
+const maxWaits = 8
 
 // The fields of parallel.claim: a phase has at most 256 participants.
 const (
@@ -488,6 +566,10 @@ func (v *VCPU) runParallel() {
 		}
 	}()
 	c.Own = cpu.OwnParallel
+	if v.parTimed {
+		t0 := time.Now()
+		defer func() { v.parHost = time.Since(t0) }()
+	}
 	for {
 		c.Deadline = v.parDL
 		n := c.Instructions
@@ -503,5 +585,6 @@ func (v *VCPU) runParallel() {
 		v.parB = c.Clock + m.cfg.Quantum
 		v.parDL = v.parDeadline(v.parB)
 		m.par.phases++
+		m.par.lone++
 	}
 }

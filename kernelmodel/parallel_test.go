@@ -479,3 +479,87 @@ func BenchmarkParallelClearRefs(b *testing.B) {
 		})
 	}
 }
+
+// TestLoneParticipantMatchesPhases: a lone participant that runs the phases
+// following its own (runParallel) gives the counters, the guest's result
+// and the phase count of the coordinator running each phase: a
+// single-threaded guest on 2 and 4 vCPUs, and one that makes a system call
+// every few quanta.
+func TestLoneParticipantMatchesPhases(t *testing.T) {
+	type result struct {
+		text           string
+		phases, lone   uint64
+		word, parInstr uint64
+	}
+	single := func(cpus int, off bool) result {
+		cfg := DefaultConfig()
+		cfg.CPUs = cpus
+		cfg.MaxCycles = 2_000_000_000
+		m, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(parELF(parPrivateLoop, 4), []string{"/guest"}); err != nil {
+			t.Fatal(err)
+		}
+		m.tasks[0].regs.GPR[cpu.RCX] = 30_000
+		m.tasks[0].regs.GPR[cpu.RSI] = parData
+		m.par.loneOff = off
+		word := parGuestWord(t, m, parData+8)
+		s := runParMachine(t, m)
+		return result{statsText(s), m.par.phases, m.par.lone, word(), m.parallelInstructions()}
+	}
+	// RSI times: 3000 iterations of a register loop (a few quanta), then
+	// getpid: stops between lone stretches.
+	syscalls := append([]byte{
+		0xbb, 0xb8, 0x0b, 0x00, 0x00, // outer: mov ebx, 3000
+		0x48, 0xff, 0xcb, // inner: dec rbx
+		0x75, 0xfb, // jnz inner
+		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
+		0x0f, 0x05, // syscall
+		0x48, 0xff, 0xce, // dec rsi
+		0x75, 0xea, // jnz outer
+	}, parExit...)
+	withSyscalls := func(off bool) result {
+		cfg := DefaultConfig()
+		cfg.CPUs = 4
+		cfg.MaxCycles = 2_000_000_000
+		m, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(parELF(syscalls, 1), []string{"/guest"}); err != nil {
+			t.Fatal(err)
+		}
+		m.tasks[0].regs.GPR[cpu.RSI] = 50
+		m.par.loneOff = off
+		s := runParMachine(t, m)
+		return result{statsText(s), m.par.phases, m.par.lone, 0, m.parallelInstructions()}
+	}
+	for _, sc := range []struct {
+		name string
+		run  func(off bool) result
+	}{
+		{"private-loop/cpus=2", func(off bool) result { return single(2, off) }},
+		{"private-loop/cpus=4", func(off bool) result { return single(4, off) }},
+		{"syscalls/cpus=4", withSyscalls},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			coord, lone := sc.run(true), sc.run(false)
+			if coord.lone != 0 {
+				t.Fatalf("loneOff: %d phases run by a lone participant", coord.lone)
+			}
+			if lone.lone == 0 {
+				t.Fatal("no phase run by a lone participant: the scenario does not test it")
+			}
+			if lone.text != coord.text {
+				t.Errorf("counters differ:\n%s", parDiffLines(lone.text, coord.text))
+			}
+			if lone.phases != coord.phases || lone.word != coord.word || lone.parInstr != coord.parInstr {
+				t.Errorf("lone: %d phases, word %#x, %d parallel instructions; coordinator: %d, %#x, %d",
+					lone.phases, lone.word, lone.parInstr, coord.phases, coord.word, coord.parInstr)
+			}
+			t.Logf("%d phases, %d of them run by the lone participant on its own", lone.phases, lone.lone)
+		})
+	}
+}

@@ -92,7 +92,7 @@ func (v *VCPU) spinWait(s spinState) {
 		v.skipPolls()
 		v.c.Clock += m.cfg.Costs.SpinPoll
 		if v.spin.kind == spinCSDWait {
-			if o := m.pick(v); o != nil && o.eff() != ipi.Never && o.eff() < v.c.Clock {
+			if o, e := m.pickEff(v); o != nil && e != ipi.Never && e < v.c.Clock {
 				v.spinHandoff(o)
 			}
 		}
@@ -146,7 +146,7 @@ func (w *VCPU) spinPass() *VCPU {
 		if c := w.c.Clock; c > m.progress.Load() { // checkStop's
 			m.progress.Store(c)
 		}
-		if o := m.pick(w); o != nil && o.eff() != ipi.Never && w.c.Clock >= o.eff()+q {
+		if o, e := m.pickEff(w); o != nil && e != ipi.Never && w.c.Clock >= e+q {
 			if m.phase(w) { // handoff's
 				continue
 			}
@@ -160,7 +160,7 @@ func (w *VCPU) spinPass() *VCPU {
 		w.skipPolls()
 		w.c.Clock += m.cfg.Costs.SpinPoll
 		if w.spin.kind == spinCSDWait {
-			if o := m.pick(w); o != nil && o.eff() != ipi.Never && o.eff() < w.c.Clock {
+			if o, e := m.pickEff(w); o != nil && e != ipi.Never && e < w.c.Clock {
 				if m.phase(w) {
 					continue
 				}
