@@ -53,6 +53,7 @@ type Machine struct {
 	// must write-lock what they change; madviseVMALock: MADV_DONTNEED and
 	// MADV_FREE try the VMA's lock (PatchMadviseVMALock). vma_lock.go.
 	vmaLockFaults, vmaLocks, madviseVMALock bool
+
 	lru     lruLists // the lruvec's LRU lists and its shared lines (lru.go)
 	memcg   memcg    // the workload's memory cgroup's page_counters (memcg.go)
 
