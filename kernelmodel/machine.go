@@ -54,8 +54,8 @@ type Machine struct {
 	// MADV_FREE try the VMA's lock (PatchMadviseVMALock). vma_lock.go.
 	vmaLockFaults, vmaLocks, madviseVMALock bool
 
-	lru     lruLists // the lruvec's LRU lists and its shared lines (lru.go)
-	memcg   memcg    // the workload's memory cgroup's page_counters (memcg.go)
+	lru   lruLists // the lruvec's LRU lists and its shared lines (lru.go)
+	memcg memcg    // the workload's memory cgroup's page_counters (memcg.go)
 
 	cpus    []*VCPU
 	q       batonQueues // the vCPUs by (eff, id), the parked ones by clock (batonq.go)
