@@ -133,38 +133,7 @@ func Run(ctx context.Context, c Case) (Metrics, error) {
 	if err != nil {
 		return Metrics{}, err
 	}
-	p := c.params(wl)
-	cfg := c.config()
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	start := time.Now()
-	m, err := kernelmodel.New(cfg, nil)
-	if err != nil {
-		return Metrics{}, err
-	}
-	if err := m.Load(wl.ELF, wl.Argv(p)); err != nil {
-		return Metrics{}, err
-	}
-	if err := m.Run(ctx); err != nil {
-		return Metrics{}, fmt.Errorf("%s: %w", c.Name(), err)
-	}
-	host := time.Since(start)
-	runtime.ReadMemStats(&ms1)
-	if code := m.ExitCode(); code != 0 {
-		return Metrics{}, fmt.Errorf("%s: guest exited with status %d", c.Name(), code)
-	}
-	st := m.Stats()
-	get := func(name string) uint64 { v, _ := st.Get(name); return v }
-	return Metrics{
-		Instructions:  get("instructions"),
-		Cycles:        get("cycles"),
-		RemoteFlushes: get("nr_tlb_remote_flush"),
-		IPIs:          get("emu_ipis_sent"),
-		TLBIRQs:       get("interrupts.TLB"),
-		StaleWrites:   get("emu_stale_tlb_writes"),
-		Host:          host,
-		Mallocs:       ms1.Mallocs - ms0.Mallocs,
-	}, nil
+	return runMachine(ctx, c.config(), wl.ELF, wl.Argv(c.params(wl)), c.Name())
 }
 
 // RunELF runs a static guest executable (elf, argv; as `emu run -cpus
@@ -174,6 +143,13 @@ func Run(ctx context.Context, c Case) (Metrics, error) {
 func RunELF(ctx context.Context, cpus int, elf []byte, argv []string) (Metrics, error) {
 	cfg := kernelmodel.DefaultConfig()
 	cfg.CPUs = cpus
+	return runMachine(ctx, cfg, elf, argv, argv[0])
+}
+
+// runMachine builds a machine of cfg, runs elf with argv on it and returns
+// the counters, the host time and the allocations of the run; name labels
+// its errors. A guest that exits non-zero is an error.
+func runMachine(ctx context.Context, cfg kernelmodel.Config, elf []byte, argv []string, name string) (Metrics, error) {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	start := time.Now()
@@ -185,21 +161,25 @@ func RunELF(ctx context.Context, cpus int, elf []byte, argv []string) (Metrics, 
 		return Metrics{}, err
 	}
 	if err := m.Run(ctx); err != nil {
-		return Metrics{}, fmt.Errorf("%s: %w", argv[0], err)
+		return Metrics{}, fmt.Errorf("%s: %w", name, err)
 	}
 	host := time.Since(start)
 	runtime.ReadMemStats(&ms1)
 	if code := m.ExitCode(); code != 0 {
-		return Metrics{}, fmt.Errorf("%s: guest exited with status %d", argv[0], code)
+		return Metrics{}, fmt.Errorf("%s: guest exited with status %d", name, code)
 	}
 	st := m.Stats()
 	get := func(name string) uint64 { v, _ := st.Get(name); return v }
 	return Metrics{
-		Instructions: get("instructions"),
-		Parallel:     get("emu_parallel_instructions"),
-		Cycles:       get("cycles"),
-		Host:         host,
-		Mallocs:      ms1.Mallocs - ms0.Mallocs,
+		Instructions:  get("instructions"),
+		Parallel:      get("emu_parallel_instructions"),
+		Cycles:        get("cycles"),
+		RemoteFlushes: get("nr_tlb_remote_flush"),
+		IPIs:          get("emu_ipis_sent"),
+		TLBIRQs:       get("interrupts.TLB"),
+		StaleWrites:   get("emu_stale_tlb_writes"),
+		Host:          host,
+		Mallocs:       ms1.Mallocs - ms0.Mallocs,
 	}, nil
 }
 

@@ -91,19 +91,23 @@ func TestBlockFaultMidBlock(t *testing.T) {
 	}
 }
 
+// runState is what the equivalence tests compare after a Run: registers,
+// clock, instruction count, every MMU counter and the exit.
+type runState struct {
+	regs   Regs
+	clock  uint64
+	instrs uint64
+	stats  tlb.Stats
+	exit   ExitKind
+}
+
 // TestBlockEquivalence runs the hot loop and the fault test program with
 // and without the block cache and compares everything the interpreter
 // exposes: registers, clock, instruction count and every MMU counter, at
 // each of a series of deadlines (so the deadline falls inside blocks), with
 // a change of Costs half way.
 func TestBlockEquivalence(t *testing.T) {
-	type state struct {
-		regs   Regs
-		clock  uint64
-		instrs uint64
-		stats  tlb.Stats
-		exit   ExitKind
-	}
+	type state = runState
 	run := func(noBlocks bool) []state {
 		m := newHotLoop(t)
 		c := m.cpu
@@ -222,6 +226,22 @@ var specialForms = [][]byte{
 	{0xcc}, // int3
 }
 
+// newSpecialFormsMachine is a test machine with specialForms at testCode
+// and the two data words they read at testData.
+func newSpecialFormsMachine(t *testing.T) *machine {
+	t.Helper()
+	var code []byte
+	for _, insn := range specialForms {
+		code = append(code, insn...)
+	}
+	m := newMachine(t)
+	m.standardLayout()
+	m.write(testCode, code)
+	m.write64(testData, 0x8000000000000001)
+	m.write64(testData+8, 0xfffffffe7fffffff)
+	return m
+}
+
 // TestSpecialisedEquivalence runs specialForms with the specialised
 // handlers and with the generic ones only, with and without blocks, and
 // compares registers, flags, memory (data and stack) and counters.
@@ -233,18 +253,10 @@ func TestSpecialisedEquivalence(t *testing.T) {
 		stats  tlb.Stats
 		mem    string
 	}
-	var code []byte
-	for _, insn := range specialForms {
-		code = append(code, insn...)
-	}
 	run := func(noSpecialise, noBlocks bool) state {
-		m := newMachine(t)
-		m.standardLayout()
+		m := newSpecialFormsMachine(t)
 		c := m.cpu
 		c.noSpecialise, c.noBlocks = noSpecialise, noBlocks
-		m.write(testCode, code)
-		m.write64(testData, 0x8000000000000001)
-		m.write64(testData+8, 0xfffffffe7fffffff)
 		c.Regs.GPR[RBX], c.Regs.GPR[RCX], c.Regs.GPR[R8] = testData, 3, 0x1234
 		if ex := c.Run(); ex.Kind != ExitBreakpoint {
 			t.Fatalf("exit %v (%v) at %#x", ex.Kind, ex.Err, c.Regs.RIP)
@@ -332,25 +344,11 @@ func TestFetchRule(t *testing.T) {
 // cycles, so that the deadline falls at each instruction of each block,
 // and compares the state after every Run.
 func TestBlockDeadlineEquivalence(t *testing.T) {
-	type state struct {
-		regs   Regs
-		clock  uint64
-		instrs uint64
-		stats  tlb.Stats
-		exit   ExitKind
-	}
-	var code []byte
-	for _, insn := range specialForms {
-		code = append(code, insn...)
-	}
+	type state = runState
 	run := func(noBlocks bool) []state {
-		m := newMachine(t)
-		m.standardLayout()
+		m := newSpecialFormsMachine(t)
 		c := m.cpu
 		c.noBlocks = noBlocks
-		m.write(testCode, code)
-		m.write64(testData, 0x8000000000000001)
-		m.write64(testData+8, 0xfffffffe7fffffff)
 		var out []state
 		for pass := 0; pass < 3; pass++ {
 			c.Regs.RIP, c.Regs.GPR[RSP] = testCode, testRSP
@@ -385,13 +383,7 @@ func TestBlockDeadlineEquivalence(t *testing.T) {
 // repeats answer for verified frames: the same state after every Run,
 // ownership table included.
 func TestBlockEquivalenceOwned(t *testing.T) {
-	type state struct {
-		regs   Regs
-		clock  uint64
-		instrs uint64
-		stats  tlb.Stats
-		exit   ExitKind
-	}
+	type state = runState
 	for _, mode := range []OwnMode{OwnParallel, OwnAcquire} {
 		run := func(noBlocks bool) ([]state, []uint16) {
 			m := ownHotLoop(t)
