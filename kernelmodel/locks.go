@@ -121,12 +121,14 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	}
 	w.v = nil // granted: out of the queue
 	v.c.Clock += v.lineHandoff(w.from)
-	if s.name == "" { // a VMA's lock (vma_lock.go)
+	name := s.name
+	if name == "" { // a VMA's lock (vma_lock.go)
+		name = "vma_lock"
 		v.m.vmaLockWaitCycles += v.c.Clock - start
 	} else {
 		v.m.mmapLockWaitCycles += v.c.Clock - start
 	}
-	v.trace("lock", s.name+"_wait", start)
+	v.trace("lock", name+"_wait", start)
 	v.preempt()
 }
 
