@@ -261,8 +261,9 @@ type Config struct {
 	Idle IdleMode
 	// MmapLockSleep makes a reader waiting for mmap_lock sleep
 	// (rwsem_down_read_slowpath → schedule(), as since 617f3ef95177
-	// "locking/rwsem: Remove reader optimistic spinning", Nov 2020) instead of spinning; writers
-	// still spin (rwsem_optimistic_spin). idle.go.
+	// "locking/rwsem: Remove reader optimistic spinning", Nov 2020) instead of spinning; a
+	// writer spins on a reader-owned rwsem only until rwsem_rspin_threshold
+	// and then sleeps too (rwsem_optimistic_spin, v6.18; locks.go). idle.go.
 	MmapLockSleep bool
 }
 

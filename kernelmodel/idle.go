@@ -160,7 +160,7 @@ type idleCounters struct {
 	c6Entries    uint64 // idle periods spent in C6
 	c6ExitCycles uint64 // cycles woken CPUs spent leaving C6
 	leaveMMs     uint64 // leave_mm calls that switched to init_mm
-	lockSleeps   uint64 // mmap_lock readers that slept (MmapLockSleep)
+	lockSleeps   uint64 // mmap_lock waiters that slept (MmapLockSleep): readers, and writers past the spin threshold
 }
 
 // predictIdle is menu_select's predicted idle time from now, in cycles

@@ -292,3 +292,52 @@ func TestTypicalInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestMmapLockWriterSleeps: a writer waiting on a reader-owned mmap_lock
+// spins until rwsem_rspin_threshold ((20 + 1 reader) / 2 µs = 31,500
+// cycles) and then sleeps with -mmap-lock sleep; it spins throughout with
+// the default. Either way it gets the lock only after the reader's
+// release.
+func TestMmapLockWriterSleeps(t *testing.T) {
+	costs := DefaultCostModel()
+	for _, c := range []struct {
+		name   string
+		sleep  bool
+		sleeps uint64
+		hi     uint64 // acquisition, at most this many cycles after the release
+	}{
+		{"spin", false, 0, costs.Wakeup},
+		{"sleep", true, 1, costs.Wakeup + 3*costs.ContextSwitch},
+	} {
+		m, a, _ := newIdleMachine(t, IdlePoll, c.sleep)
+		var released, asked, got uint64
+		runScripts(t, m, map[int]func(*VCPU){
+			0: func(v *VCPU) {
+				attach(v, a, 0)
+				v.mmapReadLock(a)
+				busy(v, 100_000)
+				released = v.c.Clock
+				v.mmapReadUnlock(a)
+				for got == 0 {
+					busy(v, 1_000)
+				}
+				detach(v)
+			},
+			1: func(v *VCPU) {
+				attach(v, a, 0)
+				busy(v, 5_000)
+				asked = v.c.Clock
+				v.mmapWriteLock(a)
+				got = v.c.Clock
+				v.mmapWriteUnlock(a)
+				detach(v)
+			},
+		})
+		if got < released || got-released > c.hi {
+			t.Errorf("%s: write lock %d cycles after the release, want 0..%d", c.name, int64(got)-int64(released), c.hi)
+		}
+		if m.idle.lockSleeps != c.sleeps {
+			t.Errorf("%s: %d sleeps, want %d (asked at %d, released at %d)", c.name, m.idle.lockSleeps, c.sleeps, asked, released)
+		}
+	}
+}

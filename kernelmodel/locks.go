@@ -116,6 +116,19 @@ func (v *VCPU) rwsemAcquire(s *rwsem, write bool) {
 	}
 	if v.m.cfg.MmapLockSleep && !write && !w.granted {
 		v.rwsemSleep(w) // idle.go
+	} else if v.m.cfg.MmapLockSleep && write && s.name != "" && s.writer == nil && s.readers > 0 && !w.granted {
+		// rwsem_optimistic_spin (kernel/locking/rwsem.c, v6.18): a writer
+		// spins on a reader-owned rwsem only until rwsem_rspin_threshold,
+		// (20 + readers) / 2 µs with readers capped at 30 (at the 3 GHz
+		// reference clock), then sets RWSEM_NONSPINNABLE and sleeps in
+		// rwsem_down_write_slowpath until the last reader's release
+		// grants it. (A writer-owned rwsem is spun on while its owner
+		// runs, as the model's writers always do.)
+		limit := (20 + uint64(min(s.readers, 30))) * 1500
+		v.spinWait(spinState{kind: spinRwsemWait, rw: w, until: v.c.Clock + limit})
+		if !w.granted {
+			v.rwsemSleep(w)
+		}
 	} else {
 		v.spinWait(spinState{kind: spinRwsemWait, rw: w})
 	}

@@ -44,6 +44,9 @@ type spinState struct {
 	lock *spinlock
 	rw   *rwWaiter
 	csd  *flushTLBInfo
+	// until, if not 0, ends an ungranted rwsem wait at that clock: a
+	// writer's spin on a reader-owned rwsem is bounded (rwsemAcquire).
+	until uint64
 	// parked: the vCPU's goroutine waits for the baton in one of the wait
 	// loop's own hand-offs (not in an interrupt handler it runs while
 	// waiting), so when it gets the baton it resumes at the top of
@@ -57,7 +60,10 @@ func (v *VCPU) spinDone() bool {
 	case spinLockWait:
 		return s.lock.owner == nil && v.c.Clock >= s.lock.freeAt
 	case spinRwsemWait:
-		return s.rw.granted && v.c.Clock >= s.rw.at
+		if !s.rw.granted {
+			return s.until != 0 && v.c.Clock >= s.until
+		}
+		return v.c.Clock >= s.rw.at
 	case spinCSDWait:
 		return s.csd.pending == 0
 	}
@@ -75,6 +81,9 @@ func (v *VCPU) spinReadyAt() uint64 {
 	case spinRwsemWait:
 		if s.rw.granted {
 			return s.rw.at
+		}
+		if s.until != 0 {
+			return s.until
 		}
 	}
 	return ipi.Never

@@ -203,7 +203,7 @@ func newFlagSet(o *options, out io.Writer, mode cmdMode) *pflag.FlagSet {
 	}
 	fs.Uint64Var(&o.faultAround, "fault-around-bytes", 65536, "fault_around_bytes: cached file pages mapped around a read fault (4096 or less: off; rounded down to a power of two)")
 	fs.StringVar(&o.idle, "idle", "poll", "what an idle CPU does: poll (no idle states, lazy on the last mm) or c6 (Skylake-SP C6 when the predicted idle reaches kernel.c6_residency: leave_mm, then kernel.c6_exit_cycles to wake)")
-	fs.StringVar(&o.mmapLock, "mmap-lock", "spin", "how an mmap_lock reader waits: spin (optimistic spinning) or sleep (rwsem_down_read_slowpath: schedule() until granted, as since 617f3ef95177 removed reader spinning)")
+	fs.StringVar(&o.mmapLock, "mmap-lock", "spin", "how an mmap_lock reader waits: spin (optimistic spinning) or sleep (rwsem_down_read_slowpath: schedule() until granted, as since 617f3ef95177 removed reader spinning; a writer on a reader-owned lock sleeps after rwsem_rspin_threshold)")
 	fs.StringVar(&o.flushOrder, "flush-order", "serial", "flush_tlb_mm_range order: serial (v5.10: local, then IPIs) or concurrent (v5.13+: IPIs first)")
 	fs.StringVar(&o.flushMech, "flush", "ipi", "remote TLB invalidation for processes with a global ASID (needs -kernel 6.18): "+strings.Join(kernelmodel.FlushMechNames(), ", ")+" (invlpgb: -cpu-model zen3/zen4; rar: -cpu-model sapphire-rapids, a model estimate)")
 	fs.StringVar(&o.costs, "costs", "", "cost-model file, YAML with sections per preset or 'section.key = cycles' lines (see 'emu costs')")
