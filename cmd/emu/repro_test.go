@@ -138,15 +138,19 @@ func TestReproLazyCPUMask(t *testing.T) {
 // the exit latency. The kernel is the robot's: 6.18 without the two
 // patches and without madvise's per-VMA lock (v6.17), so faults run under
 // the VMA lock (v6.4) and madvise under mmap_lock. On the robot's 104
-// CPUs, -r 3, per_thread_ops B vs A must be a loss of at least half the
-// published -13.2 %, with more IPIs; whether it is within ±30 % is logged
-// (it is at the band's edge: -17.2 %, seed 11 -16.8 %, README). C
+// CPUs, -r 3, per_thread_ops B vs A must be within the published -13.2 %
+// ±30 %, with more IPIs (-11.8 %, seed 11 -11.7 %; README's table: within
+// the band at 32-104 CPUs, larger at 8-24). The run's mmap_lock is v6.x's
+// rwsem: readers sleep, and a writer spins on a reader-owned lock only
+// until rwsem_rspin_threshold, then sleeps (kernelmodel/locks.go). C
 // (cpumask-trim: should_flush_tlb skips a CPU with init_mm loaded, except
-// for munmap's page-table flushes) must send fewer flush IPIs than B to
-// CPUs that do not run the mm (TLB_REMOTE_WRONG_CPU: the IPIs it can skip;
-// the total also counts the CPUs awake in the mm, more of which are awake
-// when fewer sleep in C6) and still lose against A, as the robot found for
-// the final v4 (C against A: still -14.9 %, Msg-Id
+// for munmap's page-table flushes) must still lose against A, as the robot
+// found for the final v4. Its IPI counts are logged, not checked: here
+// they depend on how many CPUs sleep in C6, which the patch itself
+// changes, and both the total and TLB_REMOTE_WRONG_CPU have moved either
+// way with the model (TestReproLazyCPUMask checks the skip on
+// tlb_flush2_away, where the CPUs that left run another process). The
+// robot's v4 figure, C against A: still -14.9 % (Msg-Id
 // Z1JTxQzs4iBN6i5A@xsang-OptiPlex-9020). README's table records the other
 // -cpus and seeds: the loss is beyond the band at 8 CPUs (checked).
 func TestReproLazyCPUMaskC6(t *testing.T) {
@@ -172,13 +176,12 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 		t.Fatalf("no C6 entries (A %.0f, B %.0f): the condition is not modelled", c6A, c6B)
 	}
 	wrongB, wrongC := abMeans(t, bc, "tlb:tlb_flush.TLB_REMOTE_WRONG_CPU")
-	if !(ipiB > ipiA) || !(wrongC < wrongB) {
-		t.Errorf("IPIs A %.0f, B %.0f; to CPUs not running the mm B %.0f, C %.0f: want more IPIs with lazy-cpumask (to the CPUs in C6), fewer to such CPUs with cpumask-trim", ipiA, ipiB, wrongB, wrongC)
+	t.Logf("flush IPIs to CPUs not running the mm: B %.0f, C %.0f (%+.1f%%)", wrongB, wrongC, pct(wrongB, wrongC))
+	if !(ipiB > ipiA) {
+		t.Errorf("IPIs A %.0f, B %.0f: want more with lazy-cpumask (to the CPUs in C6)", ipiA, ipiB)
 	}
-	inBand := d < 0 && math.Abs(d-published) <= 0.3*math.Abs(published)
-	t.Logf("per_thread_ops B vs A %+.1f%%: within the published %+.1f%% ±30%%: %v", d, published, inBand)
-	if !(d < 0.5*published) {
-		t.Errorf("per_thread_ops B vs A %+.1f%%, want a loss of at least half the published %+.1f%%", d, published)
+	if inBand := d < 0 && math.Abs(d-published) <= 0.3*math.Abs(published); !inBand {
+		t.Errorf("per_thread_ops B vs A %+.1f%%, want within the published %+.1f%% ±30%%", d, published)
 	}
 	if !(opsC < opsA) {
 		t.Errorf("per_thread_ops C %.0f >= A %.0f: with cpumask-trim the loss against neither patch is gone in emu (the robot: still %+.1f%%); update README", opsC, opsA, publishedV4)
