@@ -42,6 +42,14 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 	if v.curr != nil {
 		mm = v.curr.mm
 	}
+	// cur is the leaf entry behind the stale TLB entry: a PTE, or with
+	// -thp the PMD of a 2 MiB page (PS set), whose PFN is the huge page's
+	// head frame while pfn is the 4 KiB frame the store went to. Whether
+	// the leaf still maps the store's frame is asked at the leaf's size.
+	moved := ptePresent(cur) && ptePFN(cur) != pfn
+	if pmdTransHuge(cur) {
+		moved = ptePresent(cur) && ptePFN(cur)&^511 != pfn&^511
+	}
 	var kind, path string
 	switch {
 	case m.pages[pfn].copying == 0 && m.pages[pfn].gathered > 0:
@@ -53,7 +61,7 @@ func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
 		// anonymous page) already mapped another frame there.
 		m.staleInWindow++
 		return
-	case m.pages[pfn].copying > 0 || (ptePresent(cur) && ptePFN(cur) != pfn):
+	case m.pages[pfn].copying > 0 || moved:
 		m.writeAfterCOW++
 		// One lost page copy per (old frame, nth COW copy of it): every
 		// store through a stale entry to the frame after wp_page_copy

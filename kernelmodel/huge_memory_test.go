@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tlbemu/emu/internal/phys"
 	"github.com/tlbemu/emu/tlb"
 	"github.com/tlbemu/emu/workloads"
 )
@@ -409,4 +410,29 @@ func TestTHPMprotectHalfSplits(t *testing.T) {
 			detach(v)
 		},
 	})
+}
+
+// TestStaleStoreOnHugePageInWindow: a store through a stale 4 KiB
+// translation of a huge page whose PMD is still present and maps the same
+// 2 MiB page, made while the write-protecting operation runs (fork's
+// copy_huge_pmd before flush_tlb_mm), is ordered before that operation: in
+// the window, not a lost COW copy, although the PMD's PFN is the head
+// frame and the store's is a tail frame.
+func TestStaleStoreOnHugePageInWindow(t *testing.T) {
+	m, mm := newMachineWith(t, 2, "5.10")
+	v := m.cpus[0]
+	attach(v, mm, 1)
+	head := phys.PFN(1024)                                      // 2 MiB aligned
+	pmd := mkPTE(head, tlb.PteP|tlb.PteUS|tlb.PteA) | tlb.PtePS // write-protected
+	mm.revokeOps++
+	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, pmd)
+	mm.revokeOps--
+	if m.writeAfterCOW != 0 || m.staleInWindow != 1 {
+		t.Errorf("write_after_cow %d, in window %d; want 0, 1", m.writeAfterCOW, m.staleInWindow)
+	}
+	// The PMD now maps another huge page: the store's frame was copied away.
+	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, mkPTE(head+512, tlb.PteP|tlb.PteUS|tlb.PteA|tlb.PteRW)|tlb.PtePS)
+	if m.writeAfterCOW != 1 {
+		t.Errorf("write_after_cow %d after the PMD moved, want 1", m.writeAfterCOW)
+	}
 }
