@@ -299,7 +299,7 @@ func (v *VCPU) setUserPCIDFlush(pcid uint64) {
 		v.userPCIDFlushMask |= 1 << pcid
 		return
 	}
-	if v.m.cfg.Has(PatchUserPCIDFlushMask) {
+	if v.m.on.userPCIDFlushMask {
 		v.bcv.userPCIDFlushWide[pcid/64] |= 1 << (pcid % 64)
 		return
 	}

@@ -48,8 +48,8 @@ func (v *VCPU) clearRefsWrite(buf []byte) int64 {
 	if typ == clearRefsSoftDirty {
 		v.endSoftDirtyInterval(mm) // the interval since the previous "4" ends here
 	}
-	writeLock := m.cfg.Has(PatchClearRefsMmapWriteLock)
-	flushFix := m.cfg.Has(PatchClearRefsFlush)
+	writeLock := m.on.clearRefsMmapWriteLock
+	flushFix := m.on.clearRefsFlush
 	if typ == clearRefsMMHiwaterRSS || writeLock {
 		v.mmapWriteLock(mm)
 		if typ == clearRefsMMHiwaterRSS {

@@ -109,6 +109,31 @@ const (
 	PatchMadviseVMALock Patch = "madvise-vma-lock"
 )
 
+// patchesOn is the patches a machine runs with, one field each for those
+// the model tests on its fault, page and flush paths (Machine.on).
+type patchesOn struct {
+	pteFaultFlushPending, uffdWPFlushPending, anonExclusive bool
+	clearRefsMmapWriteLock, clearRefsFlush                  bool
+	mprotectWritable, folioBatch, lruDrainRemoval           bool
+	userPCIDFlushMask                                       bool
+	perVMALock, madviseVMALock                              bool
+}
+
+func newPatchesOn(c *Config) patchesOn {
+	return patchesOn{
+		pteFaultFlushPending: c.Has(PatchPTEFaultFlushPending), uffdWPFlushPending: c.Has(PatchUffdWPFlushPending),
+		anonExclusive: c.Has(PatchAnonExclusive), clearRefsMmapWriteLock: c.Has(PatchClearRefsMmapWriteLock),
+		clearRefsFlush: c.Has(PatchClearRefsFlush), mprotectWritable: c.Has(PatchMprotectWritable),
+		folioBatch: c.Has(PatchFolioBatch), lruDrainRemoval: c.Has(PatchLRUDrainRemoval),
+		userPCIDFlushMask: c.Has(PatchUserPCIDFlushMask),
+		perVMALock:        c.Has(PatchPerVMALock), madviseVMALock: c.Has(PatchMadviseVMALock),
+	}
+}
+
+// vmaLocks reports whether anything takes VMA locks, so that mmap_lock's
+// writers must write-lock what they change (vma_lock.go).
+func (p *patchesOn) vmaLocks() bool { return p.perVMALock || p.madviseVMALock }
+
 // PatchInfo describes a patch for `emu list` and -h.
 type PatchInfo struct {
 	Name    Patch

@@ -55,7 +55,7 @@ func (v *VCPU) doUserAddrFault(addr tlb.VirtAddr, errCode uint32) {
 		flags |= faultFlagWrite
 	}
 	res := vmaFaultFallback
-	if m.vmaLockFaults {
+	if m.on.perVMALock {
 		if res, flags = v.faultUnderVMALock(mm, uint64(addr), errCode, flags); res == vmaFaultStop {
 			return
 		}
@@ -161,7 +161,7 @@ func (v *VCPU) handlePTEFault(vmf *vmFault) int {
 	}
 	if vmf.flags&faultFlagWrite != 0 {
 		if !pteWrite(entry) {
-			if m.cfg.Has(PatchPTEFaultFlushPending) && vmf.mm.tlbFlushPending != 0 {
+			if m.on.pteFaultFlushPending && vmf.mm.tlbFlushPending != 0 {
 				// The proposal: flush while still holding the PTL.
 				m.flushPendingFlushes++
 				v.flushTLBPage(vmf.mm, vmf.address)
@@ -292,7 +292,7 @@ func (v *VCPU) doWPPage(vmf *vmFault) int {
 		v.spinUnlock(vmf.ptl)
 		return v.handleUserfault(vmf, VM_UFFD_WP)
 	}
-	if m.cfg.Has(PatchUffdWPFlushPending) && vma.flags&VM_UFFD_WP != 0 && vmf.mm.tlbFlushPending != 0 {
+	if m.on.uffdWPFlushPending && vma.flags&VM_UFFD_WP != 0 && vmf.mm.tlbFlushPending != 0 {
 		// 6ce64428d620: uffd-wp can defer flushes; flush before copying.
 		m.flushPendingFlushes++
 		v.flushTLBPage(vmf.mm, vmf.address)
@@ -307,7 +307,7 @@ func (v *VCPU) doWPPage(vmf *vmFault) int {
 		return v.wpPageCopy(vmf, 0)
 	}
 	pg := &m.pages[pfn]
-	if pg.anon && m.cfg.Has(PatchAnonExclusive) {
+	if pg.anon && m.on.anonExclusive {
 		// v6.18: reuse if PageAnonExclusive, else if
 		// wp_can_reuse_anon_folio: no more than 3 references; a page
 		// not yet on the LRU may be held by this CPU's pagevec, so

@@ -19,7 +19,7 @@ const folioBatchSize = 31
 // lruBatch is how many pages the per-CPU lru_add batch holds before it
 // drains: a pagevec (v5.10) or, with PatchFolioBatch, a folio_batch.
 func (v *VCPU) lruBatch() int {
-	if v.m.cfg.Has(PatchFolioBatch) {
+	if v.m.on.folioBatch {
 		return folioBatchSize
 	}
 	return pagevecSize
@@ -157,7 +157,7 @@ func (v *VCPU) lruAddDrain() {
 // at release_pages' end) or once per folio_batch (memcg.go).
 func (v *VCPU) releasePages(pages []phys.PFN) {
 	m := v.m
-	folios := m.cfg.Has(PatchFolioBatch)
+	folios := m.on.folioBatch
 	locked := false
 	batch, freed := 0, 0
 	for i, p := range pages {

@@ -48,11 +48,9 @@ type Machine struct {
 	// lru_lock from v5.11, 6168d0da2b47, one per memcg and node: the
 	// model has no memcgs, so still one): lru.go.
 	lruLock spinlock
-	// vmaLockFaults: user faults try the VMA's lock first
-	// (PatchPerVMALock); vmaLocks: something takes VMA locks, so writers
-	// must write-lock what they change; madviseVMALock: MADV_DONTNEED and
-	// MADV_FREE try the VMA's lock (PatchMadviseVMALock). vma_lock.go.
-	vmaLockFaults, vmaLocks, madviseVMALock bool
+	// on is which patches the run has, read once from cfg (Config.Has
+	// looks the kernel's list up in a map: too slow for a fault or a page).
+	on patchesOn
 
 	lru   lruLists // the lruvec's LRU lists and its shared lines (lru.go)
 	memcg memcg    // the workload's memory cgroup's page_counters (memcg.go)
@@ -174,9 +172,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
 	m.lruLock.name = "lru_lock"
-	m.vmaLockFaults = cfg.Has(PatchPerVMALock)
-	m.madviseVMALock = cfg.Has(PatchMadviseVMALock)
-	m.vmaLocks = m.vmaLockFaults || m.madviseVMALock
+	m.on = newPatchesOn(&cfg)
 	m.init618()
 	m.counters.init()
 	m.par.init(m)

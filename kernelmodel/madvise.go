@@ -158,7 +158,7 @@ func (v *VCPU) madviseDontneedFree(mm *MM, vma *VMA, start, end, behavior uint64
 // and frees them. The caller holds mmap_lock for read only, so faults run
 // during the deferred flush.
 func (v *VCPU) zapPageRange(mm *MM, start, end uint64) {
-	if !v.m.cfg.Has(PatchLRUDrainRemoval) {
+	if !v.m.on.lruDrainRemoval {
 		v.lruAddDrain()
 	}
 	t := v.tlbGatherMMU(mm, start, end)

@@ -277,7 +277,7 @@ func (v *VCPU) tlbFlushMMU(t *mmuGather) {
 	v.tlbFlushMMUTLBOnly(t) // pagecache.go
 	// tlb_batch_pages_flush calls free_pages_and_swap_cache only for a
 	// batch that holds pages.
-	if len(t.pages) > 0 && !v.m.cfg.Has(PatchLRUDrainRemoval) {
+	if len(t.pages) > 0 && !v.m.on.lruDrainRemoval {
 		v.lruAddDrain()
 	}
 	v.releasePages(t.pages) // lru.go

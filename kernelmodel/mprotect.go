@@ -146,7 +146,7 @@ func (v *VCPU) mprotectFixup(vma *VMA, start, end, newflags uint64) (*VMA, int64
 	// vma_wants_writenotify is false for every modelled VMA (no shared
 	// writable file mapping can be faulted), so no MM_CP_DIRTY_ACCT.
 	cp := 0
-	if v.m.cfg.Has(PatchMprotectWritable) && newflags&(VM_WRITE|VM_SHARED) == VM_WRITE {
+	if v.m.on.mprotectWritable && newflags&(VM_WRITE|VM_SHARED) == VM_WRITE {
 		// vma_wants_manual_pte_write_upgrade: a writable private VMA
 		// (a shared one would need vma_wants_writenotify, false here).
 		cp |= mmCPTryChangeWritable

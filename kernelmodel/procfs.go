@@ -120,7 +120,7 @@ func (v *VCPU) procVmstat() []byte {
 	line("nr_tlb_remote_flush_received", m.nrTLBRemoteFlushReceived)
 	line("nr_tlb_local_flush_all", m.nrTLBLocalFlushAll)
 	line("nr_tlb_local_flush_one", m.nrTLBLocalFlushOne)
-	if m.vmaLocks { // CONFIG_PER_VMA_LOCK_STATS, after the TLB counters in vmstat_text
+	if m.on.vmaLocks() { // CONFIG_PER_VMA_LOCK_STATS, after the TLB counters in vmstat_text
 		line("vma_lock_success", m.vmaLockSuccess)
 		line("vma_lock_abort", m.vmaLockAbort)
 		line("vma_lock_retry", m.vmaLockRetry)

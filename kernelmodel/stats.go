@@ -52,7 +52,7 @@ func (m *Machine) Stats() Stats {
 	add("emu_ptl_wait_cycles", m.ptlWaitCycles, "cycles")
 	add("emu_mmap_lock_wait_cycles", m.mmapLockWaitCycles, "cycles")
 	add("emu_lru_lock_wait_cycles", m.lruLockWaitCycles, "cycles")
-	if m.vmaLocks { // only with per-VMA locks, so the v5.10 counter set is unchanged
+	if m.on.vmaLocks() { // only with per-VMA locks, so the v5.10 counter set is unchanged
 		add("vma_lock_success", m.vmaLockSuccess, "")
 		add("vma_lock_abort", m.vmaLockAbort, "")
 		add("vma_lock_retry", m.vmaLockRetry, "")

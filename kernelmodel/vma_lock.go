@@ -72,7 +72,7 @@ func (v *VCPU) vmaEndRead(vma *VMA) {
 // Without PatchPerVMALock or PatchMadviseVMALock nothing takes a VMA's
 // lock and it is a no-op.
 func (v *VCPU) vmaStartWrite(mm *MM, vma *VMA) {
-	if !v.m.vmaLocks || vma.vmLock.seq == mm.vmaSeq {
+	if !v.m.on.vmaLocks() || vma.vmLock.seq == mm.vmaSeq {
 		return
 	}
 	vma.vmLock.seq = mm.vmaSeq
@@ -90,7 +90,7 @@ func (v *VCPU) vmaStartWrite(mm *MM, vma *VMA) {
 // that end at start or begin at end, the neighbours a vma_merge of the
 // range may grow or remove.
 func (v *VCPU) vmaStartWriteRange(mm *MM, start, end uint64, adjoining bool) {
-	if !v.m.vmaLocks {
+	if !v.m.on.vmaLocks() {
 		return
 	}
 	for _, vma := range mm.vmas {
@@ -192,7 +192,7 @@ func (v *VCPU) releaseFaultLock(vmf *vmFault) {
 // (is_vma_lock_sufficient), the advice runs under that lock. It reports
 // whether it ran.
 func (v *VCPU) madviseUnderVMALock(mm *MM, start, end, behavior uint64) (bool, int64) {
-	if !v.m.madviseVMALock || (behavior != madvDontneed && behavior != madvFree) {
+	if !v.m.on.madviseVMALock || (behavior != madvDontneed && behavior != madvFree) {
 		return false, 0
 	}
 	vma := v.lockVMAUnderRCU(mm, start)
