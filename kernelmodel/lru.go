@@ -230,22 +230,21 @@ func (v *VCPU) releasePages(pages []phys.PFN) {
 // lruListHead stands for a list's head as a page's neighbour.
 const lruListHead = ^phys.PFN(0)
 
-// lruLists is the lruvec: each list's first page (lruListHead: empty),
-// and 1 + the CPU that last wrote the heads' line and the lru_zone_size
-// line (0: none yet).
+// lruLists is the lruvec: each list's first page (lruListHead: empty;
+// New empties both, as a zero PFN is a real frame), and the CPUs that last
+// wrote the heads' line and the lru_zone_size line.
 type lruLists struct {
 	first                [2]phys.PFN
-	headWriter, szWriter int32
-	init                 bool
+	headWriter, szWriter lineWriter
 }
 
-// lruWrite charges the hand-off of a line last written by another CPU
-// (*w is 1 + its id; 0: nobody since it was set up) and makes v its writer.
-func (v *VCPU) lruWrite(w *int32) {
-	if o := *w; o != 0 && int(o-1) != v.id {
-		v.spend(v.lineHandoff(v.m.cpus[o-1]))
+// lruWrite charges the hand-off of a line last written by another CPU and
+// makes v its writer.
+func (v *VCPU) lruWrite(w *lineWriter) {
+	if h, ok := v.handoffFrom(*w); ok {
+		v.spend(h)
 	}
-	*w = int32(v.id + 1)
+	w.wrote(v)
 }
 
 // lruPageWrite charges the struct page line of p (lruListHead: the heads'
@@ -267,7 +266,6 @@ func (v *VCPU) lruvecAddFolio(p phys.PFN) {
 	pg.lru = true // SetPageLRU / folio_set_lru
 	v.lruWrite(&m.lru.szWriter)
 	l := &m.lru
-	l.setup()
 	i := 0
 	if !pg.anon {
 		i = 1
@@ -306,14 +304,6 @@ func (v *VCPU) lruvecDelFolio(p phys.PFN) {
 	}
 	v.lruWrite(&m.lru.szWriter)
 	v.spend(m.cfg.Costs.LRULockPage)
-}
-
-// setup empties both lists on first use (a zero PFN is a real frame).
-func (l *lruLists) setup() {
-	if !l.init {
-		l.first = [2]phys.PFN{lruListHead, lruListHead}
-		l.init = true
-	}
 }
 
 // unlink takes p off its list (list_del), without cost.

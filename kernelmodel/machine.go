@@ -173,6 +173,7 @@ func New(cfg Config, log *zap.Logger) (*Machine, error) {
 	m := &Machine{cfg: cfg, log: log, mem: phys.New(cfg.MemBytes), quit: make(chan struct{}), nextTID: 1}
 	m.lruLock.name = "lru_lock"
 	m.on = newPatchesOn(&cfg)
+	m.lru.first = [2]phys.PFN{lruListHead, lruListHead}
 	m.init618()
 	m.counters.init()
 	m.par.init(m)

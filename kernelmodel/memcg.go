@@ -30,19 +30,19 @@ package kernelmodel
 // memcgChargeBatch is MEMCG_CHARGE_BATCH (include/linux/memcontrol.h).
 const memcgChargeBatch = 64
 
-// memcg holds 1 + the CPU that last wrote the page counters (0: none).
-type memcg struct{ writer int32 }
+// memcg holds the CPU that last wrote the page counters.
+type memcg struct{ writer lineWriter }
 
 // pageCounterRMW charges one atomic on each level's page_counter.
 func (v *VCPU) pageCounterRMW() {
 	m := v.m
 	c := &m.cfg.Costs
 	per := c.LockedRMW
-	if o := m.memcg.writer; o != 0 && int(o-1) != v.id {
-		per += v.lineHandoff(m.cpus[o-1])
+	if h, ok := v.handoffFrom(m.memcg.writer); ok {
+		per += h
 	}
 	v.spend(c.MemcgLevels * per)
-	m.memcg.writer = int32(v.id + 1)
+	m.memcg.writer.wrote(v)
 }
 
 // memcgCharge models mem_cgroup_charge of one page (charge_memcg →

@@ -141,10 +141,10 @@ type Page struct {
 	exclusive bool
 	// The page's links on its LRU list (struct folio's lru list_head,
 	// lru.go): lruList is 1 + the list (0: on none), lruPrev and lruNext
-	// the neighbours (lruListHead: the list's head), lruWriter 1 + the CPU
-	// that last wrote the links' cache line (0: none since allocation).
+	// the neighbours (lruListHead: the list's head), lruWriter the CPU
+	// that last wrote the links' cache line.
 	lruPrev, lruNext phys.PFN
-	lruWriter        int32
+	lruWriter        lineWriter
 	lruList          uint8
 }
 

@@ -29,6 +29,22 @@ func (v *VCPU) lineHandoff(from *VCPU) uint64 {
 	return c.LineHandoffCrossCCX
 }
 
+// lineWriter is the CPU that last wrote a shared line, as 1 + its id (0:
+// none yet): four bytes, so that every struct page can hold one.
+type lineWriter int32
+
+// handoffFrom returns the hand-off of a line last written by w to v, and
+// whether there is one (w is another CPU).
+func (v *VCPU) handoffFrom(w lineWriter) (uint64, bool) {
+	if w == 0 || int(w-1) == v.id {
+		return 0, false
+	}
+	return v.lineHandoff(v.m.cpus[w-1]), true
+}
+
+// wrote makes v the last writer of the line.
+func (w *lineWriter) wrote(v *VCPU) { *w = lineWriter(v.id + 1) }
+
 // ipiHandoff returns an IPI hand-off cost of the initiator v with target
 // t: ipi.queue_cycles (csd_lock on the target's csd and llist_add to its
 // call_single_queue, kernel/smp.c) and ipi.ack_cycles (csd_lock_wait
