@@ -21,6 +21,11 @@ package kernelmodel
 //     memcg, so one uncharge_batch per call). Uncharges do not go through
 //     the stock.
 //
+// The charge is made from lruCacheAdd, which every new anonymous or page-
+// cache page reaches a few steps after do_anonymous_page's (or
+// wp_page_copy's, or the page cache's) mem_cgroup_charge, within the same
+// fault: the cost lands a little later in the same path, not in another.
+//
 // Each level's atomic is one locked RMW; when another CPU wrote the
 // counters last, their lines move here first (one lineHandoff per level:
 // the levels are written together, so one last writer stands for all).

@@ -7,6 +7,15 @@ package kernelmodel
 // threads of one process fault and discard their own mappings without
 // meeting on mmap_lock while another thread maps or unmaps elsewhere.
 //
+// This departs, with these patches only, from v5.10's invariant that every
+// page fault holds mmap_lock for read, so that a write holder of mmap_lock
+// excludes all faults of the mm: from v6.4 it excludes only the faults on
+// the VMAs it write-locks, which is why every path that changes a VMA, or
+// relies on faults being excluded from it (fork's copy of the parent's page
+// tables, clear_refs' walk), must vma_start_write it here. Kernel-mode
+// faults (copy_{to,from}_user) and the paths the lock cannot serve still
+// take mmap_lock.
+//
 // The lock is v6.18's (include/linux/mmap_lock.h, mm/mmap_lock.c):
 //   - vma_start_read is a trylock: it fails while the VMA is write-locked,
 //     which a holder of mmap_lock for write makes it by vma_start_write
