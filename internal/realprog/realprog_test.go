@@ -29,6 +29,8 @@ var programs = []program{
 	{name: "mm"},
 	{name: "abort", short: true},
 	{name: "segv"},
+	{name: "vmalock", flags: []string{"-cpus", "2"}},
+	{name: "vmalock", flags: []string{"-kernel", "6.18", "-cpus", "4"}},
 }
 
 // needs lists what stops the tests against the current emu (see need).
