@@ -76,7 +76,7 @@ func BenchmarkRunPerInstruction(b *testing.B) {
 func BenchmarkRunHazardHook(b *testing.B) {
 	m := newHotLoop(b)
 	c := m.cpu
-	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64) { b.Fatal("stale write") }
+	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64, bool) { b.Fatal("stale write") }
 	benchSteady(b, c)
 }
 

@@ -35,7 +35,7 @@ func runHotLoopPhases(t *testing.T, noMemo bool, mode OwnMode, hook bool) memoRu
 	m.mmu, m.cpu.MMU = mmu, mmu
 	var r memoRun
 	if hook {
-		mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64) { r.stale++ }
+		mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64, bool) { r.stale++ }
 	}
 	c := m.cpu
 	if mode != OwnOff {

@@ -177,7 +177,7 @@ func TestOwnParallelStaleTLB(t *testing.T) {
 	o.SetPrivate(p, 0)
 	m.mem.StorePTE(m.pte(testData), uint64(p.Addr())|pteUser|tlb.PteA|tlb.PteD)
 	hooks := 0
-	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64) {
+	m.mmu.OnStaleWrite = func(tlb.VirtAddr, phys.PFN, uint64, bool) {
 		hooks++
 		c.AbortParallel()
 	}

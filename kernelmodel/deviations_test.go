@@ -25,18 +25,18 @@ func TestStaleStoreToGatheredFrame(t *testing.T) {
 	cur := uint64(repl)<<12 | tlb.PteP | tlb.PteRW | tlb.PteUS
 	va := tlb.VirtAddr(0x7000_0000_0000)
 
-	m.pages[old].gathered = 1 // zapRange put it in the batch
-	v.onStaleWrite(va, old, cur)
+	m.pages[old].gathered = 1          // zapRange put it in the batch
+	v.onStaleWrite(va, old, cur, true) // cur maps repl
 	if m.staleInWindow != 1 || m.writeAfterCOW != 0 {
 		t.Fatalf("gathered frame: in window %d, after COW %d; want 1, 0", m.staleInWindow, m.writeAfterCOW)
 	}
-	m.pages[old].gathered = 0 // tlb_flush_mmu freed the batch
-	v.onStaleWrite(va, old, cur)
+	m.pages[old].gathered = 0          // tlb_flush_mmu freed the batch
+	v.onStaleWrite(va, old, cur, true) // cur maps repl
 	if m.writeAfterCOW != 1 || m.lostCOWPages != 1 {
 		t.Fatalf("after the gather: after COW %d, lost pages %d; want 1, 1", m.writeAfterCOW, m.lostCOWPages)
 	}
 	m.pages[old].gathered, m.pages[old].copying = 1, 1 // a COW copy in progress wins
-	v.onStaleWrite(va, old, cur)
+	v.onStaleWrite(va, old, cur, true)                 // cur maps repl
 	if m.writeAfterCOW != 2 || m.staleInWindow != 1 {
 		t.Fatalf("copying frame: after COW %d, in window %d; want 2, 1", m.writeAfterCOW, m.staleInWindow)
 	}

@@ -36,20 +36,15 @@ func (h *Hazard) Error() string {
 //   - the PTE is not soft-dirty: clear_refs returned and the write left no
 //     soft-dirty mark (emu_lost_soft_dirty);
 //   - otherwise a write to a write-protected page (emu_write_to_wrprotected).
-func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
+func (v *VCPU) onStaleWrite(va tlb.VirtAddr, pfn phys.PFN, cur uint64, moved bool) {
 	m := v.m
 	var mm *MM
 	if v.curr != nil {
 		mm = v.curr.mm
 	}
-	// cur is the leaf entry behind the stale TLB entry: a PTE, or with
-	// -thp the PMD of a 2 MiB page (PS set), whose PFN is the huge page's
-	// head frame while pfn is the 4 KiB frame the store went to. Whether
-	// the leaf still maps the store's frame is asked at the leaf's size.
-	moved := ptePresent(cur) && ptePFN(cur) != pfn
-	if pmdTransHuge(cur) {
-		moved = ptePresent(cur) && ptePFN(cur)&^511 != pfn&^511
-	}
+	// moved comes from the TLB, which compares the leaf with the entry at
+	// the entry's page size: with -thp the leaf is a PMD whose PFN is the
+	// huge page's head frame, while pfn is the 4 KiB frame of the store.
 	var kind, path string
 	switch {
 	case m.pages[pfn].copying == 0 && m.pages[pfn].gathered > 0:

@@ -425,13 +425,13 @@ func TestStaleStoreOnHugePageInWindow(t *testing.T) {
 	head := phys.PFN(1024)                                      // 2 MiB aligned
 	pmd := mkPTE(head, tlb.PteP|tlb.PteUS|tlb.PteA) | tlb.PtePS // write-protected
 	mm.revokeOps++
-	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, pmd)
+	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, pmd, false)
 	mm.revokeOps--
 	if m.writeAfterCOW != 0 || m.staleInWindow != 1 {
 		t.Errorf("write_after_cow %d, in window %d; want 0, 1", m.writeAfterCOW, m.staleInWindow)
 	}
 	// The PMD now maps another huge page: the store's frame was copied away.
-	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, mkPTE(head+512, tlb.PteP|tlb.PteUS|tlb.PteA|tlb.PteRW)|tlb.PtePS)
+	v.onStaleWrite(tlb.VirtAddr(0x7f00_0020_5000), head+5, mkPTE(head+512, tlb.PteP|tlb.PteUS|tlb.PteA|tlb.PteRW)|tlb.PtePS, true)
 	if m.writeAfterCOW != 1 {
 		t.Errorf("write_after_cow %d after the PMD moved, want 1", m.writeAfterCOW)
 	}

@@ -182,12 +182,12 @@ func (m *Machine) parallelInstructions() uint64 {
 // hazard detector must not run (it reads and counts machine state, and the
 // store might be only an attempt): the access is serialized instead and
 // judged again, with the baton, when the instruction re-executes.
-func (v *VCPU) staleWriteHook(va tlb.VirtAddr, pfn phys.PFN, cur uint64) {
+func (v *VCPU) staleWriteHook(va tlb.VirtAddr, pfn phys.PFN, cur uint64, moved bool) {
 	if v.c.Own == cpu.OwnParallel {
 		v.c.AbortParallel()
 		return
 	}
-	v.onStaleWrite(va, pfn, cur)
+	v.onStaleWrite(va, pfn, cur, moved)
 }
 
 // park parks v, which holds the baton and is about to enter user mode, and

@@ -52,7 +52,7 @@ func BenchmarkTranslate(b *testing.B) {
 		})
 		b.Run("config="+cfg.Name+"/path=l1-hit-write", func(b *testing.B) {
 			m, vas := benchMMU(b, cfg, 1, func(i int) VirtAddr { return userVA })
-			m.OnStaleWrite = func(VirtAddr, phys.PFN, uint64) {}
+			m.OnStaleWrite = func(VirtAddr, phys.PFN, uint64, bool) {}
 			m.Translate(vas[0], Write)
 			var cycles uint64
 			b.ReportAllocs()

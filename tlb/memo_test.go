@@ -73,7 +73,7 @@ func newTwinSide(t *testing.T, cfg Config) *twinSide {
 	s.m = New(s.mem, cfg)
 	s.m.SetCR4(true, true)
 	s.m.WriteCR3(s.pt[0].CR3(1))
-	s.m.OnStaleWrite = func(va VirtAddr, pfn phys.PFN, cur uint64) {
+	s.m.OnStaleWrite = func(va VirtAddr, pfn phys.PFN, cur uint64, _ bool) {
 		s.stale = append(s.stale, staleCall{va, pfn, cur})
 	}
 	return s

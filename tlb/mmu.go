@@ -8,9 +8,12 @@ import (
 
 // StaleWriteFunc is called when a store completes through a cached entry that
 // grants more than the in-memory leaf PTE now does (not present, not
-// writable, not user, or another frame). cur is the current leaf entry. It
-// must not retain anything past the call.
-type StaleWriteFunc func(va VirtAddr, pfn phys.PFN, cur uint64)
+// writable, not user, or another frame). pfn is the 4 KiB frame the store
+// went to, cur the current leaf entry, and moved whether cur is present
+// but maps another page than the entry did, compared at the entry's page
+// size (a 2 MiB or 1 GiB leaf's PFN is its head frame). It must not retain
+// anything past the call.
+type StaleWriteFunc func(va VirtAddr, pfn phys.PFN, cur uint64, moved bool)
 
 // Indices of the paging-structure caches in MMU.psc, in lookup order
 // (longest match first, SDM 4.10.3.3).
@@ -448,9 +451,10 @@ func (m *MMU) checkStale(va VirtAddr, e *Entry) {
 	if p := pteAt(m.mem, e.leafPA); p != nil {
 		cur = atomic.LoadUint64(p)
 	}
-	if cur&(PteP|PteRW|PteUS) != PteP|PteRW|PteUS || phys.PFN(cur&PteAddrMask>>12)&^phys.PFN(e.pmask) != e.base {
+	other := phys.PFN(cur&PteAddrMask>>12)&^phys.PFN(e.pmask) != e.base
+	if cur&(PteP|PteRW|PteUS) != PteP|PteRW|PteUS || other {
 		m.Stats.StaleWrites++
-		m.OnStaleWrite(va, e.frame(va), cur)
+		m.OnStaleWrite(va, e.frame(va), cur, cur&PteP != 0 && other)
 	}
 }
 

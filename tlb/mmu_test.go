@@ -70,7 +70,7 @@ func TestDirtyBit(t *testing.T) {
 			p.Map(va4K, pa4K, Size4K, rwUser)
 			m := newMMU(t, mem, DefaultConfig(), p, true, 1)
 			var calls []staleCall
-			m.OnStaleWrite = func(va VirtAddr, pfn phys.PFN, cur uint64) { calls = append(calls, staleCall{va, pfn, cur}) }
+			m.OnStaleWrite = func(va VirtAddr, pfn phys.PFN, cur uint64, _ bool) { calls = append(calls, staleCall{va, pfn, cur}) }
 			if _, _, code := m.Translate(va4K, c.first); code != 0 {
 				t.Fatalf("first access: #PF %#x", code)
 			}
@@ -475,7 +475,7 @@ func TestTranslateDoesNotAllocate(t *testing.T) {
 		vas = append(vas, va)
 	}
 	m := newMMU(t, mem, DefaultConfig(), p, true, 1)
-	m.OnStaleWrite = func(VirtAddr, phys.PFN, uint64) {}
+	m.OnStaleWrite = func(VirtAddr, phys.PFN, uint64, bool) {}
 	for _, va := range vas {
 		m.Translate(va, Write)
 		m.Translate(va, Exec)
