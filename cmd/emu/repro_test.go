@@ -78,6 +78,36 @@ func without618(t *testing.T, drop ...kernelmodel.Patch) string {
 	return strings.Join(rest, ",")
 }
 
+// lkpPublished is the LKP robot's will-it-scale.per_thread_ops change for
+// 209954cbc7d0 against 7e33001b8b (Msg-Id 202411282207.6bd28eae-lkp@intel.com).
+const lkpPublished = -13.2
+
+// lkpBase is the -base-patch list of the robot's kernel: 6.18 without the
+// two patches under test and without madvise's per-VMA lock (v6.17).
+func lkpBase(t *testing.T) string {
+	t.Helper()
+	return without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim, kernelmodel.PatchMadviseVMALock)
+}
+
+// lkpABC runs the A/B (lazy-cpumask on the robot's kernel) and B/C
+// (cpumask-trim on top) tables with the flags args.
+func lkpABC(t *testing.T, args ...string) (ab, bc string) {
+	t.Helper()
+	rest := lkpBase(t)
+	ab = abTable(t, append(slices.Clone(args), "-base-patch", rest, "-patch", "lazy-cpumask")...)
+	bc = abTable(t, append(slices.Clone(args), "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
+	return ab, bc
+}
+
+// abcMeans returns a counter's means on sides A and B of ab and on side B
+// of bc (C).
+func abcMeans(t *testing.T, ab, bc, name string) (a, b, c float64) {
+	t.Helper()
+	a, b = abMeans(t, ab, name)
+	_, c = abMeans(t, bc, name)
+	return a, b, c
+}
+
 // pct is B's change over A in percent.
 func pct(a, b float64) float64 { return 100 * (b - a) / a }
 
@@ -101,17 +131,11 @@ func pct(a, b float64) float64 { return 100 * (b - a) / a }
 // the flusher little more than the send. TestReproLazyCPUMaskC6 is the
 // run's own condition (sleeping mmap_lock readers, idle CPUs in C6).
 func TestReproLazyCPUMask(t *testing.T) {
-	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
-	common := []string{"-workload", "tlb_flush2_away", "-cpus", "8", "-kernel", "5.10-stable"}
-	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim, kernelmodel.PatchMadviseVMALock)
-	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
-	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
-
-	ipiA, ipiB := abMeans(t, ab, "emu_ipis_sent")
-	_, ipiC := abMeans(t, bc, "emu_ipis_sent")
+	const published = lkpPublished
+	ab, bc := lkpABC(t, "-workload", "tlb_flush2_away", "-cpus", "8", "-kernel", "5.10-stable")
+	ipiA, ipiB, ipiC := abcMeans(t, ab, bc, "emu_ipis_sent")
 	_, wrongB := abMeans(t, ab, "tlb:tlb_flush.TLB_REMOTE_WRONG_CPU")
-	opsA, opsB := abMeans(t, ab, "per_thread_ops")
-	_, opsC := abMeans(t, bc, "per_thread_ops")
+	opsA, opsB, opsC := abcMeans(t, ab, bc, "per_thread_ops")
 	t.Logf("IPIs A %.0f, B %.0f (%+.1f%%), C %.0f (%+.1f%% vs B); per_thread_ops B vs A %+.1f%% (published %+.1f%%), C vs B %+.1f%%",
 		ipiA, ipiB, pct(ipiA, ipiB), ipiC, pct(ipiB, ipiC), pct(opsA, opsB), published, pct(opsB, opsC))
 	if !(ipiB > ipiA*1.1) || wrongB == 0 {
@@ -157,18 +181,14 @@ func TestReproLazyCPUMaskC6(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two 104-CPU and one 8-CPU tlb_flush2 A/B runs (about a minute)")
 	}
-	const published = -13.2 // will-it-scale.per_thread_ops, 209954cbc7d0 vs 7e33001b8b
+	const published = lkpPublished
 	const publishedV4 = -14.9
 	cond := []string{"-workload", "tlb_flush2", "-idle", "c6", "-mmap-lock", "sleep", "-kernel", "5.10-stable"}
-	common := append([]string{"-cpus", "104", "-r", "3"}, cond...)
-	rest := without618(t, kernelmodel.PatchLazyCPUMask, kernelmodel.PatchCPUMaskTrim, kernelmodel.PatchMadviseVMALock)
-	ab := abTable(t, append(common, "-base-patch", rest, "-patch", "lazy-cpumask")...)
-	bc := abTable(t, append(common, "-base-patch", rest+",lazy-cpumask", "-patch", "cpumask-trim")...)
-	ipiA, ipiB := abMeans(t, ab, "emu_ipis_sent")
-	_, ipiC := abMeans(t, bc, "emu_ipis_sent")
+	ab, bc := lkpABC(t, append([]string{"-cpus", "104", "-r", "3"}, cond...)...)
+	ipiA, ipiB, ipiC := abcMeans(t, ab, bc, "emu_ipis_sent")
 	c6A, c6B := abMeans(t, ab, "emu_c6_entries")
-	opsA, opsB := abMeans(t, ab, "per_thread_ops")
-	_, opsC := abMeans(t, bc, "per_thread_ops")
+	opsA, opsB, opsC := abcMeans(t, ab, bc, "per_thread_ops")
+	rest := lkpBase(t)
 	d := pct(opsA, opsB)
 	t.Logf("104 CPUs: IPIs A %.0f, B %.0f (%+.1f%%), C %.0f (%+.1f%% vs B); C6 entries %.0f, %.0f; per_thread_ops B vs A %+.1f%% (published %+.1f%%), C vs B %+.1f%%, C vs A %+.1f%% (published v4 %+.1f%%)",
 		ipiA, ipiB, pct(ipiA, ipiB), ipiC, pct(ipiB, ipiC), c6A, c6B, d, published, pct(opsB, opsC), pct(opsA, opsC), publishedV4)
