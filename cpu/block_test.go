@@ -107,19 +107,18 @@ type runState struct {
 // each of a series of deadlines (so the deadline falls inside blocks), with
 // a change of Costs half way.
 func TestBlockEquivalence(t *testing.T) {
-	type state = runState
-	run := func(noBlocks bool) []state {
+	run := func(noBlocks bool) []runState {
 		m := newHotLoop(t)
 		c := m.cpu
 		c.noBlocks = noBlocks
-		var out []state
+		var out []runState
 		for i := 0; i < 300; i++ {
 			if i == 150 { // blocks hold per-instruction costs: a change must reach them
 				c.Costs.UserALU, c.Costs.UserStore = 3, 2
 			}
 			c.Deadline = c.Clock + uint64(7+i%13)
 			ex := c.Run()
-			out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+			out = append(out, runState{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
 		}
 		return out
 	}
@@ -344,19 +343,18 @@ func TestFetchRule(t *testing.T) {
 // cycles, so that the deadline falls at each instruction of each block,
 // and compares the state after every Run.
 func TestBlockDeadlineEquivalence(t *testing.T) {
-	type state = runState
-	run := func(noBlocks bool) []state {
+	run := func(noBlocks bool) []runState {
 		m := newSpecialFormsMachine(t)
 		c := m.cpu
 		c.noBlocks = noBlocks
-		var out []state
+		var out []runState
 		for pass := 0; pass < 3; pass++ {
 			c.Regs.RIP, c.Regs.GPR[RSP] = testCode, testRSP
 			c.Regs.GPR[RBX], c.Regs.GPR[RCX], c.Regs.GPR[R8] = testData, 3, 0x1234
 			for i := 0; ; i++ {
 				c.Deadline = c.Clock + uint64(1+(7*i+pass)%41)
 				ex := c.Run()
-				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+				out = append(out, runState{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
 				if ex.Kind == ExitBreakpoint {
 					break
 				}
@@ -383,17 +381,16 @@ func TestBlockDeadlineEquivalence(t *testing.T) {
 // repeats answer for verified frames: the same state after every Run,
 // ownership table included.
 func TestBlockEquivalenceOwned(t *testing.T) {
-	type state = runState
 	for _, mode := range []OwnMode{OwnParallel, OwnAcquire} {
-		run := func(noBlocks bool) ([]state, []uint16) {
+		run := func(noBlocks bool) ([]runState, []uint16) {
 			m := ownHotLoop(t)
 			c := m.cpu
 			c.Own, c.noBlocks = mode, noBlocks
-			var out []state
+			var out []runState
 			for i := 0; i < 300; i++ {
 				c.Deadline = c.Clock + uint64(7+i%13)
 				ex := c.Run()
-				out = append(out, state{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
+				out = append(out, runState{c.Regs, c.Clock, c.Instructions, c.MMU.Stats, ex.Kind})
 			}
 			return out, append([]uint16(nil), c.Owners.own...)
 		}
