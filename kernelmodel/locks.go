@@ -196,11 +196,17 @@ func (v *VCPU) mmapReadUnlock(mm *MM) {
 
 func (v *VCPU) mmapWriteUnlock(mm *MM) {
 	v.vmaEndWriteAll(mm)
-	mm.mmapLock.writer = nil
-	mm.mmapLock.wFreeAt = v.c.Clock
-	mm.mmapLock.lastRel = v
-	mm.mmapLock.grant(v, v.c.Clock)
+	mm.mmapLock.releaseWrite(v)
 	v.traceMmapLock(mm)
+}
+
+// releaseWrite is up_write by v: the release clock and CPU, and the grant
+// to the waiters queued behind it.
+func (s *rwsem) releaseWrite(v *VCPU) {
+	s.writer = nil
+	s.wFreeAt = v.c.Clock
+	s.lastRel = v
+	s.grant(v, v.c.Clock)
 }
 
 // mmapWriteDowngrade turns a held write lock into a read lock

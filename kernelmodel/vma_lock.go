@@ -88,9 +88,7 @@ func (v *VCPU) vmaStartWrite(mm *MM, vma *VMA) {
 	s := &vma.vmLock.sem
 	if s.readers > 0 || len(s.queue) > 0 || v.c.Clock < s.rFreeAt {
 		v.rwsemAcquire(s, true)
-		s.writer = nil
-		s.wFreeAt = v.c.Clock
-		s.lastRel = v
+		s.releaseWrite(v) // readers never queue: no one to grant it to
 	}
 }
 
