@@ -15,13 +15,5 @@ func mapArena(n uint64) ([]Frame, func()) {
 	if err != nil {
 		return makeArena(n), nil
 	}
-	// Back the arena with the host's transparent huge pages where it
-	// allows them (THP "madvise" mode is common): a guest that touches
-	// memory at random — a TLB study's usual workload — otherwise spends a
-	// good part of the host's time on host TLB misses. The allocator hands
-	// out frames densely from the bottom (Alloc) and the top (AllocHuge),
-	// so this costs at most one partly used 2 MiB page at each end. Advice
-	// only: an error leaves the small pages.
-	_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
 	return unsafe.Slice((*Frame)(unsafe.Pointer(&b[0])), n), func() { _ = syscall.Munmap(b) }
 }
