@@ -156,6 +156,20 @@ func (h *vcpuHeap) below(list []*VCPU, b uint64, i int) []*VCPU {
 	return h.below(list, b, 2*i+2)
 }
 
+// minOutside returns the lowest key in the subtree at i of a vCPU that
+// skip does not exclude (ipi.Never: none). Only the excluded vCPUs' keys
+// may be stale: below a vCPU that is not excluded, no key is lower, so
+// the search descends only through excluded ones.
+func (h *vcpuHeap) minOutside(i int, skip func(*VCPU) bool) uint64 {
+	if i >= len(h.h) {
+		return ipi.Never
+	}
+	if e := &h.h[i]; !skip(e.v) {
+		return e.key
+	}
+	return min(h.minOutside(2*i+1, skip), h.minOutside(2*i+2, skip))
+}
+
 // batonQueues are the machine's queues.
 type batonQueues struct {
 	run, parked vcpuHeap

@@ -123,6 +123,36 @@ type parallel struct {
 	lone   uint64 // of the phases, those a lone participant ran on its own (runParallel)
 	// loneOff (tests) makes every phase go through the coordinator.
 	loneOff bool
+
+	grp     phaseGroup // the participants of the current phase, chaining phases (arrive)
+	grouped uint64     // of the phases, those a group chained without the coordinator
+	// groupOff (tests) makes every phase with several participants go
+	// through the coordinator.
+	groupOff bool
+}
+
+// phaseGroup lets the participants of a phase, each on its own worker, go
+// on to the phases that would follow with the same participants, meeting
+// at a barrier between two phases instead of returning to the coordinator
+// (arrive). It is the lone participant's shortcut (runParallel) for two or
+// more: with two vCPUs running private work, phase follows phase with the
+// same two participants, and the coordinator's round between them (B, the
+// candidates, the claims, the post-processing, each participant's hand-off
+// between goroutines) took longer than the phase itself.
+type phaseGroup struct {
+	// on: the current phase may chain (phase sets it before run publishes
+	// the phase, and the fields below).
+	on bool
+	// outside is the lowest eff of the vCPUs that are not participants, and
+	// parkedOutside the lowest clock of those that are parked: while only
+	// user code runs, neither moves (every other vCPU is frozen as it is
+	// during any phase), so the barriers compute B from them.
+	outside, parkedOutside uint64
+
+	arrived atomic.Int32  // participants at the barrier of the current phase
+	stop    atomic.Bool   // some participant ends the chain with this phase
+	cont    atomic.Bool   // the decision of the last barrier …
+	gen     atomic.Uint64 // … published by counting barriers
 }
 
 // parVCPU is a vCPU's parallel-execution state.
@@ -140,6 +170,8 @@ type parVCPU struct {
 	parInstr    uint64        // user instructions retired in parallel phases
 	parTimed    bool          // the current parallel run measures its host time …
 	parHost     time.Duration // … here (parallel.run's sharing policy)
+	parIn       bool          // a participant of the current phase (phase, for groupBounds)
+	parArrived  bool          // at the current phase's barrier (arrive)
 }
 
 func (p *parallel) init(m *Machine) {
@@ -285,8 +317,17 @@ func (m *Machine) phase(h *VCPU) bool {
 			h.parLone = true
 		}
 	}
+	// A group may chain phases only if nothing but user code can run
+	// between them: h is parked (it does not go on with kernel code), and no
+	// broadcast invalidation is in flight (completeBroadcasts would stall a
+	// participant between two phases).
+	p.grp.on = len(list) > 1 && len(list) <= p.workers && h.parked && !m.bc.on && !p.groupOff
+	if p.grp.on {
+		m.groupBounds(h, list)
+	}
 	p.phases++
 	p.run(list)
+	p.grp.on = false
 	for _, u := range list {
 		m.requeue(u) // the participants' clocks moved
 	}
@@ -563,7 +604,11 @@ func (v *VCPU) runParallel() {
 		if r := recover(); r != nil {
 			v.parPanic = r
 			v.parExit = cpu.Exit{Kind: cpu.ExitDeadline}
+			if m.par.grp.on && !v.parArrived {
+				m.par.arrive(v) // the others wait for this one: end the chain
+			}
 		}
+		v.parArrived = false
 	}()
 	c.Own = cpu.OwnParallel
 	if v.parTimed {
@@ -575,6 +620,12 @@ func (v *VCPU) runParallel() {
 		n := c.Instructions
 		v.parExit = c.Run()
 		v.parInstr += c.Instructions - n
+		if m.par.grp.on {
+			if m.par.arrive(v) {
+				continue
+			}
+			return
+		}
 		if !v.parLone || v.parExit.Kind != cpu.ExitDeadline || v.parDeadline(ipi.Never) <= c.Clock || m.ctx.Err() != nil {
 			return
 		}
@@ -587,4 +638,107 @@ func (v *VCPU) runParallel() {
 		m.par.phases++
 		m.par.lone++
 	}
+}
+
+// groupBounds computes the bounds a group's barriers need (phaseGroup) for
+// the participants list of a phase coordinated by h, and readies the
+// barrier.
+func (m *Machine) groupBounds(h *VCPU, list []*VCPU) {
+	g := &m.par.grp
+	for _, u := range list {
+		u.parIn = true
+	}
+	// Every key in the run queue but h's is its vCPU's eff, and the
+	// participants' clocks are current in both queues (phase requeued
+	// them), so the lowest of the others is found by descending only
+	// through participants and h.
+	skip := func(u *VCPU) bool { return u.parIn || u == h }
+	g.outside = m.q.run.minOutside(0, skip)
+	if !h.parIn {
+		g.outside = min(g.outside, h.eff())
+	}
+	g.parkedOutside = m.q.parked.minOutside(0, func(u *VCPU) bool { return u.parIn })
+	for _, u := range list {
+		u.parIn = false
+	}
+	g.arrived.Store(0)
+	g.stop.Store(false)
+}
+
+// arrive is v's arrival at the barrier after its run in the current phase
+// of a group, on its worker. It reports whether v goes on to the next
+// phase, whose deadline is then in v.parDL.
+//
+// The chain goes on only where the coordinator would have run the same
+// next phase: every participant reached B with nothing due (it would stay
+// parked) and every participant, and no other parked vCPU, is below the
+// next barrier B' = lowest eff + Quantum. The last participant to arrive
+// decides, from the participants' clocks and the bounds of groupBounds,
+// and sets everyone's deadline, as phase would; so the phases, their
+// barriers, deadlines and count are the coordinator's, and the result is
+// the same whichever goroutines run the participants (TestGroupMatchesPhases).
+// A participant that stops (an exit to handle, an interrupt due, a panic)
+// ends the chain with this phase, as does one that no worker has claimed
+// yet (all the workers may be running others, waiting at this barrier).
+func (p *parallel) arrive(v *VCPU) bool {
+	g := &p.grp
+	switch {
+	case v.parPanic != nil, v.parExit.Kind != cpu.ExitDeadline, v.parDeadline(ipi.Never) <= v.c.Clock, v.m.ctx.Err() != nil:
+		g.stop.Store(true)
+	default:
+		if c := p.claim.Load(); c&claimIdx < c>>claimN&claimIdx {
+			g.stop.Store(true)
+		}
+	}
+	v.parArrived = true
+	gen := g.gen.Load()
+	if int(g.arrived.Add(1)) == len(p.list) {
+		cont := !g.stop.Load() && p.nextPhase(v.m)
+		g.arrived.Store(0)
+		g.cont.Store(cont)
+		g.gen.Add(1) // publish
+		v.parArrived = !cont
+		return cont
+	}
+	if g.stop.Load() {
+		return false // the chain ends with this phase: nothing to wait for
+	}
+	for i := 0; g.gen.Load() == gen; i++ {
+		if i%64 == 63 {
+			runtime.Gosched()
+		}
+	}
+	cont := g.cont.Load()
+	v.parArrived = !cont
+	return cont
+}
+
+// nextPhase sets up the group's next phase, if the coordinator would run
+// one with the same participants (arrive), and counts it. Only the last
+// participant at the barrier calls it, while the others wait.
+func (p *parallel) nextPhase(m *Machine) bool {
+	lo := p.grp.outside
+	for _, u := range p.list {
+		lo = min(lo, u.c.Clock)
+	}
+	b := lo + m.cfg.Quantum
+	if p.grp.parkedOutside < b {
+		return false // another parked vCPU would take part
+	}
+	hi := uint64(0)
+	for _, u := range p.list {
+		if u.c.Clock >= b {
+			return false // this one would not
+		}
+		hi = max(hi, u.c.Clock)
+	}
+	for _, u := range p.list {
+		u.parB, u.parDL = b, u.parDeadline(b)
+	}
+	if hi > m.progress.Load() {
+		m.progress.Store(hi)
+	}
+	p.phases++
+	p.grouped++
+	return true
 }

@@ -563,3 +563,88 @@ func TestLoneParticipantMatchesPhases(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupMatchesPhases: participants that chain phases among themselves
+// (arrive) give the counters, the guests' results, the parallel
+// instruction count and the phase count of the coordinator running each
+// phase: private work on 2 vCPUs (two participants, the case groups are
+// for), on 4 at GOMAXPROCS 4, and a register loop with a system call every
+// few quanta (chains that end at a stop and start again). Whether a helper
+// is spinning in time to join a group depends on the host, so a run that
+// formed no group is repeated a few times; on 2 vCPUs with private work
+// one must form (on 4, all four participants must be claimed by the first
+// barrier, which 2 host cores seldom manage), and every run must match.
+func TestGroupMatchesPhases(t *testing.T) {
+	type result struct {
+		text            string
+		phases, grouped uint64
+		words           [4]uint64
+		parInstr        uint64
+	}
+	// RSI times: 3000 iterations of a register loop, then getpid.
+	syscalls := append([]byte{
+		0xbb, 0xb8, 0x0b, 0x00, 0x00, // outer: mov ebx, 3000
+		0x48, 0xff, 0xcb, // inner: dec rbx
+		0x75, 0xfb, // jnz inner
+		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
+		0x0f, 0x05, // syscall
+		0x48, 0xff, 0xce, // dec rsi
+		0x75, 0xea, // jnz outer
+	}, parExit...)
+	type scenario struct {
+		name        string
+		procs, cpus int
+		code        []byte
+		iters       uint64
+		rsi         func(int) uint64
+		words       bool // the guests' private words are results
+		mustGroup   bool
+	}
+	run := func(sc scenario, off bool) result {
+		cfg := DefaultConfig()
+		cfg.CPUs = sc.cpus
+		m := newParMachine(t, cfg, sc.code, sc.cpus*4, sc.iters, sc.rsi)
+		m.par.groupOff = off
+		var words []func() uint64
+		if sc.words {
+			for i := range sc.cpus {
+				words = append(words, parGuestWord(t, m, sc.rsi(i)+8))
+			}
+		}
+		s := runParMachine(t, m)
+		r := result{text: statsText(s), phases: m.par.phases, grouped: m.par.grouped, parInstr: m.parallelInstructions()}
+		for i, w := range words {
+			r.words[i] = w()
+		}
+		return r
+	}
+	for _, sc := range []scenario{
+		{"private/cpus=2", 2, 2, parPrivateLoop, 20_000, parPrivateData, true, true},
+		{"private/cpus=4/gomaxprocs=4", 4, 4, parPrivateLoop, 10_000, parPrivateData, true, false},
+		{"syscalls/cpus=2", 2, 2, syscalls, 0, func(int) uint64 { return 50 }, false, false},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(sc.procs))
+			coord := run(sc, true)
+			if coord.grouped != 0 {
+				t.Fatalf("groupOff: %d phases chained by a group", coord.grouped)
+			}
+			var grouped uint64
+			for try := 0; try < 5 && grouped == 0; try++ {
+				g := run(sc, false)
+				if g.text != coord.text {
+					t.Fatalf("counters differ:\n%s", parDiffLines(g.text, coord.text))
+				}
+				if g.phases != coord.phases || g.words != coord.words || g.parInstr != coord.parInstr {
+					t.Fatalf("group: %d phases, words %#x, %d parallel instructions; coordinator: %d, %#x, %d",
+						g.phases, g.words, g.parInstr, coord.phases, coord.words, coord.parInstr)
+				}
+				grouped = g.grouped
+				t.Logf("%d phases, %d of them chained by a group", g.phases, g.grouped)
+			}
+			if grouped == 0 && sc.mustGroup {
+				t.Error("no phase chained by a group in 5 runs: the scenario does not test it")
+			}
+		})
+	}
+}
