@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"github.com/tlbemu/emu/internal/hostmem"
 	"github.com/tlbemu/emu/internal/phys"
 	"github.com/tlbemu/emu/tlb"
 )
@@ -224,8 +225,10 @@ func (c *CPU) retire(u *uop) {
 func (c *CPU) enter() {
 	dispatchOnce.Do(buildDispatch)
 	if c.dc == nil {
-		c.dc = new([decodeCacheSize]dcEntry)
-		c.bc = new([blockCacheSize]block)
+		// Touched only where code is cached (hostmem): from the Go heap
+		// both were cleared whenever it reused freed memory.
+		c.dc = (*[decodeCacheSize]dcEntry)(hostmem.Table[dcEntry](c, decodeCacheSize, 0))
+		c.bc = (*[blockCacheSize]block)(hostmem.Table[block](c, blockCacheSize, 0))
 	}
 	c.fl = flagState{rflags: c.Regs.RFLAGS | flagRsv1}
 	if c.fetchMMU != c.MMU || c.MMU.ExecGen() != c.fetchGen {

@@ -13,7 +13,7 @@ func TestLocksNotTakenBeforeRelease(t *testing.T) {
 			if hold >= m.cfg.Quantum {
 				t.Fatalf("hold %d is not within the quantum %d", hold, m.cfg.Quantum)
 			}
-			l := &spinlock{name: "test"}
+			l := &spinlock{name: lockTest}
 			var released, got uint64
 			lock := func(v *VCPU, first bool) {
 				switch {

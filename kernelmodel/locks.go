@@ -3,10 +3,14 @@ package kernelmodel
 // spinlock is an emulated spinlock held across emulated time. A waiter spins
 // with interrupts enabled (spin_lock, not spin_lock_irq), so it keeps taking
 // IPIs, and its waiting cycles are counted.
+//
+// It holds no pointer, so that the per-frame struct page table holding
+// every page table's split PTE lock (Page.ptl) is not scanned by the
+// garbage collector and can live outside its heap (hostmem).
 type spinlock struct {
-	name  string
-	owner *VCPU
-	last  *VCPU // the CPU that released it last: where its line is
+	name  lockName
+	owner lineWriter // the holder (0: free)
+	last  lineWriter // the CPU that released it last: where its line is
 	// freeAt is the releaser's clock at the last release. A CPU behind it
 	// in emulated time (by up to a quantum) finds owner nil, but it must
 	// not take the lock before the release: it spins until freeAt, so
@@ -14,26 +18,40 @@ type spinlock struct {
 	freeAt uint64
 }
 
+// lockName names a spinlock in panics and traces.
+type lockName uint8
+
+const (
+	lockPTL       lockName = iota // a page table's split PTE lock (the zero value)
+	lockPageTable                 // mm->page_table_lock
+	lockLRU                       // the lruvec's lru_lock
+	lockTest                      // a test's
+)
+
+var lockNames = [...]string{lockPTL: "ptl", lockPageTable: "page_table_lock", lockLRU: "lru_lock", lockTest: "test"}
+
+func (n lockName) String() string { return lockNames[n] }
+
 // spinLock acquires l on v, spinning in emulated time while another CPU
 // holds it.
 func (v *VCPU) spinLock(l *spinlock) {
 	c := &v.m.cfg.Costs
-	if l.owner == v {
-		panic("kernelmodel: recursive spin_lock of " + l.name)
+	if l.owner.is(v) {
+		panic("kernelmodel: recursive spin_lock of " + l.name.String())
 	}
-	if l.owner == nil && v.c.Clock >= l.freeAt {
-		l.owner = v
+	if l.owner == 0 && v.c.Clock >= l.freeAt {
+		l.owner.wrote(v)
 		v.spend(c.LockedRMW)
 		return
 	}
 	start := v.c.Clock
-	ptl := l.name == "" || l.name == "ptl"
+	ptl := l.name == lockPTL
 	if ptl {
 		v.tracePTLWaiters(+1)
 	}
 	v.spinWait(spinState{kind: spinLockWait, lock: l})
-	l.owner = v
-	v.c.Clock += v.around(v.lineHandoff(l.last), lockJitter)
+	l.owner.wrote(v)
+	v.c.Clock += v.around(v.lineHandoff(v.m.cpu(l.last)), lockJitter)
 	waited := v.c.Clock - start
 	if ptl {
 		v.tracePTLWaiters(-1)
@@ -41,17 +59,17 @@ func (v *VCPU) spinLock(l *spinlock) {
 		v.m.ptlWaits[log2Bucket(waited)]++
 		v.trace("lock", "ptl_wait", start)
 	} else {
-		v.trace("lock", l.name+"_wait", start) // the LRU lock counts its wait in lruLockIRQSave
+		v.trace("lock", l.name.String()+"_wait", start) // the LRU lock counts its wait in lruLockIRQSave
 	}
 	v.preempt()
 }
 
 func (v *VCPU) spinUnlock(l *spinlock) {
-	if l.owner != v {
-		panic("kernelmodel: spin_unlock of " + l.name + " by a CPU that does not hold it")
+	if !l.owner.is(v) {
+		panic("kernelmodel: spin_unlock of " + l.name.String() + " by a CPU that does not hold it")
 	}
-	l.owner = nil
-	l.last = v
+	l.owner = 0
+	l.last.wrote(v)
 	l.freeAt = v.c.Clock
 }
 

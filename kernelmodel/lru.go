@@ -51,7 +51,7 @@ func (v *VCPU) lruLockIRQSave() {
 	l := &m.lruLock
 	v.irqOff++
 	start := v.c.Clock
-	if l.owner != nil {
+	if l.owner != 0 {
 		v.spinWait(spinState{kind: spinLockWait, lock: l})
 	}
 	if v.c.Clock < l.freeAt {
@@ -60,16 +60,16 @@ func (v *VCPU) lruLockIRQSave() {
 	waited := v.c.Clock - start
 	if waited > 0 {
 		m.lruLockWaitCycles += waited
-		v.trace("lock", l.name+"_wait", start)
+		v.trace("lock", l.name.String()+"_wait", start)
 	}
 	from := l.last // free now, so the last to release it took it last
 	v.spinLock(l)  // free now: one locked RMW
-	if from != nil && from != v {
+	if h, ok := v.handoffFrom(from); ok {
 		n := uint64(1)
 		if waited > 0 {
 			n = max(m.cfg.Costs.ContendedHandoffLines, 1)
 		}
-		v.spend(n * v.lineHandoff(from))
+		v.spend(n * h)
 	}
 }
 

@@ -27,7 +27,7 @@ func TestLRUAddDrainCharge(t *testing.T) {
 		if pg.lru {
 			t.Fatal("page on the LRU before the drain")
 		}
-		m.lruLock.last = v
+		m.lruLock.last.wrote(v)
 		before := v.c.Clock
 		v.lruAddDrain()
 		if got, want := v.c.Clock-before, c.LockedRMW+3*c.LRULockPage; got != want {

@@ -190,7 +190,7 @@ func (m *Machine) newMM() (*MM, error) {
 	mm := &MM{id: len(m.mms) + 1, ctxID: m.nextCtx, pgd: pgd, vmaSeq: 1, mmapBase: 0x7f00_0000_0000, cpumask: make([]bool, m.cfg.CPUs)}
 	initNextTrimCPUMask(mm, 0) // exec (Load) runs at jiffies 0; dupMM sets its own
 	mm.mmapLock.name = "mmap_lock"
-	mm.pageTableLock.name = "page_table_lock"
+	mm.pageTableLock.name = lockPageTable
 	m.mms = append(m.mms, mm)
 	return mm, nil
 }

@@ -704,7 +704,7 @@ func (p *parallel) arrive(v *VCPU) bool {
 		return false // the chain ends with this phase: nothing to wait for
 	}
 	for i := 0; g.gen.Load() == gen; i++ {
-		if i%64 == 63 {
+		if i%1024 == 1023 {
 			runtime.Gosched()
 		}
 	}

@@ -58,7 +58,7 @@ type spinState struct {
 func (v *VCPU) spinDone() bool {
 	switch s := &v.spin; s.kind {
 	case spinLockWait:
-		return s.lock.owner == nil && v.c.Clock >= s.lock.freeAt
+		return s.lock.owner == 0 && v.c.Clock >= s.lock.freeAt
 	case spinRwsemWait:
 		if !s.rw.granted {
 			return s.until != 0 && v.c.Clock >= s.until
@@ -75,7 +75,7 @@ func (v *VCPU) spinDone() bool {
 func (v *VCPU) spinReadyAt() uint64 {
 	switch s := &v.spin; s.kind {
 	case spinLockWait:
-		if s.lock.owner == nil {
+		if s.lock.owner == 0 {
 			return s.lock.freeAt
 		}
 	case spinRwsemWait:

@@ -45,6 +45,17 @@ func (v *VCPU) handoffFrom(w lineWriter) (uint64, bool) {
 // wrote makes v the last writer of the line.
 func (w *lineWriter) wrote(v *VCPU) { *w = lineWriter(v.id + 1) }
 
+// is reports whether v wrote the line last.
+func (w lineWriter) is(v *VCPU) bool { return int(w) == v.id+1 }
+
+// cpu returns the CPU that wrote the line w last (nil: none).
+func (m *Machine) cpu(w lineWriter) *VCPU {
+	if w == 0 {
+		return nil
+	}
+	return m.cpus[w-1]
+}
+
 // ipiHandoff returns an IPI hand-off cost of the initiator v with target
 // t: ipi.queue_cycles (csd_lock on the target's csd and llist_add to its
 // call_single_queue, kernel/smp.c) and ipi.ack_cycles (csd_lock_wait

@@ -146,7 +146,7 @@ func TestSpinLockAndRwsemHandoffAcrossCCX(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &spinlock{name: "test"}
+			l := &spinlock{name: lockTest}
 			lock := func(v *VCPU) {
 				if kind == "spinlock" {
 					v.spinLock(l)

@@ -28,9 +28,10 @@ package phys
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/tlbemu/emu/internal/hostmem"
 )
 
 // PageSize is the size of a frame in bytes.
@@ -95,11 +96,13 @@ func New(size uint64) *Memory {
 	if n < 2 {
 		n = 2
 	}
-	frames, unmap := mapArena(n)
-	m := &Memory{frames: frames, base: uintptr(unsafe.Pointer(&frames[0])), next: 1, hugeLow: PFN(n), codeGen: make([]atomic.Uint32, n), hasCode: make([]atomic.Bool, n)}
-	if unmap != nil {
-		runtime.AddCleanup(m, func(f func()) { f() }, unmap)
-	}
+	m := &Memory{next: 1, hugeLow: PFN(n)}
+	// The arena and the per-frame tables are touched only where frames
+	// are used (hostmem).
+	m.frames = hostmem.Table[Frame](m, int(n), PageSize)
+	m.base = uintptr(unsafe.Pointer(&m.frames[0]))
+	m.codeGen = hostmem.Table[atomic.Uint32](m, int(n), 0)
+	m.hasCode = hostmem.Table[atomic.Bool](m, int(n), 0)
 	return m
 }
 
@@ -312,12 +315,4 @@ func (m *Memory) Write(a Addr, b []byte) error {
 		a += Addr(n)
 	}
 	return nil
-}
-
-// makeArena returns n zero frames from the Go heap, 4 KiB aligned.
-func makeArena(n uint64) []Frame {
-	w := make([]Frame, n+1)
-	skip := (PageSize - uintptr(unsafe.Pointer(&w[0]))%PageSize) % PageSize
-	p := unsafe.Add(unsafe.Pointer(&w[0]), skip)
-	return unsafe.Slice((*Frame)(p), n)
 }

@@ -65,13 +65,6 @@ func TestPFNOf(t *testing.T) {
 	if _, ok := m.PFNOf(nil); ok {
 		t.Error("PFNOf accepted nil")
 	}
-	// The heap fallback (no mmap) is aligned and zero too.
-	for _, n := range []uint64{1, 3} {
-		a := makeArena(n)
-		if uint64(len(a)) != n || uintptr(unsafe.Pointer(&a[0]))%PageSize != 0 || a[n-1] != (Frame{}) {
-			t.Errorf("makeArena(%d): %d frames at %p", n, len(a), &a[0])
-		}
-	}
 }
 
 // TestAllocResetsCode: a reallocated frame that held code gets a new code
