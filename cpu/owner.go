@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"github.com/tlbemu/emu/internal/hostmem"
 	"github.com/tlbemu/emu/internal/phys"
 	"github.com/tlbemu/emu/tlb"
 )
@@ -89,7 +90,9 @@ type Owners struct {
 
 // NewOwners returns a table for frames frames, all shared.
 func NewOwners(frames uint64) *Owners {
-	return &Owners{own: make([]uint16, frames), epoch: 1}
+	o := &Owners{epoch: 1}
+	o.own = hostmem.Table[uint16](o, int(frames), 0) // touched only for frames in use
+	return o
 }
 
 // Owner returns the vCPU that owns frame p privately, or -1 if it is shared.
