@@ -21,8 +21,9 @@
 // model's parallel phases: the first two only read the arena's bounds and
 // the counters are atomic.
 //
-// Lifetime: a *Frame is valid while its Memory is reachable; the arena is
-// unmapped by a cleanup (runtime.AddCleanup) once the Memory is not.
+// Lifetime: a *Frame is valid while its Memory is reachable; once the
+// Memory is not, a cleanup returns the arena to hostmem, which keeps it
+// mapped for the next Memory of the same size.
 package phys
 
 import (
