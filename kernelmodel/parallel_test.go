@@ -509,17 +509,8 @@ func TestLoneParticipantMatchesPhases(t *testing.T) {
 		s := runParMachine(t, m)
 		return result{statsText(s), m.par.phases, m.par.lone, word(), m.parallelInstructions()}
 	}
-	// RSI times: 3000 iterations of a register loop (a few quanta), then
-	// getpid: stops between lone stretches.
-	syscalls := append([]byte{
-		0xbb, 0xb8, 0x0b, 0x00, 0x00, // outer: mov ebx, 3000
-		0x48, 0xff, 0xcb, // inner: dec rbx
-		0x75, 0xfb, // jnz inner
-		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
-		0x0f, 0x05, // syscall
-		0x48, 0xff, 0xce, // dec rsi
-		0x75, 0xea, // jnz outer
-	}, parExit...)
+	// Stops between lone stretches.
+	syscalls := parSyscallLoop()
 	withSyscalls := func(off bool) result {
 		cfg := DefaultConfig()
 		cfg.CPUs = 4
@@ -564,6 +555,20 @@ func TestLoneParticipantMatchesPhases(t *testing.T) {
 	}
 }
 
+// parSyscallLoop is a guest that runs RSI times 3000 iterations of a
+// register loop (a few quanta), then getpid, then exits.
+func parSyscallLoop() []byte {
+	return append([]byte{
+		0xbb, 0xb8, 0x0b, 0x00, 0x00, // outer: mov ebx, 3000
+		0x48, 0xff, 0xcb, // inner: dec rbx
+		0x75, 0xfb, // jnz inner
+		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
+		0x0f, 0x05, // syscall
+		0x48, 0xff, 0xce, // dec rsi
+		0x75, 0xea, // jnz outer
+	}, parExit...)
+}
+
 // TestGroupMatchesPhases: participants that chain phases among themselves
 // (arrive) give the counters, the guests' results, the parallel
 // instruction count and the phase count of the coordinator running each
@@ -581,16 +586,7 @@ func TestGroupMatchesPhases(t *testing.T) {
 		words           [4]uint64
 		parInstr        uint64
 	}
-	// RSI times: 3000 iterations of a register loop, then getpid.
-	syscalls := append([]byte{
-		0xbb, 0xb8, 0x0b, 0x00, 0x00, // outer: mov ebx, 3000
-		0x48, 0xff, 0xcb, // inner: dec rbx
-		0x75, 0xfb, // jnz inner
-		0xb8, 0x27, 0x00, 0x00, 0x00, // mov eax, 39 (getpid)
-		0x0f, 0x05, // syscall
-		0x48, 0xff, 0xce, // dec rsi
-		0x75, 0xea, // jnz outer
-	}, parExit...)
+	syscalls := parSyscallLoop()
 	type scenario struct {
 		name        string
 		procs, cpus int
